@@ -1,0 +1,131 @@
+//! The Hamiltonian vector field of the optimality conditions (THEORY.md §2), its exact
+//! Jacobian, and the current-value Hamiltonian.
+//!
+//! State `y = (θ, p)` with `p = G(θ)(θ̇ - f)`:
+//!
+//! ```text
+//! θ̇ = f + M p
+//! ṗ = γ p - Dfᵀ p - ½ ∇_θ(pᵀMp) + η k ∇L
+//! ```
+//!
+//! Jacobian blocks, with `A = ∂(Mp)/∂θ`, `B = ∂²(pᵀMp)/∂θ²`, `C = Σ_k p_k ∇²f_k`:
+//!
+//! ```text
+//! ∂θ̇/∂θ = Df + A          ∂θ̇/∂p = M
+//! ∂ṗ/∂θ = -C - ½B + ηkH    ∂ṗ/∂p = γI - Dfᵀ - Aᵀ
+//! ```
+
+use nalgebra::DMatrix;
+
+use crate::lagrangian::{dot, Lagrangian};
+
+/// Scratch space for field and Jacobian evaluations, so solvers evaluate without allocating.
+#[derive(Debug, Clone)]
+pub struct FieldWorkspace {
+    v1: Vec<f64>,
+    v2: Vec<f64>,
+    v3: Vec<f64>,
+    m: DMatrix<f64>,
+    df: DMatrix<f64>,
+    dmp: DMatrix<f64>,
+    b: DMatrix<f64>,
+    c: DMatrix<f64>,
+    h: DMatrix<f64>,
+}
+
+impl FieldWorkspace {
+    /// Workspace for `D` parameters (`O(D²)` memory: the Jacobian route is for moderate `D`).
+    pub fn new(dim: usize) -> Self {
+        let z = DMatrix::zeros(dim, dim);
+        Self {
+            v1: vec![0.0; dim],
+            v2: vec![0.0; dim],
+            v3: vec![0.0; dim],
+            m: z.clone(),
+            df: z.clone(),
+            dmp: z.clone(),
+            b: z.clone(),
+            c: z.clone(),
+            h: z,
+        }
+    }
+}
+
+impl Lagrangian {
+    /// Writes `(θ̇, ṗ)` at `(t, θ, p)` into `dtheta` and `dp`.
+    ///
+    /// Uses only vector operations of the loss, metric and drift (`O(D)` extra memory for
+    /// diagonal metrics and linear-time drifts).
+    pub fn field(
+        &self,
+        t: f64,
+        theta: &[f64],
+        p: &[f64],
+        dtheta: &mut [f64],
+        dp: &mut [f64],
+        ws: &mut FieldWorkspace,
+    ) {
+        let (metric, drift) = (self.metric(), self.drift());
+        let ek = self.eta() * self.k();
+        // θ̇ = f + Mp
+        drift.value(theta, t, dtheta);
+        metric.mobility_mul(theta, p, &mut ws.v1);
+        for (o, m) in dtheta.iter_mut().zip(&ws.v1) {
+            *o += m;
+        }
+        // ṗ = γp - Dfᵀp - ½∇(pᵀMp) + ηk∇L
+        self.loss().gradient(theta, t, dp);
+        drift.jacobian_transpose_mul(theta, t, p, &mut ws.v2);
+        if metric.is_constant() {
+            ws.v3.fill(0.0);
+        } else {
+            metric.mobility_quadratic_gradient(theta, p, &mut ws.v3);
+        }
+        for i in 0..dp.len() {
+            dp[i] = self.gamma() * p[i] - ws.v2[i] - 0.5 * ws.v3[i] + ek * dp[i];
+        }
+    }
+
+    /// Writes the exact `2D×2D` Jacobian `∂(θ̇, ṗ)/∂(θ, p)` into `jac`.
+    pub fn field_jacobian(
+        &self,
+        t: f64,
+        theta: &[f64],
+        p: &[f64],
+        jac: &mut DMatrix<f64>,
+        ws: &mut FieldWorkspace,
+    ) {
+        let d = theta.len();
+        let (metric, drift) = (self.metric(), self.drift());
+        let ek = self.eta() * self.k();
+        metric.mobility(theta, &mut ws.m);
+        if metric.is_constant() {
+            ws.dmp.fill(0.0);
+            ws.b.fill(0.0);
+        } else {
+            metric.mobility_derivatives(theta, p, &mut ws.dmp, &mut ws.b);
+        }
+        drift.jacobian(theta, t, &mut ws.df);
+        drift.contracted_hessian(theta, t, p, &mut ws.c);
+        self.loss().hessian(theta, t, &mut ws.h);
+        for i in 0..d {
+            for j in 0..d {
+                jac[(i, j)] = ws.df[(i, j)] + ws.dmp[(i, j)];
+                jac[(i, d + j)] = ws.m[(i, j)];
+                jac[(d + i, j)] = -ws.c[(i, j)] - 0.5 * ws.b[(i, j)] + ek * ws.h[(i, j)];
+                let diag = if i == j { self.gamma() } else { 0.0 };
+                jac[(d + i, d + j)] = diag - ws.df[(j, i)] - ws.dmp[(j, i)];
+            }
+        }
+    }
+
+    /// The current-value Hamiltonian `ℋ = kL - (1/2η) pᵀMp - (1/η) pᵀf`.
+    ///
+    /// For autonomous problems `dℋ/dt = -(γ/η) pᵀθ̇` along optimal trajectories; it is
+    /// conserved when `γ = 0`.
+    pub fn hamiltonian(&self, t: f64, theta: &[f64], p: &[f64]) -> f64 {
+        let mut f = vec![0.0; theta.len()];
+        self.drift().value(theta, t, &mut f);
+        self.potential(theta, t) - self.kinetic_from_momentum(theta, p) - dot(p, &f) / self.eta()
+    }
+}

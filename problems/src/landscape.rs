@@ -1,0 +1,89 @@
+//! The loss landscape: the potential term of the objective.
+
+use nalgebra::{DMatrix, DVector};
+
+/// A loss `L(θ, t)` with exact first and second derivatives.
+///
+/// Solvers need the value, the gradient and the Hessian (dense, for the boundary-value
+/// solver's `D×D` blocks) or Hessian–vector products (for the large-`D` route, where a
+/// `D×D` matrix must never be formed). Implementations must return exact derivatives:
+/// from a closed form, automatic differentiation ([`crate::AutoDiff`]) or symbolic
+/// differentiation ([`crate::ExprLoss`]).
+///
+/// Evaluation is infallible: where the loss is undefined (a logarithm of a negative number,
+/// say) it returns NaN, and solvers report non-finite values as typed errors.
+pub trait Landscape: Send + Sync {
+    /// Number of parameters `D`.
+    fn dim(&self) -> usize;
+
+    /// `L(θ, t)`.
+    fn value(&self, theta: &[f64], t: f64) -> f64;
+
+    /// Writes `∇_θ L(θ, t)` into `grad` (length `D`).
+    fn gradient(&self, theta: &[f64], t: f64, grad: &mut [f64]);
+
+    /// Writes the Hessian `∇²_θ L(θ, t)` into `hess` (`D×D`).
+    ///
+    /// The default builds it column by column from [`Landscape::hessian_vector`]; closed
+    /// forms override it.
+    fn hessian(&self, theta: &[f64], t: f64, hess: &mut DMatrix<f64>) {
+        let d = self.dim();
+        let mut e = vec![0.0; d];
+        let mut col = vec![0.0; d];
+        for j in 0..d {
+            e[j] = 1.0;
+            self.hessian_vector(theta, t, &e, &mut col);
+            hess.column_mut(j).copy_from_slice(&col);
+            e[j] = 0.0;
+        }
+    }
+
+    /// Writes the Hessian–vector product `∇²L(θ, t) v` into `out`.
+    ///
+    /// Every implementation must provide either this or [`Landscape::hessian`]; the defaults
+    /// are written in terms of each other. Large-`D` landscapes implement this one.
+    fn hessian_vector(&self, theta: &[f64], t: f64, v: &[f64], out: &mut [f64]) {
+        let d = self.dim();
+        let mut h = DMatrix::zeros(d, d);
+        self.hessian(theta, t, &mut h);
+        let hv = h * DVector::from_column_slice(v);
+        out.copy_from_slice(hv.as_slice());
+    }
+
+    /// Whether `L` depends on `t` (a changing task).
+    fn is_time_dependent(&self) -> bool {
+        false
+    }
+
+    /// The exact quadratic form `½(θ-μ)ᵀH(θ-μ)` when the loss is one, for closed-form rules.
+    fn as_quadratic(&self) -> Option<QuadraticForm> {
+        None
+    }
+
+    /// A one-line human-readable description.
+    fn describe(&self) -> String;
+}
+
+/// The data of a quadratic loss `½(θ-μ)ᵀH(θ-μ)`, dense, for closed-form rules (small `D`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuadraticForm {
+    /// The Hessian `H` (symmetric).
+    pub hessian: DMatrix<f64>,
+    /// The minimum `μ`.
+    pub minimum: DVector<f64>,
+}
+
+/// Convenience: gradient as a new vector.
+pub fn gradient_vec(loss: &dyn Landscape, theta: &[f64], t: f64) -> DVector<f64> {
+    let mut g = DVector::zeros(loss.dim());
+    loss.gradient(theta, t, g.as_mut_slice());
+    g
+}
+
+/// Convenience: Hessian as a new matrix.
+pub fn hessian_mat(loss: &dyn Landscape, theta: &[f64], t: f64) -> DMatrix<f64> {
+    let d = loss.dim();
+    let mut h = DMatrix::zeros(d, d);
+    loss.hessian(theta, t, &mut h);
+    h
+}

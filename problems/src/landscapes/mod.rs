@@ -1,0 +1,7 @@
+//! Built-in loss landscapes.
+
+pub mod autodiff;
+pub mod double_well;
+pub mod expression;
+pub mod quadratic;
+pub mod rosenbrock;

@@ -1,0 +1,140 @@
+//! Quadratic losses `½(θ-μ)ᵀH(θ-μ)`: the linear–quadratic problems with closed forms.
+
+use nalgebra::{DMatrix, DVector};
+
+use crate::error::{check_finite, ProblemError, Result};
+use crate::landscape::{Landscape, QuadraticForm};
+
+/// How the Hessian is stored: dense for general `H`, a vector for diagonal `H` so that large
+/// `D` costs `O(D)` memory.
+#[derive(Debug, Clone, PartialEq)]
+enum Curvature {
+    Dense(DMatrix<f64>),
+    Diagonal(DVector<f64>),
+}
+
+/// `L(θ) = ½(θ-μ)ᵀH(θ-μ)` with symmetric `H`.
+///
+/// ```
+/// use lossnav_problems::{Landscape, Quadratic};
+/// let q = Quadratic::diagonal(vec![1.0, 4.0], vec![0.0, 1.0]).unwrap();
+/// assert_eq!(q.value(&[1.0, 1.0], 0.0), 0.5);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quadratic {
+    curvature: Curvature,
+    minimum: DVector<f64>,
+}
+
+impl Quadratic {
+    /// A quadratic with a full symmetric Hessian. `H` need not be definite.
+    pub fn new(hessian: DMatrix<f64>, minimum: DVector<f64>) -> Result<Self> {
+        let d = minimum.len();
+        if hessian.nrows() != d || hessian.ncols() != d {
+            return Err(ProblemError::dimension(
+                "hessian",
+                format!("{d}x{d} (the length of the minimum)"),
+                format!("{}x{}", hessian.nrows(), hessian.ncols()),
+            ));
+        }
+        check_finite("hessian", hessian.as_slice())?;
+        check_finite("minimum", minimum.as_slice())?;
+        crate::linalg::check_symmetric("hessian", &hessian)?;
+        Ok(Self {
+            curvature: Curvature::Dense(hessian),
+            minimum,
+        })
+    }
+
+    /// A quadratic with diagonal Hessian `diag(curvatures)`.
+    pub fn diagonal(curvatures: Vec<f64>, minimum: Vec<f64>) -> Result<Self> {
+        if curvatures.len() != minimum.len() {
+            return Err(ProblemError::dimension(
+                "curvatures",
+                format!("{} entries (the length of the minimum)", minimum.len()),
+                format!("{} entries", curvatures.len()),
+            ));
+        }
+        check_finite("curvatures", &curvatures)?;
+        check_finite("minimum", &minimum)?;
+        Ok(Self {
+            curvature: Curvature::Diagonal(DVector::from_vec(curvatures)),
+            minimum: DVector::from_vec(minimum),
+        })
+    }
+
+    /// The minimum `μ` (a stationary point when `H` is indefinite).
+    pub fn minimum(&self) -> &DVector<f64> {
+        &self.minimum
+    }
+
+    fn apply(&self, v: &[f64], out: &mut [f64]) {
+        match &self.curvature {
+            Curvature::Dense(h) => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = h.row(i).iter().zip(v).map(|(a, b)| a * b).sum();
+                }
+            }
+            Curvature::Diagonal(h) => {
+                for ((o, hi), vi) in out.iter_mut().zip(h.iter()).zip(v) {
+                    *o = hi * vi;
+                }
+            }
+        }
+    }
+}
+
+impl Landscape for Quadratic {
+    fn dim(&self) -> usize {
+        self.minimum.len()
+    }
+
+    fn value(&self, theta: &[f64], _t: f64) -> f64 {
+        let x: Vec<f64> = theta
+            .iter()
+            .zip(self.minimum.iter())
+            .map(|(a, m)| a - m)
+            .collect();
+        let mut hx = vec![0.0; x.len()];
+        self.apply(&x, &mut hx);
+        0.5 * x.iter().zip(&hx).map(|(a, b)| a * b).sum::<f64>()
+    }
+
+    fn gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) {
+        let x: Vec<f64> = theta
+            .iter()
+            .zip(self.minimum.iter())
+            .map(|(a, m)| a - m)
+            .collect();
+        self.apply(&x, grad);
+    }
+
+    fn hessian(&self, _theta: &[f64], _t: f64, hess: &mut DMatrix<f64>) {
+        match &self.curvature {
+            Curvature::Dense(h) => hess.copy_from(h),
+            Curvature::Diagonal(h) => hess.copy_from(&DMatrix::from_diagonal(h)),
+        }
+    }
+
+    fn hessian_vector(&self, _theta: &[f64], _t: f64, v: &[f64], out: &mut [f64]) {
+        self.apply(v, out);
+    }
+
+    fn as_quadratic(&self) -> Option<QuadraticForm> {
+        let hessian = match &self.curvature {
+            Curvature::Dense(h) => h.clone(),
+            Curvature::Diagonal(h) => DMatrix::from_diagonal(h),
+        };
+        Some(QuadraticForm {
+            hessian,
+            minimum: self.minimum.clone(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        match &self.curvature {
+            Curvature::Dense(_) => format!("quadratic (full Hessian, D = {})", self.dim()),
+            Curvature::Diagonal(h) => format!("quadratic (curvatures {:?})", h.as_slice()),
+        }
+    }
+}

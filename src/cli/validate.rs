@@ -1,0 +1,71 @@
+//! `lossnav validate`: check specs and summarise the problems they state.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use lossnav_problems::{gradient_vec, load_problem, Horizon, Problem};
+
+use super::CliError;
+
+pub(super) fn run(specs: &[PathBuf]) -> Result<ExitCode, CliError> {
+    let mut failed = 0;
+    for path in specs {
+        match load_problem(path) {
+            Ok(problem) => print!("{}", summary(&path.display().to_string(), &problem)),
+            Err(source) => {
+                failed += 1;
+                eprintln!(
+                    "error: {}",
+                    CliError::Spec {
+                        path: path.display().to_string(),
+                        source
+                    }
+                );
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// A human-readable summary of a problem.
+pub fn summary(label: &str, problem: &Problem) -> String {
+    let lag = problem.lagrangian();
+    let th = problem.theta0().as_slice();
+    let grad = gradient_vec(lag.loss(), th, 0.0);
+    let mut s = String::new();
+    let _ = writeln!(s, "{label}: ok");
+    if !problem.name().is_empty() {
+        let _ = writeln!(s, "  name:        {}", problem.name());
+    }
+    let _ = writeln!(s, "  dimension:   {}", problem.dim());
+    let _ = writeln!(
+        s,
+        "  parameters:  eta = {}, k = {}, gamma = {}",
+        lag.eta(),
+        lag.k(),
+        lag.gamma()
+    );
+    let _ = writeln!(s, "  loss:        {}", lag.loss().describe());
+    let _ = writeln!(s, "  metric:      {}", lag.metric().describe());
+    let _ = writeln!(s, "  drift:       {}", lag.drift().describe());
+    let _ = writeln!(s, "  theta0:      {th:?}");
+    let _ = writeln!(
+        s,
+        "  loss(theta0) = {:.6e}, |grad| = {:.6e}",
+        lag.loss().value(th, 0.0),
+        grad.norm()
+    );
+    let horizon = match problem.horizon() {
+        Horizon::Finite(t) => format!("T = {t}"),
+        Horizon::Infinite => "infinite".to_string(),
+    };
+    let _ = writeln!(s, "  horizon:     {horizon}");
+    let _ = writeln!(s, "  start:       theta(0) = theta0");
+    let _ = writeln!(s, "  end:         {}", problem.end().describe());
+    s
+}

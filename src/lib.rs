@@ -1,0 +1,9 @@
+//! # lossnav: learning rules as optimal control
+//!
+//! Re-exports the problem model ([`problems`]) and the solvers ([`solvers`]), and holds the
+//! command-line interface ([`cli`]).
+
+pub mod cli;
+
+pub use lossnav_problems as problems;
+pub use lossnav_solvers as solvers;
