@@ -7,3 +7,8 @@ pub mod cli;
 
 pub use lossnav_problems as problems;
 pub use lossnav_solvers as solvers;
+
+/// The README's examples compile and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

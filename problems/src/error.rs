@@ -144,3 +144,14 @@ pub(crate) fn check_finite(field: &str, values: &[f64]) -> Result<()> {
         }),
     }
 }
+
+/// Formats a measured number for a message: fixed-point in the everyday range, scientific
+/// otherwise.
+pub(crate) fn fmt_num(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 || (1e-3..1e5).contains(&a) {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
+    }
+}

@@ -2,7 +2,7 @@
 
 use nalgebra::DMatrix;
 
-use crate::error::{ProblemError, Result};
+use crate::error::{fmt_num, ProblemError, Result};
 
 /// Relative tolerance for symmetry: entries are stated in decimal JSON or computed in floating
 /// point, so exact equality of `A[i][j]` and `A[j][i]` is too strict, while a genuine asymmetry
@@ -47,8 +47,8 @@ pub(crate) fn check_spd(field: &str, a: &DMatrix<f64>) -> Result<()> {
         return Err(ProblemError::NotPositiveDefinite {
             field: field.to_string(),
             message: format!(
-                "metric must be symmetric positive definite, but its smallest eigenvalue is {:e}",
-                min_eigenvalue(a)
+                "metric must be symmetric positive definite, but its smallest eigenvalue is {}",
+                fmt_num(min_eigenvalue(a))
             ),
         });
     }
@@ -67,7 +67,8 @@ pub(crate) fn check_psd(field: &str, a: &DMatrix<f64>) -> Result<()> {
         return Err(ProblemError::NotPositiveDefinite {
             field: field.to_string(),
             message: format!(
-                "mobility must be symmetric positive semi-definite, but its smallest eigenvalue is {min:e}"
+                "mobility must be symmetric positive semi-definite, but its smallest eigenvalue is {}",
+                fmt_num(min)
             ),
         });
     }

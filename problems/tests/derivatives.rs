@@ -1,0 +1,268 @@
+//! Every exact derivative of the problem model against central finite differences, at random
+//! points (proptest), for every built-in and for expression-defined pieces.
+
+mod fd;
+
+use std::collections::BTreeMap;
+
+use nalgebra::{DMatrix, DVector};
+use proptest::prelude::*;
+
+use lossnav_problems::expr::Scope;
+use lossnav_problems::{
+    AutoDiff, DoubleWell, Drift, ExprDrift, ExprLoss, ExprMetric, FieldWorkspace, Landscape,
+    Metric, Quadratic, Rosenbrock, Spec,
+};
+
+/// Checks gradient, Hessian and Hessian–vector product of a landscape at `x`.
+fn check_landscape(name: &str, loss: &dyn Landscape, x: &[f64], v: &[f64], t: f64) {
+    let d = loss.dim();
+    let mut g = vec![0.0; d];
+    loss.gradient(x, t, &mut g);
+    let g_fd = fd::gradient(&mut |y| loss.value(y, t), x);
+    fd::assert_close(&format!("{name} gradient"), &g, &g_fd);
+
+    let mut h = DMatrix::zeros(d, d);
+    loss.hessian(x, t, &mut h);
+    let h_fd = fd::jacobian(
+        &mut |y| {
+            let mut g = vec![0.0; d];
+            loss.gradient(y, t, &mut g);
+            g
+        },
+        x,
+    );
+    fd::assert_close(&format!("{name} Hessian"), &fd::rows(&h), &h_fd.concat());
+
+    let mut hv = vec![0.0; d];
+    loss.hessian_vector(x, t, v, &mut hv);
+    let hv_ref = &h * DVector::from_column_slice(v);
+    fd::assert_close(&format!("{name} Hessian-vector"), &hv, hv_ref.as_slice());
+}
+
+fn scope(vars: &[&str], params: &[(&str, f64)]) -> Scope {
+    Scope::new(
+        vars.iter().map(|s| s.to_string()).collect(),
+        params
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect::<BTreeMap<_, _>>(),
+    )
+    .unwrap()
+}
+
+fn point(d: usize) -> impl Strategy<Value = Vec<f64>> {
+    prop::collection::vec(-1.5f64..1.5, d)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn quadratic_dense_and_diagonal(x in point(3), v in point(3)) {
+        let h = DMatrix::from_row_slice(3, 3, &[2.0, 0.5, -0.3, 0.5, 1.0, 0.2, -0.3, 0.2, 3.0]);
+        let dense = Quadratic::new(h, DVector::from_vec(vec![0.1, -0.2, 0.3])).unwrap();
+        check_landscape("quadratic dense", &dense, &x, &v, 0.0);
+        let diag = Quadratic::diagonal(vec![1.0, 4.0, 0.5], vec![1.0, 0.0, -1.0]).unwrap();
+        check_landscape("quadratic diagonal", &diag, &x, &v, 0.0);
+    }
+
+    #[test]
+    fn double_well_autodiff(x in point(3), v in point(3)) {
+        let well = AutoDiff(DoubleWell { dim: 3, ..DoubleWell::figure1() });
+        check_landscape("double well", &well, &x, &v, 0.0);
+    }
+
+    #[test]
+    fn rosenbrock_small_and_large_dimension(x in point(16), v in point(16)) {
+        // D = 2 uses scalar duals, D = 16 the dynamically sized dual vectors.
+        let small = AutoDiff(Rosenbrock::classic());
+        check_landscape("rosenbrock D=2", &small, &x[..2], &v[..2], 0.0);
+        let large = AutoDiff(Rosenbrock { dim: 16, a: 1.0, b: 3.0 });
+        check_landscape("rosenbrock D=16", &large, &x, &v, 0.0);
+    }
+
+    #[test]
+    fn expression_loss(x in point(2), v in point(2), t in 0.0f64..3.0) {
+        let s = scope(&["x", "y"], &[("a", 1.3), ("w", 0.7)]);
+        let loss = ExprLoss::parse(
+            "loss.expr",
+            "a*(x^2-1)^2 + y^2*exp(0.3*x) + sin(w*x*y) + log(1 + x^2) + cos(t)*x + sqrt(2 + y^2)",
+            &s,
+        ).unwrap();
+        check_landscape("expression", &loss, &x, &v, t);
+        prop_assert!(loss.is_time_dependent());
+    }
+
+    #[test]
+    fn expression_metric_terms(x in point(2), p in point(2)) {
+        let s = scope(&["w", "x"], &[]);
+        let rows = vec![
+            vec!["1 + 0.5*x^2".to_string(), "0.1*w*x".to_string()],
+            vec!["0.1*w*x".to_string(), "1 + 0.5*w^2 + 0.2*sin(x)".to_string()],
+        ];
+        let m = ExprMetric::parse("metric.expr", &rows, &s, &[0.0, 0.0]).unwrap();
+        let d = 2;
+        let quad = |y: &[f64]| {
+            let mut mp = vec![0.0; d];
+            m.mobility_mul(y, &p, &mut mp);
+            mp.iter().zip(&p).map(|(a, b)| a * b).sum::<f64>()
+        };
+        // ∇θ(pᵀMp)
+        let mut qg = vec![0.0; d];
+        m.mobility_quadratic_gradient(&x, &p, &mut qg);
+        fd::assert_close("metric ∇(pᵀMp)", &qg, &fd::gradient(&mut |y| quad(y), &x));
+        // ∂(Mp)/∂θ and ∂²(pᵀMp)/∂θ²
+        let (mut dmp, mut hess) = (DMatrix::zeros(d, d), DMatrix::zeros(d, d));
+        m.mobility_derivatives(&x, &p, &mut dmp, &mut hess);
+        let dmp_fd = fd::jacobian(&mut |y| { let mut o = vec![0.0; d]; m.mobility_mul(y, &p, &mut o); o }, &x);
+        fd::assert_close("metric ∂(Mp)/∂θ", &fd::rows(&dmp), &dmp_fd.concat());
+        let hess_fd = fd::jacobian(&mut |y| { let mut o = vec![0.0; d]; m.mobility_quadratic_gradient(y, &p, &mut o); o }, &x);
+        fd::assert_close("metric ∂²(pᵀMp)/∂θ²", &fd::rows(&hess), &hess_fd.concat());
+        // ∇θ(vᵀGv)
+        let mut gg = vec![0.0; d];
+        m.metric_quadratic_gradient(&x, &p, &mut gg);
+        let gq = |y: &[f64]| { let mut o = vec![0.0; d]; m.metric_mul(y, &p, &mut o); o.iter().zip(&p).map(|(a, b)| a * b).sum::<f64>() };
+        fd::assert_close("metric ∇(vᵀGv)", &gg, &fd::gradient(&mut |y| gq(y), &x));
+        // M = G⁻¹: G(M p) = p.
+        let mut mp = vec![0.0; d];
+        m.mobility_mul(&x, &p, &mut mp);
+        let mut gmp = vec![0.0; d];
+        m.metric_mul(&x, &mp, &mut gmp);
+        fd::assert_close("G M p", &gmp, &p);
+    }
+
+    #[test]
+    fn expression_drift(x in point(2), p in point(2), t in 0.0f64..2.0) {
+        let s = scope(&["u", "v"], &[("q", 0.5)]);
+        let texts = vec!["-q*v + 0.1*sin(u*v) + 0.2*t*u".to_string(), "q*u - 0.3*v^3 + exp(-u^2)".to_string()];
+        let f = ExprDrift::parse("drift.expr", &texts, &s).unwrap();
+        let d = 2;
+        let value = |y: &[f64]| { let mut o = vec![0.0; d]; f.value(y, t, &mut o); o };
+        let mut jac = DMatrix::zeros(d, d);
+        f.jacobian(&x, t, &mut jac);
+        fd::assert_close("drift Jacobian", &fd::rows(&jac), &fd::jacobian(&mut |y| value(y), &x).concat());
+        let mut jtp = vec![0.0; d];
+        f.jacobian_transpose_mul(&x, t, &p, &mut jtp);
+        let jtp_ref = jac.transpose() * DVector::from_column_slice(&p);
+        fd::assert_close("drift Dfᵀp", &jtp, jtp_ref.as_slice());
+        let mut ch = DMatrix::zeros(d, d);
+        f.contracted_hessian(&x, t, &p, &mut ch);
+        let ch_fd = fd::jacobian(&mut |y| { let mut o = vec![0.0; d]; f.jacobian_transpose_mul(y, t, &p, &mut o); o }, &x);
+        fd::assert_close("drift Σ p_k ∇²f_k", &fd::rows(&ch), &ch_fd.concat());
+    }
+
+    #[test]
+    fn hamiltonian_field_jacobian(th in point(2), p in point(2)) {
+        for spec in ["fisher-metric.json", "figure1-double-well.json", "figure3-rotation.json"] {
+            let problem = load(spec);
+            let lag = problem.lagrangian();
+            let d = 2;
+            let mut ws = FieldWorkspace::new(d);
+            let t = 0.4;
+            let mut jac = DMatrix::zeros(2 * d, 2 * d);
+            lag.field_jacobian(t, &th, &p, &mut jac, &mut ws);
+            let y0: Vec<f64> = th.iter().chain(&p).copied().collect();
+            let jac_fd = fd::jacobian(&mut |y| {
+                let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+                lag.field(t, &y[..d], &y[d..], &mut a, &mut b, &mut FieldWorkspace::new(d));
+                a.into_iter().chain(b).collect()
+            }, &y0);
+            fd::assert_close(&format!("{spec}: field Jacobian"), &fd::rows(&jac), &jac_fd.concat());
+        }
+    }
+
+    /// The field computed from the mobility side must equal the Euler–Lagrange equations
+    /// computed from the metric side of the Lagrangian: `∂ℓ/∂θ̇ = p/η`, `ṗ = γp + η ∂ℓ/∂θ`.
+    #[test]
+    fn field_matches_euler_lagrange(th in point(2), p in point(2)) {
+        let problem = load("fisher-metric.json");
+        let lag = problem.lagrangian();
+        let d = 2;
+        let t = 0.0;
+        let (mut dth, mut dp) = (vec![0.0; d], vec![0.0; d]);
+        lag.field(t, &th, &p, &mut dth, &mut dp, &mut FieldWorkspace::new(d));
+        let (mut l_th, mut l_thdot) = (vec![0.0; d], vec![0.0; d]);
+        lag.running_cost_gradients(&th, &dth, t, &mut l_th, &mut l_thdot);
+        let p_over_eta: Vec<f64> = p.iter().map(|v| v / lag.eta()).collect();
+        fd::assert_close("∂ℓ/∂θ̇ = p/η", &l_thdot, &p_over_eta);
+        let dp_el: Vec<f64> = (0..d).map(|i| lag.gamma() * p[i] + lag.eta() * l_th[i]).collect();
+        fd::assert_close("ṗ = γp + η∂ℓ/∂θ", &dp, &dp_el);
+    }
+
+    #[test]
+    fn running_cost_gradients(th in point(2), thdot in point(2)) {
+        let problem = load("fisher-metric.json");
+        let lag = problem.lagrangian();
+        let t = 0.0;
+        let (mut g_th, mut g_thdot) = (vec![0.0; 2], vec![0.0; 2]);
+        lag.running_cost_gradients(&th, &thdot, t, &mut g_th, &mut g_thdot);
+        fd::assert_close("∂ℓ/∂θ", &g_th, &fd::gradient(&mut |y| lag.running_cost(y, &thdot, t), &th));
+        fd::assert_close("∂ℓ/∂θ̇", &g_thdot, &fd::gradient(&mut |y| lag.running_cost(&th, y, t), &thdot));
+    }
+
+    /// For autonomous problems `dℋ/dt = -(γ/η) pᵀθ̇` holds pointwise along the field.
+    #[test]
+    fn hamiltonian_balance_along_field(th in point(2), p in point(2)) {
+        let problem = load("fisher-metric.json");
+        let lag = problem.lagrangian();
+        let d = 2;
+        let (mut dth, mut dp) = (vec![0.0; d], vec![0.0; d]);
+        lag.field(0.0, &th, &p, &mut dth, &mut dp, &mut FieldWorkspace::new(d));
+        let along = |s: f64| {
+            let a: Vec<f64> = th.iter().zip(&dth).map(|(x, v)| x + s * v).collect();
+            let b: Vec<f64> = p.iter().zip(&dp).map(|(x, v)| x + s * v).collect();
+            lag.hamiltonian(0.0, &a, &b)
+        };
+        let rate = fd::gradient(&mut |s| along(s[0]), &[0.0])[0];
+        let expected = -lag.gamma() / lag.eta() * p.iter().zip(&dth).map(|(a, b)| a * b).sum::<f64>();
+        fd::assert_close("dℋ/dt", &[rate], &[expected]);
+    }
+}
+
+fn load(name: &str) -> lossnav_problems::Problem {
+    let path = format!("{}/specs/{name}", env!("CARGO_MANIFEST_DIR"));
+    Spec::from_file(&path).unwrap().to_problem().unwrap()
+}
+
+#[test]
+fn autodiff_matches_expression_for_double_well() {
+    // Two independent exact routes (forward-mode AD and symbolic differentiation) must agree
+    // to rounding.
+    let s = scope(&["x", "y"], &[]);
+    let expr = ExprLoss::parse("loss", "(x^2-1)^2 + y^2 - 0.5*x", &s).unwrap();
+    let ad = AutoDiff(DoubleWell::figure1());
+    for x in [[-0.6, 0.55], [1.0625, 0.0], [0.3, -1.2]] {
+        let (mut g1, mut g2) = ([0.0; 2], [0.0; 2]);
+        expr.gradient(&x, 0.0, &mut g1);
+        ad.gradient(&x, 0.0, &mut g2);
+        for i in 0..2 {
+            assert!(
+                (g1[i] - g2[i]).abs() < 1e-13,
+                "gradient {i}: {} vs {}",
+                g1[i],
+                g2[i]
+            );
+        }
+        let (mut h1, mut h2) = (DMatrix::zeros(2, 2), DMatrix::zeros(2, 2));
+        expr.hessian(&x, 0.0, &mut h1);
+        ad.hessian(&x, 0.0, &mut h2);
+        assert!((h1 - h2).amax() < 1e-12);
+    }
+}
+
+#[test]
+fn singular_mobility_has_no_metric() {
+    let m = lossnav_problems::Constant::from_mobility(
+        "metric.mobility",
+        DMatrix::from_row_slice(2, 2, &[1.0, 0.0, 0.0, 0.0]),
+    )
+    .unwrap();
+    assert!(!m.is_invertible());
+    let mut mp = [0.0; 2];
+    m.mobility_mul(&[0.0, 0.0], &[3.0, 5.0], &mut mp);
+    assert_eq!(mp, [3.0, 0.0], "the null direction cannot move");
+    let mut gv = [0.0; 2];
+    m.metric_mul(&[0.0, 0.0], &[1.0, 1.0], &mut gv);
+    assert!(gv.iter().all(|v| v.is_nan()));
+}

@@ -1,0 +1,111 @@
+//! The `lossnav` binary: shipped specs validate, bad input exits non-zero with a one-line
+//! cause and never panics.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn lossnav(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lossnav"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn shipped_specs() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("problems/specs");
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    specs.sort();
+    specs
+}
+
+fn assert_clean_failure(out: &Output, fragments: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "exit status; stderr: {stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "the binary panicked: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one-line cause expected, got {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    for f in fragments {
+        assert!(stderr.contains(f), "{stderr:?} does not mention {f:?}");
+    }
+}
+
+#[test]
+fn every_shipped_spec_validates() {
+    let specs = shipped_specs();
+    assert!(specs.len() >= 9, "the paper's problems are shipped");
+    let args: Vec<&str> = std::iter::once("validate")
+        .chain(specs.iter().map(|p| p.to_str().unwrap()))
+        .collect();
+    let out = lossnav(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches(": ok").count(), specs.len());
+    assert!(stdout.contains("dimension:   2"));
+    assert!(stdout.contains("end:         fixed at [1.0625, 0.0]"));
+}
+
+#[test]
+fn bad_specs_fail_with_one_line() {
+    let dir = std::env::temp_dir().join(format!("lossnav-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        ("{\"loss\": {\"expr\": \"x^2\"}, \"theta0\": [1.0,, 2]}", &["line 1", "column"]),
+        ("{\"loss\": {\"expr\": \"x1^2\"}, \"theta0\": [1.0], \"horizon\": 1, \"eta\": 0}", &["eta = 0"]),
+        ("{\"loss\": {\"expr\": \"x^2 + q\"}, \"theta0\": [1.0], \"horizon\": 1}", &["unknown variable `q`"]),
+        ("{\"loss\": {\"expr\": \"x1^2\"}, \"theta0\": [1.0], \"horizon\": 1, \"end\": \"equilibrium\"}", &["infinite horizon"]),
+        ("[]", &["invalid spec"]),
+        ("", &["EOF"]),
+    ];
+    for (i, (text, fragments)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad{i}.json"));
+        std::fs::write(&path, text).unwrap();
+        let out = lossnav(&["validate", path.to_str().unwrap()]);
+        assert_clean_failure(&out, fragments);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let out = lossnav(&["validate", "no/such/spec.json"]);
+    assert_clean_failure(&out, &["no/such/spec.json", "cannot read"]);
+}
+
+#[test]
+fn help_everywhere() {
+    for sub in ["validate", "solve", "rule", "check", "figures"] {
+        let out = lossnav(&[sub, "--help"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{sub} --help");
+        assert!(stdout.contains("Example"), "{sub} --help shows examples");
+    }
+    let out = lossnav(&["--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("validate"));
+}
+
+#[test]
+fn bad_flags_do_not_panic() {
+    for args in [
+        &["solve"][..],
+        &["frobnicate"],
+        &["validate"],
+        &["figures", "--out"],
+    ] {
+        let out = lossnav(args);
+        assert!(!out.status.success());
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}
