@@ -1,0 +1,607 @@
+//! The boundary-value solver: adaptive Lobatto IIIA collocation for the optimality conditions.
+//!
+//! One documented algorithm, in the spirit of scipy's `solve_bvp`:
+//!
+//! 1. Discretise the Hamiltonian system (THEORY.md §2) by three-stage Lobatto IIIA collocation
+//!    (order 4) on a mesh; solve the collocation equations by damped Newton with the exact
+//!    Jacobian, assembled as a band (`O(N·D²)` memory, `O(N·D³)` work per step).
+//! 2. Estimate each interval's error from the defect of the cubic interpolant; split intervals
+//!    over `tol` (into as many pieces as the fourth-order error model asks), merge intervals far
+//!    below it once, and repeat until every estimate is below `tol`.
+//! 3. Infinite horizon: find the equilibrium, impose the stable-manifold projection condition of
+//!    the linearisation at a truncation time chosen from the slowest closed-loop rate, and
+//!    lengthen the horizon until the end point is close enough to the equilibrium that the
+//!    neglected nonlinearity is below `tol`.
+//! 4. When Newton fails from the plain initial guess, continue from an easy problem: in `k`
+//!    from 0 (finite horizon) or in the start point from the equilibrium (infinite horizon).
+
+use nalgebra::{DMatrix, DVector};
+
+use lossnav_problems::{End, Horizon, Lagrangian, Problem};
+
+use crate::collocation::{EndCondition, NewtonOptions, System, Workspace};
+use crate::equilibrium::find_equilibrium;
+use crate::error::SolverError;
+use crate::mesh;
+use crate::quadrature;
+use crate::riccati::stable_subspace;
+use crate::solution::{Diagnostics, Solution, Tail};
+
+/// Options of the boundary-value solver.
+///
+/// ```
+/// use lossnav_problems::load_problem;
+/// use lossnav_solvers::Bvp;
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../problems/specs/figure1-double-well.json");
+/// let problem = load_problem(path).unwrap();
+/// let solution = Bvp::default().with_tol(1e-8).solve(&problem).unwrap();
+/// assert!(solution.converged);
+/// assert_eq!(solution.theta[0], vec![-0.6, 0.55]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bvp {
+    /// Bound on every interval's error estimate (mixed absolute/relative; see [`crate::mesh`]).
+    pub tol: f64,
+    /// The mesh may not grow beyond this many nodes.
+    pub max_nodes: usize,
+    /// Intervals of the first mesh.
+    pub initial_intervals: usize,
+    /// Newton iterations allowed per mesh.
+    pub max_newton_iterations: usize,
+    /// Infinite horizon: a fixed truncation time instead of the automatic choice.
+    pub truncation: Option<f64>,
+    /// Whether to fall back to continuation when Newton fails from the plain guess.
+    pub continuation: bool,
+}
+
+impl Default for Bvp {
+    fn default() -> Self {
+        Self {
+            tol: 1e-8,
+            max_nodes: 200_000,
+            initial_intervals: 24,
+            max_newton_iterations: 50,
+            truncation: None,
+            continuation: true,
+        }
+    }
+}
+
+/// A mesh and nodal values `y = (θ, p)`, node-major.
+#[derive(Debug, Clone)]
+struct State {
+    t: Vec<f64>,
+    y: Vec<f64>,
+}
+
+/// What the adaptive loop reports besides the state.
+#[derive(Debug, Clone, Default)]
+struct Stats {
+    iterations: usize,
+    passes: usize,
+    max_error: f64,
+}
+
+impl Bvp {
+    /// Sets the tolerance.
+    pub fn with_tol(mut self, tol: f64) -> Self {
+        self.tol = tol;
+        self
+    }
+
+    /// Fixes the truncation time of infinite-horizon problems.
+    pub fn with_truncation(mut self, t: f64) -> Self {
+        self.truncation = Some(t);
+        self
+    }
+
+    fn validate(&self) -> Result<(), SolverError> {
+        if !(self.tol.is_finite() && self.tol > 0.0 && self.tol < 1.0) {
+            return Err(SolverError::InvalidOption {
+                name: "tol",
+                value: self.tol,
+                requirement: "must be in (0, 1)",
+            });
+        }
+        if self.tol < 1e-13 {
+            return Err(SolverError::InvalidOption {
+                name: "tol",
+                value: self.tol,
+                requirement: "must be at least 1e-13 (rounding error dominates below)",
+            });
+        }
+        if self.initial_intervals < 2 {
+            return Err(SolverError::InvalidOption {
+                name: "initial_intervals",
+                value: self.initial_intervals as f64,
+                requirement: "must be at least 2",
+            });
+        }
+        if let Some(t) = self.truncation {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(SolverError::InvalidOption {
+                    name: "truncation",
+                    value: t,
+                    requirement: "must be a finite number > 0",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Solves the problem.
+    pub fn solve(&self, problem: &Problem) -> Result<Solution, SolverError> {
+        self.validate()?;
+        match problem.horizon() {
+            Horizon::Finite(t_end) => self.solve_finite(problem, t_end),
+            Horizon::Infinite => self.solve_infinite(problem),
+        }
+    }
+
+    fn newton_options(&self) -> NewtonOptions {
+        NewtonOptions {
+            tol: (1e-3 * self.tol).max(1e-14),
+            max_iterations: self.max_newton_iterations,
+        }
+    }
+
+    /// Newton + mesh adaptation until every interval meets `tol`.
+    fn adapt(
+        &self,
+        sys: &System,
+        mut state: State,
+        ws: &mut Workspace,
+    ) -> Result<(State, Stats), SolverError> {
+        let n = 2 * sys.lag.dim();
+        let mut stats = Stats::default();
+        let mut coarsened = false;
+        loop {
+            stats.passes += 1;
+            let report = sys.newton(&state.t, &mut state.y, self.newton_options(), ws)?;
+            stats.iterations += report.iterations;
+            sys.eval_nodes(&state.t, &state.y, ws)?;
+            let errors = mesh::estimate(sys, &state.t, &state.y, ws);
+            let (worst_i, max_error) =
+                errors
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, 0.0_f64),
+                        |(bi, bm), (i, &e)| if !(e <= bm) { (i, e) } else { (bi, bm) },
+                    );
+            stats.max_error = max_error;
+            if max_error <= self.tol {
+                if !coarsened {
+                    coarsened = true;
+                    if let Some(t_new) = mesh::coarsen(&state.t, &errors, self.tol) {
+                        state.y = mesh::interpolate(&state.t, &state.y, &ws.f, n, &t_new);
+                        state.t = t_new;
+                        continue;
+                    }
+                }
+                return Ok((state, stats));
+            }
+            let t_new = mesh::refine(&state.t, &errors, self.tol);
+            if t_new.len() > self.max_nodes || stats.passes >= 60 {
+                return Err(SolverError::MeshLimit {
+                    nodes: state.t.len(),
+                    tol: self.tol,
+                    max_error,
+                    worst_t: 0.5 * (state.t[worst_i] + state.t[worst_i + 1]),
+                });
+            }
+            state.y = mesh::interpolate(&state.t, &state.y, &ws.f, n, &t_new);
+            state.t = t_new;
+        }
+    }
+
+    /// Continuation over `s ∈ [0, 1]`: `make(s)` gives the Lagrangian and start point at `s`;
+    /// `s = 0` must be solvable from `initial`.
+    fn continuation(
+        &self,
+        parameter: &str,
+        end: &EndCondition,
+        initial: State,
+        make: &dyn Fn(f64) -> (Lagrangian, Vec<f64>),
+        ws: &mut Workspace,
+    ) -> Result<(State, Stats, usize), SolverError> {
+        const MIN_STEP: f64 = 1.0 / 4096.0;
+        let (lag0, th0) = make(0.0);
+        let sys0 = System {
+            lag: &lag0,
+            theta0: &th0,
+            end,
+        };
+        let (mut state, mut stats) = self.adapt(&sys0, initial, ws)?;
+        let (mut s, mut ds, mut steps) = (0.0_f64, 0.25_f64, 0usize);
+        while s < 1.0 {
+            let next = (s + ds).min(1.0);
+            let (lag, th) = make(next);
+            let sys = System {
+                lag: &lag,
+                theta0: &th,
+                end,
+            };
+            match self.adapt(&sys, state.clone(), ws) {
+                Ok((st, stt)) => {
+                    state = st;
+                    stats.iterations += stt.iterations;
+                    stats.passes += stt.passes;
+                    stats.max_error = stt.max_error;
+                    s = next;
+                    steps += 1;
+                    ds = (ds * 1.5).min(0.5);
+                }
+                Err(e) => {
+                    ds *= 0.5;
+                    if ds < MIN_STEP {
+                        return Err(SolverError::ContinuationFailed {
+                            parameter: parameter.to_string(),
+                            reached: s,
+                            min_step: MIN_STEP,
+                            cause: Box::new(e),
+                        });
+                    }
+                }
+            }
+        }
+        Ok((state, stats, steps))
+    }
+
+    fn solve_finite(&self, problem: &Problem, t_end: f64) -> Result<Solution, SolverError> {
+        let lag = problem.lagrangian();
+        let d = lag.dim();
+        let theta0 = problem.theta0().as_slice();
+        let end = match problem.end() {
+            End::Fixed(v) => EndCondition::Fixed(v.as_slice().to_vec()),
+            End::Free { terminal_cost } => EndCondition::Free {
+                eta: lag.eta(),
+                cost: terminal_cost.clone(),
+            },
+            End::Equilibrium { .. } => {
+                unreachable!("validated: equilibrium needs an infinite horizon")
+            }
+        };
+        let m = self.initial_intervals;
+        let t: Vec<f64> = (0..=m).map(|i| t_end * i as f64 / m as f64).collect();
+        let guess = |lag: &Lagrangian, theta0: &[f64]| -> State {
+            let mut y = vec![0.0; t.len() * 2 * d];
+            for (i, &ti) in t.iter().enumerate() {
+                let node = &mut y[i * 2 * d..(i + 1) * 2 * d];
+                match &end {
+                    EndCondition::Fixed(target) => {
+                        // Straight line, with the momentum of its constant velocity.
+                        let vel: Vec<f64> =
+                            (0..d).map(|j| (target[j] - theta0[j]) / t_end).collect();
+                        for j in 0..d {
+                            node[j] = theta0[j] + vel[j] * ti;
+                        }
+                        if lag.metric().is_invertible() {
+                            let th = node[..d].to_vec();
+                            lag.momentum(&th, &vel, ti, &mut node[d..]);
+                        }
+                    }
+                    _ => node[..d].copy_from_slice(theta0),
+                }
+            }
+            State { t: t.clone(), y }
+        };
+        let mut ws = Workspace::new(d);
+        let sys = System {
+            lag,
+            theta0,
+            end: &end,
+        };
+        let direct = self.adapt(&sys, guess(lag, theta0), &mut ws);
+        let (state, stats, continuation) = match direct {
+            Ok((s, st)) => (s, st, None),
+            Err(e) if !self.continuation || matches!(e, SolverError::InvalidOption { .. }) => {
+                return Err(e)
+            }
+            Err(_) => {
+                let k = lag.k();
+                let make = |s: f64| (lag.clone().with_k(s * k), theta0.to_vec());
+                let (lag0, _) = make(0.0);
+                let (state, stats, steps) =
+                    self.continuation("k", &end, guess(&lag0, theta0), &make, &mut ws)?;
+                (state, stats, Some(("k".to_string(), steps)))
+            }
+        };
+        let sys = System {
+            lag,
+            theta0,
+            end: &end,
+        };
+        Ok(self.assemble(problem, &sys, state, stats, continuation, None, &mut ws))
+    }
+
+    fn solve_infinite(&self, problem: &Problem) -> Result<Solution, SolverError> {
+        let lag = problem.lagrangian();
+        let d = lag.dim();
+        if lag.loss().is_time_dependent() || lag.drift().is_time_dependent() {
+            return Err(SolverError::Unsupported(
+                "an infinite horizon needs a time-independent loss and drift (an equilibrium)"
+                    .into(),
+            ));
+        }
+        let guess = match problem.end() {
+            End::Equilibrium { guess } => guess.clone(),
+            _ => unreachable!("validated: an infinite horizon needs an equilibrium end"),
+        };
+        let eq = find_equilibrium(lag, problem.theta0(), guess.as_ref())?;
+        let sub = stable_subspace(&eq.jacobian, lag.gamma(), lag.eta())?;
+        let rates = sub.closed_loop.complex_eigenvalues();
+        let slow = rates.iter().map(|z| -z.re).fold(f64::INFINITY, f64::min);
+        if !(slow > 0.0) {
+            return Err(SolverError::Unsupported(format!(
+                "the equilibrium θ* = {:?} is not attracting (slowest closed-loop rate {slow:.3e}); \
+                 optimal trajectories do not approach it",
+                eq.theta.as_slice()
+            )));
+        }
+        let theta_star = eq.theta.as_slice().to_vec();
+        let p_star = eq.p.as_slice().to_vec();
+        let end = EndCondition::Projection {
+            theta_star: theta_star.clone(),
+            p_star: p_star.clone(),
+            eta_p: &sub.riccati * lag.eta(),
+        };
+        let theta0 = problem.theta0().as_slice();
+        let scale = 1.0 + eq.theta.amax();
+        let target = 0.1 * self.tol.sqrt() * scale;
+        let dist = theta0
+            .iter()
+            .zip(&theta_star)
+            .fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+        let mut t_end = self
+            .truncation
+            .unwrap_or_else(|| (dist.max(target) / target).ln().max(3.0) / slow);
+        // Linearised solution from θ0: the initial guess and the extension beyond a truncation.
+        let linear = |t: f64, from: &[f64]| -> Vec<f64> {
+            let delta0 =
+                DVector::from_iterator(d, from.iter().zip(&theta_star).map(|(a, b)| a - b));
+            let delta = (&sub.closed_loop * t).exp() * delta0;
+            let p = -(&sub.riccati * &delta) * lag.eta();
+            (0..d)
+                .map(|j| theta_star[j] + delta[j])
+                .chain((0..d).map(|j| p_star[j] + p[j]))
+                .collect()
+        };
+        // Mesh graded so each interval covers an equal share of the slowest decay.
+        let graded = |t_end: f64, m: usize| -> Vec<f64> {
+            let total = 1.0 - (-slow * t_end).exp();
+            (0..=m)
+                .map(|i| {
+                    if i == m {
+                        t_end
+                    } else {
+                        -(1.0 - total * i as f64 / m as f64).ln() / slow
+                    }
+                })
+                .collect()
+        };
+        let mut ws = Workspace::new(d);
+        let t0 = graded(t_end, self.initial_intervals);
+        let y0: Vec<f64> = t0.iter().flat_map(|&t| linear(t, theta0)).collect();
+        let mut state = State { t: t0, y: y0 };
+        let mut total = Stats::default();
+        let mut continuation = None;
+        for _ in 0..12 {
+            let sys = System {
+                lag,
+                theta0,
+                end: &end,
+            };
+            let attempt = self.adapt(&sys, state.clone(), &mut ws);
+            let (solved, stats) = match attempt {
+                Ok(ok) => ok,
+                Err(e) if !self.continuation => return Err(e),
+                Err(_) => {
+                    // From the equilibrium (trivially solved) to θ0.
+                    let make = |s: f64| {
+                        let th: Vec<f64> = (0..d)
+                            .map(|j| theta_star[j] + s * (theta0[j] - theta_star[j]))
+                            .collect();
+                        (lag.clone(), th)
+                    };
+                    let at_rest: Vec<f64> = state
+                        .t
+                        .iter()
+                        .flat_map(|_| theta_star.iter().chain(&p_star).copied())
+                        .collect();
+                    let (st, stats, steps) = self.continuation(
+                        "theta0",
+                        &end,
+                        State {
+                            t: state.t.clone(),
+                            y: at_rest,
+                        },
+                        &make,
+                        &mut ws,
+                    )?;
+                    continuation = Some(("theta0".to_string(), steps));
+                    (st, stats)
+                }
+            };
+            total.iterations += stats.iterations;
+            total.passes += stats.passes;
+            total.max_error = stats.max_error;
+            state = solved;
+            let last = &state.y[state.y.len() - 2 * d..state.y.len() - d];
+            let gap = last
+                .iter()
+                .zip(&theta_star)
+                .fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+            if self.truncation.is_some() || gap <= target {
+                break;
+            }
+            // Lengthen the horizon, extending the solution by its linearisation.
+            let t_old = t_end;
+            t_end *= 1.5;
+            let extra = self.initial_intervals / 2 + 1;
+            let last_node = state.y[state.y.len() - 2 * d..].to_vec();
+            for i in 1..=extra {
+                let t = t_old + (t_end - t_old) * i as f64 / extra as f64;
+                state.t.push(t);
+                state.y.extend(linear(t - t_old, &last_node[..d]));
+            }
+        }
+        let sys = System {
+            lag,
+            theta0,
+            end: &end,
+        };
+        let eq_cost =
+            lag.potential(&theta_star, 0.0) + lag.kinetic_from_momentum(&theta_star, &p_star);
+        let tail = Tail {
+            theta_star: eq.theta.clone(),
+            p_star: eq.p.clone(),
+            riccati: sub.riccati.clone(),
+            closed_loop: sub.closed_loop.clone(),
+            truncation: *state.t.last().unwrap(),
+            equilibrium_running_cost: eq_cost,
+            eta: lag.eta(),
+        };
+        Ok(self.assemble(
+            problem,
+            &sys,
+            state,
+            total,
+            continuation,
+            Some(tail),
+            &mut ws,
+        ))
+    }
+
+    /// Builds the solution: path quantities, cost quadrature and diagnostics.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        &self,
+        problem: &Problem,
+        sys: &System,
+        state: State,
+        stats: Stats,
+        continuation: Option<(String, usize)>,
+        tail: Option<Tail>,
+        ws: &mut Workspace,
+    ) -> Solution {
+        let lag = problem.lagrangian();
+        let d = lag.dim();
+        let n = 2 * d;
+        // Node fields are current: adapt() evaluated them last.
+        let _ = sys.eval_nodes(&state.t, &state.y, ws);
+        let slopes = ws.f.clone();
+        let nodes = state.t.len();
+        let mut theta = Vec::with_capacity(nodes);
+        let mut p = Vec::with_capacity(nodes);
+        let mut theta_dot = Vec::with_capacity(nodes);
+        let (mut loss, mut kinetic, mut ham) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, &ti) in state.t.iter().enumerate() {
+            let (th, pp) = state.y[i * n..(i + 1) * n].split_at(d);
+            theta.push(th.to_vec());
+            p.push(pp.to_vec());
+            theta_dot.push(slopes[i * n..i * n + d].to_vec());
+            loss.push(lag.loss().value(th, ti));
+            kinetic.push(lag.kinetic_from_momentum(th, pp));
+            ham.push(lag.hamiltonian(ti, th, pp));
+        }
+        let relative = tail.is_some() && lag.gamma() == 0.0;
+        let offset = if relative {
+            tail.as_ref().map_or(0.0, |t| t.equilibrium_running_cost)
+        } else {
+            0.0
+        };
+        let mut cost = integrate_cost(lag, &state.t, &state.y, &slopes, offset);
+        let t_end = *state.t.last().unwrap();
+        let discount_end = lag.discount(t_end);
+        let last_theta = theta.last().unwrap().clone();
+        match (&tail, problem.end()) {
+            (Some(tail), _) => {
+                // Tail beyond the truncation: relative value V_rel(θ(T)) of the linearisation,
+                // plus the resting cost ℓ*/γ when it is not subtracted.
+                let delta = DVector::from_iterator(
+                    d,
+                    last_theta
+                        .iter()
+                        .zip(tail.theta_star.iter())
+                        .map(|(a, b)| a - b),
+                );
+                let v_rel = -tail.p_star.dot(&delta) / lag.eta()
+                    + 0.5 * delta.dot(&(&tail.riccati * &delta));
+                let rest = if relative {
+                    0.0
+                } else {
+                    tail.equilibrium_running_cost / lag.gamma()
+                };
+                cost += discount_end * (v_rel + rest);
+            }
+            (
+                None,
+                End::Free {
+                    terminal_cost: Some(c),
+                },
+            ) => {
+                cost += discount_end * c.value(&last_theta, t_end);
+            }
+            _ => {}
+        }
+        Solution {
+            method: "bvp".to_string(),
+            converged: stats.max_error <= self.tol,
+            t: state.t,
+            theta,
+            p,
+            theta_dot,
+            cost,
+            cost_is_relative: relative,
+            loss,
+            kinetic,
+            hamiltonian: ham,
+            diagnostics: Diagnostics {
+                iterations: stats.iterations,
+                nodes,
+                max_residual: stats.max_error,
+                mesh_passes: stats.passes,
+                continuation,
+            },
+            tail,
+            slopes,
+        }
+    }
+}
+
+/// `∫₀ᵀ e^{-γt} (ℓ(t) - offset) dt` along the interpolant, with the exponentially fitted
+/// five-point Lobatto rule on every interval.
+fn integrate_cost(lag: &Lagrangian, t: &[f64], y: &[f64], f: &[f64], offset: f64) -> f64 {
+    let d = lag.dim();
+    let n = 2 * d;
+    let mut s = vec![0.0; n];
+    let mut total = 0.0;
+    for i in 0..t.len() - 1 {
+        let h = t[i + 1] - t[i];
+        let w = quadrature::weights(lag.gamma(), h);
+        let mut sum = 0.0;
+        for (k, &x) in quadrature::NODES.iter().enumerate() {
+            crate::hermite::value(
+                x,
+                h,
+                &y[i * n..(i + 1) * n],
+                &f[i * n..(i + 1) * n],
+                &y[(i + 1) * n..(i + 2) * n],
+                &f[(i + 1) * n..(i + 2) * n],
+                &mut s,
+            );
+            let tk = t[i] + x * h;
+            let ell =
+                lag.kinetic_from_momentum(&s[..d], &s[d..]) + lag.potential(&s[..d], tk) - offset;
+            sum += w[k] * ell;
+        }
+        total += lag.discount(t[i]) * sum;
+    }
+    total
+}
+
+#[allow(dead_code)]
+fn identity(d: usize) -> DMatrix<f64> {
+    DMatrix::identity(d, d)
+}

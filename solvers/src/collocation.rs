@@ -1,0 +1,411 @@
+//! The collocation equations of the three-stage Lobatto IIIA scheme (Simpson collocation,
+//! order 4) for the Hamiltonian boundary-value problem, their exact Jacobian, and a damped
+//! Newton iteration.
+//!
+//! Unknowns: `y_i = (θ_i, p_i)` at the mesh nodes, node-major. On each interval
+//! `[t_i, t_i + h]`, with `f_i = F(t_i, y_i)`:
+//!
+//! ```text
+//! y_m = (y_i + y_{i+1})/2 - h/8 (f_{i+1} - f_i),   f_m = F(t_i + h/2, y_m)
+//! r_i = y_{i+1} - y_i - h/6 (f_i + 4 f_m + f_{i+1}) = 0
+//! ```
+//!
+//! which says that the cubic Hermite interpolant of the nodal values and slopes satisfies the
+//! ODE at both ends and at the midpoint. Rows are ordered `[θ(0) = θ0 (D rows); r_0; …;
+//! r_{N-1}; end condition (D rows)]`, giving a band of `3D - 1` sub- and super-diagonals.
+
+use std::sync::Arc;
+
+use nalgebra::DMatrix;
+
+use lossnav_problems::{FieldWorkspace, Lagrangian, Landscape};
+
+use crate::banded::BandedLu;
+use crate::error::SolverError;
+
+/// The condition at the end of the (possibly truncated) horizon.
+#[derive(Clone)]
+pub(crate) enum EndCondition {
+    /// `θ(T) = θ_T`.
+    Fixed(Vec<f64>),
+    /// `p(T) + η ∇Φ(θ(T)) = 0` (`Φ = 0` when absent).
+    Free {
+        eta: f64,
+        cost: Option<Arc<dyn Landscape>>,
+    },
+    /// `p(T) - p* + η P (θ(T) - θ*) = 0`: the stable manifold of the linearisation.
+    Projection {
+        theta_star: Vec<f64>,
+        p_star: Vec<f64>,
+        /// `η P`.
+        eta_p: DMatrix<f64>,
+    },
+}
+
+/// The discretised boundary-value problem on a given mesh.
+pub(crate) struct System<'a> {
+    pub lag: &'a Lagrangian,
+    pub theta0: &'a [f64],
+    pub end: &'a EndCondition,
+}
+
+/// Reusable buffers.
+pub(crate) struct Workspace {
+    pub field: FieldWorkspace,
+    /// Field values at the nodes, node-major (`2D` per node).
+    pub f: Vec<f64>,
+    jn: Vec<DMatrix<f64>>,
+    jm: DMatrix<f64>,
+    ym: Vec<f64>,
+    fm: Vec<f64>,
+}
+
+impl Workspace {
+    pub fn new(d: usize) -> Self {
+        Self {
+            field: FieldWorkspace::new(d),
+            f: Vec::new(),
+            jn: Vec::new(),
+            jm: DMatrix::zeros(2 * d, 2 * d),
+            ym: vec![0.0; 2 * d],
+            fm: vec![0.0; 2 * d],
+        }
+    }
+}
+
+/// Outcome of a converged Newton solve.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewtonReport {
+    pub iterations: usize,
+}
+
+/// Newton options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewtonOptions {
+    /// Converged when every step component is below `tol · (1 + |y|)`.
+    pub tol: f64,
+    pub max_iterations: usize,
+}
+
+impl System<'_> {
+    fn d(&self) -> usize {
+        self.lag.dim()
+    }
+
+    /// `F(t, y)` for one node-sized state.
+    pub fn eval(&self, t: f64, y: &[f64], out: &mut [f64], ws: &mut FieldWorkspace) {
+        let d = self.d();
+        let (dth, dp) = out.split_at_mut(d);
+        self.lag.field(t, &y[..d], &y[d..], dth, dp, ws);
+    }
+
+    /// Field values at every node into `ws.f`.
+    pub fn eval_nodes(&self, t: &[f64], y: &[f64], ws: &mut Workspace) -> Result<(), SolverError> {
+        let n = 2 * self.d();
+        ws.f.resize(t.len() * n, 0.0);
+        for (i, &ti) in t.iter().enumerate() {
+            let (yi, fi) = (&y[i * n..(i + 1) * n], &mut ws.f[i * n..(i + 1) * n]);
+            self.eval(ti, yi, fi, &mut ws.field);
+            if !fi.iter().all(|v| v.is_finite()) {
+                return Err(SolverError::NonFinite {
+                    what: "the Hamiltonian field".into(),
+                    t: ti,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Residual of all equations (node fields must be in `ws.f`).
+    pub fn residual(
+        &self,
+        t: &[f64],
+        y: &[f64],
+        ws: &mut Workspace,
+        res: &mut [f64],
+    ) -> Result<(), SolverError> {
+        let d = self.d();
+        let n = 2 * d;
+        let intervals = t.len() - 1;
+        for j in 0..d {
+            res[j] = y[j] - self.theta0[j];
+        }
+        for i in 0..intervals {
+            let h = t[i + 1] - t[i];
+            let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+            let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+            for j in 0..n {
+                ws.ym[j] = 0.5 * (y0[j] + y1[j]) - h / 8.0 * (f1[j] - f0[j]);
+            }
+            let tm = t[i] + 0.5 * h;
+            self.eval(tm, &ws.ym, &mut ws.fm, &mut ws.field);
+            if !ws.fm.iter().all(|v| v.is_finite()) {
+                return Err(SolverError::NonFinite {
+                    what: "the Hamiltonian field".into(),
+                    t: tm,
+                });
+            }
+            let row = d + i * n;
+            for j in 0..n {
+                res[row + j] = y1[j] - y0[j] - h / 6.0 * (f0[j] + 4.0 * ws.fm[j] + f1[j]);
+            }
+        }
+        let last = &y[intervals * n..];
+        let row = d + intervals * n;
+        self.end_residual(last, &mut res[row..row + d])?;
+        Ok(())
+    }
+
+    fn end_residual(&self, y_end: &[f64], out: &mut [f64]) -> Result<(), SolverError> {
+        let d = self.d();
+        let (th, p) = (&y_end[..d], &y_end[d..]);
+        match self.end {
+            EndCondition::Fixed(target) => {
+                for j in 0..d {
+                    out[j] = th[j] - target[j];
+                }
+            }
+            EndCondition::Free { eta, cost } => {
+                let mut g = vec![0.0; d];
+                if let Some(c) = cost {
+                    c.gradient(th, 0.0, &mut g);
+                }
+                for j in 0..d {
+                    out[j] = p[j] + eta * g[j];
+                }
+            }
+            EndCondition::Projection {
+                theta_star,
+                p_star,
+                eta_p,
+            } => {
+                for j in 0..d {
+                    let mut v = p[j] - p_star[j];
+                    for k in 0..d {
+                        v += eta_p[(j, k)] * (th[k] - theta_star[k]);
+                    }
+                    out[j] = v;
+                }
+            }
+        }
+        if out.iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err(SolverError::NonFinite {
+                what: "the end condition".into(),
+                t: f64::NAN,
+            })
+        }
+    }
+
+    /// Assembles the exact Jacobian of [`System::residual`] (node fields must be in `ws.f`).
+    pub fn jacobian(&self, t: &[f64], y: &[f64], ws: &mut Workspace, jac: &mut BandedLu) {
+        let d = self.d();
+        let n = 2 * d;
+        let intervals = t.len() - 1;
+        jac.clear();
+        for j in 0..d {
+            jac.add(j, j, 1.0);
+        }
+        ws.jn.resize(t.len(), DMatrix::zeros(n, n));
+        for (i, &ti) in t.iter().enumerate() {
+            let yi = &y[i * n..(i + 1) * n];
+            self.lag
+                .field_jacobian(ti, &yi[..d], &yi[d..], &mut ws.jn[i], &mut ws.field);
+        }
+        for i in 0..intervals {
+            let h = t[i + 1] - t[i];
+            let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+            let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+            for j in 0..n {
+                ws.ym[j] = 0.5 * (y0[j] + y1[j]) - h / 8.0 * (f1[j] - f0[j]);
+            }
+            let tm = t[i] + 0.5 * h;
+            self.lag
+                .field_jacobian(tm, &ws.ym[..d], &ws.ym[d..], &mut ws.jm, &mut ws.field);
+            // ∂y_m/∂y_i = I/2 + h/8 J_i,  ∂y_m/∂y_{i+1} = I/2 - h/8 J_{i+1}
+            // ∂r/∂y_i = -I - h/6 (J_i + 4 J_m ∂y_m/∂y_i)
+            // ∂r/∂y_{i+1} = I - h/6 (J_{i+1} + 4 J_m ∂y_m/∂y_{i+1})
+            let jm_ji = &ws.jm * &ws.jn[i];
+            let jm_jn = &ws.jm * &ws.jn[i + 1];
+            let row = d + i * n;
+            let (c0, c1) = (i * n, (i + 1) * n);
+            for a in 0..n {
+                for b in 0..n {
+                    let eye = if a == b { 1.0 } else { 0.0 };
+                    let left = -eye
+                        - h / 6.0
+                            * (ws.jn[i][(a, b)] + 2.0 * ws.jm[(a, b)] + h / 2.0 * jm_ji[(a, b)]);
+                    let right = eye
+                        - h / 6.0
+                            * (ws.jn[i + 1][(a, b)] + 2.0 * ws.jm[(a, b)]
+                                - h / 2.0 * jm_jn[(a, b)]);
+                    jac.add(row + a, c0 + b, left);
+                    jac.add(row + a, c1 + b, right);
+                }
+            }
+        }
+        let row = d + intervals * n;
+        let col = intervals * n;
+        let y_end = &y[col..];
+        match self.end {
+            EndCondition::Fixed(_) => {
+                for j in 0..d {
+                    jac.add(row + j, col + j, 1.0);
+                }
+            }
+            EndCondition::Free { eta, cost } => {
+                if let Some(c) = cost {
+                    let mut h = DMatrix::zeros(d, d);
+                    c.hessian(&y_end[..d], 0.0, &mut h);
+                    for a in 0..d {
+                        for b in 0..d {
+                            jac.add(row + a, col + b, eta * h[(a, b)]);
+                        }
+                    }
+                }
+                for j in 0..d {
+                    jac.add(row + j, col + d + j, 1.0);
+                }
+            }
+            EndCondition::Projection { eta_p, .. } => {
+                for a in 0..d {
+                    for b in 0..d {
+                        jac.add(row + a, col + b, eta_p[(a, b)]);
+                    }
+                    jac.add(row + a, col + d + a, 1.0);
+                }
+            }
+        }
+    }
+
+    /// Solves the collocation equations on mesh `t` by damped Newton from `y`.
+    ///
+    /// Damping follows the affine-invariant natural monotonicity test (Deuflhard; also used by
+    /// scipy's `solve_bvp`): a step `α Δ` is accepted when the simplified Newton correction at
+    /// the trial point, computed with the same factorisation, has shrunk enough.
+    pub fn newton(
+        &self,
+        t: &[f64],
+        y: &mut [f64],
+        opts: NewtonOptions,
+        ws: &mut Workspace,
+    ) -> Result<NewtonReport, SolverError> {
+        let d = self.d();
+        let n = 2 * d;
+        let m = y.len();
+        let mut jac = BandedLu::zeros(m, 3 * d - 1, 3 * d - 1);
+        let mut res = vec![0.0; m];
+        let mut step = vec![0.0; m];
+        let mut trial = vec![0.0; m];
+        let mut trial_res = vec![0.0; m];
+        const SIGMA: f64 = 0.2;
+        const MAX_TRIALS: usize = 10;
+        self.eval_nodes(t, y, ws)?;
+        self.residual(t, y, ws, &mut res)?;
+        let mut last_step = f64::INFINITY;
+        for iter in 0..opts.max_iterations {
+            self.jacobian(t, y, ws, &mut jac);
+            if let Err(s) = jac.factor() {
+                let node = (s.column / n).min(t.len() - 1);
+                return Err(SolverError::Singular { t: t[node] });
+            }
+            for (s, r) in step.iter_mut().zip(&res) {
+                *s = -r;
+            }
+            jac.solve(&mut step);
+            if !step.iter().all(|v| v.is_finite()) {
+                return Err(SolverError::Singular { t: t[0] });
+            }
+            let scaled = scaled_norm(&step, y);
+            last_step = scaled;
+            let cost = dot(&step, &step);
+            let mut alpha = 1.0;
+            let mut accepted = false;
+            for _ in 0..MAX_TRIALS {
+                for k in 0..m {
+                    trial[k] = y[k] + alpha * step[k];
+                }
+                let ok = self.eval_nodes(t, &trial, ws).is_ok()
+                    && self.residual(t, &trial, ws, &mut trial_res).is_ok();
+                if ok {
+                    let mut simplified: Vec<f64> = trial_res.iter().map(|r| -r).collect();
+                    jac.solve(&mut simplified);
+                    let trial_cost = dot(&simplified, &simplified);
+                    if trial_cost.is_finite() && trial_cost < (1.0 - 2.0 * alpha * SIGMA) * cost {
+                        accepted = true;
+                        break;
+                    }
+                    if alpha == 1.0 && scaled <= opts.tol {
+                        // A tiny full step that cannot decrease further: rounding level.
+                        accepted = true;
+                        break;
+                    }
+                }
+                alpha *= 0.5;
+            }
+            if !accepted {
+                // Take the smallest trial step if it is defined; Newton may recover.
+                if self.eval_nodes(t, &trial, ws).is_err()
+                    || self.residual(t, &trial, ws, &mut trial_res).is_err()
+                {
+                    self.eval_nodes(t, y, ws)?;
+                    return Err(self.newton_failure(t, y, ws, iter + 1, scaled));
+                }
+            }
+            y.copy_from_slice(&trial);
+            res.copy_from_slice(&trial_res);
+            if alpha == 1.0 && scaled <= opts.tol {
+                return Ok(NewtonReport {
+                    iterations: iter + 1,
+                });
+            }
+        }
+        self.eval_nodes(t, y, ws)?;
+        Err(self.newton_failure(t, y, ws, opts.max_iterations, last_step))
+    }
+
+    fn newton_failure(
+        &self,
+        t: &[f64],
+        y: &[f64],
+        ws: &mut Workspace,
+        iterations: usize,
+        step: f64,
+    ) -> SolverError {
+        let d = self.d();
+        let n = 2 * d;
+        let mut res = vec![0.0; y.len()];
+        let _ = self.residual(t, y, ws, &mut res);
+        let (mut worst, mut worst_t) = (0.0_f64, t[0]);
+        for i in 0..t.len() - 1 {
+            let h = t[i + 1] - t[i];
+            let row = d + i * n;
+            let r = res[row..row + n]
+                .iter()
+                .fold(0.0_f64, |m, v| m.max(v.abs()))
+                / h;
+            if r > worst {
+                worst = r;
+                worst_t = t[i] + 0.5 * h;
+            }
+        }
+        SolverError::NewtonFailed {
+            iterations,
+            step,
+            residual: worst,
+            worst_t,
+        }
+    }
+}
+
+/// `max_k |s_k| / (1 + |y_k|)`.
+pub(crate) fn scaled_norm(s: &[f64], y: &[f64]) -> f64 {
+    s.iter()
+        .zip(y)
+        .fold(0.0_f64, |m, (a, b)| m.max(a.abs() / (1.0 + b.abs())))
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

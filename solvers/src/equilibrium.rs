@@ -1,0 +1,161 @@
+//! Equilibria `(θ*, p*)` of the Hamiltonian field: the targets of infinite-horizon problems.
+
+use nalgebra::{DMatrix, DVector};
+
+use lossnav_problems::{gradient_vec, FieldWorkspace, Lagrangian};
+
+use crate::error::SolverError;
+
+/// An equilibrium of the Hamiltonian field and its linearisation.
+#[derive(Debug, Clone)]
+pub struct Equilibrium {
+    /// `θ*`.
+    pub theta: DVector<f64>,
+    /// `p*` (zero without drift).
+    pub p: DVector<f64>,
+    /// The `2D×2D` field Jacobian at the equilibrium.
+    pub jacobian: DMatrix<f64>,
+    /// Newton iterations used to polish it.
+    pub iterations: usize,
+}
+
+/// Finds the equilibrium nearest `guess`, or (without a guess) the one reached from `theta0`.
+///
+/// Without a guess the start is the end of a descent path from `θ0` (natural-gradient descent
+/// with small, backtracked steps, so it follows the gradient-flow path into the basin of
+/// `θ0`). Newton's method on the full field `F(θ, p) = 0` then polishes it, which also moves
+/// `θ*` away from the loss minimum where a drift shifts it.
+pub fn find_equilibrium(
+    lag: &Lagrangian,
+    theta0: &DVector<f64>,
+    guess: Option<&DVector<f64>>,
+) -> Result<Equilibrium, SolverError> {
+    let d = lag.dim();
+    let start = match guess {
+        Some(g) => g.clone(),
+        None => descend(lag, theta0),
+    };
+    // p from the θ-equation f + Mp = 0 when G exists, else 0.
+    let mut f = vec![0.0; d];
+    lag.drift().value(start.as_slice(), 0.0, &mut f);
+    let mut p0 = vec![0.0; d];
+    if lag.metric().is_invertible() {
+        lag.metric().metric_mul(start.as_slice(), &f, &mut p0);
+        p0.iter_mut().for_each(|v| *v = -*v);
+    }
+    let mut y: DVector<f64> = DVector::from_iterator(2 * d, start.iter().copied().chain(p0));
+    let mut ws = FieldWorkspace::new(d);
+    let mut jac = DMatrix::zeros(2 * d, 2 * d);
+    let eval = |y: &DVector<f64>, ws: &mut FieldWorkspace| -> DVector<f64> {
+        let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+        lag.field(
+            0.0,
+            &y.as_slice()[..d],
+            &y.as_slice()[d..],
+            &mut a,
+            &mut b,
+            ws,
+        );
+        DVector::from_iterator(2 * d, a.into_iter().chain(b))
+    };
+    let scale = 1.0 + y.amax();
+    let mut r = eval(&y, &mut ws);
+    for iter in 0..100 {
+        if !r.iter().all(|v| v.is_finite()) {
+            return Err(SolverError::NoEquilibrium(format!(
+                "the field is not finite at θ = {:?}",
+                &y.as_slice()[..d]
+            )));
+        }
+        lag.field_jacobian(
+            0.0,
+            &y.as_slice()[..d],
+            &y.as_slice()[d..],
+            &mut jac,
+            &mut ws,
+        );
+        if r.amax() <= 1e-14 * scale {
+            return Ok(Equilibrium {
+                theta: DVector::from_column_slice(&y.as_slice()[..d]),
+                p: DVector::from_column_slice(&y.as_slice()[d..]),
+                jacobian: jac,
+                iterations: iter,
+            });
+        }
+        let step = jac.clone().lu().solve(&(-&r)).ok_or_else(|| {
+            SolverError::NoEquilibrium(format!(
+                "the field Jacobian is singular at θ = {:?} (a degenerate stationary point)",
+                &y.as_slice()[..d]
+            ))
+        })?;
+        // Backtrack on ‖F‖.
+        let mut alpha = 1.0;
+        let norm = r.norm();
+        loop {
+            let trial = &y + &step * alpha;
+            let rt = eval(&trial, &mut ws);
+            if rt.iter().all(|v| v.is_finite()) && rt.norm() < (1.0 - 1e-4 * alpha) * norm {
+                y = trial;
+                r = rt;
+                break;
+            }
+            alpha *= 0.5;
+            if alpha < 1e-10 {
+                // Converged to rounding: accept if the residual is tiny.
+                if norm <= 1e-10 * scale {
+                    return Ok(Equilibrium {
+                        theta: DVector::from_column_slice(&y.as_slice()[..d]),
+                        p: DVector::from_column_slice(&y.as_slice()[d..]),
+                        jacobian: jac,
+                        iterations: iter,
+                    });
+                }
+                return Err(SolverError::NoEquilibrium(format!(
+                    "Newton's method stalled at θ = {:?} with |F| = {norm:.3e}",
+                    &y.as_slice()[..d]
+                )));
+            }
+        }
+    }
+    Err(SolverError::NoEquilibrium(
+        "Newton's method did not converge in 100 iterations".into(),
+    ))
+}
+
+/// Natural-gradient descent from `theta0` with steps small enough to follow the flow path.
+fn descend(lag: &Lagrangian, theta0: &DVector<f64>) -> DVector<f64> {
+    let d = lag.dim();
+    let loss = lag.loss();
+    let mut theta = theta0.clone();
+    let mut value = loss.value(theta.as_slice(), 0.0);
+    let mut alpha: f64 = 1.0;
+    let mut dir = vec![0.0; d];
+    for _ in 0..200_000 {
+        let g = gradient_vec(loss, theta.as_slice(), 0.0);
+        lag.metric()
+            .mobility_mul(theta.as_slice(), g.as_slice(), &mut dir);
+        let dir_norm = dir.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+        if !dir_norm.is_finite() || dir_norm <= 1e-10 {
+            break;
+        }
+        // Cap the step length so the path stays close to the gradient-flow curve.
+        let cap = 0.02 * (1.0 + theta.amax());
+        alpha = (alpha * 2.0).min(cap / dir_norm);
+        loop {
+            let trial =
+                DVector::from_iterator(d, theta.iter().zip(&dir).map(|(t, v)| t - alpha * v));
+            let tv = loss.value(trial.as_slice(), 0.0);
+            let decrease: f64 = g.iter().zip(&dir).map(|(a, b)| a * b).sum();
+            if tv.is_finite() && tv <= value - 1e-4 * alpha * decrease {
+                theta = trial;
+                value = tv;
+                break;
+            }
+            alpha *= 0.5;
+            if alpha * dir_norm < 1e-14 * (1.0 + theta.amax()) {
+                return theta;
+            }
+        }
+    }
+    theta
+}

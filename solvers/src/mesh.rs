@@ -1,0 +1,120 @@
+//! Error estimation and mesh adaptation.
+//!
+//! The continuous solution is the cubic Hermite interpolant `S` of the nodal values and
+//! slopes. Its defect `S'(t) - F(t, S(t))` vanishes at the nodes and the midpoints (the
+//! collocation points) and is `O(h³)` in between; integrated over an interval it is the error
+//! the interval injects into the solution, `O(h⁴)`, the order of the scheme. The estimate for
+//! interval `i` is `e_i = h_i · max |defect| / (1 + max |y|)` over the two interior points of
+//! the five-point Lobatto rule (where the defect of a cubic is largest), so `tol` bounds a
+//! mixed absolute/relative local error, and the global error is `tol` times the problem's
+//! stability constant.
+
+use crate::collocation::{System, Workspace};
+use crate::hermite;
+
+/// Interior nodes of the five-point Lobatto rule on `[0, 1]`.
+pub(crate) const LOBATTO5_INTERIOR: [f64; 2] = [
+    0.5 - 0.654_653_670_707_977_1 / 2.0,
+    0.5 + 0.654_653_670_707_977_1 / 2.0,
+];
+
+/// Per-interval error estimates (node fields must be in `ws.f`).
+pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -> Vec<f64> {
+    let n = 2 * sys.lag.dim();
+    let mut s = vec![0.0; n];
+    let mut ds = vec![0.0; n];
+    let mut f = vec![0.0; n];
+    (0..t.len() - 1)
+        .map(|i| {
+            let h = t[i + 1] - t[i];
+            let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+            let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+            let scale = 1.0 + y0.iter().chain(y1).fold(0.0_f64, |m, v| m.max(v.abs()));
+            let mut worst = 0.0_f64;
+            for &x in &LOBATTO5_INTERIOR {
+                hermite::value(x, h, y0, f0, y1, f1, &mut s);
+                hermite::derivative(x, h, y0, f0, y1, f1, &mut ds);
+                sys.eval(t[i] + x * h, &s, &mut f, &mut ws.field);
+                for k in 0..n {
+                    let defect = (ds[k] - f[k]).abs();
+                    // A non-finite defect marks the interval for refinement.
+                    worst = if defect.is_finite() {
+                        worst.max(defect)
+                    } else {
+                        f64::INFINITY
+                    };
+                }
+            }
+            h * worst / scale
+        })
+        .collect()
+}
+
+/// How many pieces to split an interval with estimate `e` into so the pieces meet `tol`
+/// (the estimate scales as `h⁴`), with a safety factor, between 2 and 8.
+pub(crate) fn pieces(e: f64, tol: f64) -> usize {
+    if !e.is_finite() {
+        return 4;
+    }
+    let m = (1.5 * (e / tol).powf(0.25)).ceil();
+    (m as usize).clamp(2, 8)
+}
+
+/// A refined mesh: intervals over `tol` split into equal pieces.
+pub(crate) fn refine(t: &[f64], errors: &[f64], tol: f64) -> Vec<f64> {
+    let mut out = Vec::with_capacity(t.len() * 2);
+    for i in 0..t.len() - 1 {
+        out.push(t[i]);
+        if errors[i] > tol {
+            let m = pieces(errors[i], tol);
+            let h = (t[i + 1] - t[i]) / m as f64;
+            for k in 1..m {
+                out.push(t[i] + k as f64 * h);
+            }
+        }
+    }
+    out.push(t[t.len() - 1]);
+    out
+}
+
+/// A coarsened mesh: pairs of neighbouring intervals merged where the merged interval is
+/// predicted (estimate × 2⁴) to stay far below `tol`. `None` if too little would change.
+pub(crate) fn coarsen(t: &[f64], errors: &[f64], tol: f64) -> Option<Vec<f64>> {
+    let mut out = vec![t[0]];
+    let mut i = 0;
+    let mut merged = 0;
+    while i < errors.len() {
+        if i + 1 < errors.len() && 16.0 * (errors[i] + errors[i + 1]) < 0.1 * tol {
+            out.push(t[i + 2]);
+            i += 2;
+            merged += 1;
+        } else {
+            out.push(t[i + 1]);
+            i += 1;
+        }
+    }
+    (merged * 4 >= errors.len()).then_some(out)
+}
+
+/// Values of the interpolant of `(t, y, f)` at the times `new_t` (inside `[t_0, t_N]`).
+pub(crate) fn interpolate(t: &[f64], y: &[f64], f: &[f64], n: usize, new_t: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; new_t.len() * n];
+    let mut i = 0;
+    for (k, &tk) in new_t.iter().enumerate() {
+        while i + 2 < t.len() && t[i + 1] < tk {
+            i += 1;
+        }
+        let h = t[i + 1] - t[i];
+        let x = ((tk - t[i]) / h).clamp(0.0, 1.0);
+        hermite::value(
+            x,
+            h,
+            &y[i * n..(i + 1) * n],
+            &f[i * n..(i + 1) * n],
+            &y[(i + 1) * n..(i + 2) * n],
+            &f[(i + 1) * n..(i + 2) * n],
+            &mut out[k * n..(k + 1) * n],
+        );
+    }
+    out
+}

@@ -1,0 +1,199 @@
+//! The boundary-value solver against the closed forms of THEORY.md §4 for quadratic losses.
+
+use nalgebra::{DMatrix, DVector};
+
+use lossnav_problems::{Diagonal, End, Horizon, Lagrangian, Problem, Quadratic};
+use lossnav_solvers::Bvp;
+
+/// Diagonal closed form: rates r_i, θ(t), p(t), J*.
+struct Closed {
+    r: Vec<f64>,
+    g: Vec<f64>,
+    mu: Vec<f64>,
+    theta0: Vec<f64>,
+    eta: f64,
+}
+
+impl Closed {
+    fn new(h: &[f64], g: &[f64], mu: &[f64], theta0: &[f64], eta: f64, k: f64, gamma: f64) -> Self {
+        let r = h
+            .iter()
+            .zip(g)
+            .map(|(h, g)| (gamma * gamma / 4.0 + eta * k * h / g).sqrt() - gamma / 2.0)
+            .collect();
+        Self {
+            r,
+            g: g.to_vec(),
+            mu: mu.to_vec(),
+            theta0: theta0.to_vec(),
+            eta,
+        }
+    }
+    fn theta(&self, t: f64) -> Vec<f64> {
+        (0..self.r.len())
+            .map(|i| self.mu[i] + (self.theta0[i] - self.mu[i]) * (-self.r[i] * t).exp())
+            .collect()
+    }
+    fn p(&self, t: f64) -> Vec<f64> {
+        (0..self.r.len())
+            .map(|i| {
+                -self.g[i] * self.r[i] * (self.theta0[i] - self.mu[i]) * (-self.r[i] * t).exp()
+            })
+            .collect()
+    }
+    fn cost(&self) -> f64 {
+        (0..self.r.len())
+            .map(|i| {
+                self.g[i] * self.r[i] * (self.theta0[i] - self.mu[i]).powi(2) / (2.0 * self.eta)
+            })
+            .sum()
+    }
+}
+
+fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(0.0_f64, |m, v| m.max(v.abs())).max(1e-300);
+    a.iter()
+        .zip(b)
+        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+#[test]
+fn diagonal_quadratic_infinite_horizon_matches_closed_form() {
+    let h = [1.0, 4.0, 0.5];
+    let g = [1.0, 2.0, 0.5];
+    let mu = [0.5, -1.0, 0.0];
+    let theta0 = [-1.0, 1.0, 2.0];
+    for (eta, k, gamma) in [
+        (1.0, 1.0, 0.0),
+        (0.5, 2.0, 1.0),
+        (1.0, 1.0, 10.0),
+        (1.0, 1.0, 100.0),
+    ] {
+        let problem = Problem::new(
+            Lagrangian::new(Quadratic::diagonal(h.to_vec(), mu.to_vec()).unwrap())
+                .with_metric(Diagonal::new(g.to_vec()).unwrap())
+                .with_eta(eta)
+                .with_k(k)
+                .with_gamma(gamma),
+            DVector::from_column_slice(&theta0),
+            Horizon::Infinite,
+            End::Equilibrium { guess: None },
+        )
+        .unwrap();
+        let closed = Closed::new(&h, &g, &mu, &theta0, eta, k, gamma);
+        let sol = Bvp::default().with_tol(1e-10).solve(&problem).unwrap();
+        assert!(sol.converged);
+        let end = sol.end_time();
+        let mut worst = 0.0_f64;
+        for i in 0..=20 {
+            let t = end * i as f64 / 20.0;
+            let (th, p) = sol.eval(t);
+            worst = worst.max(rel_err(&th, &closed.theta(t)));
+            let _ = p;
+        }
+        let p0 = rel_err(&sol.p[0], &closed.p(0.0));
+        let cost = (sol.cost - closed.cost()).abs() / closed.cost();
+        eprintln!(
+            "γ={gamma}: θ err {worst:.2e}, p0 err {p0:.2e}, J err {cost:.2e}, nodes {}, T {end:.1}, iters {}",
+            sol.diagnostics.nodes, sol.diagnostics.iterations
+        );
+        // Required accuracy: 1e-9 relative (solver tol 1e-10 bounds the local error; the
+        // linear problem adds no truncation error).
+        assert!(worst < 1e-9, "γ={gamma}: trajectory error {worst:e}");
+        assert!(p0 < 1e-9, "γ={gamma}: p(0) error {p0:e}");
+        assert!(cost < 1e-9, "γ={gamma}: cost error {cost:e}");
+    }
+}
+
+#[test]
+fn full_hessian_quadratic_matches_eigenbasis_closed_form() {
+    let hm = DMatrix::from_row_slice(3, 3, &[2.0, 0.6, -0.3, 0.6, 1.0, 0.2, -0.3, 0.2, 3.0]);
+    let mu = DVector::from_vec(vec![0.1, -0.2, 0.3]);
+    let theta0 = DVector::from_vec(vec![1.0, 0.5, -1.0]);
+    let eig = hm.clone().symmetric_eigen();
+    let q = &eig.eigenvectors;
+    let delta0 = q.transpose() * (&theta0 - &mu);
+    for (eta, k, gamma) in [
+        (1.0, 1.0, 0.0),
+        (0.7, 1.5, 1.0),
+        (1.0, 1.0, 10.0),
+        (1.0, 1.0, 100.0),
+    ] {
+        let problem = Problem::new(
+            Lagrangian::new(Quadratic::new(hm.clone(), mu.clone()).unwrap())
+                .with_eta(eta)
+                .with_k(k)
+                .with_gamma(gamma),
+            theta0.clone(),
+            Horizon::Infinite,
+            End::Equilibrium { guess: None },
+        )
+        .unwrap();
+        let r: Vec<f64> = eig
+            .eigenvalues
+            .iter()
+            .map(|h| (gamma * gamma / 4.0 + eta * k * h).sqrt() - gamma / 2.0)
+            .collect();
+        let theta_at = |t: f64| -> DVector<f64> {
+            let decayed = DVector::from_iterator(3, (0..3).map(|i| delta0[i] * (-r[i] * t).exp()));
+            &mu + q * decayed
+        };
+        let cost: f64 = (0..3).map(|i| r[i] * delta0[i].powi(2) / (2.0 * eta)).sum();
+        let p0 = -(q * DVector::from_iterator(3, (0..3).map(|i| r[i] * delta0[i])));
+        let sol = Bvp::default().with_tol(1e-10).solve(&problem).unwrap();
+        let end = sol.end_time();
+        let mut worst = 0.0_f64;
+        for i in 0..=20 {
+            let t = end * i as f64 / 20.0;
+            worst = worst.max(rel_err(&sol.eval(t).0, theta_at(t).as_slice()));
+        }
+        let e_p0 = rel_err(&sol.p[0], p0.as_slice());
+        let e_j = (sol.cost - cost).abs() / cost;
+        eprintln!(
+            "full H γ={gamma}: θ {worst:.2e} p0 {e_p0:.2e} J {e_j:.2e} nodes {}",
+            sol.diagnostics.nodes
+        );
+        assert!(
+            worst < 1e-9 && e_p0 < 1e-9 && e_j < 1e-9,
+            "γ={gamma}: {worst:e} {e_p0:e} {e_j:e}"
+        );
+    }
+}
+
+#[test]
+fn one_dimensional_fixed_and_free_end() {
+    // 1D, G = 1, f = 0, L = h θ²/2: θ'' - γθ' - ηkh θ = 0 with θ = A e^{λ1 t} + B e^{λ2 t},
+    // λ = γ/2 ± sqrt(γ²/4 + ηkh).
+    for (gamma, t_end) in [(0.0f64, 2.0f64), (1.0, 5.0), (10.0, 3.0), (100.0, 2.0)] {
+        let (eta, k, h) = (1.0f64, 1.0f64, 2.0f64);
+        let s = (gamma * gamma / 4.0 + eta * k * h).sqrt();
+        let (l1, l2) = (gamma / 2.0 + s, gamma / 2.0 - s);
+        let (th0, th_t) = (1.0, 0.3);
+        // Fixed end: A + B = th0, A e^{l1 T} + B e^{l2 T} = th_t; scaled to avoid overflow.
+        let e1 = (-l1 * t_end).exp(); // A' = A e^{l1 T}
+        let b = (th0 - th_t * e1) / (1.0 - (l2 * t_end).exp() * e1);
+        let a_scaled = th_t - b * (l2 * t_end).exp();
+        let exact = |t: f64| a_scaled * (l1 * (t - t_end)).exp() + b * (l2 * t).exp();
+        let exact_dot = |t: f64| a_scaled * l1 * (l1 * (t - t_end)).exp() + b * l2 * (l2 * t).exp();
+        let problem = Problem::new(
+            Lagrangian::new(Quadratic::diagonal(vec![h], vec![0.0]).unwrap()).with_gamma(gamma),
+            DVector::from_vec(vec![th0]),
+            Horizon::Finite(t_end),
+            End::Fixed(DVector::from_vec(vec![th_t])),
+        )
+        .unwrap();
+        let sol = Bvp::default().with_tol(1e-10).solve(&problem).unwrap();
+        let mut worst = 0.0_f64;
+        for i in 0..=40 {
+            let t = t_end * i as f64 / 40.0;
+            worst = worst.max((sol.eval(t).0[0] - exact(t)).abs());
+        }
+        let p0 = (sol.p[0][0] - exact_dot(0.0)).abs() / exact_dot(0.0).abs();
+        eprintln!(
+            "fixed γ={gamma}: θ {worst:.2e} p0 {p0:.2e} nodes {}",
+            sol.diagnostics.nodes
+        );
+        assert!(worst < 1e-9 && p0 < 1e-9, "γ={gamma}: {worst:e} {p0:e}");
+    }
+}
