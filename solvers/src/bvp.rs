@@ -15,7 +15,7 @@
 //! 4. When Newton fails from the plain initial guess, continue from an easy problem: in `k`
 //!    from 0 (finite horizon) or in the start point from the equilibrium (infinite horizon).
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DVector;
 
 use lossnav_problems::{End, Horizon, Lagrangian, Problem};
 
@@ -52,6 +52,10 @@ pub struct Bvp {
     pub truncation: Option<f64>,
     /// Whether to fall back to continuation when Newton fails from the plain guess.
     pub continuation: bool,
+    /// Whether to adapt the mesh. When false the problem is solved once on a uniform mesh of
+    /// `initial_intervals` intervals (for convergence studies); `converged` then says whether
+    /// that mesh happens to meet `tol`.
+    pub adapt_mesh: bool,
 }
 
 impl Default for Bvp {
@@ -63,9 +67,13 @@ impl Default for Bvp {
             max_newton_iterations: 50,
             truncation: None,
             continuation: true,
+            adapt_mesh: true,
         }
     }
 }
+
+/// An initial guess `t ↦ (θ(t), p(t))`.
+pub type Guess<'a> = dyn Fn(f64) -> (Vec<f64>, Vec<f64>) + 'a;
 
 /// A mesh and nodal values `y = (θ, p)`, node-major.
 #[derive(Debug, Clone)]
@@ -86,6 +94,13 @@ impl Bvp {
     /// Sets the tolerance.
     pub fn with_tol(mut self, tol: f64) -> Self {
         self.tol = tol;
+        self
+    }
+
+    /// Solves on a fixed uniform mesh of `intervals` intervals, without adaptation.
+    pub fn with_fixed_mesh(mut self, intervals: usize) -> Self {
+        self.initial_intervals = intervals;
+        self.adapt_mesh = false;
         self
     }
 
@@ -129,12 +144,24 @@ impl Bvp {
         Ok(())
     }
 
-    /// Solves the problem.
+    /// Solves the problem from the solver's own initial guess (a straight line to a fixed
+    /// end, rest at `θ0` for a free end, the linearised solution for an infinite horizon).
     pub fn solve(&self, problem: &Problem) -> Result<Solution, SolverError> {
         self.validate()?;
         match problem.horizon() {
-            Horizon::Finite(t_end) => self.solve_finite(problem, t_end),
-            Horizon::Infinite => self.solve_infinite(problem),
+            Horizon::Finite(t_end) => self.solve_finite(problem, t_end, None),
+            Horizon::Infinite => self.solve_infinite(problem, None),
+        }
+    }
+
+    /// Solves the problem starting Newton from `guess(t) = (θ(t), p(t))`, for instance a
+    /// previous [`Solution::eval`]. Where a problem has several extremals (a double well), the
+    /// guess selects which one is found.
+    pub fn solve_from(&self, problem: &Problem, guess: &Guess) -> Result<Solution, SolverError> {
+        self.validate()?;
+        match problem.horizon() {
+            Horizon::Finite(t_end) => self.solve_finite(problem, t_end, Some(guess)),
+            Horizon::Infinite => self.solve_infinite(problem, Some(guess)),
         }
     }
 
@@ -170,6 +197,9 @@ impl Bvp {
                         |(bi, bm), (i, &e)| if !(e <= bm) { (i, e) } else { (bi, bm) },
                     );
             stats.max_error = max_error;
+            if !self.adapt_mesh {
+                return Ok((state, stats));
+            }
             if max_error <= self.tol {
                 if !coarsened {
                     coarsened = true;
@@ -248,7 +278,12 @@ impl Bvp {
         Ok((state, stats, steps))
     }
 
-    fn solve_finite(&self, problem: &Problem, t_end: f64) -> Result<Solution, SolverError> {
+    fn solve_finite(
+        &self,
+        problem: &Problem,
+        t_end: f64,
+        user: Option<&Guess>,
+    ) -> Result<Solution, SolverError> {
         let lag = problem.lagrangian();
         let d = lag.dim();
         let theta0 = problem.theta0().as_slice();
@@ -265,6 +300,9 @@ impl Bvp {
         let m = self.initial_intervals;
         let t: Vec<f64> = (0..=m).map(|i| t_end * i as f64 / m as f64).collect();
         let guess = |lag: &Lagrangian, theta0: &[f64]| -> State {
+            if let Some(g) = user {
+                return from_guess(&t, g);
+            }
             let mut y = vec![0.0; t.len() * 2 * d];
             for (i, &ti) in t.iter().enumerate() {
                 let node = &mut y[i * 2 * d..(i + 1) * 2 * d];
@@ -315,7 +353,11 @@ impl Bvp {
         Ok(self.assemble(problem, &sys, state, stats, continuation, None, &mut ws))
     }
 
-    fn solve_infinite(&self, problem: &Problem) -> Result<Solution, SolverError> {
+    fn solve_infinite(
+        &self,
+        problem: &Problem,
+        user: Option<&Guess>,
+    ) -> Result<Solution, SolverError> {
         let lag = problem.lagrangian();
         let d = lag.dim();
         if lag.loss().is_time_dependent() || lag.drift().is_time_dependent() {
@@ -382,8 +424,13 @@ impl Bvp {
         };
         let mut ws = Workspace::new(d);
         let t0 = graded(t_end, self.initial_intervals);
-        let y0: Vec<f64> = t0.iter().flat_map(|&t| linear(t, theta0)).collect();
-        let mut state = State { t: t0, y: y0 };
+        let mut state = match user {
+            Some(g) => from_guess(&t0, g),
+            None => {
+                let y0: Vec<f64> = t0.iter().flat_map(|&t| linear(t, theta0)).collect();
+                State { t: t0, y: y0 }
+            }
+        };
         let mut total = Stats::default();
         let mut continuation = None;
         for _ in 0..12 {
@@ -601,7 +648,14 @@ fn integrate_cost(lag: &Lagrangian, t: &[f64], y: &[f64], f: &[f64], offset: f64
     total
 }
 
-#[allow(dead_code)]
-fn identity(d: usize) -> DMatrix<f64> {
-    DMatrix::identity(d, d)
+/// Nodal values of a user's guess on mesh `t`.
+fn from_guess(t: &[f64], guess: &Guess) -> State {
+    let y = t
+        .iter()
+        .flat_map(|&ti| {
+            let (th, p) = guess(ti);
+            th.into_iter().chain(p)
+        })
+        .collect();
+    State { t: t.to_vec(), y }
 }

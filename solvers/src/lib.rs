@@ -18,7 +18,7 @@ mod quadrature;
 pub mod riccati;
 pub mod solution;
 
-pub use bvp::Bvp;
+pub use bvp::{Bvp, Guess};
 pub use error::SolverError;
 pub use lossnav_problems as problems;
 pub use solution::{Diagnostics, Solution, Tail};
