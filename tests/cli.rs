@@ -109,3 +109,114 @@ fn bad_flags_do_not_panic() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
 }
+
+#[test]
+fn solve_prints_the_documented_json() {
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure2-quadratic-1d.json",
+        "--tol",
+        "1e-10",
+        "--at",
+        "0,1,2.5",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "method",
+        "converged",
+        "cost",
+        "t",
+        "theta",
+        "p",
+        "at",
+        "diagnostics",
+        "equilibrium",
+    ] {
+        assert!(doc.get(key).is_some(), "missing key {key}");
+    }
+    for key in ["iterations", "nodes", "max_residual"] {
+        assert!(
+            doc["diagnostics"].get(key).is_some(),
+            "missing diagnostics.{key}"
+        );
+    }
+    assert_eq!(doc["method"], "bvp");
+    // 1D quadratic, h = η = k = γ = 1: r = (√5 - 1)/2, θ(t) = e^{-rt}, J = r/2.
+    let r = (5f64.sqrt() - 1.0) / 2.0;
+    let cost = doc["cost"].as_f64().unwrap();
+    assert!((cost - r / 2.0).abs() < 1e-9, "cost {cost}");
+    let at = &doc["at"];
+    for (i, t) in [0.0, 1.0, 2.5].iter().enumerate() {
+        let theta = at["theta"][i][0].as_f64().unwrap();
+        assert!((theta - (-r * t).exp()).abs() < 1e-9, "θ({t}) = {theta}");
+        assert_eq!(at["t"][i].as_f64().unwrap(), *t);
+    }
+}
+
+#[test]
+fn solve_writes_output_atomically() {
+    let dir = std::env::temp_dir().join(format!("lossnav-solve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("result.json");
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure1-double-well.json",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout with -o");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(doc["converged"], true);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+    // An unwritable target is a one-line error.
+    let bad = dir.join("no/such/dir/out.json");
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure1-double-well.json",
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&out, &["cannot write"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn solve_rejects_bad_flags_with_one_line() {
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure1-double-well.json",
+        "--tol",
+        "0",
+    ]);
+    assert_clean_failure(&out, &["tol = 0"]);
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure1-double-well.json",
+        "--at",
+        "9",
+    ]);
+    assert_clean_failure(&out, &["--at 9", "outside the horizon"]);
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure1-double-well.json",
+        "--tol",
+        "abc",
+    ]);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}

@@ -164,8 +164,8 @@ impl BandedLu {
             let bj = b[j];
             if bj != 0.0 {
                 let top = j.saturating_sub(kv);
-                for i in top..j {
-                    b[i] -= self.ab[kv + i - j + col] * bj;
+                for (i, bi) in b.iter_mut().enumerate().take(j).skip(top) {
+                    *bi -= self.ab[kv + i - j + col] * bj;
                 }
             }
         }

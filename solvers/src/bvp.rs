@@ -192,10 +192,13 @@ impl Bvp {
                 errors
                     .iter()
                     .enumerate()
-                    .fold(
-                        (0, 0.0_f64),
-                        |(bi, bm), (i, &e)| if !(e <= bm) { (i, e) } else { (bi, bm) },
-                    );
+                    .fold((0, 0.0_f64), |(bi, bm), (i, &e)| {
+                        if e.is_nan() || e > bm {
+                            (i, e)
+                        } else {
+                            (bi, bm)
+                        }
+                    });
             stats.max_error = max_error;
             if !self.adapt_mesh {
                 return Ok((state, stats));
@@ -374,7 +377,7 @@ impl Bvp {
         let sub = stable_subspace(&eq.jacobian, lag.gamma(), lag.eta())?;
         let rates = sub.closed_loop.complex_eigenvalues();
         let slow = rates.iter().map(|z| -z.re).fold(f64::INFINITY, f64::min);
-        if !(slow > 0.0) {
+        if slow.is_nan() || slow <= 0.0 {
             return Err(SolverError::Unsupported(format!(
                 "the equilibrium θ* = {:?} is not attracting (slowest closed-loop rate {slow:.3e}); \
                  optimal trajectories do not approach it",

@@ -135,8 +135,8 @@ mod tests {
             z[(d + i, d + i)] = gamma;
         }
         let s = stable_subspace(&z, gamma, eta).unwrap();
-        for i in 0..d {
-            let r = (gamma * gamma / 4.0 + eta * k * h[i]).sqrt() - gamma / 2.0;
+        for (i, hi) in h.iter().enumerate() {
+            let r = (gamma * gamma / 4.0 + eta * k * hi).sqrt() - gamma / 2.0;
             // Closed form vs Newton iteration converged to 1e-14: agreement to 1e-12.
             assert!((s.riccati[(i, i)] - r / eta).abs() < 1e-12);
             assert!((s.closed_loop[(i, i)] + r).abs() < 1e-12);

@@ -5,7 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod output;
+mod solve;
 mod validate;
+
+pub use output::{solution_json, write_atomic};
 
 /// Why a command failed; printed as one line by the binary.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +22,25 @@ pub enum CliError {
         /// Why.
         source: lossnav_problems::ProblemError,
     },
+    /// The solver failed.
+    #[error("{path}: {source}")]
+    Solver {
+        /// The spec file.
+        path: String,
+        /// Why.
+        source: lossnav_solvers::SolverError,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// A flag's value is unusable.
+    #[error("{0}")]
+    Usage(String),
     /// The subcommand exists but has no implementation in this version.
     #[error("`lossnav {0}` is not implemented yet")]
     NotImplemented(&'static str),
@@ -55,10 +78,30 @@ pub enum Command {
         specs: Vec<PathBuf>,
     },
     /// Solve a problem: the optimal trajectory as JSON.
-    #[command(after_help = "Example:\n  lossnav solve problems/specs/figure1-double-well.json")]
+    ///
+    /// Prints (or writes) a JSON document with keys method, converged, cost,
+    /// cost_is_relative, t, theta, p, loss, kinetic, hamiltonian, at (the interpolant at the
+    /// --at times), diagnostics (iterations, nodes, max_residual, ...) and, for infinite
+    /// horizons, equilibrium. Exit status 0 when converged, 1 when not, 2 on error.
+    #[command(
+        after_help = "Examples:\n  lossnav solve problems/specs/figure1-double-well.json\n  \
+                            lossnav solve problems/specs/figure2-anisotropic-2d.json --tol 1e-10 --at 0,1,2 -o result.json"
+    )]
     Solve {
         /// Spec file.
         spec: PathBuf,
+        /// Solver.
+        #[arg(long, value_enum, default_value_t = Method::Bvp)]
+        method: Method,
+        /// Error tolerance (per-interval error bound, mixed absolute/relative).
+        #[arg(long, default_value_t = 1e-8)]
+        tol: f64,
+        /// Times at which to sample the continuous solution, comma separated.
+        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+        at: Vec<f64>,
+        /// Write the JSON here (atomically) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Closed-form learning rule of a linear–quadratic problem.
     #[command(after_help = "Example:\n  lossnav rule problems/specs/figure2-quadratic-2d.json")]
@@ -78,11 +121,30 @@ pub enum Command {
     },
 }
 
+/// Numerical methods for `solve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Adaptive fourth-order collocation for the boundary-value problem.
+    Bvp,
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Validate { specs } => validate::run(&specs),
-        Command::Solve { .. } => Err(CliError::NotImplemented("solve")),
+        Command::Solve {
+            spec,
+            method,
+            tol,
+            at,
+            output,
+        } => solve::run(solve::SolveArgs {
+            spec: &spec,
+            method,
+            tol,
+            at: &at,
+            output: output.as_ref(),
+        }),
         Command::Rule { .. } => Err(CliError::NotImplemented("rule")),
         Command::Check => Err(CliError::NotImplemented("check")),
         Command::Figures { .. } => Err(CliError::NotImplemented("figures")),

@@ -1,0 +1,89 @@
+//! Writing results: JSON rendering of solutions and atomic file output.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use lossnav_solvers::Solution;
+
+use super::CliError;
+
+/// Writes `text` to `path` atomically: a temporary file in the same directory, flushed and
+/// synced, then renamed over the target, so an interrupted run never leaves half a result.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
+    let io = |source: std::io::Error| CliError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| CliError::Usage(format!("{} is not a file path", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+fn matrix(m: &nalgebra::DMatrix<f64>) -> Value {
+    json!((0..m.nrows())
+        .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect::<Vec<_>>())
+        .collect::<Vec<_>>())
+}
+
+/// The JSON document of a solution, with the interpolant sampled at `at`.
+pub fn solution_json(name: &str, sol: &Solution, at: &[f64]) -> Value {
+    let samples: Vec<(Vec<f64>, Vec<f64>)> = at.iter().map(|&t| sol.eval(t)).collect();
+    let d = &sol.diagnostics;
+    let mut doc = json!({
+        "problem": name,
+        "method": sol.method,
+        "converged": sol.converged,
+        "cost": sol.cost,
+        "cost_is_relative": sol.cost_is_relative,
+        "t": sol.t,
+        "theta": sol.theta,
+        "p": sol.p,
+        "loss": sol.loss,
+        "kinetic": sol.kinetic,
+        "hamiltonian": sol.hamiltonian,
+        "at": {
+            "t": at,
+            "theta": samples.iter().map(|s| &s.0).collect::<Vec<_>>(),
+            "p": samples.iter().map(|s| &s.1).collect::<Vec<_>>(),
+        },
+        "diagnostics": {
+            "iterations": d.iterations,
+            "nodes": d.nodes,
+            "max_residual": d.max_residual,
+            "mesh_passes": d.mesh_passes,
+            "continuation": d.continuation.as_ref().map(|(p, steps)| json!({"parameter": p, "steps": steps})),
+        },
+    });
+    if let Some(tail) = &sol.tail {
+        doc["equilibrium"] = json!({
+            "theta": tail.theta_star.as_slice(),
+            "p": tail.p_star.as_slice(),
+            "riccati": matrix(&tail.riccati),
+            "closed_loop": matrix(&tail.closed_loop),
+            "truncation": tail.truncation,
+            "running_cost": tail.equilibrium_running_cost,
+        });
+    }
+    doc
+}
