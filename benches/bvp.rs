@@ -1,0 +1,82 @@
+//! The boundary-value solver: the Figure 1 problem, a large infinite-horizon quadratic, and
+//! the cost per mesh node.
+//!
+//! Run: `cargo bench --bench bvp`
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use nalgebra::{DMatrix, DVector};
+
+use lossnav::problems::{load_problem, End, Horizon, Lagrangian, Problem, Quadratic};
+use lossnav::solvers::Bvp;
+
+fn spec(name: &str) -> Problem {
+    load_problem(format!(
+        "{}/problems/specs/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A D-dimensional quadratic with a random SPD Hessian (eigenvalues in [0.5, 5]).
+fn random_quadratic(d: usize) -> Problem {
+    let mut state = 12345u64;
+    let mut rnd = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    };
+    let a = DMatrix::from_fn(d, d, |_, _| rnd());
+    let q = a.qr().q();
+    let eig = DVector::from_fn(d, |i, _| 0.5 + 4.5 * i as f64 / (d - 1) as f64);
+    let h = &q * DMatrix::from_diagonal(&eig) * q.transpose();
+    let h = (&h + h.transpose()) * 0.5;
+    let theta0 = DVector::from_fn(d, |_, _| rnd());
+    Problem::new(
+        Lagrangian::new(Quadratic::new(h, DVector::zeros(d)).unwrap()).with_gamma(1.0),
+        theta0,
+        Horizon::Infinite,
+        End::Equilibrium { guess: None },
+    )
+    .unwrap()
+}
+
+fn bench_bvp(c: &mut Criterion) {
+    let fig1 = spec("figure1-double-well");
+    let bvp = Bvp::default().with_tol(1e-8);
+    let sol = bvp.solve(&fig1).unwrap();
+    eprintln!(
+        "figure 1 at tol 1e-8: {} nodes, {} Newton iterations",
+        sol.diagnostics.nodes, sol.diagnostics.iterations
+    );
+    c.bench_function("bvp/figure1_double_well_tol1e-8", |b| {
+        b.iter(|| bvp.solve(&fig1).unwrap())
+    });
+
+    let big = random_quadratic(50);
+    let sol = bvp.solve(&big).unwrap();
+    eprintln!(
+        "D = 50 quadratic: {} nodes, {} Newton iterations",
+        sol.diagnostics.nodes, sol.diagnostics.iterations
+    );
+    let mut group = c.benchmark_group("bvp");
+    group.sample_size(10);
+    group.bench_function("quadratic_d50_infinite_tol1e-8", |b| {
+        b.iter(|| bvp.solve(&big).unwrap())
+    });
+    group.finish();
+
+    // Time per node: one Newton solve on fixed uniform meshes of growing size.
+    let mut group = c.benchmark_group("bvp/fixed_mesh_figure1");
+    for n in [64usize, 256, 1024, 4096] {
+        let fixed = Bvp::default().with_fixed_mesh(n);
+        group.throughput(criterion::Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| fixed.solve(&fig1).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_bvp);
+criterion_main!(benches);
