@@ -154,7 +154,7 @@ proptest! {
 
     #[test]
     fn hamiltonian_field_jacobian(th in point(2), p in point(2)) {
-        for spec in ["fisher-metric.json", "figure1-double-well.json", "figure3-rotation.json"] {
+        for spec in ["fisher-metric.json", "figure1-double-well.json", "figure3-rotation.json", "figure3-anisotropic-metric.json", "partial-controllability.json"] {
             let problem = load(spec);
             let lag = problem.lagrangian();
             let d = 2;

@@ -375,8 +375,20 @@ impl Bvp {
         };
         let eq = find_equilibrium(lag, problem.theta0(), guess.as_ref())?;
         let sub = stable_subspace(&eq.jacobian, lag.gamma(), lag.eta())?;
+        // Zero closed-loop rates belong to directions that do not move at all (uncontrollable,
+        // or flat with nothing to gain); they are exact in the projection and set no time scale.
         let rates = sub.closed_loop.complex_eigenvalues();
-        let slow = rates.iter().map(|z| -z.re).fold(f64::INFINITY, f64::min);
+        let largest = rates.iter().map(|z| z.norm()).fold(0.0_f64, f64::max);
+        let moving: Vec<f64> = rates
+            .iter()
+            .filter(|z| z.norm() > 1e-10 * (1.0 + largest))
+            .map(|z| -z.re)
+            .collect();
+        let slow = if moving.is_empty() {
+            1.0
+        } else {
+            moving.iter().copied().fold(f64::INFINITY, f64::min)
+        };
         if slow.is_nan() || slow <= 0.0 {
             return Err(SolverError::Unsupported(format!(
                 "the equilibrium θ* = {:?} is not attracting (slowest closed-loop rate {slow:.3e}); \

@@ -46,6 +46,13 @@ pub fn find_equilibrium(
     let mut y: DVector<f64> = DVector::from_iterator(2 * d, start.iter().copied().chain(p0));
     let mut ws = FieldWorkspace::new(d);
     let mut jac = DMatrix::zeros(2 * d, 2 * d);
+    // A singular constant mobility conserves Nᵀθ (N spans its null space): equilibria form a
+    // continuum, and the one reached keeps Nᵀθ = Nᵀθ0. These extra rows pin it down.
+    let null = lag
+        .metric()
+        .constant_mobility()
+        .and_then(|m| null_space(&m));
+    let extra = null.as_ref().map_or(0, |n| n.ncols());
     let eval = |y: &DVector<f64>, ws: &mut FieldWorkspace| -> DVector<f64> {
         let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
         lag.field(
@@ -56,7 +63,15 @@ pub fn find_equilibrium(
             &mut b,
             ws,
         );
-        DVector::from_iterator(2 * d, a.into_iter().chain(b))
+        let mut r = DVector::zeros(2 * d + extra);
+        r.rows_mut(0, d).copy_from_slice(&a);
+        r.rows_mut(d, d).copy_from_slice(&b);
+        if let Some(n) = &null {
+            let dtheta = DVector::from_iterator(d, (0..d).map(|j| y[j] - theta0[j]));
+            r.rows_mut(2 * d, extra)
+                .copy_from(&(n.transpose() * dtheta));
+        }
+        r
     };
     let scale = 1.0 + y.amax();
     let mut r = eval(&y, &mut ws);
@@ -82,7 +97,22 @@ pub fn find_equilibrium(
                 iterations: iter,
             });
         }
-        let step = jac.clone().lu().solve(&(-&r)).ok_or_else(|| {
+        let step = if let Some(n) = &null {
+            let mut aug = DMatrix::zeros(2 * d + extra, 2 * d);
+            aug.view_mut((0, 0), (2 * d, 2 * d)).copy_from(&jac);
+            aug.view_mut((2 * d, 0), (extra, d))
+                .copy_from(&n.transpose());
+            let svd = aug.svd(true, true);
+            let sv = &svd.singular_values;
+            if sv.min() <= 1e-12 * sv.max() {
+                None
+            } else {
+                svd.solve(&(-&r), 0.0).ok()
+            }
+        } else {
+            jac.clone().lu().solve(&(-&r))
+        }
+        .ok_or_else(|| {
             SolverError::NoEquilibrium(format!(
                 "the field Jacobian is singular at θ = {:?} (a degenerate stationary point)",
                 &y.as_slice()[..d]
@@ -120,6 +150,21 @@ pub fn find_equilibrium(
     Err(SolverError::NoEquilibrium(
         "Newton's method did not converge in 100 iterations".into(),
     ))
+}
+
+/// Orthonormal basis of the null space of a symmetric positive semi-definite matrix, if any.
+fn null_space(m: &DMatrix<f64>) -> Option<DMatrix<f64>> {
+    let eig = m.clone().symmetric_eigen();
+    let max = eig.eigenvalues.amax();
+    let cols: Vec<usize> = (0..m.nrows())
+        .filter(|&i| eig.eigenvalues[i].abs() <= 1e-12 * max * m.nrows() as f64)
+        .collect();
+    if cols.is_empty() {
+        return None;
+    }
+    Some(DMatrix::from_fn(m.nrows(), cols.len(), |i, j| {
+        eig.eigenvectors[(i, cols[j])]
+    }))
 }
 
 /// Natural-gradient descent from `theta0` with steps small enough to follow the flow path.
