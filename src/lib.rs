@@ -4,6 +4,7 @@
 //! command-line interface ([`cli`]).
 
 pub mod cli;
+pub mod rules;
 
 pub use lossnav_problems as problems;
 pub use lossnav_solvers as solvers;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod output;
+mod rule;
 mod solve;
 mod validate;
 
@@ -29,6 +30,14 @@ pub enum CliError {
         path: String,
         /// Why.
         source: lossnav_solvers::SolverError,
+    },
+    /// The spec has no closed-form rule.
+    #[error("{path}: {source}")]
+    Rule {
+        /// The spec file.
+        path: String,
+        /// Why.
+        source: crate::rules::RuleError,
     },
     /// A file could not be written.
     #[error("cannot write {path}: {source}")]
@@ -103,8 +112,13 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Closed-form learning rule of a linear–quadratic problem.
-    #[command(after_help = "Example:\n  lossnav rule problems/specs/figure2-quadratic-2d.json")]
+    /// Closed-form learning rule of a linear–quadratic problem (infinite horizon).
+    ///
+    /// Prints JSON with equilibrium, p_equilibrium, riccati (P), policy (K, so that
+    /// dθ/dt = K (θ - θ*)), rates (eigenvalues of K as [re, im]), cost (J* from theta0),
+    /// p0 and riccati_residual. A spec that is not linear–quadratic (quadratic loss, constant
+    /// metric, affine drift, infinite horizon) is an error saying why.
+    #[command(after_help = "Example:\n  lossnav rule problems/specs/figure3-rotation.json")]
     Rule {
         /// Spec file.
         spec: PathBuf,
@@ -145,7 +159,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             at: &at,
             output: output.as_ref(),
         }),
-        Command::Rule { .. } => Err(CliError::NotImplemented("rule")),
+        Command::Rule { spec } => rule::run(&spec),
         Command::Check => Err(CliError::NotImplemented("check")),
         Command::Figures { .. } => Err(CliError::NotImplemented("figures")),
     }

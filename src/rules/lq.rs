@@ -1,0 +1,274 @@
+//! General linear–quadratic problems: `L = ½(θ-μ)ᵀH(θ-μ)`, constant metric (or mobility `M`),
+//! affine drift `f = Aθ + b` (THEORY.md §4).
+//!
+//! The value function is quadratic, `V(θ) = V(θ*) - p*ᵀ(θ-θ*)/η + ½(θ-θ*)ᵀP(θ-θ*)`, where `P`
+//! is the stabilising solution of the discounted algebraic Riccati equation
+//!
+//! ```text
+//! (A - γ/2 I)ᵀ P + P (A - γ/2 I) - η P M P + k H = 0
+//! ```
+//!
+//! and the optimal learning rule is the linear policy `θ̇ = (A - ηMP)(θ - θ*)`.
+//!
+//! `P` is computed here from the eigenvectors of the Hamiltonian matrix
+//! `Z = [[A, M], [ηkH, γI - Aᵀ]]` (faer's dense eigendecomposition): the `D` eigenvectors with
+//! eigenvalues left of `γ/2` span the stable subspace `[X; Y]`, and `P = -Y X⁻¹ / η`. This is
+//! deliberately a different algorithm from the solvers' matrix-sign-function route, so the two
+//! check each other. The Riccati residual is reported.
+
+use nalgebra::{Complex, DMatrix, DVector};
+
+use lossnav_problems::{Horizon, Problem};
+
+/// Why a problem has no closed-form linear–quadratic rule.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuleError {
+    /// The problem is not linear–quadratic; says which piece.
+    #[error("not a linear–quadratic problem: {0}")]
+    NotLinearQuadratic(String),
+    /// The Hamiltonian matrix has no stable/unstable splitting.
+    #[error("no stabilising Riccati solution: {0}")]
+    NoStabilisingSolution(String),
+}
+
+/// The data of a linear–quadratic problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LqData {
+    /// Drift matrix `A`.
+    pub a: DMatrix<f64>,
+    /// Drift offset `b`.
+    pub b: DVector<f64>,
+    /// Mobility `M = G⁻¹`.
+    pub m: DMatrix<f64>,
+    /// Loss Hessian `H`.
+    pub h: DMatrix<f64>,
+    /// Loss minimum `μ`.
+    pub mu: DVector<f64>,
+    /// η.
+    pub eta: f64,
+    /// k.
+    pub k: f64,
+    /// γ.
+    pub gamma: f64,
+}
+
+impl LqData {
+    /// Extracts the data, or says which piece is not linear–quadratic.
+    pub fn from_problem(problem: &Problem) -> Result<Self, RuleError> {
+        let lag = problem.lagrangian();
+        let not_lq = |s: &str| RuleError::NotLinearQuadratic(s.to_string());
+        if problem.horizon() != Horizon::Infinite {
+            return Err(not_lq(
+                "the closed-form rule is the stationary (infinite-horizon) policy; \
+                 set \"horizon\": \"infinite\"",
+            ));
+        }
+        let q = lag.loss().as_quadratic().ok_or_else(|| {
+            not_lq(&format!(
+                "the loss is {}, not a quadratic (use \"quadratic\")",
+                lag.loss().describe()
+            ))
+        })?;
+        let m = lag.metric().constant_mobility().ok_or_else(|| {
+            not_lq(&format!(
+                "the metric {} depends on θ",
+                lag.metric().describe()
+            ))
+        })?;
+        let (a, b) = lag.drift().as_affine().ok_or_else(|| {
+            not_lq(&format!(
+                "the drift {} is not affine",
+                lag.drift().describe()
+            ))
+        })?;
+        Ok(Self {
+            a,
+            b,
+            m,
+            h: q.hessian,
+            mu: q.minimum,
+            eta: lag.eta(),
+            k: lag.k(),
+            gamma: lag.gamma(),
+        })
+    }
+
+    /// Number of parameters.
+    pub fn dim(&self) -> usize {
+        self.mu.len()
+    }
+
+    /// The Hamiltonian matrix `Z` of the linear field.
+    pub fn hamiltonian_matrix(&self) -> DMatrix<f64> {
+        let d = self.dim();
+        let mut z = DMatrix::zeros(2 * d, 2 * d);
+        z.view_mut((0, 0), (d, d)).copy_from(&self.a);
+        z.view_mut((0, d), (d, d)).copy_from(&self.m);
+        z.view_mut((d, 0), (d, d))
+            .copy_from(&(&self.h * (self.eta * self.k)));
+        z.view_mut((d, d), (d, d))
+            .copy_from(&(DMatrix::identity(d, d) * self.gamma - self.a.transpose()));
+        z
+    }
+
+    /// Residual of the discounted Riccati equation at `p`, relative to `‖kH‖ + ‖P‖`.
+    pub fn riccati_residual(&self, p: &DMatrix<f64>) -> f64 {
+        let d = self.dim();
+        let shifted = &self.a - DMatrix::identity(d, d) * (self.gamma / 2.0);
+        let r =
+            shifted.transpose() * p + p * &shifted - p * &self.m * p * self.eta + &self.h * self.k;
+        r.norm() / ((&self.h * self.k).norm() + p.norm()).max(f64::MIN_POSITIVE)
+    }
+}
+
+/// The closed-form optimal learning rule of a linear–quadratic problem.
+#[derive(Debug, Clone)]
+pub struct LqRule {
+    /// `θ*`.
+    pub equilibrium: DVector<f64>,
+    /// `p*`.
+    pub p_equilibrium: DVector<f64>,
+    /// `P`.
+    pub riccati: DMatrix<f64>,
+    /// `K = A - ηMP`: `θ̇ = K (θ - θ*)`.
+    pub policy: DMatrix<f64>,
+    /// Closed-loop eigenvalues of `K` as `(re, im)`: decay rates and rotation frequencies.
+    pub rates: Vec<(f64, f64)>,
+    /// Riccati residual (relative).
+    pub residual: f64,
+    /// Running cost `ℓ*` of resting at the equilibrium.
+    pub equilibrium_running_cost: f64,
+    data: LqData,
+}
+
+impl LqRule {
+    /// Solves the Riccati equation and the equilibrium; `theta0` fixes the conserved
+    /// coordinates when the mobility is singular.
+    pub fn new(data: &LqData, theta0: &DVector<f64>) -> Result<Self, RuleError> {
+        let d = data.dim();
+        let z = data.hamiltonian_matrix();
+        let zf = faer::Mat::<f64>::from_fn(2 * d, 2 * d, |i, j| z[(i, j)]);
+        let evd = zf.eigen().map_err(|e| {
+            RuleError::NoStabilisingSolution(format!("eigendecomposition failed: {e:?}"))
+        })?;
+        let values: Vec<Complex<f64>> = (0..2 * d)
+            .map(|i| {
+                let v = evd.S().column_vector()[i];
+                Complex::new(v.re, v.im)
+            })
+            .collect();
+        let stable: Vec<usize> = (0..2 * d)
+            .filter(|&i| values[i].re < data.gamma / 2.0)
+            .collect();
+        if stable.len() != d {
+            return Err(RuleError::NoStabilisingSolution(format!(
+                "{} of {} eigenvalues lie left of γ/2 (need exactly {d}): eigenvalues on the line Re = γ/2",
+                stable.len(),
+                2 * d
+            )));
+        }
+        let u = evd.U();
+        let x = DMatrix::from_fn(d, d, |i, j| {
+            let v = u[(i, stable[j])];
+            Complex::new(v.re, v.im)
+        });
+        let y = DMatrix::from_fn(d, d, |i, j| {
+            let v = u[(d + i, stable[j])];
+            Complex::new(v.re, v.im)
+        });
+        let x_inv = x.try_inverse().ok_or_else(|| {
+            RuleError::NoStabilisingSolution(
+                "the stable subspace is not a graph over θ (uncontrollable and unstable directions)".into(),
+            )
+        })?;
+        let yx = y * x_inv;
+        let riccati_c = yx.map(|c| -c / data.eta);
+        let riccati_raw = riccati_c.map(|c| c.re);
+        let riccati = (&riccati_raw + riccati_raw.transpose()) * 0.5;
+        let residual = data.riccati_residual(&riccati);
+        let policy = &data.a - &data.m * &riccati * data.eta;
+        let rates = policy
+            .complex_eigenvalues()
+            .iter()
+            .map(|c| (c.re, c.im))
+            .collect();
+        let (equilibrium, p_equilibrium) = equilibrium(data, theta0)?;
+        let mp = &data.m * &p_equilibrium;
+        let delta = &equilibrium - &data.mu;
+        let equilibrium_running_cost = data.k * 0.5 * delta.dot(&(&data.h * &delta))
+            + p_equilibrium.dot(&mp) / (2.0 * data.eta);
+        Ok(Self {
+            equilibrium,
+            p_equilibrium,
+            riccati,
+            policy,
+            rates,
+            residual,
+            equilibrium_running_cost,
+            data: data.clone(),
+        })
+    }
+
+    /// `θ(t) = θ* + e^{Kt}(θ0 - θ*)`.
+    pub fn theta(&self, theta0: &DVector<f64>, t: f64) -> DVector<f64> {
+        &self.equilibrium + (&self.policy * t).exp() * (theta0 - &self.equilibrium)
+    }
+
+    /// `p = p* - ηP(θ - θ*)` at `θ`.
+    pub fn momentum(&self, theta: &DVector<f64>) -> DVector<f64> {
+        &self.p_equilibrium - &self.riccati * (theta - &self.equilibrium) * self.data.eta
+    }
+
+    /// `J*` from `θ0`: `ℓ*/γ - p*ᵀδ/η + ½δᵀPδ`, `δ = θ0 - θ*`. With `γ = 0` the resting term
+    /// is dropped: the cost relative to resting at the equilibrium (as the solvers report it).
+    pub fn cost(&self, theta0: &DVector<f64>) -> f64 {
+        let delta = theta0 - &self.equilibrium;
+        let rest = if self.data.gamma > 0.0 {
+            self.equilibrium_running_cost / self.data.gamma
+        } else {
+            0.0
+        };
+        rest - self.p_equilibrium.dot(&delta) / self.data.eta
+            + 0.5 * delta.dot(&(&self.riccati * &delta))
+    }
+}
+
+/// `(θ*, p*)`: the linear equilibrium `Z [θ*; p*] = [-b; ηkHμ]`, with the conserved
+/// coordinates `Nᵀθ* = Nᵀθ0` added when the mobility is singular (least squares, consistent).
+fn equilibrium(
+    data: &LqData,
+    theta0: &DVector<f64>,
+) -> Result<(DVector<f64>, DVector<f64>), RuleError> {
+    let d = data.dim();
+    let z = data.hamiltonian_matrix();
+    let eig = data.m.clone().symmetric_eigen();
+    let max = eig.eigenvalues.amax();
+    let null: Vec<usize> = (0..d)
+        .filter(|&i| eig.eigenvalues[i].abs() <= 1e-12 * max * d as f64)
+        .collect();
+    let rows = 2 * d + null.len();
+    let mut lhs = DMatrix::zeros(rows, 2 * d);
+    lhs.view_mut((0, 0), (2 * d, 2 * d)).copy_from(&z);
+    let mut rhs = DVector::zeros(rows);
+    rhs.rows_mut(0, d).copy_from(&(-&data.b));
+    rhs.rows_mut(d, d)
+        .copy_from(&(&data.h * &data.mu * (data.eta * data.k)));
+    for (r, &i) in null.iter().enumerate() {
+        let n = eig.eigenvectors.column(i);
+        for j in 0..d {
+            lhs[(2 * d + r, j)] = n[j];
+        }
+        rhs[2 * d + r] = n.dot(theta0);
+    }
+    let svd = lhs.svd(true, true);
+    let sv = &svd.singular_values;
+    if sv.min() <= 1e-12 * sv.max() {
+        return Err(RuleError::NoStabilisingSolution(
+            "the equilibrium is not unique (a flat, controllable direction with γ = 0)".into(),
+        ));
+    }
+    let sol = svd
+        .solve(&rhs, 0.0)
+        .map_err(|e| RuleError::NoStabilisingSolution(e.to_string()))?;
+    Ok((sol.rows(0, d).into_owned(), sol.rows(d, d).into_owned()))
+}

@@ -1,0 +1,14 @@
+//! Closed-form learning rules (THEORY.md §4) and their limits.
+//!
+//! - [`diagonal`]: per-direction rates and trajectories of diagonal quadratics, any γ ≥ 0 and
+//!   diagonal metric.
+//! - [`lq`]: general linear–quadratic problems (Riccati, equilibrium, policy, cost).
+//! - [`drift`]: the rotation and weight-decay cases of Figure 3 in closed form.
+//! - [`limits`]: single-step, gradient-descent, Newton and ballistic forms.
+
+pub mod diagonal;
+pub mod drift;
+pub mod limits;
+pub mod lq;
+
+pub use lq::{LqData, LqRule, RuleError};
