@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod rules;
+pub mod verify;
 
 pub use lossnav_problems as problems;
 pub use lossnav_solvers as solvers;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod output;
 mod rule;
 mod solve;
@@ -123,9 +124,17 @@ pub enum Command {
         /// Spec file.
         spec: PathBuf,
     },
-    /// Run the catalogue of the paper's claims.
-    #[command(after_help = "Example:\n  lossnav check")]
-    Check,
+    /// Run the catalogue of the paper's claims: each closed form against an independent
+    /// numerical solution. Exit status 1 if any claim fails.
+    #[command(after_help = "Examples:\n  lossnav check\n  lossnav check --filter drift --json")]
+    Check {
+        /// Only claims whose id contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Regenerate the paper's figures.
     #[command(after_help = "Example:\n  lossnav figures --out figures")]
     Figures {
@@ -160,7 +169,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output: output.as_ref(),
         }),
         Command::Rule { spec } => rule::run(&spec),
-        Command::Check => Err(CliError::NotImplemented("check")),
+        Command::Check { filter, json } => check::run(filter.as_deref(), json),
         Command::Figures { .. } => Err(CliError::NotImplemented("figures")),
     }
 }

@@ -1,0 +1,67 @@
+//! `lossnav check`: run the catalogue of claims and print the table.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::CliError;
+use crate::verify;
+
+pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliError> {
+    let outcomes = verify::run(filter);
+    if outcomes.is_empty() {
+        return Err(CliError::Usage(format!(
+            "no claim id contains {:?}; ids: {}",
+            filter.unwrap_or(""),
+            verify::catalogue().iter().map(|c| c.id).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let all_passed = outcomes.iter().all(verify::Outcome::passed);
+    if as_json {
+        let rows: Vec<_> = outcomes
+            .iter()
+            .map(|o| {
+                let (error, tolerance, detail) = match &o.result {
+                    Ok(m) => (json!(m.error), json!(m.tolerance), m.detail.clone()),
+                    Err(e) => (json!(null), json!(null), format!("failed to run: {e}")),
+                };
+                json!({
+                    "id": o.claim.id,
+                    "paper": o.claim.paper,
+                    "statement": o.claim.statement,
+                    "closed_form": o.claim.closed_form,
+                    "procedure": o.claim.procedure,
+                    "error": error,
+                    "tolerance": tolerance,
+                    "pass": o.passed(),
+                    "detail": detail,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows).expect("JSON values serialise"));
+    } else {
+        println!("{:<24} {:<24} {:>10} {:>10}  {:<4}  statement", "id", "paper", "error", "tolerance", "pass");
+        for o in &outcomes {
+            let (error, tol) = match &o.result {
+                Ok(m) => (format!("{:.2e}", m.error), format!("{:.1e}", m.tolerance)),
+                Err(_) => ("-".into(), "-".into()),
+            };
+            println!(
+                "{:<24} {:<24} {:>10} {:>10}  {:<4}  {}",
+                o.claim.id,
+                o.claim.paper,
+                error,
+                tol,
+                if o.passed() { "ok" } else { "FAIL" },
+                o.claim.statement
+            );
+            match &o.result {
+                Ok(m) => println!("{:<24} {}", "", m.detail),
+                Err(e) => println!("{:<24} failed to run: {e}", ""),
+            }
+        }
+        let passed = outcomes.iter().filter(|o| o.passed()).count();
+        println!("{passed} passed, {} failed", outcomes.len() - passed);
+    }
+    Ok(if all_passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,94 @@
+//! The proof check: every claim of the catalogue is its own test, and the checks can fail.
+
+use nalgebra::{Matrix2, Vector2};
+
+use lossnav::rules::drift::{rotation_generator, Rotation, WeightDecay};
+use lossnav::verify::{self, rotation_claim, weight_decay_claim};
+
+fn check(id: &str) {
+    let outcome = verify::run_one(id).unwrap_or_else(|| panic!("no claim {id}"));
+    match &outcome.result {
+        Ok(m) => assert!(
+            m.passed(),
+            "claim {id} ({}) FAILED: error {:e} > tolerance {:e}: {}",
+            outcome.claim.paper,
+            m.error,
+            m.tolerance,
+            m.detail
+        ),
+        Err(e) => panic!("claim {id} ({}) could not be checked: {e}", outcome.claim.paper),
+    }
+}
+
+macro_rules! claims {
+    ($($name:ident => $id:literal),* $(,)?) => {
+        $(#[test] fn $name() { check($id); })*
+
+        #[test]
+        fn every_claim_has_a_test() {
+            let tested = [$($id),*];
+            for c in verify::catalogue() {
+                assert!(tested.contains(&c.id), "claim {} has no test", c.id);
+            }
+        }
+    };
+}
+
+claims! {
+    fig1_escape => "fig1-escape",
+    gd_short_horizon => "gd-short-horizon",
+    momentum_planning => "momentum-planning",
+    convergence_ratio => "convergence-ratio",
+    natural_gradient => "natural-gradient",
+    rotation_drift => "rotation-drift",
+    weight_decay_drift => "weight-decay-drift",
+    partial_controllability => "partial-controllability",
+    newton_single_step => "newton-single-step",
+    lq_riccati => "lq-riccati",
+    hamiltonian_balance => "hamiltonian-balance",
+    ballistic_speed_law => "ballistic-speed-law",
+    radial_isotropic => "radial-isotropic",
+    value_gradient => "value-gradient",
+}
+
+/// The rotation closed form with the sign of the γqJ term flipped: the end point rotates the
+/// wrong way for γ > 0.
+fn wrong_rotation(q: f64, h: f64, mu: Vector2<f64>, eta: f64, k: f64, gamma: f64) -> Rotation {
+    let mut r = Rotation::new(q, h, mu, eta, k, gamma);
+    let ekh = eta * k * h;
+    let c = ekh + q * q;
+    let j = rotation_generator();
+    r.equilibrium = (Matrix2::identity() * c - j * (gamma * q)) * mu * (ekh / (c * c + gamma * gamma * q * q));
+    r
+}
+
+/// Weight decay with the drift's sign flipped in the rate (decay slows learning instead).
+fn wrong_weight_decay(j: f64, h: f64, mu: Vector2<f64>, eta: f64, k: f64, gamma: f64) -> WeightDecay {
+    let mut w = WeightDecay::new(j, h, mu, eta, k, gamma);
+    let s = -j + gamma / 2.0;
+    w.rate = (s * s + eta * k * h).sqrt() - gamma / 2.0;
+    w
+}
+
+#[test]
+fn a_wrong_closed_form_fails_its_claim() {
+    let m = rotation_claim(wrong_rotation).unwrap();
+    assert!(!m.passed(), "sign-flipped rotation passed: {}", m.detail);
+    assert!(m.error > 1e-2, "the failure is not marginal: {}", m.error);
+    let m = weight_decay_claim(wrong_weight_decay).unwrap();
+    assert!(!m.passed(), "sign-flipped weight decay passed: {}", m.detail);
+    // And the right ones pass through the same entry points.
+    assert!(rotation_claim(Rotation::new).unwrap().passed());
+    assert!(weight_decay_claim(WeightDecay::new).unwrap().passed());
+}
+
+#[test]
+fn docs_claims_table_matches_the_catalogue() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/claims.md")).unwrap();
+    let table = verify::markdown_table();
+    assert!(
+        doc.contains(&table),
+        "docs/claims.md is out of date; replace its table with the output of \
+         `cargo run --example claims_table`:\n{table}"
+    );
+}
