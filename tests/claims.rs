@@ -16,7 +16,10 @@ fn check(id: &str) {
             m.tolerance,
             m.detail
         ),
-        Err(e) => panic!("claim {id} ({}) could not be checked: {e}", outcome.claim.paper),
+        Err(e) => panic!(
+            "claim {id} ({}) could not be checked: {e}",
+            outcome.claim.paper
+        ),
     }
 }
 
@@ -58,12 +61,20 @@ fn wrong_rotation(q: f64, h: f64, mu: Vector2<f64>, eta: f64, k: f64, gamma: f64
     let ekh = eta * k * h;
     let c = ekh + q * q;
     let j = rotation_generator();
-    r.equilibrium = (Matrix2::identity() * c - j * (gamma * q)) * mu * (ekh / (c * c + gamma * gamma * q * q));
+    r.equilibrium =
+        (Matrix2::identity() * c - j * (gamma * q)) * mu * (ekh / (c * c + gamma * gamma * q * q));
     r
 }
 
 /// Weight decay with the drift's sign flipped in the rate (decay slows learning instead).
-fn wrong_weight_decay(j: f64, h: f64, mu: Vector2<f64>, eta: f64, k: f64, gamma: f64) -> WeightDecay {
+fn wrong_weight_decay(
+    j: f64,
+    h: f64,
+    mu: Vector2<f64>,
+    eta: f64,
+    k: f64,
+    gamma: f64,
+) -> WeightDecay {
     let mut w = WeightDecay::new(j, h, mu, eta, k, gamma);
     let s = -j + gamma / 2.0;
     w.rate = (s * s + eta * k * h).sqrt() - gamma / 2.0;
@@ -76,7 +87,11 @@ fn a_wrong_closed_form_fails_its_claim() {
     assert!(!m.passed(), "sign-flipped rotation passed: {}", m.detail);
     assert!(m.error > 1e-2, "the failure is not marginal: {}", m.error);
     let m = weight_decay_claim(wrong_weight_decay).unwrap();
-    assert!(!m.passed(), "sign-flipped weight decay passed: {}", m.detail);
+    assert!(
+        !m.passed(),
+        "sign-flipped weight decay passed: {}",
+        m.detail
+    );
     // And the right ones pass through the same entry points.
     assert!(rotation_claim(Rotation::new).unwrap().passed());
     assert!(weight_decay_claim(WeightDecay::new).unwrap().passed());
@@ -84,7 +99,8 @@ fn a_wrong_closed_form_fails_its_claim() {
 
 #[test]
 fn docs_claims_table_matches_the_catalogue() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/claims.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/claims.md")).unwrap();
     let table = verify::markdown_table();
     assert!(
         doc.contains(&table),

@@ -13,7 +13,11 @@ pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliEr
         return Err(CliError::Usage(format!(
             "no claim id contains {:?}; ids: {}",
             filter.unwrap_or(""),
-            verify::catalogue().iter().map(|c| c.id).collect::<Vec<_>>().join(", ")
+            verify::catalogue()
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let all_passed = outcomes.iter().all(verify::Outcome::passed);
@@ -38,9 +42,15 @@ pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliEr
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).expect("JSON values serialise"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("JSON values serialise")
+        );
     } else {
-        println!("{:<24} {:<24} {:>10} {:>10}  {:<4}  statement", "id", "paper", "error", "tolerance", "pass");
+        println!(
+            "{:<24} {:<24} {:>10} {:>10}  {:<4}  statement",
+            "id", "paper", "error", "tolerance", "pass"
+        );
         for o in &outcomes {
             let (error, tol) = match &o.result {
                 Ok(m) => (format!("{:.2e}", m.error), format!("{:.1e}", m.tolerance)),
@@ -63,5 +73,9 @@ pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliEr
         let passed = outcomes.iter().filter(|o| o.passed()).count();
         println!("{passed} passed, {} failed", outcomes.len() - passed);
     }
-    Ok(if all_passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

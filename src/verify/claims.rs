@@ -4,7 +4,8 @@
 use nalgebra::{DMatrix, DVector, Matrix2, Vector2};
 
 use lossnav_problems::{
-    AutoDiff, Constant, Diagonal, DifferentiableLoss, DoubleWell, Identity, Lagrangian, Quadratic, Scalar,
+    AutoDiff, Constant, Diagonal, DifferentiableLoss, DoubleWell, Identity, Lagrangian, Quadratic,
+    Scalar,
 };
 
 use super::support::{gradient_flow, infinite, loss, max_diff, rk4, shipped, solve};
@@ -132,7 +133,11 @@ pub(super) fn all() -> Vec<Claim> {
 }
 
 fn measurement(error: f64, tolerance: f64, detail: String) -> Result<Measurement, String> {
-    Ok(Measurement { error, tolerance, detail })
+    Ok(Measurement {
+        error,
+        tolerance,
+        detail,
+    })
 }
 
 fn fig1_escape() -> Result<Measurement, String> {
@@ -149,8 +154,14 @@ fn fig1_escape() -> Result<Measurement, String> {
         .map(|i| loss(&lag, &far.eval(far.end_time() * i as f64 / 400.0).0))
         .fold(f64::NEG_INFINITY, f64::max);
     let conditions = [
-        ("gradient flow ends in the left (local) basin", gf_end[0] < 0.0),
-        ("the far extremal reaches the right (global) minimum", far.tail.as_ref().unwrap().theta_star[0] > 0.0),
+        (
+            "gradient flow ends in the left (local) basin",
+            gf_end[0] < 0.0,
+        ),
+        (
+            "the far extremal reaches the right (global) minimum",
+            far.tail.as_ref().unwrap().theta_star[0] > 0.0,
+        ),
         ("the far extremal is cheaper", far.cost < near.cost),
         ("the loss rises before it falls", peak > l0),
     ];
@@ -166,7 +177,11 @@ fn fig1_escape() -> Result<Measurement, String> {
             near.cost,
             peak,
             l0,
-            if failed.is_empty() { String::new() } else { format!("; violated: {}", failed.join(", ")) }
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; violated: {}", failed.join(", "))
+            }
         ),
     )
 }
@@ -191,9 +206,15 @@ fn gd_short_horizon() -> Result<Measurement, String> {
             .fold(0.0_f64, f64::max);
         errors.push((gamma, err));
     }
-    let orders: Vec<f64> = errors.windows(2).map(|w| (w[0].1 / w[1].1).log2()).collect();
+    let orders: Vec<f64> = errors
+        .windows(2)
+        .map(|w| (w[0].1 / w[1].1).log2())
+        .collect();
     // Predicted order 2 in 1/γ; pre-asymptotic terms O(γ⁻⁴) allow ±0.2 at these γ.
-    let deviation = orders.iter().map(|o| (o - 2.0).abs()).fold(0.0_f64, f64::max);
+    let deviation = orders
+        .iter()
+        .map(|o| (o - 2.0).abs())
+        .fold(0.0_f64, f64::max);
     measurement(
         deviation,
         0.2,
@@ -210,7 +231,9 @@ fn momentum_planning() -> Result<Measurement, String> {
     let mut worst = 0.0_f64;
     let mut losses = Vec::new();
     for gamma in [0.0, 1.0, 10.0] {
-        let lag = Lagrangian::new(Quadratic::diagonal(vec![h], vec![mu]).map_err(|e| e.to_string())?).with_gamma(gamma);
+        let lag =
+            Lagrangian::new(Quadratic::diagonal(vec![h], vec![mu]).map_err(|e| e.to_string())?)
+                .with_gamma(gamma);
         let sol = solve(&infinite(lag.clone(), &[theta0], None)?)?;
         let rule = DiagonalRule::new(&[h], &[1.0], &[mu], &[theta0], 1.0, 1.0, gamma);
         let row: Vec<f64> = times.iter().map(|&t| loss(&lag, &sol.eval(t).0)).collect();
@@ -219,7 +242,8 @@ fn momentum_planning() -> Result<Measurement, String> {
         }
         losses.push(row);
     }
-    let ordered = (0..times.len()).all(|i| losses[0][i] < losses[1][i] && losses[1][i] < losses[2][i]);
+    let ordered =
+        (0..times.len()).all(|i| losses[0][i] < losses[1][i] && losses[1][i] < losses[2][i]);
     // Closed form vs BVP: solver tolerance 1e-10 → 1e-8 with margin; ordering must hold.
     measurement(
         if ordered { worst } else { f64::INFINITY },
@@ -242,8 +266,10 @@ fn convergence_ratio() -> Result<Measurement, String> {
     let mut detail = Vec::new();
     for gamma in [0.0, 1.0, 10.0] {
         for c in [1.0, 2.0, 4.0, 8.0] {
-            let lag = Lagrangian::new(Quadratic::diagonal(vec![1.0, c], vec![0.0, 0.0]).map_err(|e| e.to_string())?)
-                .with_gamma(gamma);
+            let lag = Lagrangian::new(
+                Quadratic::diagonal(vec![1.0, c], vec![0.0, 0.0]).map_err(|e| e.to_string())?,
+            )
+            .with_gamma(gamma);
             let sol = solve(&infinite(lag, &[1.0, 1.0], None)?)?;
             let r1 = diagonal::rate(1.0, 1.0, 1.0, 1.0, gamma);
             let t = 1.0 / r1;
@@ -251,7 +277,9 @@ fn convergence_ratio() -> Result<Measurement, String> {
             let closed = diagonal::rate_ratio(c, 1.0, 1.0, 1.0, 1.0, gamma);
             worst = worst.max((measured - closed).abs());
             if c == 4.0 {
-                detail.push(format!("γ={gamma}: ratio {measured:.6} (closed {closed:.6})"));
+                detail.push(format!(
+                    "γ={gamma}: ratio {measured:.6} (closed {closed:.6})"
+                ));
             }
         }
     }
@@ -264,41 +292,66 @@ fn convergence_ratio() -> Result<Measurement, String> {
     measurement(
         worst,
         1e-8,
-        format!("{}; limits: |ratio(γ=0) - 2| = {lim0:.1e}, |ratio(γ=1e6) - 4| = {lim_inf:.1e}", detail.join(", ")),
+        format!(
+            "{}; limits: |ratio(γ=0) - 2| = {lim0:.1e}, |ratio(γ=1e6) - 4| = {lim_inf:.1e}",
+            detail.join(", ")
+        ),
     )
 }
 
 fn natural_gradient() -> Result<Measurement, String> {
     let gamma = 1.0;
-    let cases: [([f64; 2], [f64; 2]); 3] = [([1.0, 4.0], [1.0, 1.0]), ([1.0, 1.0], [1.0, 4.0]), ([1.0, 4.0], [1.0, 4.0])];
+    let cases: [([f64; 2], [f64; 2]); 3] = [
+        ([1.0, 4.0], [1.0, 1.0]),
+        ([1.0, 1.0], [1.0, 4.0]),
+        ([1.0, 4.0], [1.0, 4.0]),
+    ];
     let mut worst = 0.0_f64;
     let mut detail = Vec::new();
     let mut measured_all = Vec::new();
     for (h, g) in cases {
-        let lag = Lagrangian::new(Quadratic::diagonal(h.to_vec(), vec![0.0, 0.0]).map_err(|e| e.to_string())?)
-            .with_metric(Diagonal::new(g.to_vec()).map_err(|e| e.to_string())?)
-            .with_gamma(gamma);
+        let lag = Lagrangian::new(
+            Quadratic::diagonal(h.to_vec(), vec![0.0, 0.0]).map_err(|e| e.to_string())?,
+        )
+        .with_metric(Diagonal::new(g.to_vec()).map_err(|e| e.to_string())?)
+        .with_gamma(gamma);
         let sol = solve(&infinite(lag, &[1.0, 1.0], None)?)?;
-        let closed: Vec<f64> = (0..2).map(|i| diagonal::rate(h[i], g[i], 1.0, 1.0, gamma)).collect();
+        let closed: Vec<f64> = (0..2)
+            .map(|i| diagonal::rate(h[i], g[i], 1.0, 1.0, gamma))
+            .collect();
         let measured: Vec<f64> = (0..2).map(|i| measured_rate(&sol, i, 0.0, 1.0)).collect();
         worst = worst.max(max_diff(&measured, &closed));
-        detail.push(format!("H={h:?}, G={g:?}: rates {:.6}, {:.6}", measured[0], measured[1]));
+        detail.push(format!(
+            "H={h:?}, G={g:?}: rates {:.6}, {:.6}",
+            measured[0], measured[1]
+        ));
         measured_all.push(measured);
     }
     // G = H equalises; with H isotropic the slower direction is the one with larger g.
     let equal = (measured_all[2][0] - measured_all[2][1]).abs() < 1e-8;
     let follows_g = measured_all[1][1] < measured_all[1][0] - 0.1;
     measurement(
-        if equal && follows_g { worst } else { f64::INFINITY },
+        if equal && follows_g {
+            worst
+        } else {
+            f64::INFINITY
+        },
         1e-8,
         detail.join("; "),
     )
 }
 
 /// The rotation claim with an injectable closed form (so a wrong one can be shown to fail).
-pub fn rotation_claim(closed: fn(f64, f64, Vector2<f64>, f64, f64, f64) -> Rotation) -> Result<Measurement, String> {
+pub fn rotation_claim(
+    closed: fn(f64, f64, Vector2<f64>, f64, f64, f64) -> Rotation,
+) -> Result<Measurement, String> {
     let spec = shipped("figure3-rotation");
-    let q = spec.drift.as_ref().and_then(|d| d.linear.as_ref()).map(|a| a[1][0]).ok_or("rotation spec")?;
+    let q = spec
+        .drift
+        .as_ref()
+        .and_then(|d| d.linear.as_ref())
+        .map(|a| a[1][0])
+        .ok_or("rotation spec")?;
     let mu = Vector2::new(1.0, 0.0);
     let theta0 = Vector2::new(spec.theta0[0], spec.theta0[1]);
     let mut worst = 0.0_f64;
@@ -319,13 +372,27 @@ pub fn rotation_claim(closed: fn(f64, f64, Vector2<f64>, f64, f64, f64) -> Rotat
         detail.push(format!("γ={gamma}: θ* = ({:.6}, {:.6})", star[0], star[1]));
     }
     // Closed form vs BVP at solver tolerance 1e-10: 1e-8.
-    measurement(worst, 1e-8, format!("{}; max deviation of θ(t) and θ* {worst:.2e}", detail.join(", ")))
+    measurement(
+        worst,
+        1e-8,
+        format!(
+            "{}; max deviation of θ(t) and θ* {worst:.2e}",
+            detail.join(", ")
+        ),
+    )
 }
 
 /// The weight-decay claim with an injectable closed form.
-pub fn weight_decay_claim(closed: fn(f64, f64, Vector2<f64>, f64, f64, f64) -> WeightDecay) -> Result<Measurement, String> {
+pub fn weight_decay_claim(
+    closed: fn(f64, f64, Vector2<f64>, f64, f64, f64) -> WeightDecay,
+) -> Result<Measurement, String> {
     let spec = shipped("figure3-weight-decay");
-    let j = spec.drift.as_ref().and_then(|d| d.linear.as_ref()).map(|a| -a[0][0]).ok_or("weight-decay spec")?;
+    let j = spec
+        .drift
+        .as_ref()
+        .and_then(|d| d.linear.as_ref())
+        .map(|a| -a[0][0])
+        .ok_or("weight-decay spec")?;
     let mu = Vector2::new(1.0, 0.5);
     let theta0 = Vector2::new(spec.theta0[0], spec.theta0[1]);
     let mut worst = 0.0_f64;
@@ -342,20 +409,32 @@ pub fn weight_decay_claim(closed: fn(f64, f64, Vector2<f64>, f64, f64, f64) -> W
         }
         let star = &sol.tail.as_ref().unwrap().theta_star;
         worst = worst.max(max_diff(star.as_slice(), wd.equilibrium.as_slice()));
-        detail.push(format!("γ={gamma}: θ* = ({:.6}, {:.6}), rate {:.6}", star[0], star[1], wd.rate));
+        detail.push(format!(
+            "γ={gamma}: θ* = ({:.6}, {:.6}), rate {:.6}",
+            star[0], star[1], wd.rate
+        ));
     }
-    measurement(worst, 1e-8, format!("{}; max deviation {worst:.2e}", detail.join(", ")))
+    measurement(
+        worst,
+        1e-8,
+        format!("{}; max deviation {worst:.2e}", detail.join(", ")),
+    )
 }
 
 fn partial_controllability() -> Result<Measurement, String> {
-    let problem = shipped("partial-controllability").to_problem().map_err(|e| e.to_string())?;
+    let problem = shipped("partial-controllability")
+        .to_problem()
+        .map_err(|e| e.to_string())?;
     let sol = solve(&problem)?;
     let data = LqData::from_problem(&problem).map_err(|e| e.to_string())?;
     let rule = LqRule::new(&data, problem.theta0()).map_err(|e| e.to_string())?;
     let velocity = &rule.policy * (problem.theta0() - &rule.equilibrium);
     let bvp_velocity = &sol.theta_dot[0];
     let mut grad = vec![0.0; 2];
-    problem.lagrangian().loss().gradient(problem.theta0().as_slice(), 0.0, &mut grad);
+    problem
+        .lagrangian()
+        .loss()
+        .gradient(problem.theta0().as_slice(), 0.0, &mut grad);
     // ker M is spanned by (1, -2)/√5 for M = [[0.8, 0.4], [0.4, 0.2]].
     let n = Vector2::new(1.0, -2.0) / 5f64.sqrt();
     let leak = (n[0] * bvp_velocity[0] + n[1] * bvp_velocity[1]).abs();
@@ -401,7 +480,10 @@ fn newton_single_step() -> Result<Measurement, String> {
     // Both limits are first order (one decade per decade of ηk). The next term is relative
     // O(‖H⁻¹G‖/(ηk)) for the Newton limit and O(ηk‖G⁻¹H‖) for the GD limit, below 0.03 on these
     // ranges: ±0.05. Stationarity at rounding (1e-12).
-    let deviation = orders.iter().map(|o| (o - 1.0).abs()).fold(0.0_f64, f64::max);
+    let deviation = orders
+        .iter()
+        .map(|o| (o - 1.0).abs())
+        .fold(0.0_f64, f64::max);
     measurement(
         deviation + if stationarity < 1e-12 { 0.0 } else { f64::INFINITY },
         0.05,
@@ -423,12 +505,16 @@ fn lq_riccati() -> Result<Measurement, String> {
     let mut worst = 0.0_f64;
     let mut detail = Vec::new();
     for gamma in [0.0, 0.7] {
-        let lag = Lagrangian::new(Quadratic::new(h.clone(), mu.clone()).map_err(|e| e.to_string())?)
-            .with_metric(Constant::from_metric("G", g.clone()).map_err(|e| e.to_string())?)
-            .with_drift(lossnav_problems::Affine::new(a.clone(), b.clone()).map_err(|e| e.to_string())?)
-            .with_eta(0.8)
-            .with_k(1.3)
-            .with_gamma(gamma);
+        let lag =
+            Lagrangian::new(Quadratic::new(h.clone(), mu.clone()).map_err(|e| e.to_string())?)
+                .with_metric(Constant::from_metric("G", g.clone()).map_err(|e| e.to_string())?)
+                .with_drift(
+                    lossnav_problems::Affine::new(a.clone(), b.clone())
+                        .map_err(|e| e.to_string())?,
+                )
+                .with_eta(0.8)
+                .with_k(1.3)
+                .with_gamma(gamma);
         let problem = infinite(lag, theta0.as_slice(), None)?;
         let sol = solve(&problem)?;
         let data = LqData::from_problem(&problem).map_err(|e| e.to_string())?;
@@ -451,7 +537,9 @@ fn lq_riccati() -> Result<Measurement, String> {
 }
 
 fn hamiltonian_balance() -> Result<Measurement, String> {
-    let problem = shipped("fisher-metric").to_problem().map_err(|e| e.to_string())?;
+    let problem = shipped("fisher-metric")
+        .to_problem()
+        .map_err(|e| e.to_string())?;
     let sol = solve(&problem)?;
     let lag = problem.lagrangian();
     let (gamma, eta) = (lag.gamma(), lag.eta());
@@ -474,7 +562,11 @@ fn hamiltonian_balance() -> Result<Measurement, String> {
         worst = worst.max((ham(b) - h0 - integral).abs());
     }
     // Interpolant error (1e-10) times field derivatives, plus Simpson error (1e-13): 1e-7.
-    measurement(worst, 1e-7, format!("max |ℋ(t) - ℋ(0) + (γ/η)∫pᵀθ̇| = {worst:.2e} (ℋ(0) = {h0:.6})"))
+    measurement(
+        worst,
+        1e-7,
+        format!("max |ℋ(t) - ℋ(0) + (γ/η)∫pᵀθ̇| = {worst:.2e} (ℋ(0) = {h0:.6})"),
+    )
 }
 
 fn ballistic_speed_law() -> Result<Measurement, String> {
@@ -486,11 +578,13 @@ fn ballistic_speed_law() -> Result<Measurement, String> {
         let t = sol.end_time() * i as f64 / 100.0;
         let (th, p) = sol.eval(t);
         let kinetic = lag.kinetic_from_momentum(&th, &p);
-        worst = worst.max((kinetic - limits::ballistic_kinetic(loss(&lag, &th), target, lag.k())).abs());
+        worst = worst
+            .max((kinetic - limits::ballistic_kinetic(loss(&lag, &th), target, lag.k())).abs());
     }
     // Curvature-normalised ballistic rule on a full-H quadratic: θ̇(0) = -sqrt(ηk) H^{-1/2} g.
     let h = DMatrix::from_row_slice(2, 2, &[2.0, 0.6, 0.6, 1.0]);
-    let q = Lagrangian::new(Quadratic::new(h.clone(), DVector::zeros(2)).map_err(|e| e.to_string())?);
+    let q =
+        Lagrangian::new(Quadratic::new(h.clone(), DVector::zeros(2)).map_err(|e| e.to_string())?);
     let th0 = DVector::from_vec(vec![1.0, -0.5]);
     let qs = solve(&infinite(q, th0.as_slice(), None)?)?;
     let v = limits::ballistic_velocity(&h, &(&h * &th0), 1.0, 1.0);
@@ -515,7 +609,9 @@ impl DifferentiableLoss for Isotropic {
 }
 
 fn radial_isotropic() -> Result<Measurement, String> {
-    let lag = Lagrangian::new(AutoDiff(Isotropic)).with_metric(Identity { dim: 2 }).with_gamma(0.5);
+    let lag = Lagrangian::new(AutoDiff(Isotropic))
+        .with_metric(Identity { dim: 2 })
+        .with_gamma(0.5);
     let sol = solve(&infinite(lag, &[1.2, -0.7], None)?)?;
     let mut worst = 0.0_f64;
     for i in 0..=100 {
@@ -524,7 +620,11 @@ fn radial_isotropic() -> Result<Measurement, String> {
         worst = worst.max((th[0] * p[1] - th[1] * p[0]).abs());
     }
     // θ ∧ θ̇ = θ ∧ p (G = I): zero to solver tolerance.
-    measurement(worst, 1e-8, format!("max |θ ∧ θ̇| = {worst:.2e} along the path"))
+    measurement(
+        worst,
+        1e-8,
+        format!("max |θ ∧ θ̇| = {worst:.2e} along the path"),
+    )
 }
 
 fn value_gradient() -> Result<Measurement, String> {

@@ -79,15 +79,20 @@ pub fn run(filter: Option<&str>) -> Vec<Outcome> {
 
 /// Runs one claim by exact id.
 pub fn run_one(id: &str) -> Option<Outcome> {
-    catalogue().into_iter().find(|c| c.id == id).map(|claim| Outcome {
-        claim,
-        result: (claim.check)(),
-    })
+    catalogue()
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(|claim| Outcome {
+            claim,
+            result: (claim.check)(),
+        })
 }
 
 /// The claims table of `docs/claims.md` (a test keeps the two identical).
 pub fn markdown_table() -> String {
-    let mut s = String::from("| id | paper | claim | closed form | numerical procedure |\n|---|---|---|---|---|\n");
+    let mut s = String::from(
+        "| id | paper | claim | closed form | numerical procedure |\n|---|---|---|---|---|\n",
+    );
     for c in catalogue() {
         s.push_str(&format!(
             "| `{}` | {} | {} | {} | {} |\n",

@@ -14,10 +14,14 @@ pub const TOL: f64 = 1e-10;
 pub fn shipped(name: &str) -> Spec {
     let text = match name {
         "figure1-double-well" => include_str!("../../problems/specs/figure1-double-well.json"),
-        "figure1-double-well-infinite" => include_str!("../../problems/specs/figure1-double-well-infinite.json"),
+        "figure1-double-well-infinite" => {
+            include_str!("../../problems/specs/figure1-double-well-infinite.json")
+        }
         "figure3-rotation" => include_str!("../../problems/specs/figure3-rotation.json"),
         "figure3-weight-decay" => include_str!("../../problems/specs/figure3-weight-decay.json"),
-        "partial-controllability" => include_str!("../../problems/specs/partial-controllability.json"),
+        "partial-controllability" => {
+            include_str!("../../problems/specs/partial-controllability.json")
+        }
         "fisher-metric" => include_str!("../../problems/specs/fisher-metric.json"),
         other => panic!("no shipped spec {other}"),
     };
@@ -39,7 +43,10 @@ pub fn infinite(lag: Lagrangian, theta0: &[f64], guess: Option<&[f64]>) -> Resul
 
 /// Solves with the boundary-value solver at [`TOL`].
 pub fn solve(problem: &Problem) -> Result<Solution, String> {
-    let sol = Bvp::default().with_tol(TOL).solve(problem).map_err(|e| e.to_string())?;
+    let sol = Bvp::default()
+        .with_tol(TOL)
+        .solve(problem)
+        .map_err(|e| e.to_string())?;
     if sol.converged {
         Ok(sol)
     } else {
@@ -49,19 +56,28 @@ pub fn solve(problem: &Problem) -> Result<Solution, String> {
 
 /// `max_i |a_i - b_i|`.
 pub fn max_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()))
+    a.iter()
+        .zip(b)
+        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()))
 }
 
 /// Integrates `θ̇ = v(θ)` with the classical fourth-order Runge–Kutta method, `steps` equal
 /// steps to time `t_end`, returning the samples. With the step sizes used by the checks
 /// (≤ 1e-3 on rates of order one) its error is below 1e-12, far under every tolerance that
 /// uses it.
-pub fn rk4(v: &dyn Fn(&[f64]) -> Vec<f64>, theta0: &[f64], t_end: f64, steps: usize) -> Vec<Vec<f64>> {
+pub fn rk4(
+    v: &dyn Fn(&[f64]) -> Vec<f64>,
+    theta0: &[f64],
+    t_end: f64,
+    steps: usize,
+) -> Vec<Vec<f64>> {
     let h = t_end / steps as f64;
     let mut out = Vec::with_capacity(steps + 1);
     let mut y = theta0.to_vec();
     out.push(y.clone());
-    let axpy = |y: &[f64], k: &[f64], a: f64| -> Vec<f64> { y.iter().zip(k).map(|(y, k)| y + a * k).collect() };
+    let axpy = |y: &[f64], k: &[f64], a: f64| -> Vec<f64> {
+        y.iter().zip(k).map(|(y, k)| y + a * k).collect()
+    };
     for _ in 0..steps {
         let k1 = v(&y);
         let k2 = v(&axpy(&y, &k1, h / 2.0));
