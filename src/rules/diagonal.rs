@@ -115,7 +115,10 @@ mod tests {
 
     #[test]
     fn stable_rate_formula_matches_naive_where_both_are_accurate() {
-        for (h, g, eta, k, gamma) in [(1.0f64, 1.0f64, 1.0f64, 1.0f64, 0.5f64), (4.0, 2.0, 0.3, 2.0, 3.0)] {
+        for (h, g, eta, k, gamma) in [
+            (1.0f64, 1.0f64, 1.0f64, 1.0f64, 0.5f64),
+            (4.0, 2.0, 0.3, 2.0, 3.0),
+        ] {
             let naive = (gamma * gamma / 4.0 + eta * k * h / g).sqrt() - gamma / 2.0;
             assert!((rate(h, g, eta, k, gamma) - naive).abs() < 1e-15);
         }

@@ -36,9 +36,9 @@ pub(super) fn all() -> Vec<Claim> {
         Claim {
             id: "momentum-planning",
             paper: "Fig. 2a,b",
-            statement: "Longer planning horizons (lower γ) give faster loss decrease; θ(t) follows the closed form for γ = 0, 1, 10",
-            closed_form: "θ(t) = μ + (θ0-μ)e^{-rt}, r = sqrt(γ²/4 + ηkh) - γ/2",
-            procedure: "boundary-value solver, infinite horizon, 1D quadratic",
+            statement: "Optimal trajectories obey the momentum equation θ̈ = γθ̇ + ηk∇L, and longer planning horizons (lower γ) give faster loss decrease",
+            closed_form: "θ(t) = μ + (θ0-μ)e^{-rt}, r = sqrt(γ²/4 + ηkh) - γ/2; θ̈ = γθ̇ + ηk∇L (G = I)",
+            procedure: "boundary-value solver: 1D quadratic for γ = 0, 1, 10 (infinite horizon); Figure 1 double well with θ̈ by central differences",
             check: momentum_planning,
         },
         Claim {
@@ -244,13 +244,51 @@ fn momentum_planning() -> Result<Measurement, String> {
     }
     let ordered =
         (0..times.len()).all(|i| losses[0][i] < losses[1][i] && losses[1][i] < losses[2][i]);
+    // Second-order form on a nonlinear landscape (G = I, f = 0): θ̈ = γθ̇ + ηk∇L, with θ̈ from
+    // central differences (step 1e-4, error ~1e-9) of the interpolated velocity (its
+    // derivative carries the O(h³) interpolation error, measured 4e-8 on the tol-1e-10 mesh):
+    // tolerance 1e-6.
+    let problem = shipped("figure1-double-well")
+        .to_problem()
+        .map_err(|e| e.to_string())?;
+    let lag = problem.lagrangian();
+    let sol = solve(&problem)?;
+    let velocity = |t: f64| -> Vec<f64> {
+        let (th, p) = sol.eval(t);
+        let mut v = vec![0.0; 2];
+        lag.velocity(&th, &p, t, &mut v);
+        v
+    };
+    let dt = 1e-4;
+    let mut newton_form = 0.0_f64;
+    for i in 1..40 {
+        let t = 4.0 * i as f64 / 40.0;
+        let (vp, vm, v) = (velocity(t + dt), velocity(t - dt), velocity(t));
+        let th = sol.eval(t).0;
+        let mut g = vec![0.0; 2];
+        lag.loss().gradient(&th, t, &mut g);
+        for j in 0..2 {
+            let acc = (vp[j] - vm[j]) / (2.0 * dt);
+            let rhs = lag.gamma() * v[j] + lag.eta() * lag.k() * g[j];
+            newton_form = newton_form.max((acc - rhs).abs());
+        }
+    }
     // Closed form vs BVP: solver tolerance 1e-10 → 1e-8 with margin; ordering must hold.
+    let error = if ordered && newton_form < 1e-6 {
+        worst
+    } else {
+        f64::INFINITY
+    };
     measurement(
-        if ordered { worst } else { f64::INFINITY },
+        error,
         1e-8,
         format!(
-            "max |θ_BVP - θ_closed| = {worst:.2e}; L(t=1) = {:.4} (γ=0) < {:.4} (γ=1) < {:.4} (γ=10): {}",
-            losses[0][1], losses[1][1], losses[2][1], if ordered { "ordered" } else { "NOT ordered" }
+            "max |θ_BVP - θ_closed| = {worst:.2e}; L(t=1) = {:.4} (γ=0) < {:.4} (γ=1) < {:.4} (γ=10): {}; \
+             double well: max |θ̈ - γθ̇ - ηk∇L| = {newton_form:.1e} (≤ 1e-6)",
+            losses[0][1],
+            losses[1][1],
+            losses[2][1],
+            if ordered { "ordered" } else { "NOT ordered" }
         ),
     )
 }
