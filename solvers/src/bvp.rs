@@ -15,17 +15,14 @@
 //! 4. When Newton fails from the plain initial guess, continue from an easy problem: in `k`
 //!    from 0 (finite horizon) or in the start point from the equilibrium (infinite horizon).
 
-use nalgebra::DVector;
-
 use lossnav_problems::{End, Horizon, Lagrangian, Problem};
 
 use crate::collocation::{EndCondition, NewtonOptions, System, Workspace};
-use crate::equilibrium::find_equilibrium;
 use crate::error::SolverError;
 use crate::mesh;
 use crate::quadrature;
-use crate::riccati::stable_subspace;
 use crate::solution::{Diagnostics, Solution, Tail};
+use crate::target::Target;
 
 /// Options of the boundary-value solver.
 ///
@@ -353,7 +350,16 @@ impl Bvp {
             theta0,
             end: &end,
         };
-        Ok(self.assemble(problem, &sys, state, stats, continuation, None, &mut ws))
+        Ok(self.assemble(
+            problem,
+            &sys,
+            state,
+            stats,
+            continuation,
+            None,
+            None,
+            &mut ws,
+        ))
     }
 
     fn solve_infinite(
@@ -363,86 +369,23 @@ impl Bvp {
     ) -> Result<Solution, SolverError> {
         let lag = problem.lagrangian();
         let d = lag.dim();
-        if lag.loss().is_time_dependent() || lag.drift().is_time_dependent() {
-            return Err(SolverError::Unsupported(
-                "an infinite horizon needs a time-independent loss and drift (an equilibrium)"
-                    .into(),
-            ));
-        }
-        let guess = match problem.end() {
-            End::Equilibrium { guess } => guess.clone(),
-            _ => unreachable!("validated: an infinite horizon needs an equilibrium end"),
-        };
-        let eq = find_equilibrium(lag, problem.theta0(), guess.as_ref())?;
-        let sub = stable_subspace(&eq.jacobian, lag.gamma(), lag.eta())?;
-        // Zero closed-loop rates belong to directions that do not move at all (uncontrollable,
-        // or flat with nothing to gain); they are exact in the projection and set no time scale.
-        let rates = sub.closed_loop.complex_eigenvalues();
-        let largest = rates.iter().map(|z| z.norm()).fold(0.0_f64, f64::max);
-        let moving: Vec<f64> = rates
-            .iter()
-            .filter(|z| z.norm() > 1e-10 * (1.0 + largest))
-            .map(|z| -z.re)
-            .collect();
-        let slow = if moving.is_empty() {
-            1.0
-        } else {
-            moving.iter().copied().fold(f64::INFINITY, f64::min)
-        };
-        if slow.is_nan() || slow <= 0.0 {
-            return Err(SolverError::Unsupported(format!(
-                "the equilibrium θ* = {:?} is not attracting (slowest closed-loop rate {slow:.3e}); \
-                 optimal trajectories do not approach it",
-                eq.theta.as_slice()
-            )));
-        }
-        let theta_star = eq.theta.as_slice().to_vec();
-        let p_star = eq.p.as_slice().to_vec();
+        let target = Target::new(problem)?;
         let end = EndCondition::Projection {
-            theta_star: theta_star.clone(),
-            p_star: p_star.clone(),
-            eta_p: &sub.riccati * lag.eta(),
+            theta_star: target.theta_star.clone(),
+            p_star: target.p_star.clone(),
+            eta_p: &target.riccati * lag.eta(),
         };
         let theta0 = problem.theta0().as_slice();
-        let scale = 1.0 + eq.theta.amax();
-        let target = 0.1 * self.tol.sqrt() * scale;
-        let dist = theta0
-            .iter()
-            .zip(&theta_star)
-            .fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+        let gap_target = target.gap_target(self.tol);
         let mut t_end = self
             .truncation
-            .unwrap_or_else(|| (dist.max(target) / target).ln().max(3.0) / slow);
-        // Linearised solution from θ0: the initial guess and the extension beyond a truncation.
-        let linear = |t: f64, from: &[f64]| -> Vec<f64> {
-            let delta0 =
-                DVector::from_iterator(d, from.iter().zip(&theta_star).map(|(a, b)| a - b));
-            let delta = (&sub.closed_loop * t).exp() * delta0;
-            let p = -(&sub.riccati * &delta) * lag.eta();
-            (0..d)
-                .map(|j| theta_star[j] + delta[j])
-                .chain((0..d).map(|j| p_star[j] + p[j]))
-                .collect()
-        };
-        // Mesh graded so each interval covers an equal share of the slowest decay.
-        let graded = |t_end: f64, m: usize| -> Vec<f64> {
-            let total = 1.0 - (-slow * t_end).exp();
-            (0..=m)
-                .map(|i| {
-                    if i == m {
-                        t_end
-                    } else {
-                        -(1.0 - total * i as f64 / m as f64).ln() / slow
-                    }
-                })
-                .collect()
-        };
+            .unwrap_or_else(|| target.initial_truncation(theta0, self.tol));
         let mut ws = Workspace::new(d);
-        let t0 = graded(t_end, self.initial_intervals);
+        let t0 = target.graded_mesh(t_end, self.initial_intervals);
         let mut state = match user {
             Some(g) => from_guess(&t0, g),
             None => {
-                let y0: Vec<f64> = t0.iter().flat_map(|&t| linear(t, theta0)).collect();
+                let y0: Vec<f64> = t0.iter().flat_map(|&t| target.linear(t, theta0)).collect();
                 State { t: t0, y: y0 }
             }
         };
@@ -462,14 +405,14 @@ impl Bvp {
                     // From the equilibrium (trivially solved) to θ0.
                     let make = |s: f64| {
                         let th: Vec<f64> = (0..d)
-                            .map(|j| theta_star[j] + s * (theta0[j] - theta_star[j]))
+                            .map(|j| target.theta_star[j] + s * (theta0[j] - target.theta_star[j]))
                             .collect();
                         (lag.clone(), th)
                     };
                     let at_rest: Vec<f64> = state
                         .t
                         .iter()
-                        .flat_map(|_| theta_star.iter().chain(&p_star).copied())
+                        .flat_map(|_| target.theta_star.iter().chain(&target.p_star).copied())
                         .collect();
                     let (st, stats, steps) = self.continuation(
                         "theta0",
@@ -489,12 +432,8 @@ impl Bvp {
             total.passes += stats.passes;
             total.max_error = stats.max_error;
             state = solved;
-            let last = &state.y[state.y.len() - 2 * d..state.y.len() - d];
-            let gap = last
-                .iter()
-                .zip(&theta_star)
-                .fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
-            if self.truncation.is_some() || gap <= target {
+            let gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
+            if self.truncation.is_some() || gap <= gap_target {
                 break;
             }
             // Lengthen the horizon, extending the solution by its linearisation.
@@ -505,7 +444,7 @@ impl Bvp {
             for i in 1..=extra {
                 let t = t_old + (t_end - t_old) * i as f64 / extra as f64;
                 state.t.push(t);
-                state.y.extend(linear(t - t_old, &last_node[..d]));
+                state.y.extend(target.linear(t - t_old, &last_node[..d]));
             }
         }
         let sys = System {
@@ -513,23 +452,14 @@ impl Bvp {
             theta0,
             end: &end,
         };
-        let eq_cost =
-            lag.potential(&theta_star, 0.0) + lag.kinetic_from_momentum(&theta_star, &p_star);
-        let tail = Tail {
-            theta_star: eq.theta.clone(),
-            p_star: eq.p.clone(),
-            riccati: sub.riccati.clone(),
-            closed_loop: sub.closed_loop.clone(),
-            truncation: *state.t.last().unwrap(),
-            equilibrium_running_cost: eq_cost,
-            eta: lag.eta(),
-        };
+        let tail = target.tail(*state.t.last().unwrap());
         Ok(self.assemble(
             problem,
             &sys,
             state,
             total,
             continuation,
+            Some(&target),
             Some(tail),
             &mut ws,
         ))
@@ -544,6 +474,7 @@ impl Bvp {
         state: State,
         stats: Stats,
         continuation: Option<(String, usize)>,
+        target: Option<&Target>,
         tail: Option<Tail>,
         ws: &mut Workspace,
     ) -> Solution {
@@ -567,46 +498,16 @@ impl Bvp {
             kinetic.push(lag.kinetic_from_momentum(th, pp));
             ham.push(lag.hamiltonian(ti, th, pp));
         }
-        let relative = tail.is_some() && lag.gamma() == 0.0;
+        let relative = target.is_some_and(Target::relative);
         let offset = if relative {
-            tail.as_ref().map_or(0.0, |t| t.equilibrium_running_cost)
+            target.map_or(0.0, |t| t.running_cost)
         } else {
             0.0
         };
         let mut cost = integrate_cost(lag, &state.t, &state.y, &slopes, offset);
         let t_end = *state.t.last().unwrap();
-        let discount_end = lag.discount(t_end);
         let last_theta = theta.last().unwrap().clone();
-        match (&tail, problem.end()) {
-            (Some(tail), _) => {
-                // Tail beyond the truncation: relative value V_rel(θ(T)) of the linearisation,
-                // plus the resting cost ℓ*/γ when it is not subtracted.
-                let delta = DVector::from_iterator(
-                    d,
-                    last_theta
-                        .iter()
-                        .zip(tail.theta_star.iter())
-                        .map(|(a, b)| a - b),
-                );
-                let v_rel = -tail.p_star.dot(&delta) / lag.eta()
-                    + 0.5 * delta.dot(&(&tail.riccati * &delta));
-                let rest = if relative {
-                    0.0
-                } else {
-                    tail.equilibrium_running_cost / lag.gamma()
-                };
-                cost += discount_end * (v_rel + rest);
-            }
-            (
-                None,
-                End::Free {
-                    terminal_cost: Some(c),
-                },
-            ) => {
-                cost += discount_end * c.value(&last_theta, t_end);
-            }
-            _ => {}
-        }
+        cost += lag.discount(t_end) * terminal_value(problem, target, &last_theta, t_end);
         Solution {
             method: "bvp".to_string(),
             converged: stats.max_error <= self.tol,
@@ -632,9 +533,35 @@ impl Bvp {
     }
 }
 
+/// The terminal term before discounting: `Φ(θ(T))` for a free end with terminal cost, the
+/// linearised tail value for an infinite horizon, 0 otherwise.
+pub(crate) fn terminal_value(
+    problem: &Problem,
+    target: Option<&Target>,
+    theta_end: &[f64],
+    t_end: f64,
+) -> f64 {
+    match (target, problem.end()) {
+        (Some(target), _) => target.tail_value(theta_end),
+        (
+            None,
+            End::Free {
+                terminal_cost: Some(c),
+            },
+        ) => c.value(theta_end, t_end),
+        _ => 0.0,
+    }
+}
+
 /// `∫₀ᵀ e^{-γt} (ℓ(t) - offset) dt` along the interpolant, with the exponentially fitted
 /// five-point Lobatto rule on every interval.
-fn integrate_cost(lag: &Lagrangian, t: &[f64], y: &[f64], f: &[f64], offset: f64) -> f64 {
+pub(crate) fn integrate_cost(
+    lag: &Lagrangian,
+    t: &[f64],
+    y: &[f64],
+    f: &[f64],
+    offset: f64,
+) -> f64 {
     let d = lag.dim();
     let n = 2 * d;
     let mut s = vec![0.0; n];

@@ -17,6 +17,7 @@ pub mod mesh;
 mod quadrature;
 pub mod riccati;
 pub mod solution;
+mod target;
 
 pub use bvp::{Bvp, Guess};
 pub use error::SolverError;
