@@ -220,3 +220,31 @@ fn solve_rejects_bad_flags_with_one_line() {
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+fn solve_with_the_direct_method_matches_bvp() {
+    let run = |method: &str| -> serde_json::Value {
+        let out = lossnav(&[
+            "solve",
+            "problems/specs/figure1-double-well.json",
+            "--method",
+            method,
+            "--tol",
+            "1e-10",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (bvp, direct) = (run("bvp"), run("direct"));
+    assert_eq!(direct["method"], "direct");
+    assert!(direct["diagnostics"]["gradient_norm"].is_number());
+    let (a, b) = (
+        bvp["cost"].as_f64().unwrap(),
+        direct["cost"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-8 * a.abs(), "{a} vs {b}");
+}

@@ -168,7 +168,7 @@ fn null_space(m: &DMatrix<f64>) -> Option<DMatrix<f64>> {
 }
 
 /// Natural-gradient descent from `theta0` with steps small enough to follow the flow path.
-fn descend(lag: &Lagrangian, theta0: &DVector<f64>) -> DVector<f64> {
+pub(crate) fn descend(lag: &Lagrangian, theta0: &DVector<f64>) -> DVector<f64> {
     let d = lag.dim();
     let loss = lag.loss();
     let mut theta = theta0.clone();

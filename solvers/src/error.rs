@@ -66,6 +66,16 @@ pub enum SolverError {
         /// The failure at the last attempted step.
         cause: Box<SolverError>,
     },
+    /// The optimiser of the direct method stopped without converging.
+    #[error("the optimiser stopped after {iterations} iterations without converging: {reason}")]
+    OptimizerFailed {
+        /// Iterations taken.
+        iterations: usize,
+        /// Norm of the final gradient of the discretised objective.
+        gradient_norm: f64,
+        /// Why it stopped.
+        reason: String,
+    },
     /// The problem is outside what this solver handles.
     #[error("unsupported problem: {0}")]
     Unsupported(String),

@@ -6,12 +6,16 @@
 //!
 //! - [`Bvp`]: adaptive fourth-order Lobatto IIIA collocation for the Hamiltonian two-point
 //!   boundary-value problem, finite and infinite horizons.
+//! - [`Direct`]: direct minimisation of the discretised objective over cubic-spline paths
+//!   (L-BFGS, exact `O(N·D)` gradients): the independent route, and the large-`D` one.
 
 pub mod banded;
 mod bvp;
 mod collocation;
+mod direct;
 pub mod equilibrium;
 pub mod error;
+pub mod extremals;
 mod hermite;
 pub mod mesh;
 mod quadrature;
@@ -20,19 +24,46 @@ pub mod solution;
 mod target;
 
 pub use bvp::{Bvp, Guess};
+pub use direct::Direct;
 pub use error::SolverError;
 pub use lossnav_problems as problems;
 pub use solution::{Diagnostics, Solution, Tail};
 
 /// An algorithm that computes optimal trajectories.
 pub trait Solver {
-    /// Solves `problem`.
+    /// Solves `problem` from the algorithm's own initial guess.
     fn solve(&self, problem: &problems::Problem) -> Result<Solution, SolverError>;
+    /// Solves `problem` starting from `guess(t) = (θ(t), p(t))`.
+    fn solve_from(
+        &self,
+        problem: &problems::Problem,
+        guess: &Guess,
+    ) -> Result<Solution, SolverError>;
+}
+
+impl Solver for Direct {
+    fn solve(&self, problem: &problems::Problem) -> Result<Solution, SolverError> {
+        Direct::solve(self, problem)
+    }
+    fn solve_from(
+        &self,
+        problem: &problems::Problem,
+        guess: &Guess,
+    ) -> Result<Solution, SolverError> {
+        Direct::solve_from(self, problem, Some(guess))
+    }
 }
 
 impl Solver for Bvp {
     fn solve(&self, problem: &problems::Problem) -> Result<Solution, SolverError> {
         Bvp::solve(self, problem)
+    }
+    fn solve_from(
+        &self,
+        problem: &problems::Problem,
+        guess: &Guess,
+    ) -> Result<Solution, SolverError> {
+        Bvp::solve_from(self, problem, guess)
     }
 }
 

@@ -106,6 +106,9 @@ pub enum Command {
         /// Error tolerance (per-interval error bound, mixed absolute/relative).
         #[arg(long, default_value_t = 1e-8)]
         tol: f64,
+        /// Mesh intervals of the direct method.
+        #[arg(long, default_value_t = 200)]
+        intervals: usize,
         /// Times at which to sample the continuous solution, comma separated.
         #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
         at: Vec<f64>,
@@ -149,6 +152,8 @@ pub enum Command {
 pub enum Method {
     /// Adaptive fourth-order collocation for the boundary-value problem.
     Bvp,
+    /// Direct minimisation of the discretised objective (L-BFGS over cubic-spline paths).
+    Direct,
 }
 
 /// Runs a parsed command line.
@@ -159,12 +164,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             spec,
             method,
             tol,
+            intervals,
             at,
             output,
         } => solve::run(solve::SolveArgs {
             spec: &spec,
             method,
             tol,
+            intervals,
             at: &at,
             output: output.as_ref(),
         }),

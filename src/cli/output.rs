@@ -75,6 +75,9 @@ pub fn solution_json(name: &str, sol: &Solution, at: &[f64]) -> Value {
             "continuation": d.continuation.as_ref().map(|(p, steps)| json!({"parameter": p, "steps": steps})),
         },
     });
+    if sol.method == "direct" {
+        doc["diagnostics"]["gradient_norm"] = json!(d.max_residual);
+    }
     if let Some(tail) = &sol.tail {
         doc["equilibrium"] = json!({
             "theta": tail.theta_star.as_slice(),

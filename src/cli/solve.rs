@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use lossnav_problems::{load_problem, Horizon};
-use lossnav_solvers::Bvp;
+use lossnav_solvers::{Bvp, Direct};
 
 use super::output::{solution_json, write_atomic};
 use super::{CliError, Method};
@@ -14,6 +14,7 @@ pub struct SolveArgs<'a> {
     pub spec: &'a Path,
     pub method: Method,
     pub tol: f64,
+    pub intervals: usize,
     pub at: &'a [f64],
     pub output: Option<&'a PathBuf>,
 }
@@ -41,6 +42,9 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
     }
     let solution = match args.method {
         Method::Bvp => Bvp::default().with_tol(args.tol).solve(&problem),
+        Method::Direct => Direct::default()
+            .with_intervals(args.intervals)
+            .solve(&problem),
     }
     .map_err(|source| CliError::Solver { path, source })?;
     let doc = solution_json(problem.name(), &solution, args.at);

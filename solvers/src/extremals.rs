@@ -1,0 +1,150 @@
+//! Several extremals of one problem: a double well has a trajectory ending in each basin, and
+//! only one is optimal.
+
+use nalgebra::DVector;
+
+use lossnav_problems::{gradient_vec, End, Horizon, Landscape, Problem};
+
+use crate::error::SolverError;
+use crate::solution::Solution;
+use crate::Solver;
+
+/// One stationary trajectory of the objective.
+#[derive(Debug, Clone)]
+pub struct Extremal {
+    /// Where it ends: the equilibrium (infinite horizon) or `θ(T)`.
+    pub end: Vec<f64>,
+    /// The trajectory.
+    pub solution: Solution,
+    /// Whether it has the lowest cost of those found.
+    pub global: bool,
+}
+
+/// What [`extremals`] found: the distinct extremals (global one marked) and the candidates
+/// that failed, with why.
+#[derive(Debug, Clone)]
+pub struct Extremals {
+    /// Distinct extremals, cheapest first.
+    pub found: Vec<Extremal>,
+    /// Candidates that did not produce an extremal.
+    pub failed: Vec<(Vec<f64>, SolverError)>,
+}
+
+/// Solves `problem` toward each candidate end point and returns every distinct extremal.
+///
+/// Infinite horizon: each candidate is an equilibrium guess. Finite horizon with a free end:
+/// each candidate is where the initial path (a straight line from θ0) ends. Fixed ends have a
+/// single candidate, the end itself. Costs are compared directly, except for `γ = 0` on an
+/// infinite horizon, where costs are relative to each equilibrium's resting cost `ℓ*`: there the
+/// lower `ℓ*` wins (it dominates over infinite time) and the relative cost breaks ties.
+pub fn extremals(problem: &Problem, solver: &dyn Solver, candidates: &[Vec<f64>]) -> Extremals {
+    let mut found: Vec<Extremal> = Vec::new();
+    let mut failed = Vec::new();
+    let theta0 = problem.theta0().clone();
+    for c in candidates {
+        let attempt = match (problem.horizon(), problem.end()) {
+            (Horizon::Infinite, _) => Problem::new(
+                problem.lagrangian().clone(),
+                theta0.clone(),
+                Horizon::Infinite,
+                End::Equilibrium {
+                    guess: Some(DVector::from_column_slice(c)),
+                },
+            )
+            .map_err(|e| SolverError::Unsupported(e.to_string()))
+            .and_then(|p| solver.solve(&p)),
+            (Horizon::Finite(t_end), End::Free { .. }) => {
+                let guess = |t: f64| {
+                    let s = t / t_end;
+                    let th: Vec<f64> = theta0.iter().zip(c).map(|(a, b)| a + s * (b - a)).collect();
+                    (th, vec![0.0; c.len()])
+                };
+                solver.solve_from(problem, &guess)
+            }
+            _ => solver.solve(problem),
+        };
+        match attempt {
+            Ok(sol) => {
+                let end = match &sol.tail {
+                    Some(t) => t.theta_star.as_slice().to_vec(),
+                    None => sol.theta.last().cloned().unwrap_or_default(),
+                };
+                let duplicate = found.iter().any(|e| {
+                    e.end
+                        .iter()
+                        .zip(&end)
+                        .all(|(a, b)| (a - b).abs() < 1e-6 * (1.0 + b.abs()))
+                        && (e.solution.cost - sol.cost).abs() < 1e-8 * (1.0 + sol.cost.abs())
+                });
+                if !duplicate {
+                    found.push(Extremal {
+                        end,
+                        solution: sol,
+                        global: false,
+                    });
+                }
+            }
+            Err(e) => failed.push((c.clone(), e)),
+        }
+    }
+    let key = |e: &Extremal| {
+        let rest = e
+            .solution
+            .tail
+            .as_ref()
+            .filter(|_| e.solution.cost_is_relative);
+        (
+            rest.map_or(0.0, |t| t.equilibrium_running_cost),
+            e.solution.cost,
+        )
+    };
+    found.sort_by(|a, b| {
+        key(a)
+            .partial_cmp(&key(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    if let Some(first) = found.first_mut() {
+        first.global = true;
+    }
+    Extremals { found, failed }
+}
+
+/// Candidate end points: the minima reached by natural-gradient descent from θ0 and from
+/// `θ0 ± r·eᵢ` along each axis (`r = 1 + |θ0|∞`), deduplicated. A cheap search that finds the
+/// basins adjacent to the start.
+pub fn candidate_minima(problem: &Problem) -> Vec<Vec<f64>> {
+    let lag = problem.lagrangian();
+    let theta0 = problem.theta0();
+    let d = theta0.len();
+    let r = 1.0 + theta0.amax();
+    let mut starts = vec![theta0.clone()];
+    for i in 0..d {
+        for sign in [1.0, -1.0] {
+            let mut s = theta0.clone();
+            s[i] += sign * r;
+            starts.push(s);
+        }
+    }
+    let mut minima: Vec<Vec<f64>> = Vec::new();
+    for s in starts {
+        let m = crate::equilibrium::descend(lag, &s);
+        if gradient_vec(lag.loss(), m.as_slice(), 0.0).amax() > 1e-6
+            || !is_minimum(lag.loss(), m.as_slice())
+        {
+            continue;
+        }
+        if !minima.iter().any(|x| {
+            x.iter()
+                .zip(m.iter())
+                .all(|(a, b)| (a - b).abs() < 1e-4 * (1.0 + b.abs()))
+        }) {
+            minima.push(m.as_slice().to_vec());
+        }
+    }
+    minima
+}
+
+fn is_minimum(loss: &dyn Landscape, theta: &[f64]) -> bool {
+    let h = lossnav_problems::hessian_mat(loss, theta, 0.0);
+    h.symmetric_eigenvalues().iter().all(|&v| v > 0.0)
+}

@@ -1,0 +1,141 @@
+//! The direct method against the boundary-value solver (two independent routes), its order of
+//! convergence, and the search for several extremals on the double well.
+
+use lossnav_problems::{load_problem, spec::EndSpec, Problem, Spec};
+use lossnav_solvers::extremals::{candidate_minima, extremals};
+use lossnav_solvers::{Bvp, Direct, Solution};
+
+fn spec(name: &str) -> Spec {
+    Spec::from_file(format!(
+        "{}/../problems/specs/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn problem(name: &str) -> Problem {
+    load_problem(format!(
+        "{}/../problems/specs/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn trajectory_error(a: &Solution, b: &Solution) -> f64 {
+    let end = a.end_time().min(b.end_time());
+    (0..=200)
+        .map(|i| {
+            let t = end * i as f64 / 200.0;
+            let (x, y) = (a.eval(t).0, b.eval(t).0);
+            x.iter()
+                .zip(&y)
+                .fold(0.0_f64, |m, (p, q)| m.max((p - q).abs()))
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn direct_and_bvp_costs_agree() {
+    // Fixed end (Figure 1), θ-dependent metric with drift and terminal cost, infinite horizon.
+    for name in [
+        "figure1-double-well",
+        "fisher-metric",
+        "figure1-double-well-infinite",
+        "figure3-weight-decay-discounted",
+    ] {
+        let p = problem(name);
+        let bvp = Bvp::default().with_tol(1e-12).solve(&p).unwrap();
+        let direct = Direct::default().with_intervals(200).solve(&p).unwrap();
+        assert!(direct.converged);
+        let rel = (direct.cost - bvp.cost).abs() / bvp.cost.abs();
+        let traj = trajectory_error(&direct, &bvp);
+        eprintln!(
+            "{name}: cost {} vs {} (rel {rel:.1e}), trajectory {traj:.1e}",
+            direct.cost, bvp.cost
+        );
+        // Required: 1e-8 relative. The direct cost error at N = 200 is O(h⁶) ≈ 1e-12 and the
+        // BVP's at tol 1e-12 is below 1e-13.
+        assert!(rel < 1e-8, "{name}: relative cost difference {rel:e}");
+    }
+}
+
+#[test]
+fn direct_method_converges_at_the_predicted_orders() {
+    let p = problem("figure1-double-well");
+    let reference = Bvp::default().with_tol(1e-12).solve(&p).unwrap();
+    let runs: Vec<(f64, f64)> = [25, 50, 100]
+        .iter()
+        .map(|&n| {
+            let s = Direct::default().with_intervals(n).solve(&p).unwrap();
+            (
+                (s.cost - reference.cost).abs(),
+                trajectory_error(&s, &reference),
+            )
+        })
+        .collect();
+    for w in runs.windows(2) {
+        let cost_order = (w[0].0 / w[1].0).log2();
+        let traj_order = (w[0].1 / w[1].1).log2();
+        eprintln!("observed orders: cost {cost_order:.2}, trajectory {traj_order:.2}");
+        // The cost is stationary at the optimum: its error is the square of the energy-norm
+        // error, O(h⁶). The cubic-spline trajectory converges at O(h⁴) asymptotically; on these
+        // meshes 3.5–3.7 is observed (pre-asymptotic), so ≥ 3.3 is required.
+        assert!((5.4..6.6).contains(&cost_order), "cost order {cost_order}");
+        assert!(traj_order > 3.3, "trajectory order {traj_order}");
+    }
+}
+
+#[test]
+fn double_well_extremals_and_the_global_one() {
+    let p = problem("figure1-double-well-infinite");
+    let candidates = candidate_minima(&p);
+    assert_eq!(candidates.len(), 2, "both basins are found: {candidates:?}");
+    for solver in [
+        &Direct::default() as &dyn lossnav_solvers::Solver,
+        &Bvp::default(),
+    ] {
+        let found = extremals(&p, solver, &candidates);
+        assert_eq!(
+            found.found.len(),
+            2,
+            "two extremals; failures: {:?}",
+            found.failed
+        );
+        let global = found.found.iter().find(|e| e.global).unwrap();
+        let other = found.found.iter().find(|e| !e.global).unwrap();
+        eprintln!(
+            "global ends at {:?} with J = {:.6}; other at {:?} with J = {:.6}",
+            global.end, global.solution.cost, other.end, other.solution.cost
+        );
+        // γ = 0.1: the far (right, deeper) minimum is worth the climb.
+        assert!(global.end[0] > 0.0 && other.end[0] < 0.0);
+        assert!(global.solution.cost < other.solution.cost);
+        // The loss rises before it falls along the crossing.
+        let l0 = global.solution.loss[0];
+        assert!(global.solution.loss.iter().any(|&l| l > l0 + 0.05));
+    }
+}
+
+#[test]
+fn large_discount_stays_in_the_near_basin() {
+    let mut s = spec("figure1-double-well-infinite");
+    s.gamma = 10.0;
+    s.end = Some(EndSpec::Equilibrium(None));
+    let p = s.to_problem().unwrap();
+    let candidates = candidate_minima(&p);
+    let found = extremals(&p, &Bvp::default(), &candidates);
+    let global = found.found.iter().find(|e| e.global).unwrap();
+    // Short horizon: crossing the barrier does not pay (or no crossing extremal exists).
+    assert!(
+        global.end[0] < 0.0,
+        "global extremal ends at {:?}",
+        global.end
+    );
+}
+
+#[test]
+fn singular_mobility_is_a_typed_error_for_the_direct_method() {
+    let p = problem("partial-controllability");
+    let err = Direct::default().solve(&p).unwrap_err();
+    assert!(err.to_string().contains("invertible metric"), "{err}");
+}
