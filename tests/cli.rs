@@ -86,7 +86,7 @@ fn missing_file_names_the_path() {
 
 #[test]
 fn help_everywhere() {
-    for sub in ["validate", "solve", "rule", "check", "figures"] {
+    for sub in ["validate", "solve", "simulate", "rule", "check", "figures"] {
         let out = lossnav(&[sub, "--help"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{sub} --help");
@@ -247,4 +247,49 @@ fn solve_with_the_direct_method_matches_bvp() {
         direct["cost"].as_f64().unwrap(),
     );
     assert!((a - b).abs() < 1e-8 * a.abs(), "{a} vs {b}");
+}
+
+#[test]
+fn simulate_reports_the_cost_of_a_rule() {
+    let out = lossnav(&[
+        "simulate",
+        "problems/specs/figure2-anisotropic-2d.json",
+        "--rule",
+        "optimal-policy",
+        "--t-end",
+        "60",
+        "--at",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sim: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sim["method"], "simulate/optimal-policy");
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure2-anisotropic-2d.json",
+        "--tol",
+        "1e-10",
+    ]);
+    let opt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (a, b) = (sim["cost"].as_f64().unwrap(), opt["cost"].as_f64().unwrap());
+    // The optimal policy simulated to t = 60 (tail e^{-60}) at integrator tolerance 1e-10.
+    assert!((a - b).abs() < 1e-8, "{a} vs {b}");
+    let out = lossnav(&[
+        "simulate",
+        "problems/specs/figure2-anisotropic-2d.json",
+        "--rule",
+        "gradient-flow",
+    ]);
+    assert_clean_failure(&out, &["--t-end"]);
+    let out = lossnav(&[
+        "simulate",
+        "problems/specs/fisher-metric.json",
+        "--rule",
+        "optimal-policy",
+    ]);
+    assert_clean_failure(&out, &["not a linear–quadratic problem"]);
 }

@@ -20,6 +20,7 @@ mod hermite;
 pub mod mesh;
 mod quadrature;
 pub mod riccati;
+pub mod simulate;
 pub mod solution;
 mod target;
 

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod output;
 mod rule;
+mod simulate;
 mod solve;
 mod validate;
 
@@ -116,6 +117,37 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Integrate a learning rule forward and report the objective J it achieves.
+    ///
+    /// Output has the shape of `solve` (method "simulate/RULE", cost, t, theta, p, at, ...)
+    /// plus theta_dot, end_error (fixed ends) and rule. Compare its cost with `solve`'s.
+    #[command(
+        after_help = "Examples:\n  lossnav simulate problems/specs/figure1-double-well.json --rule gradient-flow\n  \
+                            lossnav simulate problems/specs/figure2-anisotropic-2d.json --rule optimal-policy --t-end 40\n  \
+                            lossnav simulate problems/specs/figure1-double-well.json --rule heavy-ball --beta 2 --rate 1"
+    )]
+    Simulate {
+        /// Spec file.
+        spec: PathBuf,
+        /// The rule.
+        #[arg(long, value_enum)]
+        rule: RuleKind,
+        /// Gradient gain c (default ηk/γ, the gradient-flow limit; ηk when γ = 0).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Heavy-ball friction β.
+        #[arg(long, default_value_t = 1.0)]
+        beta: f64,
+        /// End time (default: the horizon; required for infinite horizons).
+        #[arg(long)]
+        t_end: Option<f64>,
+        /// Times at which to report θ and p, comma separated.
+        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+        at: Vec<f64>,
+        /// Write the JSON here (atomically) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Closed-form learning rule of a linear–quadratic problem (infinite horizon).
     ///
     /// Prints JSON with equilibrium, p_equilibrium, riccati (P), policy (K, so that
@@ -156,6 +188,19 @@ pub enum Method {
     Direct,
 }
 
+/// Learning rules for `simulate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuleKind {
+    /// θ̇ = -c ∇L.
+    GradientFlow,
+    /// θ̇ = -c G⁻¹ ∇L.
+    NaturalGradient,
+    /// The closed-form optimal policy of a linear–quadratic spec.
+    OptimalPolicy,
+    /// θ̈ = -β θ̇ - c G⁻¹ ∇L from rest.
+    HeavyBall,
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
@@ -176,6 +221,23 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output: output.as_ref(),
         }),
         Command::Rule { spec } => rule::run(&spec),
+        Command::Simulate {
+            spec,
+            rule,
+            rate,
+            beta,
+            t_end,
+            at,
+            output,
+        } => simulate::run(simulate::SimulateArgs {
+            spec: &spec,
+            rule,
+            rate,
+            beta,
+            t_end,
+            at: &at,
+            output: output.as_ref(),
+        }),
         Command::Check { filter, json } => check::run(filter.as_deref(), json),
         Command::Figures { .. } => Err(CliError::NotImplemented("figures")),
     }
