@@ -12,10 +12,13 @@ use lossnav_problems::{End, Horizon, Problem};
 
 use crate::error::SolverError;
 
+/// A first-order policy `θ̇ = π(t, θ)`.
+pub type Policy<'a> = Box<dyn Fn(f64, &[f64]) -> Vec<f64> + 'a>;
+
 /// A learning rule to simulate.
 pub enum Rule<'a> {
     /// A first-order rule `θ̇ = π(t, θ)`.
-    FirstOrder(Box<dyn Fn(f64, &[f64]) -> Vec<f64> + 'a>),
+    FirstOrder(Policy<'a>),
     /// Heavy-ball momentum `θ̈ = -β θ̇ - c M ∇L`, starting at rest.
     HeavyBall {
         /// Friction β.
@@ -131,11 +134,9 @@ pub fn simulate(
         .rhs(|x, _p, t, y| {
             let state: Vec<f64> = (0..n).map(|i| x[i]).collect();
             let (thd, acc) = velocity(t, &state);
-            for i in 0..d {
-                y[i] = thd[i];
-            }
-            for i in 0..acc.len() {
-                y[d + i] = acc[i];
+            // diffsol's vectors index like slices but are not slices.
+            for (i, v) in thd.iter().chain(&acc).enumerate() {
+                y[i] = *v;
             }
             y[n - 1] = lag.discount(t) * lag.running_cost(&state[..d], &thd, t);
         })
