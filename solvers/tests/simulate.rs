@@ -30,8 +30,8 @@ fn gradient_flow_on_a_quadratic_matches_the_exponential_and_its_cost() {
     .unwrap();
     let h = [1.0, 4.0];
     for (j, &t) in sim.t.iter().enumerate().filter(|(_, t)| **t <= 2.0) {
-        for i in 0..2 {
-            let exact = (-c * h[i] * t).exp();
+        for (i, hi) in h.iter().enumerate() {
+            let exact = (-c * hi * t).exp();
             // Integrator tolerance 1e-10 (relative and absolute): 1e-8.
             assert!((sim.theta[j][i] - exact).abs() < 1e-8, "θ{i}({t})");
         }
