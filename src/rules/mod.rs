@@ -5,9 +5,11 @@
 //! - [`lq`]: general linear–quadratic problems (Riccati, equilibrium, policy, cost).
 //! - [`drift`]: the rotation and weight-decay cases of Figure 3 in closed form.
 //! - [`limits`]: single-step, gradient-descent, Newton and ballistic forms.
+//! - [`krylov`]: costs of large quadratics as matrix functions, by Lanczos quadrature.
 
 pub mod diagonal;
 pub mod drift;
+pub mod krylov;
 pub mod limits;
 pub mod lq;
 
