@@ -14,7 +14,9 @@ use lossnav::solvers::Direct;
 fn problem(d: usize) -> (Problem, f64) {
     let mut s = 7u64;
     let mut r = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
     };
     let diag = DVector::from_fn(d, |_, _| 1.0 + 0.5 * r());
@@ -23,8 +25,16 @@ fn problem(d: usize) -> (Problem, f64) {
     let loss = LowRankQuadratic::new(diag, u, mu.clone()).unwrap();
     let theta0 = DVector::from_fn(d, |_, _| r());
     let delta: Vec<f64> = theta0.iter().zip(mu.iter()).map(|(a, b)| a - b).collect();
-    let exact = quadratic_form(&|v, out| loss.apply(v, out), &delta, 80, &|h| fixed_end_cost(h, 1.0, 1.0, 0.5, 3.0));
-    let p = Problem::new(Lagrangian::new(loss).with_gamma(0.5), theta0, Horizon::Finite(3.0), End::Fixed(mu)).unwrap();
+    let exact = quadratic_form(&|v, out| loss.apply(v, out), &delta, 80, &|h| {
+        fixed_end_cost(h, 1.0, 1.0, 0.5, 3.0)
+    });
+    let p = Problem::new(
+        Lagrangian::new(loss).with_gamma(0.5),
+        theta0,
+        Horizon::Finite(3.0),
+        End::Fixed(mu),
+    )
+    .unwrap();
     (p, exact)
 }
 
@@ -36,8 +46,14 @@ fn bench_direct(c: &mut Criterion) {
         let mut solver = Direct::default().with_intervals(200);
         solver.memory = 10;
         let sol = solver.solve(&p).unwrap();
-        eprintln!("D = {d}: relative cost error {:.1e}, {} iterations", (sol.cost - exact).abs() / exact, sol.diagnostics.iterations);
-        group.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| b.iter(|| solver.solve(&p).unwrap()));
+        eprintln!(
+            "D = {d}: relative cost error {:.1e}, {} iterations",
+            (sol.cost - exact).abs() / exact,
+            sol.diagnostics.iterations
+        );
+        group.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| {
+            b.iter(|| solver.solve(&p).unwrap())
+        });
     }
     group.finish();
 }

@@ -10,7 +10,12 @@
 use nalgebra::{DMatrix, DVector};
 
 /// `δᵀ F(H) δ` with `m` Lanczos steps; `apply` computes `H v`.
-pub fn quadratic_form(apply: &dyn Fn(&[f64], &mut [f64]), delta: &[f64], m: usize, f: &dyn Fn(f64) -> f64) -> f64 {
+pub fn quadratic_form(
+    apply: &dyn Fn(&[f64], &mut [f64]),
+    delta: &[f64],
+    m: usize,
+    f: &dyn Fn(f64) -> f64,
+) -> f64 {
     let d = delta.len();
     let norm = delta.iter().map(|v| v * v).sum::<f64>().sqrt();
     if norm == 0.0 {
@@ -51,7 +56,10 @@ pub fn quadratic_form(apply: &dyn Fn(&[f64], &mut [f64]), delta: &[f64], m: usiz
     });
     let eig = t.symmetric_eigen();
     let e1: DVector<f64> = eig.eigenvectors.row(0).transpose();
-    norm * norm * (0..k).map(|i| e1[i] * e1[i] * f(eig.eigenvalues[i])).sum::<f64>()
+    norm * norm
+        * (0..k)
+            .map(|i| e1[i] * e1[i] * f(eig.eigenvalues[i]))
+            .sum::<f64>()
 }
 
 /// Per unit `δ²`, the optimal cost of the scalar problem `min ∫₀ᵀ e^{-γt}(½ẋ²/η + ½k h x²)dt`

@@ -24,7 +24,11 @@ impl LowRankQuadratic {
             return Err(ProblemError::dimension(
                 "low-rank quadratic",
                 format!("diag of length {d} and U with {d} rows"),
-                format!("diag of length {} and U with {} rows", diag.len(), u.nrows()),
+                format!(
+                    "diag of length {} and U with {} rows",
+                    diag.len(),
+                    u.nrows()
+                ),
             ));
         }
         check_finite("diag", diag.as_slice())?;
@@ -54,13 +58,21 @@ impl Landscape for LowRankQuadratic {
         self.minimum.len()
     }
     fn value(&self, theta: &[f64], _t: f64) -> f64 {
-        let x: Vec<f64> = theta.iter().zip(self.minimum.iter()).map(|(a, m)| a - m).collect();
+        let x: Vec<f64> = theta
+            .iter()
+            .zip(self.minimum.iter())
+            .map(|(a, m)| a - m)
+            .collect();
         let mut hx = vec![0.0; x.len()];
         self.apply(&x, &mut hx);
         0.5 * x.iter().zip(&hx).map(|(a, b)| a * b).sum::<f64>()
     }
     fn gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) {
-        let x: Vec<f64> = theta.iter().zip(self.minimum.iter()).map(|(a, m)| a - m).collect();
+        let x: Vec<f64> = theta
+            .iter()
+            .zip(self.minimum.iter())
+            .map(|(a, m)| a - m)
+            .collect();
         self.apply(&x, grad);
     }
     fn hessian(&self, _theta: &[f64], _t: f64, hess: &mut DMatrix<f64>) {
@@ -70,6 +82,10 @@ impl Landscape for LowRankQuadratic {
         self.apply(v, out);
     }
     fn describe(&self) -> String {
-        format!("diagonal plus rank-{} quadratic (D = {})", self.u.ncols(), self.dim())
+        format!(
+            "diagonal plus rank-{} quadratic (D = {})",
+            self.u.ncols(),
+            self.dim()
+        )
     }
 }
