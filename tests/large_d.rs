@@ -19,12 +19,7 @@ fn rng(seed: u64) -> impl FnMut() -> f64 {
     }
 }
 
-fn low_rank_problem(
-    d: usize,
-    rank: usize,
-    gamma: f64,
-    t_end: f64,
-) -> (Problem, LowRankQuadratic) {
+fn low_rank_problem(d: usize, rank: usize, gamma: f64, t_end: f64) -> (Problem, LowRankQuadratic) {
     let mut r = rng(7);
     let diag = DVector::from_fn(d, |_, _| 1.0 + 0.5 * r());
     let u = DMatrix::from_fn(d, rank, |_, _| r() / (d as f64).sqrt());

@@ -8,6 +8,8 @@
 //!   boundary-value problem, finite and infinite horizons.
 //! - [`Direct`]: direct minimisation of the discretised objective over cubic-spline paths
 //!   (L-BFGS, exact `O(N·D)` gradients): the independent route, and the large-`D` one.
+//! - [`Shooting`]: multiple shooting with diffsol on each segment and Newton on the matching
+//!   conditions: a third route with integrator-quality trajectories.
 
 pub mod banded;
 mod bvp;
@@ -20,6 +22,7 @@ mod hermite;
 pub mod mesh;
 mod quadrature;
 pub mod riccati;
+mod shooting;
 pub mod simulate;
 pub mod solution;
 mod target;
@@ -28,6 +31,7 @@ pub use bvp::{Bvp, Guess};
 pub use direct::Direct;
 pub use error::SolverError;
 pub use lossnav_problems as problems;
+pub use shooting::Shooting;
 pub use solution::{Diagnostics, Solution, Tail};
 
 /// An algorithm that computes optimal trajectories.
@@ -52,6 +56,19 @@ impl Solver for Direct {
         guess: &Guess,
     ) -> Result<Solution, SolverError> {
         Direct::solve_from(self, problem, Some(guess))
+    }
+}
+
+impl Solver for Shooting {
+    fn solve(&self, problem: &problems::Problem) -> Result<Solution, SolverError> {
+        Shooting::solve(self, problem)
+    }
+    fn solve_from(
+        &self,
+        problem: &problems::Problem,
+        guess: &Guess,
+    ) -> Result<Solution, SolverError> {
+        Shooting::solve_from(self, problem, Some(guess))
     }
 }
 

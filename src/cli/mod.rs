@@ -186,6 +186,8 @@ pub enum Method {
     Bvp,
     /// Direct minimisation of the discretised objective (L-BFGS over cubic-spline paths).
     Direct,
+    /// Multiple shooting with an error-controlled integrator on each segment.
+    Shooting,
 }
 
 /// Learning rules for `simulate`.

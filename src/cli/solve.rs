@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use lossnav_problems::{load_problem, Horizon};
-use lossnav_solvers::{Bvp, Direct};
+use lossnav_solvers::{Bvp, Direct, Shooting};
 
 use super::output::{solution_json, write_atomic};
 use super::{CliError, Method};
@@ -45,6 +45,7 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
         Method::Direct => Direct::default()
             .with_intervals(args.intervals)
             .solve(&problem),
+        Method::Shooting => Shooting::default().solve(&problem),
     }
     .map_err(|source| CliError::Solver { path, source })?;
     let doc = solution_json(problem.name(), &solution, args.at);

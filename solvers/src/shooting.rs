@@ -1,0 +1,576 @@
+//! Multiple shooting: the boundary-value problem as matching conditions between segments, each
+//! integrated by diffsol with error control — a third route to optimal trajectories, with
+//! ODE-integrator accuracy along the path.
+//!
+//! The horizon is cut into `K` segments. The unknowns are `p(0)` and the states `y_k = (θ, p)`
+//! at the other segment starts. Each segment carries the variational equations `Φ̇ = (∂F/∂y) Φ`
+//! (exact field Jacobian from the problem model), so Newton's method on the matching
+//! conditions `φ_k(t_{k+1}) − y_{k+1} = 0` and the end condition has its exact Jacobian. That
+//! Jacobian is block-banded and is factored as a band. Short segments tame the forward
+//! instability of the Hamiltonian system that defeats single shooting.
+
+use diffsol::{NalgebraMat, OdeBuilder, OdeSolverMethod};
+use nalgebra::DMatrix;
+
+use lossnav_problems::{End, FieldWorkspace, Horizon, Lagrangian, Problem};
+
+use crate::banded::BandedLu;
+use crate::bvp::terminal_value;
+use crate::error::SolverError;
+use crate::solution::{Diagnostics, Solution};
+use crate::target::Target;
+use crate::Guess;
+
+/// Options of multiple shooting.
+///
+/// ```
+/// use lossnav_problems::load_problem;
+/// use lossnav_solvers::Shooting;
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../problems/specs/figure1-double-well.json");
+/// let problem = load_problem(path).unwrap();
+/// let solution = Shooting::default().solve(&problem).unwrap();
+/// assert!(solution.converged);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shooting {
+    /// Number of segments.
+    pub segments: usize,
+    /// Relative and absolute tolerance of the integrator.
+    pub tol: f64,
+    /// Newton iterations allowed.
+    pub max_iterations: usize,
+    /// Output samples per segment (the solution interpolates between them).
+    pub samples_per_segment: usize,
+}
+
+impl Default for Shooting {
+    fn default() -> Self {
+        Self {
+            segments: 20,
+            tol: 1e-12,
+            max_iterations: 40,
+            samples_per_segment: 16,
+        }
+    }
+}
+
+/// A segment's samples (`(θ, p, ∫e^{-γt}ℓ)` at each output time), the end sensitivity `Φ`
+/// (empty without sensitivities), and the output times.
+type Flow = (Vec<Vec<f64>>, DMatrix<f64>, Vec<f64>);
+
+/// A continuation family: the Lagrangian and start point at `s ∈ [0, 1]`.
+type Family<'a> = Box<dyn Fn(f64) -> (Lagrangian, Vec<f64>) + 'a>;
+
+/// Integrates one segment: end state, its sensitivity `Φ`, and the discounted cost integral.
+fn flow(
+    lag: &Lagrangian,
+    t0: f64,
+    t1: f64,
+    y0: &[f64],
+    with_sensitivity: bool,
+    samples: &[f64],
+    tol: f64,
+) -> Result<Flow, SolverError> {
+    let d = lag.dim();
+    let m = 2 * d;
+    let sens = if with_sensitivity { m * m } else { 0 };
+    let n = m + sens + 1;
+    let ode = OdeBuilder::<NalgebraMat<f64>>::new()
+        .t0(t0)
+        .rtol(tol)
+        .atol(vec![tol; n])
+        .rhs(|x, _p, t, out| {
+            let y: Vec<f64> = (0..m).map(|i| x[i]).collect();
+            let mut ws = FieldWorkspace::new(d);
+            let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+            lag.field(t, &y[..d], &y[d..], &mut a, &mut b, &mut ws);
+            for (i, v) in a.iter().chain(&b).enumerate() {
+                out[i] = *v;
+            }
+            if with_sensitivity {
+                let mut jac = DMatrix::zeros(m, m);
+                lag.field_jacobian(t, &y[..d], &y[d..], &mut jac, &mut ws);
+                // Φ stored column-major after y.
+                for c in 0..m {
+                    for r in 0..m {
+                        let mut s = 0.0;
+                        for k in 0..m {
+                            s += jac[(r, k)] * x[m + c * m + k];
+                        }
+                        out[m + c * m + r] = s;
+                    }
+                }
+            }
+            let ell = lag.kinetic_from_momentum(&y[..d], &y[d..]) + lag.potential(&y[..d], t);
+            out[n - 1] = lag.discount(t) * ell;
+        })
+        .init(
+            |_p, _t, out| {
+                for i in 0..n {
+                    out[i] = if i < m {
+                        y0[i]
+                    } else if i < m + sens {
+                        let j = i - m;
+                        if j / m == j % m {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        0.0
+                    };
+                }
+            },
+            n,
+        )
+        .build()
+        .map_err(|e| SolverError::Unsupported(format!("cannot set up the integrator: {e}")))?;
+    let mut solver = ode
+        .tsit45()
+        .map_err(|e| SolverError::Unsupported(format!("cannot set up the integrator: {e}")))?;
+    let mut times: Vec<f64> = samples.to_vec();
+    if times.last().is_none_or(|&t| t < t1) {
+        times.push(t1);
+    }
+    let (ys, _) = solver
+        .solve_dense(&times)
+        .map_err(|e| SolverError::NonFinite {
+            what: format!("the shooting integration ({e})"),
+            t: t0,
+        })?;
+    let last = times.len() - 1;
+    let states: Vec<Vec<f64>> = (0..times.len())
+        .map(|j| {
+            (0..m)
+                .map(|i| ys[(i, j)])
+                .chain(std::iter::once(ys[(n - 1, j)]))
+                .collect()
+        })
+        .collect();
+    if !states[last].iter().all(|v| v.is_finite()) {
+        return Err(SolverError::NonFinite {
+            what: "the shooting integration".into(),
+            t: t1,
+        });
+    }
+    let phi = if with_sensitivity {
+        DMatrix::from_fn(m, m, |r, c| ys[(m + c * m + r, last)])
+    } else {
+        DMatrix::zeros(0, 0)
+    };
+    Ok((states, phi, times))
+}
+
+/// The state at the start of segment `seg` from the unknowns `x = [p_0, y_1, …]`.
+fn state_at(theta0: &[f64], d: usize, x: &[f64], seg: usize) -> Vec<f64> {
+    if seg == 0 {
+        theta0
+            .iter()
+            .copied()
+            .chain(x[..d].iter().copied())
+            .collect()
+    } else {
+        let o = d + 2 * d * (seg - 1);
+        x[o..o + 2 * d].to_vec()
+    }
+}
+
+impl Shooting {
+    /// Solves from the plain initial guess (straight line to a fixed end, rest for a free end,
+    /// the linearised solution for an infinite horizon).
+    pub fn solve(&self, problem: &Problem) -> Result<Solution, SolverError> {
+        self.solve_from(problem, None)
+    }
+
+    /// Solves starting Newton from `guess(t) = (θ(t), p(t))` at the segment starts.
+    pub fn solve_from(
+        &self,
+        problem: &Problem,
+        guess: Option<&Guess>,
+    ) -> Result<Solution, SolverError> {
+        if self.segments < 1 || !(self.tol > 0.0 && self.tol < 1e-3) {
+            return Err(SolverError::InvalidOption {
+                name: "segments/tol",
+                value: self.tol,
+                requirement: "need at least one segment and 0 < tol < 1e-3",
+            });
+        }
+        let lag = problem.lagrangian();
+        let d = lag.dim();
+        let theta0 = problem.theta0().as_slice().to_vec();
+        let target = match problem.horizon() {
+            Horizon::Infinite => Some(Target::new(problem)?),
+            Horizon::Finite(_) => None,
+        };
+        let t_end = match (problem.horizon(), &target) {
+            (Horizon::Finite(t), _) => t,
+            (_, Some(tg)) => tg.initial_truncation(&theta0, self.tol.max(1e-12)),
+            _ => unreachable!("an infinite horizon has a target"),
+        };
+        let k = self.segments;
+        let starts: Vec<f64> = match &target {
+            Some(tg) => tg.graded_mesh(t_end, k),
+            None => (0..=k).map(|i| t_end * i as f64 / k as f64).collect(),
+        };
+        // Initial states at the segment starts.
+        let initial = |t: f64| -> Vec<f64> {
+            if let Some(g) = guess {
+                let (th, p) = g(t);
+                return th.into_iter().chain(p).collect();
+            }
+            match (&target, problem.end()) {
+                (Some(tg), _) => tg.linear(t, &theta0),
+                (None, End::Fixed(end)) => {
+                    let vel: Vec<f64> = (0..d).map(|j| (end[j] - theta0[j]) / t_end).collect();
+                    let th: Vec<f64> = (0..d).map(|j| theta0[j] + vel[j] * t).collect();
+                    let mut p = vec![0.0; d];
+                    if lag.metric().is_invertible() {
+                        lag.momentum(&th, &vel, t, &mut p);
+                    }
+                    th.into_iter().chain(p).collect()
+                }
+                _ => theta0.iter().copied().chain(vec![0.0; d]).collect(),
+            }
+        };
+        // x = [p_0, y_1, …, y_{K-1}]
+        let mut x0: Vec<f64> = initial(0.0)[d..].to_vec();
+        for &t in &starts[1..k] {
+            x0.extend(initial(t));
+        }
+        let newton = |lag: &Lagrangian, theta0: &[f64], x: Vec<f64>| {
+            self.newton(problem, lag, theta0, target.as_ref(), &starts, t_end, x)
+        };
+        let (x, iterations, r, continuation) = match newton(lag, &theta0, x0) {
+            Ok((x, it, r)) => (x, it, r, None),
+            Err(first) => {
+                // Continue from an easy problem: k from 0 (finite horizon), or the start point
+                // from the equilibrium (infinite horizon), warm-starting each step.
+                let (name, make): (&str, Family) = match &target {
+                    None => (
+                        "k",
+                        Box::new(|s: f64| (lag.clone().with_k(s * lag.k()), theta0.clone())),
+                    ),
+                    Some(tg) => (
+                        "theta0",
+                        Box::new(|s: f64| {
+                            let th = (0..d)
+                                .map(|j| tg.theta_star[j] + s * (theta0[j] - tg.theta_star[j]))
+                                .collect();
+                            (lag.clone(), th)
+                        }),
+                    ),
+                };
+                let (lag0, th0) = make(0.0);
+                let mut xs: Vec<f64> = match &target {
+                    Some(tg) => {
+                        let rest: Vec<f64> =
+                            tg.theta_star.iter().chain(&tg.p_star).copied().collect();
+                        rest[d..]
+                            .iter()
+                            .copied()
+                            .chain((1..k).flat_map(|_| rest.clone()))
+                            .collect()
+                    }
+                    None => {
+                        let mut v = initial(0.0)[d..].to_vec();
+                        for &t in &starts[1..k] {
+                            v.extend(initial(t));
+                        }
+                        v
+                    }
+                };
+                let (x, mut total, _) = newton(&lag0, &th0, xs.clone())?;
+                xs = x;
+                let (mut s, mut ds, mut steps) = (0.0_f64, 0.25_f64, 0usize);
+                let mut last = Vec::new();
+                while s < 1.0 {
+                    let next = (s + ds).min(1.0);
+                    let (l, th) = make(next);
+                    match newton(&l, &th, xs.clone()) {
+                        Ok((x, it, r)) => {
+                            xs = x;
+                            total += it;
+                            last = r;
+                            s = next;
+                            steps += 1;
+                            ds = (ds * 1.5).min(0.5);
+                        }
+                        Err(e) => {
+                            ds *= 0.5;
+                            if ds < 1.0 / 4096.0 {
+                                return Err(SolverError::ContinuationFailed {
+                                    parameter: name.to_string(),
+                                    reached: s,
+                                    min_step: 1.0 / 4096.0,
+                                    cause: Box::new(if s == 0.0 { first } else { e }),
+                                });
+                            }
+                        }
+                    }
+                }
+                (xs, total, last, Some((name.to_string(), steps)))
+            }
+        };
+        let state_at = |x: &[f64], seg: usize| state_at(&theta0, d, x, seg);
+        let mut sol = self.assemble(
+            problem,
+            lag,
+            &starts,
+            &x,
+            &state_at,
+            target.as_ref(),
+            iterations,
+            r,
+        )?;
+        sol.diagnostics.continuation = continuation;
+        Ok(sol)
+    }
+
+    /// Damped Newton on the matching conditions from `x`.
+    #[allow(clippy::too_many_arguments)]
+    fn newton(
+        &self,
+        problem: &Problem,
+        lag: &Lagrangian,
+        theta0: &[f64],
+        target: Option<&Target>,
+        starts: &[f64],
+        t_end: f64,
+        mut x: Vec<f64>,
+    ) -> Result<(Vec<f64>, usize, Vec<f64>), SolverError> {
+        let d = lag.dim();
+        let m = 2 * d;
+        let k = starts.len() - 1;
+        let size = d + m * (k - 1);
+        let state_at = |x: &[f64], seg: usize| state_at(theta0, d, x, seg);
+        let end_residual = |y: &[f64], out: &mut [f64], jac: Option<&mut DMatrix<f64>>| {
+            let (th, p) = (&y[..d], &y[d..]);
+            let mut e = DMatrix::zeros(d, m);
+            match (target, problem.end()) {
+                (Some(tg), _) => {
+                    for i in 0..d {
+                        out[i] = p[i] - tg.p_star[i];
+                        for j in 0..d {
+                            out[i] += lag.eta() * tg.riccati[(i, j)] * (th[j] - tg.theta_star[j]);
+                            e[(i, j)] = lag.eta() * tg.riccati[(i, j)];
+                        }
+                        e[(i, d + i)] = 1.0;
+                    }
+                }
+                (None, End::Fixed(end)) => {
+                    for i in 0..d {
+                        out[i] = th[i] - end[i];
+                        e[(i, i)] = 1.0;
+                    }
+                }
+                (None, End::Free { terminal_cost }) => {
+                    let mut g = vec![0.0; d];
+                    let mut h = DMatrix::zeros(d, d);
+                    if let Some(c) = terminal_cost {
+                        c.gradient(th, t_end, &mut g);
+                        c.hessian(th, t_end, &mut h);
+                    }
+                    for i in 0..d {
+                        out[i] = p[i] + lag.eta() * g[i];
+                        for j in 0..d {
+                            e[(i, j)] = lag.eta() * h[(i, j)];
+                        }
+                        e[(i, d + i)] = 1.0;
+                    }
+                }
+                _ => unreachable!("validated end conditions"),
+            }
+            if let Some(j) = jac {
+                *j = e;
+            }
+        };
+        // Residual (and optionally the banded Jacobian) at x.
+        let evaluate = |x: &[f64], lu: Option<&mut BandedLu>| -> Result<Vec<f64>, SolverError> {
+            let mut r = vec![0.0; size];
+            let with = lu.is_some();
+            let mut blocks = Vec::with_capacity(k);
+            for seg in 0..k {
+                let y0 = state_at(x, seg);
+                let (states, phi, _) =
+                    flow(lag, starts[seg], starts[seg + 1], &y0, with, &[], self.tol)?;
+                let y1 = &states[states.len() - 1][..m];
+                if seg + 1 < k {
+                    let next = state_at(x, seg + 1);
+                    for i in 0..m {
+                        r[m * seg + i] = y1[i] - next[i];
+                    }
+                } else {
+                    end_residual(y1, &mut r[m * seg..m * seg + d], None);
+                }
+                blocks.push((phi, y1.to_vec()));
+            }
+            if let Some(lu) = lu {
+                lu.clear();
+                for (seg, (phi, y1)) in blocks.iter().enumerate() {
+                    let row = m * seg;
+                    // Columns of y_seg: p_0 only for the first segment.
+                    let (col, first) = if seg == 0 {
+                        (0, d)
+                    } else {
+                        (d + m * (seg - 1), 0)
+                    };
+                    if seg + 1 < k {
+                        for i in 0..m {
+                            for j in first..m {
+                                lu.add(row + i, col + j - first, phi[(i, j)]);
+                            }
+                            lu.add(row + i, d + m * seg + i, -1.0);
+                        }
+                    } else {
+                        let mut e = DMatrix::zeros(d, m);
+                        let mut tmp = vec![0.0; d];
+                        end_residual(y1, &mut tmp, Some(&mut e));
+                        let ephi = e * phi;
+                        for i in 0..d {
+                            for j in first..m {
+                                lu.add(row + i, col + j - first, ephi[(i, j)]);
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(r)
+        };
+        let band = 3 * d;
+        let mut lu = BandedLu::zeros(size, band, band);
+        let mut iterations = 0;
+        let mut r = evaluate(&x, Some(&mut lu))?;
+        let newton_tol = 100.0 * self.tol;
+        loop {
+            let scale = 1.0 + x.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+            let norm = r.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+            if norm <= newton_tol * scale {
+                break;
+            }
+            if iterations >= self.max_iterations {
+                return Err(SolverError::NewtonFailed {
+                    iterations,
+                    step: f64::NAN,
+                    residual: norm,
+                    worst_t: f64::NAN,
+                });
+            }
+            iterations += 1;
+            lu.factor().map_err(|s| SolverError::Singular {
+                t: starts[(s.column / m).min(k - 1)],
+            })?;
+            let mut step: Vec<f64> = r.iter().map(|v| -v).collect();
+            lu.solve(&mut step);
+            let mut alpha = 1.0;
+            loop {
+                let trial: Vec<f64> = x.iter().zip(&step).map(|(a, s)| a + alpha * s).collect();
+                let attempt = evaluate(&trial, None);
+                if let Ok(rt) = attempt {
+                    let nt = rt.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+                    if nt < (1.0 - 1e-4 * alpha) * norm
+                        || (alpha == 1.0 && nt <= newton_tol * scale)
+                    {
+                        x = trial;
+                        break;
+                    }
+                }
+                alpha *= 0.5;
+                if alpha < 1e-6 {
+                    return Err(SolverError::NewtonFailed {
+                        iterations,
+                        step: alpha,
+                        residual: norm,
+                        worst_t: f64::NAN,
+                    });
+                }
+            }
+            r = evaluate(&x, Some(&mut lu))?;
+        }
+        Ok((x, iterations, r))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        &self,
+        problem: &Problem,
+        lag: &Lagrangian,
+        starts: &[f64],
+        x: &[f64],
+        state_at: &dyn Fn(&[f64], usize) -> Vec<f64>,
+        target: Option<&Target>,
+        iterations: usize,
+        residual: Vec<f64>,
+    ) -> Result<Solution, SolverError> {
+        let d = lag.dim();
+        let m = 2 * d;
+        let mut t_all = Vec::new();
+        let mut y_all: Vec<Vec<f64>> = Vec::new();
+        let mut cost = 0.0;
+        let relative = target.is_some_and(Target::relative);
+        let offset = if relative {
+            target.map_or(0.0, |t| t.running_cost)
+        } else {
+            0.0
+        };
+        for seg in 0..starts.len() - 1 {
+            let (a, b) = (starts[seg], starts[seg + 1]);
+            let s = self.samples_per_segment.max(1);
+            let samples: Vec<f64> = (0..=s).map(|i| a + (b - a) * i as f64 / s as f64).collect();
+            let (states, _, times) = flow(lag, a, b, &state_at(x, seg), false, &samples, self.tol)?;
+            let last = states.len() - 1;
+            cost += states[last][m];
+            if relative {
+                // ∫ e^{-γt} ℓ* dt over the segment with γ = 0.
+                cost -= offset * (b - a);
+            }
+            for (j, st) in states.iter().enumerate() {
+                if seg > 0 && j == 0 {
+                    continue;
+                }
+                t_all.push(times[j]);
+                y_all.push(st[..m].to_vec());
+            }
+        }
+        let t_end = *starts.last().unwrap();
+        let last_theta = y_all.last().unwrap()[..d].to_vec();
+        cost += lag.discount(t_end) * terminal_value(problem, target, &last_theta, t_end);
+        let mut ws = FieldWorkspace::new(d);
+        let mut slopes = Vec::with_capacity(y_all.len() * m);
+        let (mut theta, mut p, mut theta_dot) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut loss, mut kinetic, mut ham) = (Vec::new(), Vec::new(), Vec::new());
+        for (y, &t) in y_all.iter().zip(&t_all) {
+            let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+            lag.field(t, &y[..d], &y[d..], &mut a, &mut b, &mut ws);
+            slopes.extend(a.iter().chain(&b));
+            theta.push(y[..d].to_vec());
+            p.push(y[d..].to_vec());
+            theta_dot.push(a);
+            loss.push(lag.loss().value(&y[..d], t));
+            kinetic.push(lag.kinetic_from_momentum(&y[..d], &y[d..]));
+            ham.push(lag.hamiltonian(t, &y[..d], &y[d..]));
+        }
+        let max_residual = residual.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+        Ok(Solution {
+            method: "shooting".to_string(),
+            converged: true,
+            t: t_all,
+            theta,
+            p,
+            theta_dot,
+            cost,
+            cost_is_relative: relative,
+            loss,
+            kinetic,
+            hamiltonian: ham,
+            diagnostics: Diagnostics {
+                iterations,
+                nodes: starts.len(),
+                max_residual,
+                mesh_passes: 1,
+                continuation: None,
+            },
+            tail: target.map(|tg| tg.tail(t_end)),
+            slopes,
+        })
+    }
+}
