@@ -58,5 +58,46 @@ fn bench_direct(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_direct);
+/// A two-layer tanh network (24 hidden units, 40 inputs: D = 1008) on 100 synthetic samples;
+/// free end, T = 3, γ = 0.5. Reports the cost change from N = 100 to N = 200 as the
+/// discretisation error estimate.
+fn bench_network(c: &mut Criterion) {
+    let mut s = 11u64;
+    let mut r = move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    };
+    let (hidden, n_in, samples) = (24, 40, 100);
+    let inputs: Vec<Vec<f64>> = (0..samples)
+        .map(|_| (0..n_in).map(|_| r()).collect())
+        .collect();
+    let targets: Vec<f64> = inputs.iter().map(|x| (x[0] + 0.5 * x[1]).sin()).collect();
+    let net = lossnav::problems::TwoLayerTanh::new(inputs, targets, hidden).unwrap();
+    let d = lossnav::problems::Landscape::dim(&net);
+    let theta0 = DVector::from_fn(d, |_, _| 0.3 * r());
+    let p = Problem::new(
+        Lagrangian::new(net).with_gamma(0.5),
+        theta0,
+        Horizon::Finite(3.0),
+        End::Free {
+            terminal_cost: None,
+        },
+    )
+    .unwrap();
+    let coarse = Direct::default().with_intervals(100).solve(&p).unwrap();
+    let solver = Direct::default().with_intervals(200);
+    let fine = solver.solve(&p).unwrap();
+    eprintln!(
+        "network D = {d}: cost {} (N = 200) vs {} (N = 100), {} iterations",
+        fine.cost, coarse.cost, fine.diagnostics.iterations
+    );
+    let mut group = c.benchmark_group("direct/two_layer_network_n200");
+    group.sample_size(10);
+    group.bench_function(format!("D{d}"), |b| b.iter(|| solver.solve(&p).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, bench_direct, bench_network);
 criterion_main!(benches);

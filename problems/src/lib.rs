@@ -48,6 +48,7 @@ pub use landscapes::autodiff::{AutoDiff, DifferentiableLoss, Scalar};
 pub use landscapes::double_well::DoubleWell;
 pub use landscapes::expression::ExprLoss;
 pub use landscapes::low_rank::LowRankQuadratic;
+pub use landscapes::network::TwoLayerTanh;
 pub use landscapes::quadratic::Quadratic;
 pub use landscapes::rosenbrock::Rosenbrock;
 pub use metric::{Constant, Diagonal, ExprMetric, Identity, Metric};

@@ -266,3 +266,20 @@ fn singular_mobility_has_no_metric() {
     m.metric_mul(&[0.0, 0.0], &[1.0, 1.0], &mut gv);
     assert!(gv.iter().all(|v| v.is_nan()));
 }
+
+#[test]
+fn two_layer_network_derivatives() {
+    let inputs: Vec<Vec<f64>> = (0..7)
+        .map(|i| vec![(i as f64 * 0.7).sin(), (i as f64 * 1.3).cos()])
+        .collect();
+    let targets: Vec<f64> = (0..7).map(|i| (i as f64 * 0.4).sin()).collect();
+    let net = lossnav_problems::TwoLayerTanh::new(inputs, targets, 3).unwrap();
+    assert_eq!(net.dim(), 12);
+    let x: Vec<f64> = (0..12)
+        .map(|i| ((i * 7 % 11) as f64 / 11.0 - 0.5) * 1.4)
+        .collect();
+    let v: Vec<f64> = (0..12)
+        .map(|i| ((i * 5 % 13) as f64 / 13.0 - 0.5))
+        .collect();
+    check_landscape("two-layer network", &net, &x, &v, 0.0);
+}
