@@ -278,8 +278,6 @@ fn two_layer_network_derivatives() {
     let x: Vec<f64> = (0..12)
         .map(|i| ((i * 7 % 11) as f64 / 11.0 - 0.5) * 1.4)
         .collect();
-    let v: Vec<f64> = (0..12)
-        .map(|i| (i * 5 % 13) as f64 / 13.0 - 0.5)
-        .collect();
+    let v: Vec<f64> = (0..12).map(|i| (i * 5 % 13) as f64 / 13.0 - 0.5).collect();
     check_landscape("two-layer network", &net, &x, &v, 0.0);
 }

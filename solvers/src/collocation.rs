@@ -56,6 +56,8 @@ pub(crate) struct Workspace {
     pub f: Vec<f64>,
     jn: Vec<DMatrix<f64>>,
     jm: DMatrix<f64>,
+    jm_ji: DMatrix<f64>,
+    jm_jn: DMatrix<f64>,
     ym: Vec<f64>,
     fm: Vec<f64>,
 }
@@ -67,6 +69,8 @@ impl Workspace {
             f: Vec::new(),
             jn: Vec::new(),
             jm: DMatrix::zeros(2 * d, 2 * d),
+            jm_ji: DMatrix::zeros(2 * d, 2 * d),
+            jm_jn: DMatrix::zeros(2 * d, 2 * d),
             ym: vec![0.0; 2 * d],
             fm: vec![0.0; 2 * d],
         }
@@ -226,8 +230,9 @@ impl System<'_> {
             // ∂y_m/∂y_i = I/2 + h/8 J_i,  ∂y_m/∂y_{i+1} = I/2 - h/8 J_{i+1}
             // ∂r/∂y_i = -I - h/6 (J_i + 4 J_m ∂y_m/∂y_i)
             // ∂r/∂y_{i+1} = I - h/6 (J_{i+1} + 4 J_m ∂y_m/∂y_{i+1})
-            let jm_ji = &ws.jm * &ws.jn[i];
-            let jm_jn = &ws.jm * &ws.jn[i + 1];
+            ws.jm_ji.gemm(1.0, &ws.jm, &ws.jn[i], 0.0);
+            ws.jm_jn.gemm(1.0, &ws.jm, &ws.jn[i + 1], 0.0);
+            let (jm_ji, jm_jn) = (&ws.jm_ji, &ws.jm_jn);
             let row = d + i * n;
             let (c0, c1) = (i * n, (i + 1) * n);
             for a in 0..n {
@@ -299,6 +304,7 @@ impl System<'_> {
         let mut step = vec![0.0; m];
         let mut trial = vec![0.0; m];
         let mut trial_res = vec![0.0; m];
+        let mut simplified = vec![0.0; m];
         const SIGMA: f64 = 0.2;
         const MAX_TRIALS: usize = 10;
         self.eval_nodes(t, y, ws)?;
@@ -329,7 +335,9 @@ impl System<'_> {
                 let ok = self.eval_nodes(t, &trial, ws).is_ok()
                     && self.residual(t, &trial, ws, &mut trial_res).is_ok();
                 if ok {
-                    let mut simplified: Vec<f64> = trial_res.iter().map(|r| -r).collect();
+                    for (s, r) in simplified.iter_mut().zip(&trial_res) {
+                        *s = -r;
+                    }
                     jac.solve(&mut simplified);
                     let trial_cost = dot(&simplified, &simplified);
                     if trial_cost.is_finite() && trial_cost < (1.0 - 2.0 * alpha * SIGMA) * cost {
