@@ -21,7 +21,7 @@ use crate::collocation::{EndCondition, NewtonOptions, System, Workspace};
 use crate::error::SolverError;
 use crate::mesh;
 use crate::quadrature;
-use crate::solution::{Diagnostics, Solution, Tail};
+use crate::solution::{Diagnostics, Solution, Summary, Tail};
 use crate::target::Target;
 
 /// Options of the boundary-value solver.
@@ -485,19 +485,6 @@ impl Bvp {
         let _ = sys.eval_nodes(&state.t, &state.y, ws);
         let slopes = ws.f.clone();
         let nodes = state.t.len();
-        let mut theta = Vec::with_capacity(nodes);
-        let mut p = Vec::with_capacity(nodes);
-        let mut theta_dot = Vec::with_capacity(nodes);
-        let (mut loss, mut kinetic, mut ham) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, &ti) in state.t.iter().enumerate() {
-            let (th, pp) = state.y[i * n..(i + 1) * n].split_at(d);
-            theta.push(th.to_vec());
-            p.push(pp.to_vec());
-            theta_dot.push(slopes[i * n..i * n + d].to_vec());
-            loss.push(lag.loss().value(th, ti));
-            kinetic.push(lag.kinetic_from_momentum(th, pp));
-            ham.push(lag.hamiltonian(ti, th, pp));
-        }
         let relative = target.is_some_and(Target::relative);
         let offset = if relative {
             target.map_or(0.0, |t| t.running_cost)
@@ -506,20 +493,13 @@ impl Bvp {
         };
         let mut cost = integrate_cost(lag, &state.t, &state.y, &slopes, offset);
         let t_end = *state.t.last().unwrap();
-        let last_theta = theta.last().unwrap().clone();
-        cost += lag.discount(t_end) * terminal_value(problem, target, &last_theta, t_end);
-        Solution {
-            method: "bvp".to_string(),
+        let last_theta = &state.y[(nodes - 1) * n..(nodes - 1) * n + d];
+        cost += lag.discount(t_end) * terminal_value(problem, target, last_theta, t_end);
+        let summary = Summary {
+            method: "bvp",
             converged: stats.max_error <= self.tol,
-            t: state.t,
-            theta,
-            p,
-            theta_dot,
             cost,
             cost_is_relative: relative,
-            loss,
-            kinetic,
-            hamiltonian: ham,
             diagnostics: Diagnostics {
                 iterations: stats.iterations,
                 nodes,
@@ -528,8 +508,8 @@ impl Bvp {
                 continuation,
             },
             tail,
-            slopes,
-        }
+        };
+        Solution::from_nodes(lag, state.t, &state.y, slopes, summary)
     }
 }
 

@@ -27,7 +27,7 @@ use crate::banded::BandedCholesky;
 use crate::bvp::terminal_value;
 use crate::error::SolverError;
 use crate::hermite;
-use crate::solution::{Diagnostics, Solution};
+use crate::solution::{Diagnostics, Solution, Summary};
 use crate::target::Target;
 
 /// Options of the direct method.
@@ -508,8 +508,6 @@ impl Direct {
         let mut y = vec![0.0; n * 2 * d];
         let mut slopes = vec![0.0; n * 2 * d];
         let mut fws = lossnav_problems::FieldWorkspace::new(d);
-        let (mut out_theta, mut out_p, mut out_v) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut loss, mut kinetic, mut ham) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
             let th = &theta[i * d..(i + 1) * d];
             let vel = &v[i * d..(i + 1) * d];
@@ -522,26 +520,13 @@ impl Direct {
             // θ-slopes are the spline's own; p-slopes come from the field.
             slopes[i * 2 * d..i * 2 * d + d].copy_from_slice(vel);
             slopes[i * 2 * d + d..(i + 1) * 2 * d].copy_from_slice(&dp);
-            loss.push(lag.loss().value(th, t[i]));
-            kinetic.push(lag.kinetic_from_momentum(th, &p));
-            ham.push(lag.hamiltonian(t[i], th, &p));
-            out_theta.push(th.to_vec());
-            out_p.push(p);
-            out_v.push(vel.to_vec());
         }
         let (cost, _) = objective.evaluate(&objective.pack(theta, v));
-        Solution {
-            method: "direct".to_string(),
+        let summary = Summary {
+            method: "direct",
             converged,
-            t: t.clone(),
-            theta: out_theta,
-            p: out_p,
-            theta_dot: out_v,
             cost,
             cost_is_relative: target.is_some_and(Target::relative),
-            loss,
-            kinetic,
-            hamiltonian: ham,
             diagnostics: Diagnostics {
                 iterations,
                 nodes: n,
@@ -550,7 +535,7 @@ impl Direct {
                 continuation: None,
             },
             tail: target.map(|tg| tg.tail(t[n - 1])),
-            slopes,
-        }
+        };
+        Solution::from_nodes(lag, t.clone(), &y, slopes, summary)
     }
 }

@@ -17,7 +17,7 @@ use lossnav_problems::{End, FieldWorkspace, Horizon, Lagrangian, Problem};
 use crate::banded::BandedLu;
 use crate::bvp::terminal_value;
 use crate::error::SolverError;
-use crate::solution::{Diagnostics, Solution};
+use crate::solution::{Diagnostics, Solution, Summary};
 use crate::target::Target;
 use crate::Guess;
 
@@ -536,41 +536,26 @@ impl Shooting {
         cost += lag.discount(t_end) * terminal_value(problem, target, &last_theta, t_end);
         let mut ws = FieldWorkspace::new(d);
         let mut slopes = Vec::with_capacity(y_all.len() * m);
-        let (mut theta, mut p, mut theta_dot) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut loss, mut kinetic, mut ham) = (Vec::new(), Vec::new(), Vec::new());
         for (y, &t) in y_all.iter().zip(&t_all) {
             let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
             lag.field(t, &y[..d], &y[d..], &mut a, &mut b, &mut ws);
             slopes.extend(a.iter().chain(&b));
-            theta.push(y[..d].to_vec());
-            p.push(y[d..].to_vec());
-            theta_dot.push(a);
-            loss.push(lag.loss().value(&y[..d], t));
-            kinetic.push(lag.kinetic_from_momentum(&y[..d], &y[d..]));
-            ham.push(lag.hamiltonian(t, &y[..d], &y[d..]));
         }
-        let max_residual = residual.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
-        Ok(Solution {
-            method: "shooting".to_string(),
+        let y_flat: Vec<f64> = y_all.concat();
+        let summary = Summary {
+            method: "shooting",
             converged: true,
-            t: t_all,
-            theta,
-            p,
-            theta_dot,
             cost,
             cost_is_relative: relative,
-            loss,
-            kinetic,
-            hamiltonian: ham,
             diagnostics: Diagnostics {
                 iterations,
                 nodes: starts.len(),
-                max_residual,
+                max_residual: residual.iter().fold(0.0_f64, |a, v| a.max(v.abs())),
                 mesh_passes: 1,
                 continuation: None,
             },
             tail: target.map(|tg| tg.tail(t_end)),
-            slopes,
-        })
+        };
+        Ok(Solution::from_nodes(lag, t_all, &y_flat, slopes, summary))
     }
 }

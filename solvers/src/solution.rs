@@ -2,6 +2,8 @@
 
 use nalgebra::{DMatrix, DVector};
 
+use lossnav_problems::Lagrangian;
+
 use crate::hermite;
 
 /// Solver diagnostics.
@@ -74,7 +76,59 @@ pub struct Solution {
     pub(crate) slopes: Vec<f64>,
 }
 
+/// What a solver knows besides the nodal trajectory.
+pub(crate) struct Summary {
+    pub method: &'static str,
+    pub converged: bool,
+    pub cost: f64,
+    pub cost_is_relative: bool,
+    pub diagnostics: Diagnostics,
+    pub tail: Option<Tail>,
+}
+
 impl Solution {
+    /// Builds a solution from nodal states `y = (θ, p)` and slopes `(θ̇, ṗ)` (node-major),
+    /// computing the path quantities (loss, kinetic term, ℋ).
+    pub(crate) fn from_nodes(
+        lag: &Lagrangian,
+        t: Vec<f64>,
+        y: &[f64],
+        slopes: Vec<f64>,
+        summary: Summary,
+    ) -> Self {
+        let d = lag.dim();
+        let n = 2 * d;
+        let mut theta = Vec::with_capacity(t.len());
+        let mut p = Vec::with_capacity(t.len());
+        let mut theta_dot = Vec::with_capacity(t.len());
+        let (mut loss, mut kinetic, mut hamiltonian) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, &ti) in t.iter().enumerate() {
+            let (th, pp) = y[i * n..(i + 1) * n].split_at(d);
+            theta.push(th.to_vec());
+            p.push(pp.to_vec());
+            theta_dot.push(slopes[i * n..i * n + d].to_vec());
+            loss.push(lag.loss().value(th, ti));
+            kinetic.push(lag.kinetic_from_momentum(th, pp));
+            hamiltonian.push(lag.hamiltonian(ti, th, pp));
+        }
+        Self {
+            method: summary.method.to_string(),
+            converged: summary.converged,
+            t,
+            theta,
+            p,
+            theta_dot,
+            cost: summary.cost,
+            cost_is_relative: summary.cost_is_relative,
+            loss,
+            kinetic,
+            hamiltonian,
+            diagnostics: summary.diagnostics,
+            tail: summary.tail,
+            slopes,
+        }
+    }
+
     /// Number of parameters.
     pub fn dim(&self) -> usize {
         self.theta.first().map_or(0, Vec::len)
