@@ -86,7 +86,9 @@ fn missing_file_names_the_path() {
 
 #[test]
 fn help_everywhere() {
-    for sub in ["validate", "solve", "simulate", "rule", "check", "figures"] {
+    for sub in [
+        "validate", "solve", "simulate", "sweep", "rule", "check", "figures",
+    ] {
         let out = lossnav(&[sub, "--help"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{sub} --help");
@@ -292,4 +294,48 @@ fn simulate_reports_the_cost_of_a_rule() {
         "optimal-policy",
     ]);
     assert_clean_failure(&out, &["not a linear–quadratic problem"]);
+}
+
+#[test]
+fn sweep_shards_concatenate_to_the_whole_and_failures_are_recorded() {
+    let spec = "problems/specs/figure1-double-well-infinite.json";
+    let run = |extra: &[&str]| -> String {
+        let mut args = vec![
+            "sweep",
+            spec,
+            "--set",
+            "gamma=0.05:1.5:7",
+            "--set",
+            "k=1,1.5",
+        ];
+        args.extend_from_slice(extra);
+        let out = lossnav(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let whole = run(&[]);
+    let parts = run(&["--shard", "1/3"]) + &run(&["--shard", "2/3"]) + &run(&["--shard", "3/3"]);
+    assert_eq!(whole, parts, "shards concatenate to the unsplit output");
+    let lines: Vec<serde_json::Value> = whole
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 14);
+    // Row-major grid: the first --set varies slowest.
+    assert_eq!(lines[1]["params"]["gamma"], 0.05);
+    assert_eq!(lines[1]["params"]["k"], 1.5);
+    // Small γ crosses to the far minimum; large γ has no such extremal, recorded as an error.
+    assert_eq!(lines[0]["converged"], true);
+    assert!(
+        lines.iter().any(|l| l.get("error").is_some()),
+        "a failing point is recorded"
+    );
+    let out = lossnav(&["sweep", spec, "--set", "gamma=1:2"]);
+    assert!(!out.status.success());
+    let out = lossnav(&["sweep", spec, "--set", "gamma=1,2", "--shard", "3/2"]);
+    assert!(!out.status.success());
 }

@@ -10,6 +10,7 @@ mod output;
 mod rule;
 mod simulate;
 mod solve;
+mod sweep;
 mod validate;
 
 pub use output::{solution_json, write_atomic};
@@ -148,6 +149,37 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Solve a spec over a grid of parameters in parallel: one JSON line per grid point.
+    ///
+    /// Each line has index, params, converged, cost, cost_is_relative, end (θ* or θ(T)) and
+    /// minimum (index of the nearest minimum of L found from theta0), or error. Failed points
+    /// are recorded and the sweep continues. A progress bar with ETA is shown on a terminal.
+    #[command(
+        after_help = "Examples:\n  lossnav sweep problems/specs/figure1-double-well-infinite.json --set gamma=0.05:2:40\n  \
+                            lossnav sweep SPEC --set gamma=0:10:41 --set k=0.5,1,2 --jobs 2 -o sweep.jsonl\n  \
+                            lossnav sweep SPEC --set gamma=0:10:200 --shard 1/2 > part1.jsonl"
+    )]
+    Sweep {
+        /// Spec file.
+        spec: PathBuf,
+        /// NAME=LO:HI:N or NAME=A,B,C; NAME is gamma, eta, k, horizon, theta0.I or params.NAME.
+        /// Several --set make a grid (the first varies slowest).
+        #[arg(long = "set", required = true, value_parser = sweep::parse_axis)]
+        axes: Vec<sweep::Axis>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Solver tolerance.
+        #[arg(long, default_value_t = 1e-8)]
+        tol: f64,
+        /// Run only the I-th of N contiguous slices of the grid (1-based): concatenating all
+        /// shards in order gives the unsplit output.
+        #[arg(long, value_parser = sweep::parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Write the JSON lines here (atomically) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Closed-form learning rule of a linear–quadratic problem (infinite horizon).
     ///
     /// Prints JSON with equilibrium, p_equilibrium, riccati (P), policy (K, so that
@@ -223,6 +255,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output: output.as_ref(),
         }),
         Command::Rule { spec } => rule::run(&spec),
+        Command::Sweep {
+            spec,
+            axes,
+            jobs,
+            tol,
+            shard,
+            output,
+        } => sweep::run(sweep::SweepArgs {
+            spec: &spec,
+            axes,
+            jobs,
+            tol,
+            shard,
+            output: output.as_ref(),
+        }),
         Command::Simulate {
             spec,
             rule,

@@ -1,0 +1,241 @@
+//! `lossnav sweep`: solve a spec over a grid of parameters, in parallel, one JSON line per
+//! grid point.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use lossnav_problems::spec::HorizonSpec;
+use lossnav_problems::Spec;
+use lossnav_solvers::Bvp;
+
+use super::output::write_atomic;
+use super::CliError;
+
+/// One swept parameter and its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// `gamma`, `eta`, `k`, `horizon`, `theta0.I` or `params.NAME`.
+    pub name: String,
+    /// Its values.
+    pub values: Vec<f64>,
+}
+
+/// Parses `name=lo:hi:n` (n evenly spaced values, ends included) or `name=a,b,c`.
+pub fn parse_axis(text: &str) -> Result<Axis, CliError> {
+    let bad = |why: &str| CliError::Usage(format!("--set {text}: {why}"));
+    let (name, spec) = text
+        .split_once('=')
+        .ok_or_else(|| bad("expected NAME=LO:HI:N or NAME=A,B,C"))?;
+    let values: Vec<f64> = if spec.contains(':') {
+        let parts: Vec<&str> = spec.split(':').collect();
+        if parts.len() != 3 {
+            return Err(bad("a range is LO:HI:N"));
+        }
+        let lo: f64 = parts[0].parse().map_err(|_| bad("LO is not a number"))?;
+        let hi: f64 = parts[1].parse().map_err(|_| bad("HI is not a number"))?;
+        let n: usize = parts[2]
+            .parse()
+            .map_err(|_| bad("N is not a whole number"))?;
+        if n == 0 {
+            return Err(bad("N must be at least 1"));
+        }
+        (0..n)
+            .map(|i| {
+                if n == 1 {
+                    lo
+                } else {
+                    lo + (hi - lo) * i as f64 / (n - 1) as f64
+                }
+            })
+            .collect()
+    } else {
+        spec.split(',')
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| bad(&format!("{v:?} is not a number")))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if values.iter().any(|v: &f64| !v.is_finite()) {
+        return Err(bad("values must be finite"));
+    }
+    let known = matches!(name, "gamma" | "eta" | "k" | "horizon")
+        || name
+            .strip_prefix("theta0.")
+            .is_some_and(|i| i.parse::<usize>().is_ok())
+        || name.starts_with("params.");
+    if !known {
+        return Err(bad(
+            "NAME is one of gamma, eta, k, horizon, theta0.I, params.NAME",
+        ));
+    }
+    Ok(Axis {
+        name: name.to_string(),
+        values,
+    })
+}
+
+/// Parses `i/n` (1-based shard i of n).
+pub fn parse_shard(text: &str) -> Result<(usize, usize), CliError> {
+    let bad = || CliError::Usage(format!("--shard {text}: expected I/N with 1 <= I <= N"));
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The spec at one grid point.
+fn apply(spec: &Spec, axes: &[Axis], point: &[f64]) -> Result<Spec, String> {
+    let mut s = spec.clone();
+    for (axis, &v) in axes.iter().zip(point) {
+        match axis.name.as_str() {
+            "gamma" => s.gamma = v,
+            "eta" => s.eta = v,
+            "k" => s.k = v,
+            "horizon" => s.horizon = HorizonSpec::Finite(v),
+            name => {
+                if let Some(i) = name.strip_prefix("theta0.") {
+                    let i: usize = i.parse().map_err(|_| format!("bad index in {name}"))?;
+                    *s.theta0.get_mut(i).ok_or_else(|| {
+                        format!("{name}: theta0 has {} entries", spec.theta0.len())
+                    })? = v;
+                } else if let Some(p) = name.strip_prefix("params.") {
+                    if let Some(slot) = s.loss.params.as_mut().and_then(|m| m.get_mut(p)) {
+                        *slot = v;
+                    } else {
+                        s.params.insert(p.to_string(), v);
+                    }
+                }
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Index of the nearest of `minima` to `end`.
+fn nearest(minima: &[Vec<f64>], end: &[f64]) -> Option<usize> {
+    minima
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            (
+                i,
+                m.iter().zip(end).map(|(a, b)| (a - b).powi(2)).sum::<f64>(),
+            )
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
+}
+
+/// Arguments of `lossnav sweep`.
+pub struct SweepArgs<'a> {
+    pub spec: &'a Path,
+    pub axes: Vec<Axis>,
+    pub jobs: Option<usize>,
+    pub tol: f64,
+    pub shard: Option<(usize, usize)>,
+    pub output: Option<&'a PathBuf>,
+}
+
+pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
+    let path = args.spec.display().to_string();
+    let spec = Spec::from_file(args.spec).map_err(|source| CliError::Spec {
+        path: path.clone(),
+        source,
+    })?;
+    let base = spec.to_problem().map_err(|source| CliError::Spec {
+        path: path.clone(),
+        source,
+    })?;
+    let minima = lossnav_solvers::extremals::candidate_minima(&base);
+    // The grid, row-major: the first --set varies slowest.
+    let total: usize = args.axes.iter().map(|a| a.values.len()).product();
+    let (lo, hi) = match args.shard {
+        Some((i, n)) => ((i - 1) * total / n, i * total / n),
+        None => (0, total),
+    };
+    let point = |mut idx: usize| -> Vec<f64> {
+        let mut p = vec![0.0; args.axes.len()];
+        for (a, axis) in args.axes.iter().enumerate().rev() {
+            p[a] = axis.values[idx % axis.values.len()];
+            idx /= axis.values.len();
+        }
+        p
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| CliError::Usage(format!("--jobs: {e}")))?;
+    let bar = ProgressBar::new((hi - lo) as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} grid points, {elapsed} elapsed, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let bvp = Bvp::default().with_tol(args.tol);
+    let lines: Vec<Value> = pool.install(|| {
+        (lo..hi)
+            .into_par_iter()
+            .map(|idx| {
+                let values = point(idx);
+                let params: serde_json::Map<String, Value> = args
+                    .axes
+                    .iter()
+                    .zip(&values)
+                    .map(|(a, v)| (a.name.clone(), json!(v)))
+                    .collect();
+                let outcome = apply(&spec, &args.axes, &values)
+                    .and_then(|s| s.to_problem().map_err(|e| e.to_string()))
+                    .and_then(|p| bvp.solve(&p).map_err(|e| e.to_string()));
+                bar.inc(1);
+                match outcome {
+                    Ok(sol) => {
+                        let end = match &sol.tail {
+                            Some(t) => t.theta_star.as_slice().to_vec(),
+                            None => sol.theta.last().cloned().unwrap_or_default(),
+                        };
+                        json!({
+                            "index": idx,
+                            "params": params,
+                            "converged": sol.converged,
+                            "cost": sol.cost,
+                            "cost_is_relative": sol.cost_is_relative,
+                            "end": end,
+                            "minimum": nearest(&minima, &end),
+                        })
+                    }
+                    Err(e) => {
+                        json!({"index": idx, "params": params, "converged": false, "error": e})
+                    }
+                }
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut text = String::new();
+    for line in &lines {
+        text.push_str(&serde_json::to_string(line).expect("JSON values serialise"));
+        text.push('\n');
+    }
+    match args.output {
+        Some(file) => write_atomic(file, &text)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .map_err(|source| CliError::Io {
+                    path: "standard output".into(),
+                    source,
+                })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
