@@ -53,9 +53,9 @@ pub enum CliError {
     /// A flag's value is unusable.
     #[error("{0}")]
     Usage(String),
-    /// The subcommand exists but has no implementation in this version.
-    #[error("`lossnav {0}` is not implemented yet")]
-    NotImplemented(&'static str),
+    /// A figure could not be computed or written.
+    #[error("figure: {0}")]
+    Figure(String),
 }
 
 /// Derive learning rules as solutions of an optimal-control problem.
@@ -202,11 +202,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Regenerate the paper's figures.
+    /// Regenerate the paper's figures (Figures 1b,c, 2a–d, 3a–d) from the shipped specs and
+    /// the solvers: SVG, PNG and the JSON data of each panel.
     #[command(after_help = "Example:\n  lossnav figures --out figures")]
     Figures {
         /// Output directory.
         #[arg(long, default_value = "figures")]
+        out: PathBuf,
+    },
+    /// Plot a spec's optimal trajectory: for D = 2 over the loss landscape with the
+    /// gradient-flow path (OUT), and for any D the time courses of θ, loss, kinetic term and
+    /// ℋ (OUT with -time added for D = 2).
+    #[command(
+        after_help = "Examples:\n  lossnav plot problems/specs/figure1-double-well.json --out fig1.png\n  \
+                            lossnav plot problems/specs/fisher-metric.json --out fisher.svg"
+    )]
+    Plot {
+        /// Spec file.
+        spec: PathBuf,
+        /// Output image (.png or .svg).
+        #[arg(long)]
         out: PathBuf,
     },
 }
@@ -288,6 +303,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output: output.as_ref(),
         }),
         Command::Check { filter, json } => check::run(filter.as_deref(), json),
-        Command::Figures { .. } => Err(CliError::NotImplemented("figures")),
+        Command::Figures { out } => {
+            let ids = crate::figures::paper_figures(&out).map_err(CliError::Figure)?;
+            for id in ids {
+                println!("{}", out.join(format!("{id}.{{svg,png,json}}")).display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plot { spec, out } => {
+            let path = spec.display().to_string();
+            let s = lossnav_problems::Spec::from_file(&spec)
+                .map_err(|source| CliError::Spec { path, source })?;
+            for file in crate::figures::problem_figures(&s, &out).map_err(CliError::Figure)? {
+                println!("{}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -1,0 +1,60 @@
+//! Pictures: the paper's figures regenerated from the shipped specs and the solvers, and the
+//! same views of a user's problem. Each panel is written as SVG, PNG and the JSON data behind
+//! it.
+
+mod contour;
+mod panels;
+mod plot;
+
+use std::path::Path;
+
+pub use contour::contour;
+pub use plot::{render, render_to, Figure, Heatmap, Marker, Series};
+
+/// Computes every panel of Figures 1–3 and writes them to `dir`; returns the panel ids.
+pub fn paper_figures(dir: &Path) -> Result<Vec<String>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut ids = Vec::new();
+    for fig in panels::figure1()?
+        .into_iter()
+        .chain(panels::figure2()?)
+        .chain(panels::figure3()?)
+    {
+        render(&fig, dir)?;
+        ids.push(fig.id);
+    }
+    Ok(ids)
+}
+
+/// Pictures of a user's spec written to `out` (`.png` or `.svg`): for D = 2 the landscape with
+/// the optimal and gradient-flow paths goes to `out` and the time courses (θᵢ, loss, kinetic
+/// term, ℋ) to `out` with `-time` added to the stem; otherwise the time courses go to `out`.
+/// Returns the files written.
+pub fn problem_figures(
+    spec: &lossnav_problems::Spec,
+    out: &Path,
+) -> Result<Vec<std::path::PathBuf>, String> {
+    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !matches!(ext.to_ascii_lowercase().as_str(), "png" | "svg") {
+        return Err(format!(
+            "{}: the output must end in .png or .svg",
+            out.display()
+        ));
+    }
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let figs = panels::user_problem(spec, &stem)?;
+    let mut written = Vec::new();
+    for (i, fig) in figs.iter().enumerate() {
+        let path = if i == 0 {
+            out.to_path_buf()
+        } else {
+            out.with_file_name(format!("{stem}-time.{ext}"))
+        };
+        render_to(fig, &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,0 +1,464 @@
+//! The paper's panels, computed from the shipped specs and the solvers (no stored numbers).
+
+use lossnav_problems::{Landscape, Problem, Spec};
+use lossnav_solvers::simulate::{simulate, Rule};
+use lossnav_solvers::{Bvp, Solution};
+
+use super::contour::contour;
+use super::plot::{Figure, Heatmap, Marker, Series};
+use crate::rules::diagonal;
+
+fn shipped(name: &str) -> Spec {
+    let text = match name {
+        "figure1-double-well" => include_str!("../../problems/specs/figure1-double-well.json"),
+        "figure2-quadratic-1d" => include_str!("../../problems/specs/figure2-quadratic-1d.json"),
+        "figure2-anisotropic-2d" => {
+            include_str!("../../problems/specs/figure2-anisotropic-2d.json")
+        }
+        "figure3-isotropic" => include_str!("../../problems/specs/figure3-isotropic.json"),
+        "figure3-anisotropic-metric" => {
+            include_str!("../../problems/specs/figure3-anisotropic-metric.json")
+        }
+        "figure3-rotation" => include_str!("../../problems/specs/figure3-rotation.json"),
+        "figure3-weight-decay" => include_str!("../../problems/specs/figure3-weight-decay.json"),
+        other => unreachable!("no shipped spec {other}"),
+    };
+    Spec::from_json(text).expect("shipped specs are valid")
+}
+
+fn solve(spec: &Spec) -> Result<(Problem, Solution), String> {
+    let p = spec.to_problem().map_err(|e| e.to_string())?;
+    let s = Bvp::default()
+        .with_tol(1e-8)
+        .solve(&p)
+        .map_err(|e| e.to_string())?;
+    Ok((p, s))
+}
+
+/// Samples of `f(sol at t)` for `t ∈ [0, t_end]`.
+fn over_time(sol: &Solution, t_end: f64, f: impl Fn(&[f64]) -> f64) -> Vec<(f64, f64)> {
+    (0..=200)
+        .map(|i| t_end * i as f64 / 200.0)
+        .map(|t| (t, f(&sol.eval(t).0)))
+        .collect()
+}
+
+fn path(sol: &Solution, t_end: f64) -> Vec<(f64, f64)> {
+    (0..=300)
+        .map(|i| t_end * i as f64 / 300.0)
+        .map(|t| {
+            let th = sol.eval(t).0;
+            (th[0], th[1])
+        })
+        .collect()
+}
+
+/// Heatmap and contours of a 2D loss on a box.
+fn landscape(
+    loss: &dyn Landscape,
+    xr: (f64, f64),
+    yr: (f64, f64),
+    levels: usize,
+) -> (Heatmap, Vec<[(f64, f64); 2]>) {
+    let n = 121;
+    let xs: Vec<f64> = (0..n)
+        .map(|i| xr.0 + (xr.1 - xr.0) * i as f64 / (n - 1) as f64)
+        .collect();
+    let ys: Vec<f64> = (0..n)
+        .map(|i| yr.0 + (yr.1 - yr.0) * i as f64 / (n - 1) as f64)
+        .collect();
+    let values: Vec<f64> = ys
+        .iter()
+        .flat_map(|&y| xs.iter().map(move |&x| loss.value(&[x, y], 0.0)))
+        .collect();
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let mut segs = Vec::new();
+    for k in 1..=levels {
+        // Levels spaced quadratically: denser near the minima.
+        let s = k as f64 / (levels + 1) as f64;
+        segs.extend(contour(&xs, &ys, &values, lo + (hi - lo) * s * s));
+    }
+    (Heatmap { xs, ys, values }, segs)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn figure(id: &str, title: &str, x: &str, y: &str, xr: (f64, f64), yr: (f64, f64)) -> Figure {
+    Figure {
+        id: id.into(),
+        title: title.into(),
+        x_label: x.into(),
+        y_label: y.into(),
+        x_range: xr,
+        y_range: yr,
+        heatmap: None,
+        contours: Vec::new(),
+        series: Vec::new(),
+        markers: Vec::new(),
+        legend_lower_left: x.starts_with('θ'),
+    }
+}
+
+fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
+    Series {
+        name: name.into(),
+        points,
+        dashed: false,
+    }
+}
+
+/// Figure 1b and 1c.
+pub fn figure1() -> Result<Vec<Figure>, String> {
+    let spec = shipped("figure1-double-well");
+    let (problem, opt) = solve(&spec)?;
+    let lag = problem.lagrangian();
+    let t_end = opt.end_time();
+    let gf = simulate(
+        &problem,
+        &Rule::gradient_flow(&problem, 1.0),
+        Some(20.0),
+        &(0..=400).map(|i| i as f64 * 0.05).collect::<Vec<_>>(),
+        1e-9,
+    )
+    .map_err(|e| e.to_string())?;
+    let (heat, contours) = landscape(lag.loss(), (-1.6, 1.6), (-1.0, 1.0), 12);
+    let mut b = figure(
+        "fig1b",
+        "Figure 1b: gradient flow vs optimal trajectory",
+        "θ₁",
+        "θ₂",
+        (-1.6, 1.6),
+        (-1.0, 1.0),
+    );
+    b.heatmap = Some(heat);
+    b.contours = contours;
+    b.series.push(series(
+        "gradient flow",
+        gf.theta.iter().map(|t| (t[0], t[1])).collect(),
+    ));
+    b.series
+        .push(series("optimal (T = 4, γ = 0.1)", path(&opt, t_end)));
+    b.markers.push(Marker {
+        name: "θ0".into(),
+        at: (spec.theta0[0], spec.theta0[1]),
+        color_of: None,
+    });
+    let mut c = figure(
+        "fig1c",
+        "Figure 1c: kinetic and potential terms along the optimal path",
+        "t",
+        "",
+        (0.0, t_end),
+        (0.0, 1.0),
+    );
+    let kinetic: Vec<(f64, f64)> = (0..=200)
+        .map(|i| t_end * i as f64 / 200.0)
+        .map(|t| {
+            let (th, p) = opt.eval(t);
+            (t, lag.kinetic_from_momentum(&th, &p))
+        })
+        .collect();
+    let potential = over_time(&opt, t_end, |th| lag.potential(th, 0.0));
+    let (lo, hi) = kinetic
+        .iter()
+        .chain(&potential)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    c.y_range = (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo));
+    c.series.push(series("kinetic (1/2η)pᵀMp", kinetic));
+    c.series.push(series("potential kL", potential));
+    Ok(vec![b, c])
+}
+
+/// Figure 2a–d.
+pub fn figure2() -> Result<Vec<Figure>, String> {
+    let gammas = [0.0, 1.0, 10.0];
+    let t_end = 8.0;
+    let mut a = figure(
+        "fig2a",
+        "Figure 2a: θ(t) for three planning horizons",
+        "t",
+        "θ",
+        (0.0, t_end),
+        (0.0, 1.05),
+    );
+    let mut b = figure(
+        "fig2b",
+        "Figure 2b: loss over time",
+        "t",
+        "L(θ(t))",
+        (0.0, t_end),
+        (0.0, 0.52),
+    );
+    for &g in &gammas {
+        let mut spec = shipped("figure2-quadratic-1d");
+        spec.gamma = g;
+        let (p, sol) = solve(&spec)?;
+        let lag = p.lagrangian();
+        a.series.push(series(
+            &format!("γ = {g}"),
+            over_time(&sol, t_end, |th| th[0]),
+        ));
+        b.series.push(series(
+            &format!("γ = {g}"),
+            over_time(&sol, t_end, |th| lag.loss().value(th, 0.0)),
+        ));
+    }
+    let mut c = figure(
+        "fig2c",
+        "Figure 2c: anisotropic quadratic (curvatures 1 and 4)",
+        "θ₁",
+        "θ₂",
+        (-0.1, 1.1),
+        (-0.1, 1.1),
+    );
+    let base = shipped("figure2-anisotropic-2d");
+    let (p0, _) = solve(&base)?;
+    let (heat, contours) = landscape(p0.lagrangian().loss(), (-0.1, 1.1), (-0.1, 1.1), 10);
+    c.heatmap = Some(heat);
+    c.contours = contours;
+    for &g in &gammas {
+        let mut spec = base.clone();
+        spec.gamma = g;
+        let (_, sol) = solve(&spec)?;
+        c.series.push(series(&format!("γ = {g}"), path(&sol, 30.0)));
+    }
+    let mut d = figure(
+        "fig2d",
+        "Figure 2d: convergence-rate ratio vs curvature ratio",
+        "curvature ratio c",
+        "rate ratio r(ch)/r(h)",
+        (1.0, 16.0),
+        (1.0, 16.0),
+    );
+    for &g in &gammas {
+        let curve: Vec<(f64, f64)> = (0..=150)
+            .map(|i| 1.0 + 15.0 * i as f64 / 150.0)
+            .map(|c| (c, diagonal::rate_ratio(c, 1.0, 1.0, 1.0, 1.0, g)))
+            .collect();
+        d.series
+            .push(series(&format!("γ = {g} (closed form)"), curve));
+    }
+    d.series.push(Series {
+        name: "c (gradient descent)".into(),
+        points: vec![(1.0, 1.0), (16.0, 16.0)],
+        dashed: true,
+    });
+    d.series.push(Series {
+        name: "√c (ballistic)".into(),
+        points: (0..=60)
+            .map(|i| 1.0 + 15.0 * i as f64 / 60.0)
+            .map(|c| (c, c.sqrt()))
+            .collect(),
+        dashed: true,
+    });
+    // Rates measured from boundary-value solutions at curvature ratio 4.
+    for (k, &g) in gammas.iter().enumerate() {
+        let mut spec = base.clone();
+        spec.gamma = g;
+        let (_, sol) = solve(&spec)?;
+        let t = 1.0;
+        let rate = |i: usize| -(sol.eval(t).0[i] / sol.eval(0.0).0[i]).ln() / t;
+        d.markers.push(Marker {
+            name: format!("solver, γ = {g}"),
+            at: (4.0, rate(1) / rate(0)),
+            color_of: Some(k),
+        });
+    }
+    Ok(vec![a, b, c, d])
+}
+
+/// Figure 3a–d: trajectories with the loss minimum and the end point marked.
+pub fn figure3() -> Result<Vec<Figure>, String> {
+    let panels = [
+        (
+            "fig3a",
+            "figure3-isotropic",
+            "Figure 3a: isotropic loss, Euclidean metric",
+        ),
+        (
+            "fig3b",
+            "figure3-anisotropic-metric",
+            "Figure 3b: anisotropic metric G = diag(1, 4)",
+        ),
+        ("fig3c", "figure3-rotation", "Figure 3c: rotation drift"),
+        (
+            "fig3d",
+            "figure3-weight-decay",
+            "Figure 3d: weight-decay drift",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (id, name, title) in panels {
+        let spec = shipped(name);
+        let (p, sol) = solve(&spec)?;
+        let lag = p.lagrangian();
+        let q = lag
+            .loss()
+            .as_quadratic()
+            .ok_or("Figure 3 specs are quadratic")?;
+        let (xr, yr) = ((-1.3, 1.5), (-1.0, 1.0));
+        let mut f = figure(id, title, "θ₁", "θ₂", xr, yr);
+        let (heat, contours) = landscape(lag.loss(), xr, yr, 10);
+        f.heatmap = Some(heat);
+        f.contours = contours;
+        let mut sweeps = vec![(spec.gamma, sol)];
+        if spec.drift.is_some() {
+            let mut s1 = spec.clone();
+            s1.gamma = 1.0;
+            sweeps.push((1.0, solve(&s1)?.1));
+        }
+        f.markers.push(Marker {
+            name: "loss minimum μ".into(),
+            at: (q.minimum[0], q.minimum[1]),
+            color_of: Some(5),
+        });
+        for (k, (gamma, s)) in sweeps.iter().enumerate() {
+            f.series
+                .push(series(&format!("optimal, γ = {gamma}"), path(s, 25.0)));
+            let tail = s.tail.as_ref().ok_or("infinite horizon")?;
+            f.markers.push(Marker {
+                name: format!("end point θ*, γ = {gamma}"),
+                at: (tail.theta_star[0], tail.theta_star[1]),
+                color_of: Some(k),
+            });
+        }
+        out.push(f);
+    }
+    Ok(out)
+}
+
+/// A user's problem: for D = 2 the landscape with the optimal and gradient-flow paths, and in
+/// any dimension θᵢ(t), the loss, the kinetic term and ℋ over time.
+pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
+    let problem = spec.to_problem().map_err(|e| e.to_string())?;
+    let sol = Bvp::default()
+        .with_tol(1e-8)
+        .solve(&problem)
+        .map_err(|e| e.to_string())?;
+    let lag = problem.lagrangian();
+    let t_end = sol.end_time();
+    let mut out = Vec::new();
+    if problem.dim() == 2 {
+        let gf_rate = if lag.gamma() > 0.0 {
+            lag.eta() * lag.k() / lag.gamma()
+        } else {
+            lag.eta() * lag.k()
+        };
+        let grid: Vec<f64> = (0..=300).map(|i| t_end * i as f64 / 300.0).collect();
+        let gf = simulate(
+            &problem,
+            &Rule::natural_gradient(&problem, gf_rate),
+            Some(t_end),
+            &grid,
+            1e-9,
+        )
+        .map_err(|e| e.to_string())?;
+        let opt = path(&sol, t_end);
+        let pts: Vec<(f64, f64)> = opt
+            .iter()
+            .chain(
+                gf.theta
+                    .iter()
+                    .map(|t| (t[0], t[1]))
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+            .copied()
+            .collect();
+        let (x0, x1, y0, y1) = pts.iter().fold(
+            (
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ),
+            |a, p| (a.0.min(p.0), a.1.max(p.0), a.2.min(p.1), a.3.max(p.1)),
+        );
+        let (px, py) = (0.25 * (x1 - x0).max(0.2), 0.25 * (y1 - y0).max(0.2));
+        let (xr, yr) = ((x0 - px, x1 + px), (y0 - py, y1 + py));
+        let mut f = figure(
+            &format!("{id}-landscape"),
+            &format!("{}: optimal and gradient-flow paths", problem.name()),
+            "θ₁",
+            "θ₂",
+            xr,
+            yr,
+        );
+        let (heat, contours) = landscape(lag.loss(), xr, yr, 12);
+        f.heatmap = Some(heat);
+        f.contours = contours;
+        f.series.push(series("optimal", opt));
+        f.series.push(series(
+            &format!("natural-gradient flow (rate {gf_rate:.3})"),
+            gf.theta.iter().map(|t| (t[0], t[1])).collect(),
+        ));
+        f.markers.push(Marker {
+            name: "θ0".into(),
+            at: (spec.theta0[0], spec.theta0[1]),
+            color_of: None,
+        });
+        out.push(f);
+    }
+    let times: Vec<f64> = (0..=300).map(|i| t_end * i as f64 / 300.0).collect();
+    let states: Vec<(Vec<f64>, Vec<f64>)> = times.iter().map(|&t| sol.eval(t)).collect();
+    let mut f = figure(
+        &format!("{id}-time"),
+        &format!("{}: optimal trajectory over time", problem.name()),
+        "t",
+        "",
+        (0.0, t_end),
+        (0.0, 1.0),
+    );
+    for i in 0..problem.dim().min(6) {
+        f.series.push(series(
+            &format!("θ{}", i + 1),
+            times
+                .iter()
+                .zip(&states)
+                .map(|(&t, s)| (t, s.0[i]))
+                .collect(),
+        ));
+    }
+    f.series.push(series(
+        "loss",
+        times
+            .iter()
+            .zip(&states)
+            .map(|(&t, s)| (t, lag.loss().value(&s.0, t)))
+            .collect(),
+    ));
+    f.series.push(series(
+        "kinetic",
+        times
+            .iter()
+            .zip(&states)
+            .map(|(&t, s)| (t, lag.kinetic_from_momentum(&s.0, &s.1)))
+            .collect(),
+    ));
+    f.series.push(series(
+        "ℋ",
+        times
+            .iter()
+            .zip(&states)
+            .map(|(&t, s)| (t, lag.hamiltonian(t, &s.0, &s.1)))
+            .collect(),
+    ));
+    let (lo, hi) = f
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    f.y_range = (
+        lo - 0.05 * (hi - lo).max(1e-9),
+        hi + 0.05 * (hi - lo).max(1e-9),
+    );
+    out.push(f);
+    Ok(out)
+}

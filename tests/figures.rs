@@ -1,0 +1,183 @@
+//! `lossnav figures` and `lossnav plot`: every panel is written as a valid SVG and PNG, and the
+//! data behind each panel matches the closed form or solver it claims to show.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use lossnav::rules::diagonal;
+use lossnav::rules::drift::Rotation;
+
+fn lossnav(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lossnav"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lossnav-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Width and height from a PNG's IHDR chunk, after checking the signature.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    (be(16), be(20))
+}
+
+fn series<'a>(fig: &'a Value, name: &str) -> &'a Vec<Value> {
+    fig["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no series {name}"))["points"]
+        .as_array()
+        .unwrap()
+}
+
+fn xy(v: &Value) -> (f64, f64) {
+    (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
+}
+
+#[test]
+fn paper_figures_are_written_and_show_what_they_claim() {
+    let dir = temp_dir("figures");
+    let out = lossnav(&["figures", "--out", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let panels = [
+        "fig1b", "fig1c", "fig2a", "fig2b", "fig2c", "fig2d", "fig3a", "fig3b", "fig3c", "fig3d",
+    ];
+    let mut data = std::collections::HashMap::new();
+    for id in panels {
+        assert_eq!(png_size(&dir.join(format!("{id}.png"))), (800, 600));
+        let svg = std::fs::read_to_string(dir.join(format!("{id}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{id}.svg"
+        );
+        assert!(svg.contains("<text"), "{id}.svg has labels");
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{id}.json"))).unwrap())
+                .unwrap();
+        data.insert(id, json);
+    }
+    // 2a: θ(t) = e^{-rt} for the 1D quadratic (h = η = k = 1), BVP at tol 1e-8: 1e-6.
+    for gamma in [0.0, 1.0, 10.0] {
+        let r = diagonal::rate(1.0, 1.0, 1.0, 1.0, gamma);
+        for p in series(&data["fig2a"], &format!("γ = {gamma}")) {
+            let (t, th) = xy(p);
+            assert!(
+                (th - (-r * t).exp()).abs() < 1e-6,
+                "fig2a γ={gamma} t={t}: {th}"
+            );
+        }
+    }
+    // 2d: curves are the closed form; the solver markers sit on them (rates over one time
+    // unit from tol-1e-8 solutions: 1e-6).
+    for gamma in [0.0, 1.0, 10.0] {
+        for p in series(&data["fig2d"], &format!("γ = {gamma} (closed form)")) {
+            let (c, ratio) = xy(p);
+            assert!((ratio - diagonal::rate_ratio(c, 1.0, 1.0, 1.0, 1.0, gamma)).abs() < 1e-12);
+        }
+        let marker = data["fig2d"]["markers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == format!("solver, γ = {gamma}"))
+            .unwrap();
+        let (c, ratio) = xy(&marker["at"]);
+        assert!(
+            (ratio - diagonal::rate_ratio(c, 1.0, 1.0, 1.0, 1.0, gamma)).abs() < 1e-6,
+            "fig2d marker γ={gamma}"
+        );
+    }
+    // 3c: the marked end points are the closed-form rotation equilibria (q = 0.5, μ = (1, 0)).
+    for gamma in [0.0, 1.0] {
+        let rot = Rotation::new(0.5, 1.0, nalgebra::Vector2::new(1.0, 0.0), 1.0, 1.0, gamma);
+        let marker = data["fig3c"]["markers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == format!("end point θ*, γ = {gamma}"))
+            .unwrap();
+        let (x, y) = xy(&marker["at"]);
+        assert!(
+            (x - rot.equilibrium[0]).abs() < 1e-8 && (y - rot.equilibrium[1]).abs() < 1e-8,
+            "fig3c γ={gamma}"
+        );
+    }
+    // 1b: gradient flow stays left; the optimal path reaches the fixed end (1.0625, 0).
+    let gf = series(&data["fig1b"], "gradient flow");
+    assert!(xy(gf.last().unwrap()).0 < 0.0);
+    let opt = series(&data["fig1b"], "optimal (T = 4, γ = 0.1)");
+    let end = xy(opt.last().unwrap());
+    assert!((end.0 - 1.0625).abs() < 1e-6 && end.1.abs() < 1e-6);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().to_string();
+            n.starts_with('.').then_some(n)
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plot_writes_a_users_problem() {
+    let dir = temp_dir("plot");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("fisher.png");
+    let out = lossnav(&[
+        "plot",
+        "problems/specs/fisher-metric.json",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(png_size(&png), (800, 600));
+    assert_eq!(png_size(&dir.join("fisher-time.png")), (800, 600));
+    let svg = dir.join("q.svg");
+    let out = lossnav(&[
+        "plot",
+        "problems/specs/figure2-quadratic-1d.json",
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    let out = lossnav(&[
+        "plot",
+        "problems/specs/figure2-quadratic-1d.json",
+        "--out",
+        dir.join("x.gif").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".png or .svg"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
