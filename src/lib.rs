@@ -4,6 +4,7 @@
 //! command-line interface ([`cli`]).
 
 pub mod cli;
+pub mod escape;
 pub mod figures;
 pub mod rules;
 pub mod verify;

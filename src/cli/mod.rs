@@ -210,6 +210,28 @@ pub enum Command {
         #[arg(long, default_value = "figures")]
         out: PathBuf,
     },
+    /// Escape diagram of a double well: for which γ (and start points) the optimal
+    /// infinite-horizon trajectory crosses to the far minimum, with the switching discounts
+    /// (indifference of the two extremals' costs, or the fold where the far one ends).
+    #[command(
+        after_help = "Example:\n  lossnav escape problems/specs/figure1-double-well-infinite.json --gamma 0.05:1.5:30 \\\n    --theta0-grid -0.9:-0.3:7 --out escape.png -o escape.json"
+    )]
+    Escape {
+        /// Spec file (a double well; the near minimum is the one reached from its theta0).
+        spec: PathBuf,
+        /// Discounts LO:HI:N (all > 0).
+        #[arg(long, allow_hyphen_values = true)]
+        gamma: String,
+        /// Start points: the first coordinate of theta0 over X0:X1:N (default: theta0 only).
+        #[arg(long, allow_hyphen_values = true)]
+        theta0_grid: Option<String>,
+        /// Diagram image (.png or .svg).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the data (grid outcomes and switches) here as JSON instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Plot a spec's optimal trajectory: for D = 2 over the loss landscape with the
     /// gradient-flow path (OUT), and for any D the time courses of θ, loss, kinetic term and
     /// ℋ (OUT with -time added for D = 2).
@@ -307,6 +329,47 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let ids = crate::figures::paper_figures(&out).map_err(CliError::Figure)?;
             for id in ids {
                 println!("{}", out.join(format!("{id}.{{svg,png,json}}")).display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Escape {
+            spec,
+            gamma,
+            theta0_grid,
+            out,
+            output,
+        } => {
+            let path = spec.display().to_string();
+            let s = lossnav_problems::Spec::from_file(&spec)
+                .map_err(|source| CliError::Spec { path, source })?;
+            let range = |flag: &str, text: &str| -> Result<Vec<f64>, CliError> {
+                Ok(sweep::parse_axis(&format!("gamma={text}"))
+                    .map_err(|_| {
+                        CliError::Usage(format!("{flag} {text}: expected LO:HI:N or A,B,C"))
+                    })?
+                    .values)
+            };
+            let gammas = range("--gamma", &gamma)?;
+            let theta0s: Vec<Vec<f64>> = match theta0_grid {
+                Some(g) => range("--theta0-grid", &g)?
+                    .into_iter()
+                    .map(|x| {
+                        let mut t = s.theta0.clone();
+                        t[0] = x;
+                        t
+                    })
+                    .collect(),
+                None => vec![s.theta0.clone()],
+            };
+            let d =
+                crate::escape::escape_diagram(&s, &gammas, &theta0s).map_err(CliError::Figure)?;
+            if let Some(out) = out {
+                crate::figures::escape_figure(&d, &out).map_err(CliError::Figure)?;
+            }
+            let text = serde_json::to_string_pretty(&d).expect("JSON values serialise");
+            match output {
+                Some(file) => write_atomic(&file, &(text + "\n"))?,
+                None => println!("{text}"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -26,6 +26,15 @@ pub fn paper_figures(dir: &Path) -> Result<Vec<String>, String> {
     Ok(ids)
 }
 
+/// Writes the escape diagram to `out` (`.png` or `.svg`).
+pub fn escape_figure(d: &crate::escape::EscapeDiagram, out: &Path) -> Result<(), String> {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    render_to(&panels::escape_figure(d, &stem), out)
+}
+
 /// Pictures of a user's spec written to `out` (`.png` or `.svg`): for D = 2 the landscape with
 /// the optimal and gradient-flow paths goes to `out` and the time courses (θᵢ, loss, kinetic
 /// term, ℋ) to `out` with `-time` added to the stem; otherwise the time courses go to `out`.

@@ -98,6 +98,7 @@ fn figure(id: &str, title: &str, x: &str, y: &str, xr: (f64, f64), yr: (f64, f64
         contours: Vec::new(),
         series: Vec::new(),
         markers: Vec::new(),
+        scatter: Vec::new(),
         legend_lower_left: x.starts_with('θ'),
     }
 }
@@ -461,4 +462,49 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
     );
     out.push(f);
     Ok(out)
+}
+
+/// The escape diagram as a figure: grid outcomes in the (γ, θ0₁) plane and the switching curve.
+pub fn escape_figure(d: &crate::escape::EscapeDiagram, id: &str) -> Figure {
+    let gs = d.points.iter().map(|p| p.gamma);
+    let xs = d.points.iter().map(|p| p.theta0[0]);
+    let (g0, g1) = gs.fold((f64::INFINITY, f64::NEG_INFINITY), |a, g| {
+        (a.0.min(g), a.1.max(g))
+    });
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |a, x| {
+        (a.0.min(x), a.1.max(x))
+    });
+    let pad = |a: f64, b: f64| 0.05 * (b - a).max(1e-3);
+    let mut f = figure(
+        id,
+        "Escape diagram: where the optimal trajectory crosses the barrier",
+        "discount γ",
+        "start θ0₁",
+        (g0 - pad(g0, g1), g1 + pad(g0, g1)),
+        (x0 - pad(x0, x1), x1 + pad(x0, x1)),
+    );
+    let pts = |esc: bool| {
+        d.points
+            .iter()
+            .filter(|p| p.escapes == esc)
+            .map(|p| (p.gamma, p.theta0[0]))
+            .collect()
+    };
+    f.scatter.push(Series {
+        name: "crosses to the far minimum".into(),
+        points: pts(true),
+        dashed: false,
+    });
+    f.scatter.push(Series {
+        name: "stays in the near minimum".into(),
+        points: pts(false),
+        dashed: false,
+    });
+    let mut curve: Vec<(f64, f64)> = d.switches.iter().map(|s| (s.gamma, s.theta0[0])).collect();
+    curve.sort_by(|a, b| a.1.total_cmp(&b.1));
+    if !curve.is_empty() {
+        f.series
+            .push(series("switching γ (indifference or fold)", curve));
+    }
+    f
 }

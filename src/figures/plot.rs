@@ -107,6 +107,8 @@ pub struct Figure {
     pub series: Vec<Series>,
     /// Points.
     pub markers: Vec<Marker>,
+    /// Point clouds (one legend entry each).
+    pub scatter: Vec<Series>,
     /// Legend in the lower-left corner (plane plots) instead of the upper right (time plots).
     pub legend_lower_left: bool,
 }
@@ -223,6 +225,14 @@ where
             PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
         });
     }
+    for (k, sc) in fig.scatter.iter().enumerate() {
+        let color = PALETTE[(k + 3) % PALETTE.len()];
+        chart
+            .draw_series(sc.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(e)?
+            .label(&sc.name)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+    }
     for (k, m) in fig.markers.iter().enumerate() {
         let color = PALETTE[m.color_of.unwrap_or(k + fig.series.len()) % PALETTE.len()];
         chart
@@ -231,7 +241,7 @@ where
             .label(&m.name)
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
     }
-    if !fig.series.is_empty() || !fig.markers.is_empty() {
+    if !fig.series.is_empty() || !fig.markers.is_empty() || !fig.scatter.is_empty() {
         let corner = if fig.legend_lower_left {
             SeriesLabelPosition::LowerLeft
         } else {
