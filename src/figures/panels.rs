@@ -384,7 +384,7 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
         let (xr, yr) = ((x0 - px, x1 + px), (y0 - py, y1 + py));
         let mut f = figure(
             &format!("{id}-landscape"),
-            &format!("{}: optimal and gradient-flow paths", problem.name()),
+            &format!("{id}: optimal and gradient-flow paths"),
             "θ₁",
             "θ₂",
             xr,
@@ -409,7 +409,7 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
     let states: Vec<(Vec<f64>, Vec<f64>)> = times.iter().map(|&t| sol.eval(t)).collect();
     let mut f = figure(
         &format!("{id}-time"),
-        &format!("{}: optimal trajectory over time", problem.name()),
+        &format!("{id}: optimal trajectory over time"),
         "t",
         "",
         (0.0, t_end),
