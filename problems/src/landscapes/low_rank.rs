@@ -5,6 +5,7 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::error::{check_finite, ProblemError, Result};
 use crate::landscape::Landscape;
+use crate::landscapes::quadratic::{quadratic_gradient, quadratic_value};
 
 /// `L(θ) = ½(θ-μ)ᵀ(diag(d) + U Uᵀ)(θ-μ)` with `U` of size `D×r`: `O(D·r)` memory and work
 /// per gradient or Hessian–vector product; the `D×D` Hessian is never formed (its `hessian`
@@ -58,22 +59,15 @@ impl Landscape for LowRankQuadratic {
         self.minimum.len()
     }
     fn value(&self, theta: &[f64], _t: f64) -> f64 {
-        let x: Vec<f64> = theta
-            .iter()
-            .zip(self.minimum.iter())
-            .map(|(a, m)| a - m)
-            .collect();
-        let mut hx = vec![0.0; x.len()];
-        self.apply(&x, &mut hx);
-        0.5 * x.iter().zip(&hx).map(|(a, b)| a * b).sum::<f64>()
+        quadratic_value(|v, out| self.apply(v, out), theta, self.minimum.as_slice())
     }
     fn gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) {
-        let x: Vec<f64> = theta
-            .iter()
-            .zip(self.minimum.iter())
-            .map(|(a, m)| a - m)
-            .collect();
-        self.apply(&x, grad);
+        quadratic_gradient(
+            |v, out| self.apply(v, out),
+            theta,
+            self.minimum.as_slice(),
+            grad,
+        );
     }
     fn hessian(&self, _theta: &[f64], _t: f64, hess: &mut DMatrix<f64>) {
         hess.copy_from(&(DMatrix::from_diagonal(&self.diag) + &self.u * self.u.transpose()));

@@ -90,23 +90,16 @@ impl Landscape for Quadratic {
     }
 
     fn value(&self, theta: &[f64], _t: f64) -> f64 {
-        let x: Vec<f64> = theta
-            .iter()
-            .zip(self.minimum.iter())
-            .map(|(a, m)| a - m)
-            .collect();
-        let mut hx = vec![0.0; x.len()];
-        self.apply(&x, &mut hx);
-        0.5 * x.iter().zip(&hx).map(|(a, b)| a * b).sum::<f64>()
+        quadratic_value(|v, out| self.apply(v, out), theta, self.minimum.as_slice())
     }
 
     fn gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) {
-        let x: Vec<f64> = theta
-            .iter()
-            .zip(self.minimum.iter())
-            .map(|(a, m)| a - m)
-            .collect();
-        self.apply(&x, grad);
+        quadratic_gradient(
+            |v, out| self.apply(v, out),
+            theta,
+            self.minimum.as_slice(),
+            grad,
+        );
     }
 
     fn hessian(&self, _theta: &[f64], _t: f64, hess: &mut DMatrix<f64>) {
@@ -137,4 +130,27 @@ impl Landscape for Quadratic {
             Curvature::Diagonal(h) => format!("quadratic (curvatures {:?})", h.as_slice()),
         }
     }
+}
+
+/// `½(θ-μ)ᵀH(θ-μ)` for `H` given by its action `apply`.
+pub(crate) fn quadratic_value(
+    apply: impl Fn(&[f64], &mut [f64]),
+    theta: &[f64],
+    mu: &[f64],
+) -> f64 {
+    let x: Vec<f64> = theta.iter().zip(mu).map(|(a, m)| a - m).collect();
+    let mut hx = vec![0.0; x.len()];
+    apply(&x, &mut hx);
+    0.5 * x.iter().zip(&hx).map(|(a, b)| a * b).sum::<f64>()
+}
+
+/// `H(θ-μ)` for `H` given by its action `apply`.
+pub(crate) fn quadratic_gradient(
+    apply: impl Fn(&[f64], &mut [f64]),
+    theta: &[f64],
+    mu: &[f64],
+    grad: &mut [f64],
+) {
+    let x: Vec<f64> = theta.iter().zip(mu).map(|(a, m)| a - m).collect();
+    apply(&x, grad);
 }
