@@ -138,9 +138,7 @@ impl System<'_> {
             let h = t[i + 1] - t[i];
             let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
             let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
-            for j in 0..n {
-                ws.ym[j] = 0.5 * (y0[j] + y1[j]) - h / 8.0 * (f1[j] - f0[j]);
-            }
+            midpoint(h, y0, y1, f0, f1, &mut ws.ym);
             let tm = t[i] + 0.5 * h;
             self.eval(tm, &ws.ym, &mut ws.fm, &mut ws.field);
             if !ws.fm.iter().all(|v| v.is_finite()) {
@@ -221,9 +219,7 @@ impl System<'_> {
             let h = t[i + 1] - t[i];
             let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
             let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
-            for j in 0..n {
-                ws.ym[j] = 0.5 * (y0[j] + y1[j]) - h / 8.0 * (f1[j] - f0[j]);
-            }
+            midpoint(h, y0, y1, f0, f1, &mut ws.ym);
             let tm = t[i] + 0.5 * h;
             self.lag
                 .field_jacobian(tm, &ws.ym[..d], &ws.ym[d..], &mut ws.jm, &mut ws.field);
@@ -404,6 +400,14 @@ impl System<'_> {
             residual: worst,
             worst_t,
         }
+    }
+}
+
+/// The collocation midpoint `y_m = (y_0 + y_1)/2 − h/8 (f_1 − f_0)`: the cubic Hermite
+/// interpolant at the middle of the interval.
+fn midpoint(h: f64, y0: &[f64], y1: &[f64], f0: &[f64], f1: &[f64], out: &mut [f64]) {
+    for j in 0..out.len() {
+        out[j] = 0.5 * (y0[j] + y1[j]) - h / 8.0 * (f1[j] - f0[j]);
     }
 }
 
