@@ -364,6 +364,17 @@ impl System<'_> {
                     iterations: iter + 1,
                 });
             }
+            // After a full step the simplified correction (old factorisation, new residual) is
+            // the next Newton step to first order: when it is below tolerance, apply it and stop
+            // instead of paying for one more Jacobian only to confirm convergence.
+            if accepted && alpha == 1.0 && scaled_norm(&simplified, y) <= opts.tol {
+                for (yk, sk) in y.iter_mut().zip(&simplified) {
+                    *yk += sk;
+                }
+                return Ok(NewtonReport {
+                    iterations: iter + 1,
+                });
+            }
         }
         self.eval_nodes(t, y, ws)?;
         Err(self.newton_failure(t, y, ws, opts.max_iterations, last_step))
