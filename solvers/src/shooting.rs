@@ -9,6 +9,8 @@
 //! Jacobian is block-banded and is factored as a band. Short segments tame the forward
 //! instability of the Hamiltonian system that defeats single shooting.
 
+use std::cell::RefCell;
+
 use diffsol::{NalgebraMat, OdeBuilder, OdeSolverMethod};
 use nalgebra::DMatrix;
 
@@ -61,6 +63,15 @@ type Flow = (Vec<Vec<f64>>, DMatrix<f64>, Vec<f64>);
 /// A continuation family: the Lagrangian and start point at `s ∈ [0, 1]`.
 type Family<'a> = Box<dyn Fn(f64) -> (Lagrangian, Vec<f64>) + 'a>;
 
+/// Buffers of the segment right-hand side.
+struct Scratch {
+    ws: FieldWorkspace,
+    jac: DMatrix<f64>,
+    y: Vec<f64>,
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
+
 /// Integrates one segment: end state, its sensitivity `Φ`, and the discounted cost integral.
 fn flow(
     lag: &Lagrangian,
@@ -75,21 +86,30 @@ fn flow(
     let m = 2 * d;
     let sens = if with_sensitivity { m * m } else { 0 };
     let n = m + sens + 1;
+    // The right-hand side runs at every integrator stage: its buffers are allocated once.
+    let scratch = RefCell::new(Scratch {
+        ws: FieldWorkspace::new(d),
+        jac: DMatrix::zeros(m, m),
+        y: vec![0.0; m],
+        a: vec![0.0; d],
+        b: vec![0.0; d],
+    });
     let ode = OdeBuilder::<NalgebraMat<f64>>::new()
         .t0(t0)
         .rtol(tol)
         .atol(vec![tol; n])
         .rhs(|x, _p, t, out| {
-            let y: Vec<f64> = (0..m).map(|i| x[i]).collect();
-            let mut ws = FieldWorkspace::new(d);
-            let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
-            lag.field(t, &y[..d], &y[d..], &mut a, &mut b, &mut ws);
-            for (i, v) in a.iter().chain(&b).enumerate() {
+            let mut guard = scratch.borrow_mut();
+            let Scratch { ws, jac, y, a, b } = &mut *guard;
+            for (i, yi) in y.iter_mut().enumerate() {
+                *yi = x[i];
+            }
+            lag.field(t, &y[..d], &y[d..], a, b, ws);
+            for (i, v) in a.iter().chain(b.iter()).enumerate() {
                 out[i] = *v;
             }
             if with_sensitivity {
-                let mut jac = DMatrix::zeros(m, m);
-                lag.field_jacobian(t, &y[..d], &y[d..], &mut jac, &mut ws);
+                lag.field_jacobian(t, &y[..d], &y[d..], jac, ws);
                 // Φ stored column-major after y.
                 for c in 0..m {
                     for r in 0..m {
