@@ -225,6 +225,34 @@ impl Bvp {
         }
     }
 
+    /// Solves the problem with the field linearised about rest at `theta_ref` (`p = 0`) on the
+    /// initial mesh, from `plain`; returns the state and the Newton iterations it took, or
+    /// `None` if the linear problem cannot be solved.
+    fn linearised_guess(
+        &self,
+        lag: &Lagrangian,
+        theta0: &[f64],
+        end: &EndCondition,
+        theta_ref: &[f64],
+        plain: State,
+        ws: &mut Workspace,
+    ) -> Option<(State, usize)> {
+        let reference: Vec<f64> = theta_ref
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(0.0, theta_ref.len()))
+            .collect();
+        let sys = System {
+            linearised_at: Some(&reference),
+            ..System::new(lag, theta0, end)
+        };
+        let mut state = plain;
+        let report = sys
+            .newton(&state.t, &mut state.y, self.newton_options(), ws)
+            .ok()?;
+        Some((state, report.iterations))
+    }
+
     /// Continuation over `s ∈ [0, 1]`: `make(s)` gives the Lagrangian and start point at `s`;
     /// `s = 0` must be solvable from `initial`.
     fn continuation(
@@ -237,21 +265,13 @@ impl Bvp {
     ) -> Result<(State, Stats, usize), SolverError> {
         const MIN_STEP: f64 = 1.0 / 4096.0;
         let (lag0, th0) = make(0.0);
-        let sys0 = System {
-            lag: &lag0,
-            theta0: &th0,
-            end,
-        };
+        let sys0 = System::new(&lag0, &th0, end);
         let (mut state, mut stats) = self.adapt(&sys0, initial, ws)?;
         let (mut s, mut ds, mut steps) = (0.0_f64, 0.25_f64, 0usize);
         while s < 1.0 {
             let next = (s + ds).min(1.0);
             let (lag, th) = make(next);
-            let sys = System {
-                lag: &lag,
-                theta0: &th,
-                end,
-            };
+            let sys = System::new(&lag, &th, end);
             match self.adapt(&sys, state.clone(), ws) {
                 Ok((st, stt)) => {
                     state = st;
@@ -325,12 +345,31 @@ impl Bvp {
             State { t: t.clone(), y }
         };
         let mut ws = Workspace::new(d);
-        let sys = System {
-            lag,
-            theta0,
-            end: &end,
+        let sys = System::new(lag, theta0, &end);
+        // Without a user guess, start from the solution of the problem linearised about rest at
+        // the end point (fixed end) or the start (free end): the linear-quadratic model already
+        // has the optimal path's shape (a fast approach, then slow settling), where a straight
+        // line can leave damped Newton crawling for a dozen iterations. Fall back to the plain
+        // guess if the linear problem is singular or its solution does not lead to convergence.
+        let linear_start = match (&end, user) {
+            (_, Some(_)) => None,
+            (EndCondition::Fixed(target), None) => {
+                self.linearised_guess(lag, theta0, &end, target, guess(lag, theta0), &mut ws)
+            }
+            (_, None) => {
+                self.linearised_guess(lag, theta0, &end, theta0, guess(lag, theta0), &mut ws)
+            }
         };
-        let direct = self.adapt(&sys, guess(lag, theta0), &mut ws);
+        let mut direct = Err(SolverError::Singular { t: 0.0 });
+        if let Some((start, iterations)) = linear_start {
+            direct = self.adapt(&sys, start, &mut ws).map(|(s, mut st)| {
+                st.iterations += iterations;
+                (s, st)
+            });
+        }
+        if direct.is_err() {
+            direct = self.adapt(&sys, guess(lag, theta0), &mut ws);
+        }
         let (state, stats, continuation) = match direct {
             Ok((s, st)) => (s, st, None),
             Err(e) if !self.continuation || matches!(e, SolverError::InvalidOption { .. }) => {
@@ -345,11 +384,7 @@ impl Bvp {
                 (state, stats, Some(("k".to_string(), steps)))
             }
         };
-        let sys = System {
-            lag,
-            theta0,
-            end: &end,
-        };
+        let sys = System::new(lag, theta0, &end);
         Ok(self.assemble(
             problem,
             &sys,
@@ -392,11 +427,7 @@ impl Bvp {
         let mut total = Stats::default();
         let mut continuation = None;
         for _ in 0..12 {
-            let sys = System {
-                lag,
-                theta0,
-                end: &end,
-            };
+            let sys = System::new(lag, theta0, &end);
             let attempt = self.adapt(&sys, state.clone(), &mut ws);
             let (solved, stats) = match attempt {
                 Ok(ok) => ok,
@@ -447,11 +478,7 @@ impl Bvp {
                 state.y.extend(target.linear(t - t_old, &last_node[..d]));
             }
         }
-        let sys = System {
-            lag,
-            theta0,
-            end: &end,
-        };
+        let sys = System::new(lag, theta0, &end);
         let tail = target.tail(*state.t.last().unwrap());
         Ok(self.assemble(
             problem,

@@ -47,6 +47,9 @@ pub(crate) struct System<'a> {
     pub lag: &'a Lagrangian,
     pub theta0: &'a [f64],
     pub end: &'a EndCondition,
+    /// When set, the field `F` is replaced by its linearisation `F(t, y_r) + ∂F(t, y_r)(y − y_r)`
+    /// about this state: a linear problem whose solution is an initial guess for the full one.
+    pub linearised_at: Option<&'a [f64]>,
 }
 
 /// Reusable buffers.
@@ -91,16 +94,49 @@ pub(crate) struct NewtonOptions {
     pub max_iterations: usize,
 }
 
-impl System<'_> {
+impl<'a> System<'a> {
     fn d(&self) -> usize {
         self.lag.dim()
+    }
+
+    /// A system for `lag` with the full (not linearised) field.
+    pub fn new(lag: &'a Lagrangian, theta0: &'a [f64], end: &'a EndCondition) -> Self {
+        Self {
+            lag,
+            theta0,
+            end,
+            linearised_at: None,
+        }
     }
 
     /// `F(t, y)` for one node-sized state.
     pub fn eval(&self, t: f64, y: &[f64], out: &mut [f64], ws: &mut FieldWorkspace) {
         let d = self.d();
-        let (dth, dp) = out.split_at_mut(d);
-        self.lag.field(t, &y[..d], &y[d..], dth, dp, ws);
+        match self.linearised_at {
+            None => {
+                let (dth, dp) = out.split_at_mut(d);
+                self.lag.field(t, &y[..d], &y[d..], dth, dp, ws);
+            }
+            Some(yr) => {
+                // Only initial guesses take this route, on a coarse mesh: allocating is fine.
+                let mut jac = DMatrix::zeros(2 * d, 2 * d);
+                self.lag.field_jacobian(t, &yr[..d], &yr[d..], &mut jac, ws);
+                let (dth, dp) = out.split_at_mut(d);
+                self.lag.field(t, &yr[..d], &yr[d..], dth, dp, ws);
+                for (a, o) in out.iter_mut().enumerate() {
+                    *o += (0..2 * d)
+                        .map(|b| jac[(a, b)] * (y[b] - yr[b]))
+                        .sum::<f64>();
+                }
+            }
+        }
+    }
+
+    /// `∂F(t, y)` for one node-sized state.
+    fn eval_jacobian(&self, t: f64, y: &[f64], out: &mut DMatrix<f64>, ws: &mut FieldWorkspace) {
+        let d = self.d();
+        let at = self.linearised_at.unwrap_or(y);
+        self.lag.field_jacobian(t, &at[..d], &at[d..], out, ws);
     }
 
     /// Field values at every node into `ws.f`.
@@ -211,9 +247,7 @@ impl System<'_> {
         }
         ws.jn.resize(t.len(), DMatrix::zeros(n, n));
         for (i, &ti) in t.iter().enumerate() {
-            let yi = &y[i * n..(i + 1) * n];
-            self.lag
-                .field_jacobian(ti, &yi[..d], &yi[d..], &mut ws.jn[i], &mut ws.field);
+            self.eval_jacobian(ti, &y[i * n..(i + 1) * n], &mut ws.jn[i], &mut ws.field);
         }
         for i in 0..intervals {
             let h = t[i + 1] - t[i];
@@ -221,8 +255,7 @@ impl System<'_> {
             let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
             midpoint(h, y0, y1, f0, f1, &mut ws.ym);
             let tm = t[i] + 0.5 * h;
-            self.lag
-                .field_jacobian(tm, &ws.ym[..d], &ws.ym[d..], &mut ws.jm, &mut ws.field);
+            self.eval_jacobian(tm, &ws.ym, &mut ws.jm, &mut ws.field);
             // ∂y_m/∂y_i = I/2 + h/8 J_i,  ∂y_m/∂y_{i+1} = I/2 - h/8 J_{i+1}
             // ∂r/∂y_i = -I - h/6 (J_i + 4 J_m ∂y_m/∂y_i)
             // ∂r/∂y_{i+1} = I - h/6 (J_{i+1} + 4 J_m ∂y_m/∂y_{i+1})
@@ -431,4 +464,62 @@ pub(crate) fn scaled_norm(s: &[f64], y: &[f64]) -> f64 {
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lossnav_problems::{AutoDiff, DoubleWell, Quadratic};
+
+    fn field(sys: &System, y: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; y.len()];
+        sys.eval(0.3, y, &mut out, &mut FieldWorkspace::new(y.len() / 2));
+        out
+    }
+
+    /// The linearised field is exact for a quadratic loss (an affine field), and for a
+    /// nonlinear one its error shrinks as the square of the distance to the reference.
+    #[test]
+    fn linearised_field_is_first_order_exact() {
+        let end = EndCondition::Fixed(vec![0.0, 0.0]);
+        let theta0 = [0.0, 0.0];
+        let reference = [0.4, -0.2, 0.1, 0.3];
+        let direction = [0.3, -0.7, 0.5, 0.2];
+        let quad = Lagrangian::new(Quadratic::diagonal(vec![1.0, 3.0], vec![0.5, 0.0]).unwrap())
+            .with_gamma(0.5);
+        let well = Lagrangian::new(AutoDiff(DoubleWell::figure1())).with_gamma(0.5);
+        for (lag, affine) in [(&quad, true), (&well, false)] {
+            let full = System::new(lag, &theta0, &end);
+            let linear = System {
+                linearised_at: Some(&reference),
+                ..System::new(lag, &theta0, &end)
+            };
+            let mut errors = Vec::new();
+            for eps in [1e-1, 5e-2] {
+                let y: Vec<f64> = reference
+                    .iter()
+                    .zip(&direction)
+                    .map(|(r, v)| r + eps * v)
+                    .collect();
+                let (a, b) = (field(&full, &y), field(&linear, &y));
+                errors.push(
+                    a.iter()
+                        .zip(&b)
+                        .fold(0.0_f64, |m, (x, z)| m.max((x - z).abs())),
+                );
+            }
+            if affine {
+                // Rounding only: a handful of operations on O(1) numbers.
+                assert!(errors.iter().all(|&e| e < 1e-14), "{errors:?}");
+            } else {
+                // Halving the distance quarters a second-order error (ratio 4, up to the
+                // third-order term's share at these distances).
+                let ratio = errors[0] / errors[1];
+                assert!(
+                    (ratio - 4.0).abs() < 0.3,
+                    "ratio {ratio}, errors {errors:?}"
+                );
+            }
+        }
+    }
 }

@@ -57,7 +57,7 @@ pub(crate) fn pieces(e: f64, tol: f64) -> usize {
         return 4;
     }
     let m = (1.5 * (e / tol).powf(0.25)).ceil();
-    (m as usize).clamp(2, 8)
+    (m as usize).clamp(2, 16)
 }
 
 /// A refined mesh: intervals over `tol` split into equal pieces.
