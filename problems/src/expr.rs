@@ -2,12 +2,15 @@
 //!
 //! JSON specs state losses, metrics and drifts as expressions. Each is parsed once by exmex,
 //! differentiated symbolically once (first and second partials with respect to every
-//! parameter), and then evaluated as flat expressions: exact derivatives with no finite
-//! differences and no parsing in a solver's inner loop.
+//! parameter), and compiled into tapes ([`crate::tape`]) for the value, the gradient and the
+//! Hessian: exact derivatives with no finite differences, no parsing and no interpretation
+//! overhead in a solver's inner loop.
 
 use std::collections::BTreeMap;
 
 use exmex::{Differentiate, Express, FlatEx};
+
+use crate::tape::{Input, Tape, Tracer};
 use nalgebra::DMatrix;
 
 use crate::error::{ProblemError, Result};
@@ -104,68 +107,44 @@ fn check_name(field: &str, name: &str) -> Result<()> {
     }
 }
 
-/// Where each of an exmex expression's variables (alphabetical order) takes its value from.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Slot {
-    Theta(usize),
-    Param(f64),
-    Time,
-}
+/// A parsed expression over tracers, ready to be recorded into a tape.
+type Traced = FlatEx<Tracer>;
 
-/// A parsed expression with its variable bindings resolved.
-#[derive(Debug, Clone)]
-struct Compiled {
-    ex: FlatEx<f64>,
-    slots: Vec<Slot>,
-}
-
-/// Slots beyond this many spill to the heap on evaluation.
-const STACK_SLOTS: usize = 16;
-
-impl Compiled {
-    fn new(ex: FlatEx<f64>, scope: &Scope) -> Self {
-        let slots = ex
-            .var_names()
+/// Records `exprs` (each over its own variables, named in exmex's order) into one tape with
+/// one output per expression; `None` stands for an identically zero expression.
+fn compile(exprs: &[Option<&Traced>], scope: &Scope) -> Tape {
+    Tape::record(|| {
+        exprs
             .iter()
-            .map(|name| {
-                if name == TIME {
-                    Slot::Time
-                } else if let Some(i) = scope.vars.iter().position(|v| v == name) {
-                    Slot::Theta(i)
-                } else {
-                    // Names were checked against the scope when the text was parsed.
-                    Slot::Param(scope.params.get(name).copied().unwrap_or(f64::NAN))
+            .map(|ex| match ex {
+                None => Tracer::Const(0.0),
+                Some(ex) => {
+                    let vars: Vec<Tracer> = ex
+                        .var_names()
+                        .iter()
+                        .map(|name| Tape::input(input(name, scope)))
+                        .collect();
+                    // exmex only fails on a wrong argument count, which `vars` rules out.
+                    ex.eval(&vars).unwrap_or(Tracer::Const(f64::NAN))
                 }
             })
-            .collect();
-        Self { ex, slots }
-    }
+            .collect()
+    })
+}
 
-    fn eval(&self, theta: &[f64], t: f64) -> f64 {
-        let value = |s: &Slot| match *s {
-            Slot::Theta(i) => theta[i],
-            Slot::Param(v) => v,
-            Slot::Time => t,
-        };
-        let n = self.slots.len();
-        let result = if n <= STACK_SLOTS {
-            let mut buf = [0.0; STACK_SLOTS];
-            for (b, s) in buf.iter_mut().zip(&self.slots) {
-                *b = value(s);
-            }
-            self.ex.eval(&buf[..n])
-        } else {
-            let buf: Vec<f64> = self.slots.iter().map(value).collect();
-            self.ex.eval(&buf)
-        };
-        // exmex only fails on a wrong argument count, which the slots rule out.
-        result.unwrap_or(f64::NAN)
+/// What an expression variable stands for. Names were checked against the scope on parsing.
+fn input(name: &str, scope: &Scope) -> Input {
+    if name == TIME {
+        Input::Time
+    } else if let Some(i) = scope.vars.iter().position(|v| v == name) {
+        Input::Theta(i)
+    } else {
+        Input::Constant(scope.params.get(name).copied().unwrap_or(f64::NAN))
     }
+}
 
-    /// Index of `name` among the expression's variables, if it occurs.
-    fn var_index(&self, name: &str) -> Option<usize> {
-        self.ex.var_names().iter().position(|v| v == name)
-    }
+fn var_index(ex: &Traced, name: &str) -> Option<usize> {
+    ex.var_names().iter().position(|v| v == name)
 }
 
 /// A scalar function of `θ` and `t` given as text, with exact gradient and Hessian.
@@ -182,12 +161,15 @@ impl Compiled {
 #[derive(Debug, Clone)]
 pub struct ExprFunction {
     text: String,
-    value: Compiled,
-    /// `None` where the partial derivative is identically zero.
-    grad: Vec<Option<Compiled>>,
-    /// Row-major `D×D`; only `i <= j` is filled.
-    hess: Vec<Option<Compiled>>,
+    dim: usize,
+    /// One output: the value.
+    value: Tape,
+    /// `D` outputs: the gradient.
+    grad: Tape,
+    /// `D(D+1)/2` outputs: the Hessian's upper triangle, row by row.
+    hess: Tape,
     uses_time: bool,
+    constant_in_theta: bool,
 }
 
 impl ExprFunction {
@@ -198,7 +180,8 @@ impl ExprFunction {
             expression: text.to_string(),
             message,
         };
-        let ex = exmex::parse::<f64>(text).map_err(|e| expr_err(clean_message(&e.to_string())))?;
+        let ex =
+            exmex::parse::<Tracer>(text).map_err(|e| expr_err(clean_message(&e.to_string())))?;
         for name in ex.var_names() {
             let known =
                 name == TIME || scope.vars.contains(name) || scope.params.contains_key(name);
@@ -212,40 +195,40 @@ impl ExprFunction {
             }
         }
         let d = scope.vars.len();
-        let value = Compiled::new(ex, scope);
-        let uses_time = value.var_index(TIME).is_some();
-        let differentiate = |c: &Compiled, var: &str, what: &str| -> Result<Option<Compiled>> {
-            match c.var_index(var) {
+        let uses_time = var_index(&ex, TIME).is_some();
+        let differentiate = |ex: &Traced, var: &str, what: &str| -> Result<Option<Traced>> {
+            match var_index(ex, var) {
                 None => Ok(None),
-                Some(idx) => {
-                    let de = c.ex.clone().partial(idx).map_err(|e| {
-                        expr_err(format!(
-                            "{what} with respect to `{var}` is not available: {}",
-                            clean_message(&e.to_string())
-                        ))
-                    })?;
-                    Ok(Some(Compiled::new(de, scope)))
-                }
+                Some(idx) => ex.clone().partial(idx).map(Some).map_err(|e| {
+                    expr_err(format!(
+                        "{what} with respect to `{var}` is not available: {}",
+                        clean_message(&e.to_string())
+                    ))
+                }),
             }
         };
         let mut grad = Vec::with_capacity(d);
         for var in &scope.vars {
-            grad.push(differentiate(&value, var, "the derivative")?);
+            grad.push(differentiate(&ex, var, "the derivative")?);
         }
-        let mut hess = vec![None; d * d];
-        for i in 0..d {
-            if let Some(gi) = &grad[i] {
-                for j in i..d {
-                    hess[i * d + j] = differentiate(gi, &scope.vars[j], "the second derivative")?;
-                }
+        let mut hess = Vec::with_capacity(d * (d + 1) / 2);
+        for (i, gi) in grad.iter().enumerate() {
+            for var in &scope.vars[i..] {
+                hess.push(match gi {
+                    Some(gi) => differentiate(gi, var, "the second derivative")?,
+                    None => None,
+                });
             }
         }
+        let constant_in_theta = grad.iter().all(Option::is_none);
         Ok(Self {
             text: text.to_string(),
-            value,
-            grad,
-            hess,
+            dim: d,
+            value: compile(&[Some(&ex)], scope),
+            grad: compile(&grad.iter().map(Option::as_ref).collect::<Vec<_>>(), scope),
+            hess: compile(&hess.iter().map(Option::as_ref).collect::<Vec<_>>(), scope),
             uses_time,
+            constant_in_theta,
         })
     }
 
@@ -256,7 +239,7 @@ impl ExprFunction {
 
     /// Number of coordinates.
     pub fn dim(&self) -> usize {
-        self.grad.len()
+        self.dim
     }
 
     /// Whether the expression uses `t`.
@@ -266,31 +249,37 @@ impl ExprFunction {
 
     /// Whether the expression uses any coordinate of `θ`.
     pub fn is_constant_in_theta(&self) -> bool {
-        self.grad.iter().all(Option::is_none)
+        self.constant_in_theta
     }
 
     /// Value at `(θ, t)`.
     pub fn value(&self, theta: &[f64], t: f64) -> f64 {
-        self.value.eval(theta, t)
+        self.value.eval_one(theta, t)
     }
 
     /// Writes the gradient with respect to `θ` into `out`.
     pub fn gradient(&self, theta: &[f64], t: f64, out: &mut [f64]) {
-        for (o, g) in out.iter_mut().zip(&self.grad) {
-            *o = g.as_ref().map_or(0.0, |g| g.eval(theta, t));
-        }
+        self.grad.eval(theta, t, &mut out[..self.dim]);
     }
 
     /// Writes the (symmetric) Hessian with respect to `θ` into `out`.
     pub fn hessian(&self, theta: &[f64], t: f64, out: &mut DMatrix<f64>) {
-        let d = self.dim();
+        let d = self.dim;
+        let mut small = [0.0; 36];
+        let mut large = Vec::new();
+        let upper = if self.hess.outputs() <= small.len() {
+            &mut small[..self.hess.outputs()]
+        } else {
+            large.resize(self.hess.outputs(), 0.0);
+            &mut large[..]
+        };
+        self.hess.eval(theta, t, upper);
+        let mut k = 0;
         for i in 0..d {
             for j in i..d {
-                let h = self.hess[i * d + j]
-                    .as_ref()
-                    .map_or(0.0, |h| h.eval(theta, t));
-                out[(i, j)] = h;
-                out[(j, i)] = h;
+                out[(i, j)] = upper[k];
+                out[(j, i)] = upper[k];
+                k += 1;
             }
         }
     }

@@ -38,6 +38,7 @@ mod linalg;
 pub mod metric;
 pub mod problem;
 pub mod spec;
+mod tape;
 
 pub use drift::{Affine, Drift, ExprDrift, NoDrift};
 pub use error::{ProblemError, Result};
