@@ -335,6 +335,9 @@ impl<'a> System<'a> {
         let mut trial_res = vec![0.0; m];
         let mut simplified = vec![0.0; m];
         const SIGMA: f64 = 0.2;
+        // Chord steps continue while each correction is at most this fraction of the previous:
+        // linear convergence at this rate costs less than a new factorisation.
+        const CHORD_CONTRACTION: f64 = 0.1;
         const MAX_TRIALS: usize = 10;
         self.eval_nodes(t, y, ws)?;
         self.residual(t, y, ws, &mut res)?;
@@ -397,16 +400,45 @@ impl<'a> System<'a> {
                     iterations: iter + 1,
                 });
             }
+            if !(accepted && alpha == 1.0) {
+                continue;
+            }
             // After a full step the simplified correction (old factorisation, new residual) is
-            // the next Newton step to first order: when it is below tolerance, apply it and stop
-            // instead of paying for one more Jacobian only to confirm convergence.
-            if accepted && alpha == 1.0 && scaled_norm(&simplified, y) <= opts.tol {
-                for (yk, sk) in y.iter_mut().zip(&simplified) {
-                    *yk += sk;
+            // the next Newton step to first order. While successive corrections contract fast,
+            // keep applying them with the same factorisation (chord steps: one residual and one
+            // triangular solve each) instead of assembling and factoring a new Jacobian; stop
+            // once a correction is below tolerance.
+            let mut previous = dot(&step, &step).sqrt();
+            loop {
+                if scaled_norm(&simplified, y) <= opts.tol {
+                    for (yk, sk) in y.iter_mut().zip(&simplified) {
+                        *yk += sk;
+                    }
+                    return Ok(NewtonReport {
+                        iterations: iter + 1,
+                    });
                 }
-                return Ok(NewtonReport {
-                    iterations: iter + 1,
-                });
+                let current = dot(&simplified, &simplified).sqrt();
+                if !(current <= CHORD_CONTRACTION * previous) {
+                    break;
+                }
+                for k in 0..m {
+                    trial[k] = y[k] + simplified[k];
+                }
+                if self.eval_nodes(t, &trial, ws).is_err()
+                    || self.residual(t, &trial, ws, &mut trial_res).is_err()
+                {
+                    // Keep `y` and its residual; the next Newton step starts from there.
+                    self.eval_nodes(t, y, ws)?;
+                    break;
+                }
+                y.copy_from_slice(&trial);
+                res.copy_from_slice(&trial_res);
+                for (s, r) in simplified.iter_mut().zip(&res) {
+                    *s = -r;
+                }
+                jac.solve(&mut simplified);
+                previous = current;
             }
         }
         self.eval_nodes(t, y, ws)?;
