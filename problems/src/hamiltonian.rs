@@ -17,7 +17,7 @@
 
 use nalgebra::DMatrix;
 
-use crate::lagrangian::{dot, Lagrangian};
+use crate::lagrangian::{dot, with_scratch, Lagrangian};
 
 /// Scratch space for field and Jacobian evaluations, so solvers evaluate without allocating.
 #[derive(Debug, Clone)]
@@ -124,8 +124,10 @@ impl Lagrangian {
     /// For autonomous problems `dℋ/dt = -(γ/η) pᵀθ̇` along optimal trajectories; it is
     /// conserved when `γ = 0`.
     pub fn hamiltonian(&self, t: f64, theta: &[f64], p: &[f64]) -> f64 {
-        let mut f = vec![0.0; theta.len()];
-        self.drift().value(theta, t, &mut f);
-        self.potential(theta, t) - self.kinetic_from_momentum(theta, p) - dot(p, &f) / self.eta()
+        let drift_power = with_scratch(theta.len(), |f| {
+            self.drift().value(theta, t, f);
+            dot(p, f)
+        });
+        self.potential(theta, t) - self.kinetic_from_momentum(theta, p) - drift_power / self.eta()
     }
 }

@@ -188,9 +188,10 @@ impl Lagrangian {
 
     /// Kinetic term from the momentum: `(1/2η) pᵀ M p` (defined for singular mobilities too).
     pub fn kinetic_from_momentum(&self, theta: &[f64], p: &[f64]) -> f64 {
-        let mut mp = vec![0.0; p.len()];
-        self.metric.mobility_mul(theta, p, &mut mp);
-        dot(p, &mp) / (2.0 * self.eta)
+        with_scratch(p.len(), |mp| {
+            self.metric.mobility_mul(theta, p, mp);
+            dot(p, mp) / (2.0 * self.eta)
+        })
     }
 
     /// Undiscounted integrand `ℓ = kinetic + potential`.
@@ -248,6 +249,18 @@ impl Lagrangian {
         for (v, m) in theta_dot.iter_mut().zip(&mp) {
             *v += m;
         }
+    }
+}
+
+/// Runs `f` on a zeroed scratch vector of length `n`: on the stack for the small `D` of the
+/// solvers' inner loops (where these per-point evaluations would otherwise allocate), on the
+/// heap beyond.
+pub(crate) fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    const STACK: usize = 16;
+    if n <= STACK {
+        f(&mut [0.0; STACK][..n])
+    } else {
+        f(&mut vec![0.0; n])
     }
 }
 

@@ -8,7 +8,7 @@
 //! tens of thousands of unknowns with a band of a few dozen).
 
 /// An `n×n` matrix with `kl` sub- and `ku` super-diagonals, factored in place.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BandedLu {
     n: usize,
     kl: usize,
@@ -37,6 +37,18 @@ impl BandedLu {
             ipiv: vec![0; n],
             factored: false,
         }
+    }
+
+    /// Makes this a zero `n×n` matrix with the given band, reusing the storage: a solver that
+    /// factors many matrices (one per Newton step and mesh) touches fresh memory only when the
+    /// mesh grows.
+    pub fn reset(&mut self, n: usize, kl: usize, ku: usize) {
+        (self.n, self.kl, self.ku) = (n, kl, ku);
+        self.ab.clear();
+        self.ab.resize((2 * kl + ku + 1) * n, 0.0);
+        self.ipiv.clear();
+        self.ipiv.resize(n, 0);
+        self.factored = false;
     }
 
     /// Order of the matrix.
@@ -116,16 +128,20 @@ impl BandedLu {
             }
             if km > 0 {
                 let inv = 1.0 / self.ab[base];
-                for r in 1..=km {
-                    self.ab[base + r] *= inv;
+                for v in &mut self.ab[base + 1..=base + km] {
+                    *v *= inv;
                 }
+                // Rank-one update of the trailing columns: column c (rows j+1..=j+km) minus
+                // multiplier column × pivot-row entry. Column c's rows start at an offset of
+                // (c − j)(ld − 1) below the pivot column's in the band storage.
+                let (pivot_col, rest) = self.ab.split_at_mut(base + km + 1);
+                let l = &pivot_col[base + 1..];
                 for c in (j + 1)..=ju {
-                    let ajc = self.ab[self.idx(j, c)];
+                    let col = base + (c - j) * (ld - 1) - (base + km + 1);
+                    let ajc = rest[col];
                     if ajc != 0.0 {
-                        let col = self.idx(j, c);
-                        for r in 1..=km {
-                            let l = self.ab[base + r];
-                            self.ab[col + r] -= l * ajc;
+                        for (a, li) in rest[col + 1..=col + km].iter_mut().zip(l) {
+                            *a -= li * ajc;
                         }
                     }
                 }
@@ -153,8 +169,8 @@ impl BandedLu {
             let bj = b[j];
             if bj != 0.0 {
                 let base = kv + j * ld;
-                for r in 1..=lm {
-                    b[j + r] -= self.ab[base + r] * bj;
+                for (bi, l) in b[j + 1..=j + lm].iter_mut().zip(&self.ab[base + 1..]) {
+                    *bi -= l * bj;
                 }
             }
         }
@@ -164,8 +180,10 @@ impl BandedLu {
             let bj = b[j];
             if bj != 0.0 {
                 let top = j.saturating_sub(kv);
-                for (i, bi) in b.iter_mut().enumerate().take(j).skip(top) {
-                    *bi -= self.ab[kv + i - j + col] * bj;
+                // Rows top..j of column j sit just above its diagonal entry.
+                let u = &self.ab[kv + col - (j - top)..kv + col];
+                for (bi, uij) in b[top..j].iter_mut().zip(u) {
+                    *bi -= uij * bj;
                 }
             }
         }

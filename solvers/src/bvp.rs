@@ -561,7 +561,9 @@ pub(crate) fn terminal_value(
 }
 
 /// `∫₀ᵀ e^{-γt} (ℓ(t) - offset) dt` along the interpolant, with the exponentially fitted
-/// five-point Lobatto rule on every interval.
+/// five-point Lobatto rule on every interval. The integrand at the mesh nodes is shared by the
+/// two intervals meeting there, and the weights are reused while the interval length repeats
+/// (refined intervals come in runs of equal pieces).
 pub(crate) fn integrate_cost(
     lag: &Lagrangian,
     t: &[f64],
@@ -571,13 +573,22 @@ pub(crate) fn integrate_cost(
 ) -> f64 {
     let d = lag.dim();
     let n = 2 * d;
+    let ell = |s: &[f64], tk: f64| {
+        lag.kinetic_from_momentum(&s[..d], &s[d..]) + lag.potential(&s[..d], tk) - offset
+    };
     let mut s = vec![0.0; n];
     let mut total = 0.0;
+    let mut left = ell(&y[..n], t[0]);
+    let (mut cached_h, mut w) = (f64::NAN, [0.0; 5]);
     for i in 0..t.len() - 1 {
         let h = t[i + 1] - t[i];
-        let w = quadrature::weights(lag.gamma(), h);
-        let mut sum = 0.0;
-        for (k, &x) in quadrature::NODES.iter().enumerate() {
+        if h != cached_h {
+            (cached_h, w) = (h, quadrature::weights(lag.gamma(), h));
+        }
+        let right = ell(&y[(i + 1) * n..(i + 2) * n], t[i + 1]);
+        let mut sum = w[0] * left + w[4] * right;
+        for k in 1..4 {
+            let x = quadrature::NODES[k];
             crate::hermite::value(
                 x,
                 h,
@@ -587,12 +598,10 @@ pub(crate) fn integrate_cost(
                 &f[(i + 1) * n..(i + 2) * n],
                 &mut s,
             );
-            let tk = t[i] + x * h;
-            let ell =
-                lag.kinetic_from_momentum(&s[..d], &s[d..]) + lag.potential(&s[..d], tk) - offset;
-            sum += w[k] * ell;
+            sum += w[k] * ell(&s, t[i] + x * h);
         }
         total += lag.discount(t[i]) * sum;
+        left = right;
     }
     total
 }

@@ -63,6 +63,18 @@ pub(crate) struct Workspace {
     jm_jn: DMatrix<f64>,
     ym: Vec<f64>,
     fm: Vec<f64>,
+    newton: NewtonBuffers,
+}
+
+/// Newton's matrix and vectors, kept across calls so that repeated solves reuse memory.
+#[derive(Default)]
+struct NewtonBuffers {
+    jac: BandedLu,
+    res: Vec<f64>,
+    step: Vec<f64>,
+    trial: Vec<f64>,
+    trial_res: Vec<f64>,
+    simplified: Vec<f64>,
 }
 
 impl Workspace {
@@ -76,6 +88,7 @@ impl Workspace {
             jm_jn: DMatrix::zeros(2 * d, 2 * d),
             ym: vec![0.0; 2 * d],
             fm: vec![0.0; 2 * d],
+            newton: NewtonBuffers::default(),
         }
     }
 }
@@ -325,33 +338,60 @@ impl<'a> System<'a> {
         opts: NewtonOptions,
         ws: &mut Workspace,
     ) -> Result<NewtonReport, SolverError> {
+        let mut buffers = std::mem::take(&mut ws.newton);
+        let result = self.newton_with(t, y, opts, ws, &mut buffers);
+        ws.newton = buffers;
+        result
+    }
+
+    fn newton_with(
+        &self,
+        t: &[f64],
+        y: &mut [f64],
+        opts: NewtonOptions,
+        ws: &mut Workspace,
+        buffers: &mut NewtonBuffers,
+    ) -> Result<NewtonReport, SolverError> {
         let d = self.d();
         let n = 2 * d;
         let m = y.len();
-        let mut jac = BandedLu::zeros(m, 3 * d - 1, 3 * d - 1);
-        let mut res = vec![0.0; m];
-        let mut step = vec![0.0; m];
-        let mut trial = vec![0.0; m];
-        let mut trial_res = vec![0.0; m];
-        let mut simplified = vec![0.0; m];
+        let NewtonBuffers {
+            jac,
+            res,
+            step,
+            trial,
+            trial_res,
+            simplified,
+        } = buffers;
+        jac.reset(m, 3 * d - 1, 3 * d - 1);
+        for v in [
+            &mut *res,
+            &mut *step,
+            &mut *trial,
+            &mut *trial_res,
+            &mut *simplified,
+        ] {
+            v.clear();
+            v.resize(m, 0.0);
+        }
         const SIGMA: f64 = 0.2;
         // Chord steps continue while each correction is at most this fraction of the previous:
         // linear convergence at this rate costs less than a new factorisation.
         const CHORD_CONTRACTION: f64 = 0.1;
         const MAX_TRIALS: usize = 10;
         self.eval_nodes(t, y, ws)?;
-        self.residual(t, y, ws, &mut res)?;
+        self.residual(t, y, ws, res)?;
         let mut last_step = f64::INFINITY;
         for iter in 0..opts.max_iterations {
-            self.jacobian(t, y, ws, &mut jac);
+            self.jacobian(t, y, ws, jac);
             if let Err(s) = jac.factor() {
                 let node = (s.column / n).min(t.len() - 1);
                 return Err(SolverError::Singular { t: t[node] });
             }
-            for (s, r) in step.iter_mut().zip(&res) {
+            for (s, r) in step.iter_mut().zip(res.iter()) {
                 *s = -r;
             }
-            jac.solve(&mut step);
+            jac.solve(step);
             if !step.iter().all(|v| v.is_finite()) {
                 return Err(SolverError::Singular { t: t[0] });
             }
@@ -365,12 +405,12 @@ impl<'a> System<'a> {
                     trial[k] = y[k] + alpha * step[k];
                 }
                 let ok = self.eval_nodes(t, &trial, ws).is_ok()
-                    && self.residual(t, &trial, ws, &mut trial_res).is_ok();
+                    && self.residual(t, &trial, ws, trial_res).is_ok();
                 if ok {
-                    for (s, r) in simplified.iter_mut().zip(&trial_res) {
+                    for (s, r) in simplified.iter_mut().zip(trial_res.iter()) {
                         *s = -r;
                     }
-                    jac.solve(&mut simplified);
+                    jac.solve(simplified);
                     let trial_cost = dot(&simplified, &simplified);
                     if trial_cost.is_finite() && trial_cost < (1.0 - 2.0 * alpha * SIGMA) * cost {
                         accepted = true;
@@ -387,7 +427,7 @@ impl<'a> System<'a> {
             if !accepted {
                 // Take the smallest trial step if it is defined; Newton may recover.
                 if self.eval_nodes(t, &trial, ws).is_err()
-                    || self.residual(t, &trial, ws, &mut trial_res).is_err()
+                    || self.residual(t, &trial, ws, trial_res).is_err()
                 {
                     self.eval_nodes(t, y, ws)?;
                     return Err(self.newton_failure(t, y, ws, iter + 1, scaled));
@@ -411,7 +451,7 @@ impl<'a> System<'a> {
             let mut previous = dot(&step, &step).sqrt();
             loop {
                 if scaled_norm(&simplified, y) <= opts.tol {
-                    for (yk, sk) in y.iter_mut().zip(&simplified) {
+                    for (yk, sk) in y.iter_mut().zip(simplified.iter()) {
                         *yk += sk;
                     }
                     return Ok(NewtonReport {
@@ -426,7 +466,7 @@ impl<'a> System<'a> {
                     trial[k] = y[k] + simplified[k];
                 }
                 if self.eval_nodes(t, &trial, ws).is_err()
-                    || self.residual(t, &trial, ws, &mut trial_res).is_err()
+                    || self.residual(t, &trial, ws, trial_res).is_err()
                 {
                     // Keep `y` and its residual; the next Newton step starts from there.
                     self.eval_nodes(t, y, ws)?;
@@ -434,10 +474,10 @@ impl<'a> System<'a> {
                 }
                 y.copy_from_slice(&trial);
                 res.copy_from_slice(&trial_res);
-                for (s, r) in simplified.iter_mut().zip(&res) {
+                for (s, r) in simplified.iter_mut().zip(res.iter()) {
                     *s = -r;
                 }
-                jac.solve(&mut simplified);
+                jac.solve(simplified);
                 previous = current;
             }
         }

@@ -50,27 +50,45 @@ pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -
         .collect()
 }
 
-/// How many pieces to split an interval with estimate `e` into so the pieces meet `tol`
-/// (the estimate scales as `h⁴`), with a safety factor, between 2 and 8.
-pub(crate) fn pieces(e: f64, tol: f64) -> usize {
-    if !e.is_finite() {
-        return 4;
-    }
-    let m = (1.5 * (e / tol).powf(0.25)).ceil();
-    (m as usize).clamp(2, 16)
-}
-
-/// A refined mesh: intervals over `tol` split into equal pieces.
+/// A refined mesh that equidistributes the predicted error.
+///
+/// Under the fourth-order model an interval with estimate `e` needs `(σ e / tol)^{1/4}` pieces
+/// of equal length to bring each piece to `tol / σ` (`σ = 2`). Reading that as a density of
+/// nodes per unit time, piecewise constant over the old intervals, the new nodes are placed at
+/// equal increments of its integral: the new mesh is as coarse as the model allows everywhere,
+/// instead of splitting failing intervals into whole numbers of pieces and leaving the rest.
+/// Every interval over `tol` gets at least two pieces (so each pass makes progress where the
+/// model is unreliable), one with a non-finite estimate four; elsewhere at most two old
+/// intervals merge, and no interval is split into more than 16 pieces per pass.
 pub(crate) fn refine(t: &[f64], errors: &[f64], tol: f64) -> Vec<f64> {
-    let mut out = Vec::with_capacity(t.len() * 2);
-    for i in 0..t.len() - 1 {
-        out.push(t[i]);
-        if errors[i] > tol {
-            let m = pieces(errors[i], tol);
-            let h = (t[i + 1] - t[i]) / m as f64;
-            for k in 1..m {
-                out.push(t[i] + k as f64 * h);
+    const SAFETY: f64 = 4.0;
+    let pieces: Vec<f64> = errors
+        .iter()
+        .map(|&e| {
+            if !e.is_finite() {
+                return 4.0;
             }
+            let floor = if e > tol { 2.0 } else { 0.5 };
+            (SAFETY * e / tol).powf(0.25).clamp(floor, 16.0)
+        })
+        .collect();
+    let total: f64 = pieces.iter().sum();
+    let count = (total.ceil() as usize).max(1);
+    let step = total / count as f64;
+    let mut out = Vec::with_capacity(count + 1);
+    out.push(t[0]);
+    let (mut below, mut i) = (0.0, 0);
+    for k in 1..count {
+        let target = k as f64 * step;
+        while i + 1 < pieces.len() && below + pieces[i] < target {
+            below += pieces[i];
+            i += 1;
+        }
+        let x = ((target - below) / pieces[i]).clamp(0.0, 1.0);
+        let node = t[i] + x * (t[i + 1] - t[i]);
+        // Rounding can repeat a node at an old interval's end; keep the mesh strictly increasing.
+        if node > *out.last().unwrap() && node < t[t.len() - 1] {
+            out.push(node);
         }
     }
     out.push(t[t.len() - 1]);
