@@ -587,8 +587,7 @@ pub(crate) fn integrate_cost(
         }
         let right = ell(&y[(i + 1) * n..(i + 2) * n], t[i + 1]);
         let mut sum = w[0] * left + w[4] * right;
-        for k in 1..4 {
-            let x = quadrature::NODES[k];
+        for (&x, &wk) in quadrature::NODES.iter().zip(&w).take(4).skip(1) {
             crate::hermite::value(
                 x,
                 h,
@@ -598,7 +597,7 @@ pub(crate) fn integrate_cost(
                 &f[(i + 1) * n..(i + 2) * n],
                 &mut s,
             );
-            sum += w[k] * ell(&s, t[i] + x * h);
+            sum += wk * ell(&s, t[i] + x * h);
         }
         total += lag.discount(t[i]) * sum;
         left = right;
