@@ -17,7 +17,7 @@
 
 use lossnav_problems::{End, Horizon, Lagrangian, Problem};
 
-use crate::collocation::{EndCondition, NewtonOptions, System, Workspace};
+use crate::collocation::{EndCondition, Linearisation, NewtonOptions, System, Workspace};
 use crate::error::SolverError;
 use crate::mesh;
 use crate::quadrature;
@@ -242,8 +242,9 @@ impl Bvp {
             .copied()
             .chain(std::iter::repeat_n(0.0, theta_ref.len()))
             .collect();
+        let lin = Linearisation::new(lag, reference);
         let sys = System {
-            linearised_at: Some(&reference),
+            linearised: Some(&lin),
             ..System::new(lag, theta0, end)
         };
         let mut state = plain;

@@ -48,8 +48,48 @@ pub(crate) struct System<'a> {
     pub theta0: &'a [f64],
     pub end: &'a EndCondition,
     /// When set, the field `F` is replaced by its linearisation `F(t, y_r) + ∂F(t, y_r)(y − y_r)`
-    /// about this state: a linear problem whose solution is an initial guess for the full one.
-    pub linearised_at: Option<&'a [f64]>,
+    /// about a reference state: a linear problem whose solution is an initial guess for the
+    /// full one.
+    pub linearised: Option<&'a Linearisation>,
+}
+
+/// The reference state of a linearised field, with `F` and `∂F` there precomputed when they do
+/// not depend on time.
+pub(crate) struct Linearisation {
+    reference: Vec<f64>,
+    autonomous: Option<(Vec<f64>, DMatrix<f64>)>,
+}
+
+impl Linearisation {
+    /// Linearisation of `lag`'s field about `reference = (θ_r, p_r)`.
+    pub fn new(lag: &Lagrangian, reference: Vec<f64>) -> Self {
+        let time_dependent = lag.loss().is_time_dependent() || lag.drift().is_time_dependent();
+        let autonomous = (!time_dependent).then(|| Self::evaluate(lag, &reference, 0.0));
+        Self {
+            reference,
+            autonomous,
+        }
+    }
+
+    fn evaluate(lag: &Lagrangian, yr: &[f64], t: f64) -> (Vec<f64>, DMatrix<f64>) {
+        let d = lag.dim();
+        let mut ws = FieldWorkspace::new(d);
+        let mut f = vec![0.0; 2 * d];
+        let mut jac = DMatrix::zeros(2 * d, 2 * d);
+        let (dth, dp) = f.split_at_mut(d);
+        lag.field(t, &yr[..d], &yr[d..], dth, dp, &mut ws);
+        lag.field_jacobian(t, &yr[..d], &yr[d..], &mut jac, &mut ws);
+        (f, jac)
+    }
+
+    /// `F(t, y_r)` and `∂F(t, y_r)`.
+    fn at(&self, lag: &Lagrangian, t: f64) -> std::borrow::Cow<'_, (Vec<f64>, DMatrix<f64>)> {
+        match &self.autonomous {
+            Some(fixed) => std::borrow::Cow::Borrowed(fixed),
+            // Only initial guesses take this route, on a coarse mesh: allocating is fine.
+            None => std::borrow::Cow::Owned(Self::evaluate(lag, &self.reference, t)),
+        }
+    }
 }
 
 /// Reusable buffers.
@@ -118,28 +158,27 @@ impl<'a> System<'a> {
             lag,
             theta0,
             end,
-            linearised_at: None,
+            linearised: None,
         }
     }
 
     /// `F(t, y)` for one node-sized state.
     pub fn eval(&self, t: f64, y: &[f64], out: &mut [f64], ws: &mut FieldWorkspace) {
         let d = self.d();
-        match self.linearised_at {
+        match self.linearised {
             None => {
                 let (dth, dp) = out.split_at_mut(d);
                 self.lag.field(t, &y[..d], &y[d..], dth, dp, ws);
             }
-            Some(yr) => {
-                // Only initial guesses take this route, on a coarse mesh: allocating is fine.
-                let mut jac = DMatrix::zeros(2 * d, 2 * d);
-                self.lag.field_jacobian(t, &yr[..d], &yr[d..], &mut jac, ws);
-                let (dth, dp) = out.split_at_mut(d);
-                self.lag.field(t, &yr[..d], &yr[d..], dth, dp, ws);
+            Some(lin) => {
+                let yr = &lin.reference;
+                let fj = lin.at(self.lag, t);
+                let (f, jac) = (&fj.0, &fj.1);
                 for (a, o) in out.iter_mut().enumerate() {
-                    *o += (0..2 * d)
-                        .map(|b| jac[(a, b)] * (y[b] - yr[b]))
-                        .sum::<f64>();
+                    *o = f[a]
+                        + (0..2 * d)
+                            .map(|b| jac[(a, b)] * (y[b] - yr[b]))
+                            .sum::<f64>();
                 }
             }
         }
@@ -148,8 +187,10 @@ impl<'a> System<'a> {
     /// `∂F(t, y)` for one node-sized state.
     fn eval_jacobian(&self, t: f64, y: &[f64], out: &mut DMatrix<f64>, ws: &mut FieldWorkspace) {
         let d = self.d();
-        let at = self.linearised_at.unwrap_or(y);
-        self.lag.field_jacobian(t, &at[..d], &at[d..], out, ws);
+        match self.linearised {
+            None => self.lag.field_jacobian(t, &y[..d], &y[d..], out, ws),
+            Some(lin) => out.copy_from(&lin.at(self.lag, t).1),
+        }
     }
 
     /// Field values at every node into `ws.f`.
@@ -564,8 +605,9 @@ mod tests {
         let well = Lagrangian::new(AutoDiff(DoubleWell::figure1())).with_gamma(0.5);
         for (lag, affine) in [(&quad, true), (&well, false)] {
             let full = System::new(lag, &theta0, &end);
+            let lin = Linearisation::new(lag, reference.to_vec());
             let linear = System {
-                linearised_at: Some(&reference),
+                linearised: Some(&lin),
                 ..System::new(lag, &theta0, &end)
             };
             let mut errors = Vec::new();
