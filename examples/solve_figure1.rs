@@ -1,7 +1,7 @@
 //! Solve the Figure 1 problem repeatedly (for profiling and timing):
 //! `cargo run --release --example solve_figure1 [expr|builtin]` — the expression-defined loss
 //! of the shipped spec, or the same landscape as the built-in automatic-differentiation double
-//! well.
+//! well. An optional second argument sets the number of solves (default 400).
 
 use lossnav::problems::{load_problem, AutoDiff, DoubleWell, End, Horizon, Lagrangian, Problem};
 use lossnav::solvers::Bvp;
@@ -24,7 +24,10 @@ fn main() {
         .unwrap()
     };
     let bvp = Bvp::default().with_tol(1e-8);
-    let runs = 400;
+    let runs: u32 = std::env::args()
+        .nth(2)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(400);
     let start = std::time::Instant::now();
     let mut cost = 0.0;
     for _ in 0..runs {

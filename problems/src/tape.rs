@@ -263,10 +263,36 @@ fn binary(op: Binary, a: Tracer, b: Tracer) -> Tracer {
     record(Instr::Binary(op, i, j))
 }
 
+/// What a tape step computes; a one-byte code, so evaluation dispatches through one jump
+/// table (the recorded [`Instr`], with nested operator enums, would take a decision tree).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Theta,
+    Time,
+    Const,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Powi,
+    Unary(Unary),
+    Binary(Binary),
+}
+
+/// One evaluation step: `op` applied to the values of steps `a` and `b` (for `Theta`, `a` is
+/// the coordinate; for `Const`, the index into the constants; for `Powi`, `b` is the exponent).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Step {
+    op: Op,
+    a: u32,
+    b: u32,
+}
+
 /// A compiled straight-line program with several outputs.
 #[derive(Clone, PartialEq)]
 pub(crate) struct Tape {
-    instrs: Vec<Instr>,
+    instrs: Vec<Step>,
+    consts: Vec<f64>,
     /// Each output is a constant or an instruction's value.
     outputs: Vec<Output>,
 }
@@ -289,7 +315,7 @@ impl fmt::Debug for Tape {
 }
 
 /// Working-set sizes kept on the stack; longer tapes use the heap.
-const SMALL: usize = 32;
+const SMALL: usize = 16;
 const MEDIUM: usize = 256;
 
 impl Tape {
@@ -334,17 +360,33 @@ impl Tape {
         }
         let mut renumber = vec![u32::MAX; instrs.len()];
         let mut kept = Vec::new();
+        let mut consts = Vec::new();
         for (k, instr) in instrs.iter().enumerate() {
             if !live[k] {
                 continue;
             }
             renumber[k] = kept.len() as u32;
             let map = |i: u32| renumber[i as usize];
+            let step = |op, a, b| Step { op, a, b };
             kept.push(match *instr {
-                Instr::Unary(op, a) => Instr::Unary(op, map(a)),
-                Instr::Powi(a, n) => Instr::Powi(map(a), n),
-                Instr::Binary(op, a, b) => Instr::Binary(op, map(a), map(b)),
-                other => other,
+                Instr::Theta(i) => step(Op::Theta, i, 0),
+                Instr::Time => step(Op::Time, 0, 0),
+                Instr::Const(bits) => {
+                    consts.push(f64::from_bits(bits));
+                    step(Op::Const, consts.len() as u32 - 1, 0)
+                }
+                Instr::Unary(op, a) => step(Op::Unary(op), map(a), 0),
+                Instr::Powi(a, n) => step(Op::Powi, map(a), n as u32),
+                Instr::Binary(op, a, b) => {
+                    let code = match op {
+                        Binary::Add => Op::Add,
+                        Binary::Sub => Op::Sub,
+                        Binary::Mul => Op::Mul,
+                        Binary::Div => Op::Div,
+                        other => Op::Binary(other),
+                    };
+                    step(code, map(a), map(b))
+                }
             });
         }
         let outputs = results
@@ -356,6 +398,7 @@ impl Tape {
             .collect();
         Self {
             instrs: kept,
+            consts,
             outputs,
         }
     }
@@ -393,14 +436,19 @@ impl Tape {
     }
 
     fn run(&self, theta: &[f64], t: f64, v: &mut [f64], out: &mut [f64]) {
-        for (k, instr) in self.instrs.iter().enumerate() {
-            v[k] = match *instr {
-                Instr::Theta(i) => theta[i as usize],
-                Instr::Time => t,
-                Instr::Const(bits) => f64::from_bits(bits),
-                Instr::Unary(op, a) => op.apply(v[a as usize]),
-                Instr::Binary(op, a, b) => op.apply(v[a as usize], v[b as usize]),
-                Instr::Powi(a, n) => v[a as usize].powi(n),
+        for (k, step) in self.instrs.iter().enumerate() {
+            let (a, b) = (step.a as usize, step.b as usize);
+            v[k] = match step.op {
+                Op::Theta => theta[a],
+                Op::Time => t,
+                Op::Const => self.consts[a],
+                Op::Add => v[a] + v[b],
+                Op::Sub => v[a] - v[b],
+                Op::Mul => v[a] * v[b],
+                Op::Div => v[a] / v[b],
+                Op::Powi => v[a].powi(step.b as i32),
+                Op::Unary(op) => op.apply(v[a]),
+                Op::Binary(op) => op.apply(v[a], v[b]),
             };
         }
         for (o, output) in out.iter_mut().zip(&self.outputs) {
