@@ -5,14 +5,16 @@
 //! 1. Discretise the Hamiltonian system (THEORY.md §2) by three-stage Lobatto IIIA collocation
 //!    (order 4) on a mesh; solve the collocation equations by damped Newton with the exact
 //!    Jacobian, assembled as a band (`O(N·D²)` memory, `O(N·D³)` work per step).
-//! 2. Estimate each interval's error from the defect of the cubic interpolant; split intervals
-//!    over `tol` (into as many pieces as the fourth-order error model asks), merge intervals far
-//!    below it once, and repeat until every estimate is below `tol`.
+//! 2. Estimate each interval's error from the defect of the cubic interpolant; while some
+//!    estimate exceeds `tol`, rebuild the mesh to equidistribute the error predicted by the
+//!    fourth-order model ([`crate::mesh`]); merge intervals far below `tol` once at the end.
 //! 3. Infinite horizon: find the equilibrium, impose the stable-manifold projection condition of
 //!    the linearisation at a truncation time chosen from the slowest closed-loop rate, and
 //!    lengthen the horizon until the end point is close enough to the equilibrium that the
 //!    neglected nonlinearity is below `tol`.
-//! 4. When Newton fails from the plain initial guess, continue from an easy problem: in `k`
+//! 4. Finite horizons start Newton from the solution of the problem linearised about rest at
+//!    the end (fixed end) or the start (free end). When Newton fails from there and from the
+//!    plain initial guess, continue from an easy problem: in `k`
 //!    from 0 (finite horizon) or in the start point from the equilibrium (infinite horizon).
 
 use lossnav_problems::{End, Horizon, Lagrangian, Problem};
@@ -141,8 +143,9 @@ impl Bvp {
         Ok(())
     }
 
-    /// Solves the problem from the solver's own initial guess (a straight line to a fixed
-    /// end, rest at `θ0` for a free end, the linearised solution for an infinite horizon).
+    /// Solves the problem from the solver's own initial guess (for a finite horizon the solution
+    /// of the problem linearised about rest at the end or start, else a straight line to a fixed
+    /// end or rest at `θ0`; the linearised solution at the equilibrium for an infinite horizon).
     pub fn solve(&self, problem: &Problem) -> Result<Solution, SolverError> {
         self.validate()?;
         match problem.horizon() {

@@ -136,3 +136,54 @@ pub(crate) fn interpolate(t: &[f64], y: &[f64], f: &[f64], n: usize, new_t: &[f6
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under the h⁴ model the refined mesh brings every piece of a failing interval to
+    /// `tol / 4`, splits each failing interval at least in two, merges at most two quiet
+    /// intervals, and keeps the end points.
+    #[test]
+    fn refinement_equidistributes_the_model_error() {
+        let tol = 1e-8;
+        let t: Vec<f64> = (0..=10).map(|i| 0.1 * i as f64).collect();
+        let errors: Vec<f64> = (0..10)
+            .map(|i| match i {
+                3 => 100.0 * tol,
+                6 => 1.5 * tol,
+                _ => 1e-4 * tol,
+            })
+            .collect();
+        let new = refine(&t, &errors, tol);
+        assert_eq!((new[0], *new.last().unwrap()), (0.0, 1.0));
+        assert!(new.windows(2).all(|w| w[1] > w[0]), "{new:?}");
+        for w in new.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            // Predicted error of the new interval: the model summed over the old intervals it
+            // overlaps, each contributing e_i (overlap / h_i)⁴.
+            let predicted: f64 = (0..10)
+                .map(|i| {
+                    let overlap = (b.min(t[i + 1]) - a.max(t[i])).max(0.0);
+                    errors[i] * (overlap / 0.1).powi(4)
+                })
+                .sum();
+            let touches_failing = [3, 6].iter().any(|&i| a < t[i + 1] && b > t[i]);
+            if touches_failing {
+                // Pieces of a failing interval meet tol / σ (rounding aside).
+                assert!(
+                    predicted <= 0.25 * tol * (1.0 + 1e-9),
+                    "[{a}, {b}]: {predicted:e}"
+                );
+            }
+            assert!(
+                b - a <= 0.2 + 1e-12,
+                "[{a}, {b}] merges more than two intervals"
+            );
+        }
+        for i in [3, 6] {
+            let inside = new.iter().filter(|&&x| x > t[i] && x < t[i + 1]).count();
+            assert!(inside >= 1, "failing interval {i} not split: {new:?}");
+        }
+    }
+}
