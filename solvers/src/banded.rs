@@ -120,10 +120,10 @@ impl BandedLu {
             }
             ju = ju.max((j + ku + jp).min(n - 1));
             if jp != 0 {
-                for c in j..=ju {
-                    let a = self.idx(j, c);
-                    let b = self.idx(j + jp, c);
-                    self.ab.swap(a, b);
+                // Row j and row j + jp across columns j..=ju: entry (j, c) sits (c − j)(ld − 1)
+                // after the diagonal entry (j, j).
+                for k in (base..=base + (ju - j) * (ld - 1)).step_by(ld - 1) {
+                    self.ab.swap(k, k + jp);
                 }
             }
             if km > 0 {
