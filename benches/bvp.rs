@@ -19,13 +19,7 @@ fn spec(name: &str) -> Problem {
 
 /// A D-dimensional quadratic with a random SPD Hessian (eigenvalues in [0.5, 5]).
 fn random_quadratic(d: usize) -> Problem {
-    let mut state = 12345u64;
-    let mut rnd = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    };
+    let mut rnd = lossnav::testbed::uniform(12345);
     let a = DMatrix::from_fn(d, d, |_, _| rnd());
     let q = a.qr().q();
     let eig = DVector::from_fn(d, |i, _| 0.5 + 4.5 * i as f64 / (d - 1) as f64);

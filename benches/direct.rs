@@ -5,54 +5,28 @@
 //! relative cost error against the Lanczos closed form is printed once per size.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DVector;
 
-use lossnav::problems::{End, Horizon, Lagrangian, LowRankQuadratic, Problem};
-use lossnav::rules::krylov::{fixed_end_cost, quadratic_form};
+use lossnav::problems::{End, Horizon, Lagrangian, Problem};
 use lossnav::solvers::Direct;
-
-fn problem(d: usize) -> (Problem, f64) {
-    let mut s = 7u64;
-    let mut r = move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    };
-    let diag = DVector::from_fn(d, |_, _| 1.0 + 0.5 * r());
-    let u = DMatrix::from_fn(d, 10, |_, _| r() / (d as f64).sqrt());
-    let mu = DVector::from_fn(d, |_, _| 0.5 * r());
-    let loss = LowRankQuadratic::new(diag, u, mu.clone()).unwrap();
-    let theta0 = DVector::from_fn(d, |_, _| r());
-    let delta: Vec<f64> = theta0.iter().zip(mu.iter()).map(|(a, b)| a - b).collect();
-    let exact = quadratic_form(&|v, out| loss.apply(v, out), &delta, 80, &|h| {
-        fixed_end_cost(h, 1.0, 1.0, 0.5, 3.0)
-    });
-    let p = Problem::new(
-        Lagrangian::new(loss).with_gamma(0.5),
-        theta0,
-        Horizon::Finite(3.0),
-        End::Fixed(mu),
-    )
-    .unwrap();
-    (p, exact)
-}
+use lossnav::testbed::LowRankCase;
 
 fn bench_direct(c: &mut Criterion) {
     let mut group = c.benchmark_group("direct/low_rank_quadratic_n200");
     group.sample_size(10);
     for d in [1000usize, 10_000] {
-        let (p, exact) = problem(d);
+        let case = LowRankCase::new(d, 10, 0.5, 3.0);
+        let (p, exact) = (&case.problem, case.exact_cost(80));
         let mut solver = Direct::default().with_intervals(200);
         solver.memory = 10;
-        let sol = solver.solve(&p).unwrap();
+        let sol = solver.solve(p).unwrap();
         eprintln!(
             "D = {d}: relative cost error {:.1e}, {} iterations",
             (sol.cost - exact).abs() / exact,
             sol.diagnostics.iterations
         );
         group.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| {
-            b.iter(|| solver.solve(&p).unwrap())
+            b.iter(|| solver.solve(p).unwrap())
         });
     }
     group.finish();

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod escape;
 pub mod figures;
 pub mod rules;
+pub mod testbed;
 pub mod verify;
 
 pub use lossnav_problems as problems;

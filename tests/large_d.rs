@@ -4,41 +4,14 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use lossnav::problems::{End, Horizon, Lagrangian, LowRankQuadratic, Problem};
-use lossnav::rules::krylov::{fixed_end_cost, quadratic_form};
+use lossnav::rules::krylov::fixed_end_cost;
 use lossnav::solvers::Direct;
-
-/// Deterministic pseudo-random numbers in [-1, 1].
-fn rng(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed;
-    move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    }
-}
-
-fn low_rank_problem(d: usize, rank: usize, gamma: f64, t_end: f64) -> (Problem, LowRankQuadratic) {
-    let mut r = rng(7);
-    let diag = DVector::from_fn(d, |_, _| 1.0 + 0.5 * r());
-    let u = DMatrix::from_fn(d, rank, |_, _| r() / (d as f64).sqrt());
-    let mu = DVector::from_fn(d, |_, _| 0.5 * r());
-    let loss = LowRankQuadratic::new(diag, u, mu.clone()).unwrap();
-    let theta0 = DVector::from_fn(d, |_, _| r());
-    let problem = Problem::new(
-        Lagrangian::new(loss.clone()).with_gamma(gamma),
-        theta0,
-        Horizon::Finite(t_end),
-        End::Fixed(mu),
-    )
-    .unwrap();
-    (problem, loss)
-}
+use lossnav::testbed::LowRankCase;
 
 #[test]
 fn lanczos_closed_form_matches_dense_eigendecomposition() {
-    let (problem, loss) = low_rank_problem(120, 5, 0.5, 3.0);
+    let case = LowRankCase::new(120, 5, 0.5, 3.0);
+    let (problem, loss) = (&case.problem, &case.loss);
     let delta: Vec<f64> = problem
         .theta0()
         .iter()
@@ -46,9 +19,9 @@ fn lanczos_closed_form_matches_dense_eigendecomposition() {
         .map(|(a, b)| a - b)
         .collect();
     let f = |h: f64| fixed_end_cost(h, 1.0, 1.0, 0.5, 3.0);
-    let lanczos = quadratic_form(&|v, out| loss.apply(v, out), &delta, 60, &f);
+    let lanczos = case.exact_cost(60);
     let mut h = DMatrix::zeros(120, 120);
-    lossnav::problems::Landscape::hessian(&loss, problem.theta0().as_slice(), 0.0, &mut h);
+    lossnav::problems::Landscape::hessian(loss, problem.theta0().as_slice(), 0.0, &mut h);
     let eig = h.symmetric_eigen();
     let proj = eig.eigenvectors.transpose() * DVector::from_vec(delta);
     let dense: f64 = (0..120)
@@ -63,19 +36,11 @@ fn lanczos_closed_form_matches_dense_eigendecomposition() {
 
 #[test]
 fn direct_method_matches_the_closed_form_at_d_500() {
-    let (problem, loss) = low_rank_problem(500, 8, 0.5, 3.0);
-    let delta: Vec<f64> = problem
-        .theta0()
-        .iter()
-        .zip(loss.minimum().iter())
-        .map(|(a, b)| a - b)
-        .collect();
-    let exact = quadratic_form(&|v, out| loss.apply(v, out), &delta, 80, &|h| {
-        fixed_end_cost(h, 1.0, 1.0, 0.5, 3.0)
-    });
+    let case = LowRankCase::new(500, 8, 0.5, 3.0);
+    let exact = case.exact_cost(80);
     let sol = Direct::default()
         .with_intervals(60)
-        .solve(&problem)
+        .solve(&case.problem)
         .unwrap();
     let rel = (sol.cost - exact).abs() / exact;
     eprintln!(

@@ -1,0 +1,86 @@
+//! Synthetic problems of any size with known answers, for measuring the solvers at large `D`
+//! (tests, benchmarks and examples use the same instances).
+
+use nalgebra::{DMatrix, DVector};
+
+use crate::problems::{End, Horizon, Lagrangian, LowRankQuadratic, Problem};
+use crate::rules::krylov::{fixed_end_cost, quadratic_form};
+
+/// Deterministic pseudo-random numbers, uniform in `[-1, 1]` (a 64-bit linear congruential
+/// generator): the same instances on every platform, with no random-number dependency.
+///
+/// ```
+/// let mut r = lossnav::testbed::uniform(7);
+/// let x = r();
+/// assert!((-1.0..=1.0).contains(&x));
+/// assert_eq!(x, lossnav::testbed::uniform(7)());
+/// ```
+pub fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed;
+    move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}
+
+/// A quadratic loss with Hessian `diag(c) + UUᵀ` (`c ∈ [0.5, 1.5]`, `U` of size `D × rank`
+/// with entries of size `1/√D`), given to the solvers only through Hessian–vector products; the
+/// path starts at a random `θ0` and ends fixed at the minimum `μ` (η = k = 1).
+pub struct LowRankCase {
+    /// The problem.
+    pub problem: Problem,
+    /// Its loss.
+    pub loss: LowRankQuadratic,
+    gamma: f64,
+    t_end: f64,
+}
+
+impl LowRankCase {
+    /// The instance of dimension `d` (seed 7 of [`uniform`]).
+    ///
+    /// ```
+    /// let case = lossnav::testbed::LowRankCase::new(50, 3, 0.5, 3.0);
+    /// assert_eq!(case.problem.dim(), 50);
+    /// assert!(case.exact_cost(40) > 0.0);
+    /// ```
+    pub fn new(d: usize, rank: usize, gamma: f64, t_end: f64) -> Self {
+        let mut r = uniform(7);
+        let diag = DVector::from_fn(d, |_, _| 1.0 + 0.5 * r());
+        let u = DMatrix::from_fn(d, rank, |_, _| r() / (d as f64).sqrt());
+        let mu = DVector::from_fn(d, |_, _| 0.5 * r());
+        let loss = LowRankQuadratic::new(diag, u, mu.clone())
+            .expect("the generated Hessian is positive definite");
+        let theta0 = DVector::from_fn(d, |_, _| r());
+        let problem = Problem::new(
+            Lagrangian::new(loss.clone()).with_gamma(gamma),
+            theta0,
+            Horizon::Finite(t_end),
+            End::Fixed(mu),
+        )
+        .expect("the generated problem is valid");
+        Self {
+            problem,
+            loss,
+            gamma,
+            t_end,
+        }
+    }
+
+    /// The optimal cost `δᵀF(H)δ` (`δ = θ0 − μ`, `F` the fixed-end closed form of
+    /// `docs/claims.md`), by Lanczos quadrature with `steps` steps.
+    pub fn exact_cost(&self, steps: usize) -> f64 {
+        let delta: Vec<f64> = self
+            .problem
+            .theta0()
+            .iter()
+            .zip(self.loss.minimum().iter())
+            .map(|(a, b)| a - b)
+            .collect();
+        let (gamma, t_end) = (self.gamma, self.t_end);
+        quadratic_form(&|v, out| self.loss.apply(v, out), &delta, steps, &|h| {
+            fixed_end_cost(h, 1.0, 1.0, gamma, t_end)
+        })
+    }
+}
