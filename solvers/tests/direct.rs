@@ -139,3 +139,29 @@ fn singular_mobility_is_a_typed_error_for_the_direct_method() {
     let err = Direct::default().solve(&p).unwrap_err();
     assert!(err.to_string().contains("invertible metric"), "{err}");
 }
+
+#[test]
+fn fixed_end_at_a_conjugate_point_of_the_linearisation() {
+    // The end is the barrier top x = 0 of (x² − 1)², where the curvature is −4: linearised
+    // about rest there the problem oscillates at frequency 2 and, with γ = 0, has a conjugate
+    // point at T = π/2. The boundary-value solver's linearised initial guess is then (nearly)
+    // singular and it must fall back to its plain guess; the direct method, which never uses
+    // that guess, is the independent check.
+    let text = format!(
+        r#"{{"loss": {{"expr": "(x^2 - 1)^2", "vars": ["x"]}}, "gamma": 0,
+            "theta0": [-0.5], "horizon": {}, "end": {{"fixed": [0.0]}}}}"#,
+        std::f64::consts::FRAC_PI_2
+    );
+    let p = Spec::from_json(&text).unwrap().to_problem().unwrap();
+    let bvp = Bvp::default().with_tol(1e-12).solve(&p).unwrap();
+    let direct = Direct::default().with_intervals(200).solve(&p).unwrap();
+    assert!(bvp.converged && direct.converged);
+    let rel = (direct.cost - bvp.cost).abs() / bvp.cost.abs();
+    // As in `direct_and_bvp_costs_agree`: both errors are far below the required 1e-8.
+    assert!(
+        rel < 1e-8,
+        "cost {} vs {}: relative {rel:e}",
+        direct.cost,
+        bvp.cost
+    );
+}
