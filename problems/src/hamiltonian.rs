@@ -124,10 +124,19 @@ impl Lagrangian {
     /// For autonomous problems `dℋ/dt = -(γ/η) pᵀθ̇` along optimal trajectories; it is
     /// conserved when `γ = 0`.
     pub fn hamiltonian(&self, t: f64, theta: &[f64], p: &[f64]) -> f64 {
+        self.hamiltonian_parts(t, theta, p).2
+    }
+
+    /// `(L, kinetic, ℋ)` at one point — the loss, `(1/2η) pᵀMp` and the current-value
+    /// Hamiltonian — sharing their evaluations (a path's diagnostics need all three).
+    pub fn hamiltonian_parts(&self, t: f64, theta: &[f64], p: &[f64]) -> (f64, f64, f64) {
         let drift_power = with_scratch(theta.len(), |f| {
             self.drift().value(theta, t, f);
             dot(p, f)
         });
-        self.potential(theta, t) - self.kinetic_from_momentum(theta, p) - drift_power / self.eta()
+        let loss = self.loss().value(theta, t);
+        let kinetic = self.kinetic_from_momentum(theta, p);
+        let h = self.k() * loss - kinetic - drift_power / self.eta();
+        (loss, kinetic, h)
     }
 }

@@ -172,7 +172,8 @@ impl Bvp {
         }
     }
 
-    /// Newton + mesh adaptation until every interval meets `tol`.
+    /// Newton + mesh adaptation until every interval meets `tol`. On success `ws.f` holds the
+    /// field values at the nodes of the returned state.
     fn adapt(
         &self,
         sys: &System,
@@ -388,17 +389,7 @@ impl Bvp {
                 (state, stats, Some(("k".to_string(), steps)))
             }
         };
-        let sys = System::new(lag, theta0, &end);
-        Ok(self.assemble(
-            problem,
-            &sys,
-            state,
-            stats,
-            continuation,
-            None,
-            None,
-            &mut ws,
-        ))
+        Ok(self.assemble(problem, state, stats, continuation, None, None, &mut ws))
     }
 
     fn solve_infinite(
@@ -482,11 +473,9 @@ impl Bvp {
                 state.y.extend(target.linear(t - t_old, &last_node[..d]));
             }
         }
-        let sys = System::new(lag, theta0, &end);
         let tail = target.tail(*state.t.last().unwrap());
         Ok(self.assemble(
             problem,
-            &sys,
             state,
             total,
             continuation,
@@ -501,7 +490,6 @@ impl Bvp {
     fn assemble(
         &self,
         problem: &Problem,
-        sys: &System,
         state: State,
         stats: Stats,
         continuation: Option<(String, usize)>,
@@ -512,8 +500,8 @@ impl Bvp {
         let lag = problem.lagrangian();
         let d = lag.dim();
         let n = 2 * d;
-        // Node fields are current: adapt() evaluated them last.
-        let _ = sys.eval_nodes(&state.t, &state.y, ws);
+        // `adapt` leaves the node fields of the state it returns in `ws.f`.
+        debug_assert_eq!(ws.f.len(), state.y.len());
         let slopes = ws.f.clone();
         let nodes = state.t.len();
         let relative = target.is_some_and(Target::relative);

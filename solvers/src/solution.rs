@@ -107,9 +107,10 @@ impl Solution {
             theta.push(th.to_vec());
             p.push(pp.to_vec());
             theta_dot.push(slopes[i * n..i * n + d].to_vec());
-            loss.push(lag.loss().value(th, ti));
-            kinetic.push(lag.kinetic_from_momentum(th, pp));
-            hamiltonian.push(lag.hamiltonian(ti, th, pp));
+            let (l, k, h) = lag.hamiltonian_parts(ti, th, pp);
+            loss.push(l);
+            kinetic.push(k);
+            hamiltonian.push(h);
         }
         Self {
             method: summary.method.to_string(),
