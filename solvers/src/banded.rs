@@ -84,6 +84,15 @@ impl BandedLu {
         self.ab[k] += v;
     }
 
+    /// Entries `(i0..i0 + len, j)` of column `j` (contiguous in the band storage), which must
+    /// lie in the band.
+    #[inline]
+    pub fn column_mut(&mut self, i0: usize, j: usize, len: usize) -> &mut [f64] {
+        debug_assert!(self.in_band(i0, j) && self.in_band(i0 + len - 1, j));
+        let k = self.idx(i0, j);
+        &mut self.ab[k..k + len]
+    }
+
     /// Entry `(i, j)` (zero outside the band); meaningful before factorisation.
     pub fn get(&self, i: usize, j: usize) -> f64 {
         if self.in_band(i, j) {
