@@ -20,8 +20,9 @@ use nalgebra::DMatrix;
 
 use lossnav_problems::{FieldWorkspace, Lagrangian, Landscape};
 
-use crate::banded::BandedLu;
+use crate::banded::{BandedLu, Singular};
 use crate::error::SolverError;
+use crate::staircase::StaircaseLu;
 
 /// The condition at the end of the (possibly truncated) horizon.
 #[derive(Clone)]
@@ -106,10 +107,86 @@ pub(crate) struct Workspace {
     newton: NewtonBuffers,
 }
 
+/// Parameters from which the Newton matrix is factored panel by panel with dense kernels
+/// ([`StaircaseLu`]) rather than as a scalar band ([`BandedLu`]): below it, calls into the
+/// dense kernels cost more than the arithmetic of few-by-few blocks (`benches/bvp.rs`).
+const STAIRCASE_MIN_DIM: usize = 8;
+
+/// The Newton matrix of the collocation equations, in the storage its size calls for.
+#[derive(Debug)]
+pub(crate) enum NewtonMatrix {
+    Band(BandedLu),
+    Staircase(StaircaseLu),
+}
+
+impl Default for NewtonMatrix {
+    fn default() -> Self {
+        NewtonMatrix::Band(BandedLu::default())
+    }
+}
+
+impl NewtonMatrix {
+    /// A zero matrix for `intervals` intervals and `d` parameters, reusing storage.
+    fn reset(&mut self, d: usize, intervals: usize) {
+        let m = (intervals + 1) * 2 * d;
+        match self {
+            NewtonMatrix::Band(b) if d < STAIRCASE_MIN_DIM => b.reset(m, 3 * d - 1, 3 * d - 1),
+            NewtonMatrix::Staircase(s) if d >= STAIRCASE_MIN_DIM => s.reset(d, intervals),
+            _ if d < STAIRCASE_MIN_DIM => {
+                *self = NewtonMatrix::Band(BandedLu::zeros(m, 3 * d - 1, 3 * d - 1))
+            }
+            _ => *self = NewtonMatrix::Staircase(StaircaseLu::zeros(d, intervals)),
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            NewtonMatrix::Band(b) => b.clear(),
+            NewtonMatrix::Staircase(s) => s.clear(),
+        }
+    }
+
+    fn add(&mut self, i: usize, j: usize, v: f64) {
+        match self {
+            NewtonMatrix::Band(b) => b.add(i, j, v),
+            NewtonMatrix::Staircase(s) => s.add(i, j, v),
+        }
+    }
+
+    fn column_mut(&mut self, i0: usize, j: usize, len: usize) -> &mut [f64] {
+        match self {
+            NewtonMatrix::Band(b) => b.column_mut(i0, j, len),
+            NewtonMatrix::Staircase(s) => s.column_mut(i0, j, len),
+        }
+    }
+
+    fn factor(&mut self) -> Result<(), Singular> {
+        match self {
+            NewtonMatrix::Band(b) => b.factor(),
+            NewtonMatrix::Staircase(s) => s.factor(),
+        }
+    }
+
+    fn solve(&self, x: &mut [f64]) {
+        match self {
+            NewtonMatrix::Band(b) => b.solve(x),
+            NewtonMatrix::Staircase(s) => s.solve(x),
+        }
+    }
+
+    #[cfg(test)]
+    fn get(&self, i: usize, j: usize) -> f64 {
+        match self {
+            NewtonMatrix::Band(b) => b.get(i, j),
+            NewtonMatrix::Staircase(s) => s.get(i, j),
+        }
+    }
+}
+
 /// Newton's matrix and vectors, kept across calls so that repeated solves reuse memory.
 #[derive(Default)]
 struct NewtonBuffers {
-    jac: BandedLu,
+    jac: NewtonMatrix,
     res: Vec<f64>,
     step: Vec<f64>,
     trial: Vec<f64>,
@@ -291,7 +368,7 @@ impl<'a> System<'a> {
     }
 
     /// Assembles the exact Jacobian of [`System::residual`] (node fields must be in `ws.f`).
-    pub fn jacobian(&self, t: &[f64], y: &[f64], ws: &mut Workspace, jac: &mut BandedLu) {
+    pub fn jacobian(&self, t: &[f64], y: &[f64], ws: &mut Workspace, jac: &mut NewtonMatrix) {
         let d = self.d();
         let n = 2 * d;
         let intervals = t.len() - 1;
@@ -421,7 +498,7 @@ impl<'a> System<'a> {
             trial_res,
             simplified,
         } = buffers;
-        jac.reset(m, 3 * d - 1, 3 * d - 1);
+        jac.reset(d, t.len() - 1);
         for v in [
             &mut *res,
             &mut *step,
@@ -620,7 +697,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lossnav_problems::{AutoDiff, DoubleWell, Quadratic};
+    use lossnav_problems::{AutoDiff, DoubleWell, Landscape, Quadratic};
 
     fn field(sys: &System, y: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; y.len()];
@@ -629,52 +706,60 @@ mod tests {
     }
 
     /// The assembled collocation Jacobian matches central differences of the residual, for
-    /// every end condition, on a nonlinear problem with a nonuniform mesh.
+    /// every end condition, on a nonlinear problem (`D = 2`, scalar band) and a coupled
+    /// quadratic (`D = 8`, dense panels), on a nonuniform mesh.
     #[test]
     fn jacobian_matches_finite_differences_of_the_residual() {
-        let lag = Lagrangian::new(AutoDiff(DoubleWell::figure1())).with_gamma(0.3);
-        let theta0 = [-0.6, 0.55];
         let t = [0.0, 0.3, 0.5, 1.1, 1.4];
-        let ends = [
-            EndCondition::Fixed(vec![1.0, 0.0]),
-            EndCondition::Free {
-                eta: 1.0,
-                cost: Some(Arc::new(AutoDiff(DoubleWell::figure1()))),
-            },
-            EndCondition::Projection {
-                theta_star: vec![1.0, 0.1],
-                p_star: vec![0.05, -0.02],
-                eta_p: DMatrix::from_row_slice(2, 2, &[2.0, 0.3, 0.3, 1.5]),
-            },
-        ];
-        let m = t.len() * 4;
-        let y: Vec<f64> = (0..m).map(|k| 0.3 * ((k as f64) * 0.7).sin()).collect();
-        for end in &ends {
-            let sys = System::new(&lag, &theta0, end);
-            let mut ws = Workspace::new(2);
-            let residual = |y: &[f64], ws: &mut Workspace| {
-                let mut r = vec![0.0; m];
-                sys.eval_nodes(&t, y, ws).unwrap();
-                sys.residual(&t, y, ws, &mut r).unwrap();
-                r
-            };
-            sys.eval_nodes(&t, &y, &mut ws).unwrap();
-            let mut jac = BandedLu::zeros(m, 5, 5);
-            sys.jacobian(&t, &y, &mut ws, &mut jac);
-            let eps = 1e-6;
-            for col in 0..m {
-                let (mut up, mut down) = (y.clone(), y.clone());
-                up[col] += eps;
-                down[col] -= eps;
-                let (ru, rd) = (residual(&up, &mut ws), residual(&down, &mut ws));
-                for row in 0..m {
-                    let fd = (ru[row] - rd[row]) / (2.0 * eps);
-                    // Central differences: O(eps²) ≈ 1e-12 truncation plus ~1e-10 rounding.
-                    let exact = jac.get(row, col);
-                    assert!(
-                        (fd - exact).abs() < 1e-8,
-                        "({row}, {col}): exact {exact} vs difference {fd}"
-                    );
+        let well: Arc<dyn Landscape> = Arc::new(AutoDiff(DoubleWell::figure1()));
+        let h8 = DMatrix::from_fn(8, 8, |i, j| if i == j { 2.0 + i as f64 } else { 0.1 });
+        let quad: Arc<dyn Landscape> =
+            Arc::new(Quadratic::new(h8, nalgebra::DVector::zeros(8)).unwrap());
+        for (loss, d) in [(well, 2usize), (quad, 8)] {
+            let lag = Lagrangian::from_arc(loss.clone()).with_gamma(0.3);
+            let theta0 = vec![0.1; d];
+            let ends = [
+                EndCondition::Fixed(vec![1.0; d]),
+                EndCondition::Free {
+                    eta: 1.0,
+                    cost: Some(loss.clone()),
+                },
+                EndCondition::Projection {
+                    theta_star: vec![1.0; d],
+                    p_star: vec![0.05; d],
+                    eta_p: DMatrix::from_fn(d, d, |i, j| if i == j { 2.0 } else { 0.3 }),
+                },
+            ];
+            let m = t.len() * 2 * d;
+            let y: Vec<f64> = (0..m).map(|k| 0.3 * ((k as f64) * 0.7).sin()).collect();
+            for end in &ends {
+                let sys = System::new(&lag, &theta0, end);
+                let mut ws = Workspace::new(d);
+                let residual = |y: &[f64], ws: &mut Workspace| {
+                    let mut r = vec![0.0; m];
+                    sys.eval_nodes(&t, y, ws).unwrap();
+                    sys.residual(&t, y, ws, &mut r).unwrap();
+                    r
+                };
+                sys.eval_nodes(&t, &y, &mut ws).unwrap();
+                let mut jac = NewtonMatrix::default();
+                jac.reset(d, t.len() - 1);
+                sys.jacobian(&t, &y, &mut ws, &mut jac);
+                let eps = 1e-6;
+                for col in 0..m {
+                    let (mut up, mut down) = (y.clone(), y.clone());
+                    up[col] += eps;
+                    down[col] -= eps;
+                    let (ru, rd) = (residual(&up, &mut ws), residual(&down, &mut ws));
+                    for row in 0..m {
+                        let fd = (ru[row] - rd[row]) / (2.0 * eps);
+                        // Central differences: O(eps²) ≈ 1e-12 truncation plus ~1e-10 rounding.
+                        let exact = jac.get(row, col);
+                        assert!(
+                            (fd - exact).abs() < 1e-8,
+                            "D = {d}, ({row}, {col}): exact {exact} vs difference {fd}"
+                        );
+                    }
                 }
             }
         }

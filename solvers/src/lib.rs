@@ -25,6 +25,7 @@ pub mod riccati;
 mod shooting;
 pub mod simulate;
 pub mod solution;
+pub mod staircase;
 mod target;
 
 pub use bvp::{Bvp, Guess};
