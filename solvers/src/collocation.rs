@@ -98,7 +98,8 @@ pub(crate) struct Workspace {
     pub field: FieldWorkspace,
     /// Field values at the nodes, node-major (`2D` per node).
     pub f: Vec<f64>,
-    jn: Vec<DMatrix<f64>>,
+    /// Field Jacobians at the two ends of the current interval.
+    jn: [DMatrix<f64>; 2],
     jm: DMatrix<f64>,
     jm_ji: DMatrix<f64>,
     jm_jn: DMatrix<f64>,
@@ -199,7 +200,7 @@ impl Workspace {
         Self {
             field: FieldWorkspace::new(d),
             f: Vec::new(),
-            jn: Vec::new(),
+            jn: [DMatrix::zeros(2 * d, 2 * d), DMatrix::zeros(2 * d, 2 * d)],
             jm: DMatrix::zeros(2 * d, 2 * d),
             jm_ji: DMatrix::zeros(2 * d, 2 * d),
             jm_jn: DMatrix::zeros(2 * d, 2 * d),
@@ -376,11 +377,19 @@ impl<'a> System<'a> {
         for j in 0..d {
             jac.add(j, j, 1.0);
         }
-        ws.jn.resize(t.len(), DMatrix::zeros(n, n));
-        for (i, &ti) in t.iter().enumerate() {
-            self.eval_jacobian(ti, &y[i * n..(i + 1) * n], &mut ws.jn[i], &mut ws.field);
-        }
+        // Node Jacobians are computed once each, carried from an interval's right end to the
+        // next interval's left end.
+        self.eval_jacobian(t[0], &y[..n], &mut ws.jn[0], &mut ws.field);
         for i in 0..intervals {
+            if i > 0 {
+                ws.jn.swap(0, 1);
+            }
+            self.eval_jacobian(
+                t[i + 1],
+                &y[(i + 1) * n..(i + 2) * n],
+                &mut ws.jn[1],
+                &mut ws.field,
+            );
             let h = t[i + 1] - t[i];
             let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
             let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
@@ -390,18 +399,14 @@ impl<'a> System<'a> {
             // ∂y_m/∂y_i = I/2 + h/8 J_i,  ∂y_m/∂y_{i+1} = I/2 - h/8 J_{i+1}
             // ∂r/∂y_i = -I - h/6 (J_i + 4 J_m ∂y_m/∂y_i)
             // ∂r/∂y_{i+1} = I - h/6 (J_{i+1} + 4 J_m ∂y_m/∂y_{i+1})
-            product(&ws.jm, &ws.jn[i], &mut ws.jm_ji);
-            product(&ws.jm, &ws.jn[i + 1], &mut ws.jm_jn);
+            product(&ws.jm, &ws.jn[0], &mut ws.jm_ji);
+            product(&ws.jm, &ws.jn[1], &mut ws.jm_jn);
             let (jm_ji, jm_jn) = (&ws.jm_ji, &ws.jm_jn);
             let row = d + i * n;
             let (c0, c1) = (i * n, (i + 1) * n);
             // Column by column: a column of a block is contiguous both in the column-major
             // blocks and in the band storage.
-            let (ji, jn1, jm) = (
-                ws.jn[i].as_slice(),
-                ws.jn[i + 1].as_slice(),
-                ws.jm.as_slice(),
-            );
+            let (ji, jn1, jm) = (ws.jn[0].as_slice(), ws.jn[1].as_slice(), ws.jm.as_slice());
             let (jm_ji, jm_jn) = (jm_ji.as_slice(), jm_jn.as_slice());
             for b in 0..n {
                 let col = b * n..(b + 1) * n;
