@@ -4,7 +4,8 @@
 //!
 //! 1. Discretise the Hamiltonian system (THEORY.md §2) by three-stage Lobatto IIIA collocation
 //!    (order 4) on a mesh; solve the collocation equations by damped Newton with the exact
-//!    Jacobian, assembled as a band (`O(N·D²)` memory, `O(N·D³)` work per step).
+//!    Jacobian, factored as a band for small `D` and panel by panel with dense kernels beyond
+//!    (`O(N·D²)` memory, `O(N·D³)` work per step), with chord steps while they contract fast.
 //! 2. Estimate each interval's error from the defect of the cubic interpolant; while some
 //!    estimate exceeds `tol`, rebuild the mesh to equidistribute the error predicted by the
 //!    fourth-order model ([`crate::mesh`]); merge intervals far below `tol` once at the end.

@@ -12,7 +12,8 @@
 //!
 //! which says that the cubic Hermite interpolant of the nodal values and slopes satisfies the
 //! ODE at both ends and at the midpoint. Rows are ordered `[θ(0) = θ0 (D rows); r_0; …;
-//! r_{N-1}; end condition (D rows)]`, giving a band of `3D - 1` sub- and super-diagonals.
+//! r_{N-1}; end condition (D rows)]`, giving a band of `3D - 1` sub- and super-diagonals
+//! (factored as such for small `D`, panel by panel beyond: [`NewtonMatrix`]).
 
 use std::sync::Arc;
 
@@ -110,7 +111,8 @@ pub(crate) struct Workspace {
 
 /// Parameters from which the Newton matrix is factored panel by panel with dense kernels
 /// ([`StaircaseLu`]) rather than as a scalar band ([`BandedLu`]): below it, calls into the
-/// dense kernels cost more than the arithmetic of few-by-few blocks (`benches/bvp.rs`).
+/// dense kernels cost more than the arithmetic of few-by-few blocks (crossover measured in
+/// `docs/benchmarks.md`).
 const STAIRCASE_MIN_DIM: usize = 8;
 
 /// The Newton matrix of the collocation equations, in the storage its size calls for.
