@@ -163,8 +163,10 @@ impl Tracer {
         }
     }
 
+    /// Whether this is the constant `value`, bit for bit (so `+0` and `−0` differ).
     fn is(self, value: f64) -> bool {
-        self.constant() == Some(value)
+        self.constant()
+            .is_some_and(|c| c.to_bits() == value.to_bits())
     }
 }
 
@@ -232,11 +234,13 @@ fn binary(op: Binary, a: Tracer, b: Tracer) -> Tracer {
     if let (Some(x), Some(y)) = (a.constant(), b.constant()) {
         return Tracer::Const(op.apply(x, y));
     }
-    // Identities that hold for every floating-point operand, NaN and infinities included.
+    // Identities that hold bit for bit for every operand, signed zeros, NaN and infinities
+    // included: −0 is the additive identity (+0 + −0 = +0 ≠ −0), so `x + 0` and `0 − x` stay.
     match op {
-        Binary::Add if a.is(0.0) => return b,
-        Binary::Add | Binary::Sub if b.is(0.0) => return a,
-        Binary::Sub if a.is(0.0) => return unary(Unary::Neg, b),
+        Binary::Add if a.is(-0.0) => return b,
+        Binary::Add if b.is(-0.0) => return a,
+        Binary::Sub if b.is(0.0) => return a,
+        Binary::Sub if a.is(-0.0) => return unary(Unary::Neg, b),
         Binary::Mul if a.is(1.0) => return b,
         Binary::Mul | Binary::Div if b.is(1.0) => return a,
         Binary::Mul if a.is(-1.0) => return unary(Unary::Neg, b),
@@ -249,7 +253,9 @@ fn binary(op: Binary, a: Tracer, b: Tracer) -> Tracer {
                 if k == 2.0 {
                     return binary(Binary::Mul, a, a);
                 }
-                if k.fract() == 0.0 && k.abs() <= 64.0 && k != 0.0 {
+                // Small positive integer powers by repeated multiplication: within a few ulps
+                // of `powf` and no spurious underflow (negative powers stay with `powf`).
+                if k.fract() == 0.0 && (3.0..=16.0).contains(&k) {
                     return record(Instr::Powi(node(a), k as i32));
                 }
             }
@@ -322,8 +328,20 @@ impl Tape {
     /// Records the values `build` returns from traced inputs into one tape, with shared
     /// subexpressions computed once and unused instructions removed.
     pub(crate) fn record(build: impl FnOnce() -> Vec<Tracer>) -> Self {
-        let previous = RECORDER.with(|r| r.replace(Some(Recorder::default())));
+        /// Puts back the enclosing recording (if any) even when `build` unwinds.
+        struct Restore(Option<Option<Recorder>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(previous) = self.0.take() {
+                    RECORDER.with(|r| r.replace(previous));
+                }
+            }
+        }
+        let mut restore = Restore(Some(
+            RECORDER.with(|r| r.replace(Some(Recorder::default()))),
+        ));
         let results = build();
+        let previous = restore.0.take().unwrap_or(None);
         let rec = RECORDER.with(|r| r.replace(previous)).unwrap_or_default();
         Self::compact(rec.instrs, &results)
     }
@@ -640,6 +658,34 @@ mod tests {
                     (got - want).abs() <= tol,
                     "{text} at ({x}, {y}, {t}): {got} vs {want}"
                 );
+            }
+        }
+    }
+
+    /// The identities the tape applies are exact: bit-for-bit agreement with plain evaluation at
+    /// signed zeros, infinities and NaN.
+    #[test]
+    fn identities_are_exact_at_special_values() {
+        let texts = [
+            "0 - x", "x + 0", "0 + x", "x - 0", "x * 1", "1 * x", "x / 1", "x / -1", "-1 * x",
+            "x ^ 1", "x ^ 2", "x ^ 3",
+        ];
+        for text in texts {
+            let reference = exmex::parse::<f64>(text).unwrap();
+            let traced = exmex::parse::<Tracer>(text).unwrap();
+            let tape = Tape::record(|| vec![traced.eval(&[Tape::input(Input::Theta(0))]).unwrap()]);
+            for x in [
+                0.0,
+                -0.0,
+                1.5,
+                -2.5,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+            ] {
+                let (want, got) = (reference.eval(&[x]).unwrap(), tape.eval_one(&[x], 0.0));
+                let same = want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan());
+                assert!(same, "{text} at {x:?}: tape {got:?}, direct {want:?}");
             }
         }
     }

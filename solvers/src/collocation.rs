@@ -324,11 +324,12 @@ impl<'a> System<'a> {
         }
         let last = &y[intervals * n..];
         let row = d + intervals * n;
-        self.end_residual(last, &mut res[row..row + d])?;
+        self.end_residual(t[intervals], last, &mut res[row..row + d])?;
         Ok(())
     }
 
-    fn end_residual(&self, y_end: &[f64], out: &mut [f64]) -> Result<(), SolverError> {
+    /// The end condition at the final time `t_end` (a terminal cost may depend on time).
+    fn end_residual(&self, t_end: f64, y_end: &[f64], out: &mut [f64]) -> Result<(), SolverError> {
         let d = self.d();
         let (th, p) = (&y_end[..d], &y_end[d..]);
         match self.end {
@@ -340,7 +341,7 @@ impl<'a> System<'a> {
             EndCondition::Free { eta, cost } => {
                 let mut g = vec![0.0; d];
                 if let Some(c) = cost {
-                    c.gradient(th, 0.0, &mut g);
+                    c.gradient(th, t_end, &mut g);
                 }
                 for j in 0..d {
                     out[j] = p[j] + eta * g[j];
@@ -446,7 +447,7 @@ impl<'a> System<'a> {
             EndCondition::Free { eta, cost } => {
                 if let Some(c) = cost {
                     let mut h = DMatrix::zeros(d, d);
-                    c.hessian(&y_end[..d], 0.0, &mut h);
+                    c.hessian(&y_end[..d], t[intervals], &mut h);
                     for a in 0..d {
                         for b in 0..d {
                             jac.add(row + a, col + b, eta * h[(a, b)]);
@@ -473,6 +474,9 @@ impl<'a> System<'a> {
     /// Damping follows the affine-invariant natural monotonicity test (Deuflhard; also used by
     /// scipy's `solve_bvp`): a step `α Δ` is accepted when the simplified Newton correction at
     /// the trial point, computed with the same factorisation, has shrunk enough.
+    ///
+    /// On success `ws.f` may belong to the iterate before the last correction: callers that need
+    /// the node fields evaluate them again.
     pub fn newton(
         &self,
         t: &[f64],

@@ -53,7 +53,7 @@ pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -
 /// A refined mesh that equidistributes the predicted error.
 ///
 /// Under the fourth-order model an interval with estimate `e` needs `(σ e / tol)^{1/4}` pieces
-/// of equal length to bring each piece to `tol / σ` (`σ = 2`). Reading that as a density of
+/// of equal length to bring each piece to `tol / σ` (`σ = 4`). Reading that as a density of
 /// nodes per unit time, piecewise constant over the old intervals, the new nodes are placed at
 /// equal increments of its integral: the new mesh is as coarse as the model allows everywhere,
 /// instead of splitting failing intervals into whole numbers of pieces and leaving the rest.
