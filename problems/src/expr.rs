@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use exmex::{Differentiate, Express, FlatEx};
 
+use crate::linalg::with_scratch;
 use crate::tape::{Input, Tape, Tracer};
 use nalgebra::DMatrix;
 
@@ -161,7 +162,6 @@ fn var_index(ex: &Traced, name: &str) -> Option<usize> {
 #[derive(Debug, Clone)]
 pub struct ExprFunction {
     text: String,
-    dim: usize,
     /// One output: the value.
     value: Tape,
     /// `D` outputs: the gradient.
@@ -223,7 +223,6 @@ impl ExprFunction {
         let constant_in_theta = grad.iter().all(Option::is_none);
         Ok(Self {
             text: text.to_string(),
-            dim: d,
             value: compile(&[Some(&ex)], scope),
             grad: compile(&grad.iter().map(Option::as_ref).collect::<Vec<_>>(), scope),
             hess: compile(&hess.iter().map(Option::as_ref).collect::<Vec<_>>(), scope),
@@ -239,7 +238,7 @@ impl ExprFunction {
 
     /// Number of coordinates.
     pub fn dim(&self) -> usize {
-        self.dim
+        self.grad.outputs()
     }
 
     /// Whether the expression uses `t`.
@@ -259,29 +258,23 @@ impl ExprFunction {
 
     /// Writes the gradient with respect to `θ` into `out`.
     pub fn gradient(&self, theta: &[f64], t: f64, out: &mut [f64]) {
-        self.grad.eval(theta, t, &mut out[..self.dim]);
+        self.grad.eval(theta, t, &mut out[..self.dim()]);
     }
 
     /// Writes the (symmetric) Hessian with respect to `θ` into `out`.
     pub fn hessian(&self, theta: &[f64], t: f64, out: &mut DMatrix<f64>) {
-        let d = self.dim;
-        let mut small = [0.0; 36];
-        let mut large = Vec::new();
-        let upper = if self.hess.outputs() <= small.len() {
-            &mut small[..self.hess.outputs()]
-        } else {
-            large.resize(self.hess.outputs(), 0.0);
-            &mut large[..]
-        };
-        self.hess.eval(theta, t, upper);
-        let mut k = 0;
-        for i in 0..d {
-            for j in i..d {
-                out[(i, j)] = upper[k];
-                out[(j, i)] = upper[k];
-                k += 1;
+        let d = self.dim();
+        with_scratch(self.hess.outputs(), |upper| {
+            self.hess.eval(theta, t, upper);
+            let mut k = 0;
+            for i in 0..d {
+                for j in i..d {
+                    out[(i, j)] = upper[k];
+                    out[(j, i)] = upper[k];
+                    k += 1;
+                }
             }
-        }
+        })
     }
 }
 

@@ -17,7 +17,8 @@
 
 use nalgebra::DMatrix;
 
-use crate::lagrangian::{dot, with_scratch, Lagrangian};
+use crate::lagrangian::{dot, Lagrangian};
+use crate::linalg::with_scratch;
 
 /// Scratch space for field and Jacobian evaluations, so solvers evaluate without allocating.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::drift::{Drift, NoDrift};
 use crate::error::{ProblemError, Result};
 use crate::landscape::Landscape;
+use crate::linalg::with_scratch;
 use crate::metric::{Identity, Metric};
 
 /// The integrand of the learning objective: loss, metric, drift and the constants η, k, γ.
@@ -249,18 +250,6 @@ impl Lagrangian {
         for (v, m) in theta_dot.iter_mut().zip(&mp) {
             *v += m;
         }
-    }
-}
-
-/// Runs `f` on a zeroed scratch vector of length `n`: on the stack for the small `D` of the
-/// solvers' inner loops (where these per-point evaluations would otherwise allocate), on the
-/// heap beyond.
-pub(crate) fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
-    const STACK: usize = 16;
-    if n <= STACK {
-        f(&mut [0.0; STACK][..n])
-    } else {
-        f(&mut vec![0.0; n])
     }
 }
 

@@ -1,4 +1,5 @@
-//! Small dense checks shared by the problem model (symmetry, definiteness).
+//! Small dense helpers shared by the problem model: symmetry and definiteness checks, scratch
+//! vectors.
 
 use nalgebra::DMatrix;
 
@@ -79,4 +80,16 @@ pub(crate) fn check_psd(field: &str, a: &DMatrix<f64>) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Runs `f` on a zeroed scratch vector of length `n`: on the stack for the small `D` of the
+/// solvers' inner loops (where these per-point evaluations would otherwise allocate), on the
+/// heap beyond.
+pub(crate) fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    const STACK: usize = 16;
+    if n <= STACK {
+        f(&mut [0.0; STACK][..n])
+    } else {
+        f(&mut vec![0.0; n])
+    }
 }

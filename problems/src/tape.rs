@@ -328,21 +328,18 @@ impl Tape {
     /// Records the values `build` returns from traced inputs into one tape, with shared
     /// subexpressions computed once and unused instructions removed.
     pub(crate) fn record(build: impl FnOnce() -> Vec<Tracer>) -> Self {
-        /// Puts back the enclosing recording (if any) even when `build` unwinds.
-        struct Restore(Option<Option<Recorder>>);
+        /// Puts back the enclosing recording (if any) on drop, also when `build` unwinds.
+        struct Restore(Option<Recorder>);
         impl Drop for Restore {
             fn drop(&mut self) {
-                if let Some(previous) = self.0.take() {
-                    RECORDER.with(|r| r.replace(previous));
-                }
+                let previous = self.0.take();
+                RECORDER.with(|r| r.replace(previous));
             }
         }
-        let mut restore = Restore(Some(
-            RECORDER.with(|r| r.replace(Some(Recorder::default()))),
-        ));
+        let restore = Restore(RECORDER.with(|r| r.replace(Some(Recorder::default()))));
         let results = build();
-        let previous = restore.0.take().unwrap_or(None);
-        let rec = RECORDER.with(|r| r.replace(previous)).unwrap_or_default();
+        let rec = RECORDER.with(|r| r.take()).unwrap_or_default();
+        drop(restore);
         Self::compact(rec.instrs, &results)
     }
 

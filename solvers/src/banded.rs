@@ -206,13 +206,7 @@ mod tests {
 
     /// A pseudo-random banded matrix with small diagonal so that pivoting is exercised.
     fn random_band(n: usize, kl: usize, ku: usize, seed: u64) -> (BandedLu, DMatrix<f64>) {
-        let mut state = seed;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        };
+        let mut rnd = crate::test_uniform(seed);
         let mut band = BandedLu::zeros(n, kl, ku);
         let mut dense = DMatrix::zeros(n, n);
         for i in 0..n {

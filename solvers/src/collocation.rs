@@ -404,13 +404,12 @@ impl<'a> System<'a> {
             // ∂r/∂y_{i+1} = I - h/6 (J_{i+1} + 4 J_m ∂y_m/∂y_{i+1})
             product(&ws.jm, &ws.jn[0], &mut ws.jm_ji);
             product(&ws.jm, &ws.jn[1], &mut ws.jm_jn);
-            let (jm_ji, jm_jn) = (&ws.jm_ji, &ws.jm_jn);
             let row = d + i * n;
             let (c0, c1) = (i * n, (i + 1) * n);
             // Column by column: a column of a block is contiguous both in the column-major
             // blocks and in the band storage.
             let (ji, jn1, jm) = (ws.jn[0].as_slice(), ws.jn[1].as_slice(), ws.jm.as_slice());
-            let (jm_ji, jm_jn) = (jm_ji.as_slice(), jm_jn.as_slice());
+            let (jm_ji, jm_jn) = (ws.jm_ji.as_slice(), ws.jm_jn.as_slice());
             for b in 0..n {
                 let col = b * n..(b + 1) * n;
                 let left = jac.column_mut(row, c0 + b, n);
@@ -594,7 +593,7 @@ impl<'a> System<'a> {
             // keep applying them with the same factorisation (chord steps: one residual and one
             // triangular solve each) instead of assembling and factoring a new Jacobian; stop
             // once a correction is below tolerance.
-            let mut previous = dot(step, step).sqrt();
+            let mut previous = cost.sqrt();
             loop {
                 if scaled_norm(simplified, y) <= opts.tol {
                     for (yk, sk) in y.iter_mut().zip(simplified.iter()) {

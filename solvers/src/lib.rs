@@ -90,3 +90,15 @@ impl Solver for Bvp {
 pub fn solve(problem: &problems::Problem, algorithm: &dyn Solver) -> Result<Solution, SolverError> {
     algorithm.solve(problem)
 }
+
+/// Deterministic pseudo-random numbers, uniform in `[-1, 1]`, for the unit tests' matrices.
+#[cfg(test)]
+pub(crate) fn test_uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}

@@ -150,6 +150,7 @@ impl StaircaseLu {
         ));
         let mut perm_inv = vec![0usize; 3 * d];
         let mut schur = Mat::<f64>::zeros(d, n);
+        let mut permuted = Mat::<f64>::zeros(3 * d, n);
         for k in 0..=big_n {
             let rows = self.panels[k].nrows();
             self.perm[k].resize(rows, 0);
@@ -173,7 +174,11 @@ impl StaircaseLu {
             }
             // P·coupling, then U₁₂ = L₁₁⁻¹ (top n rows) and the carried rows B₂ − L₂₁ U₁₂.
             let coupling = &mut self.coupling[k];
-            let permuted = Mat::from_fn(3 * d, n, |i, j| coupling[(self.perm[k][i], j)]);
+            for j in 0..n {
+                for (i, &from) in self.perm[k].iter().enumerate() {
+                    permuted[(i, j)] = coupling[(from, j)];
+                }
+            }
             coupling.copy_from(&permuted);
             let (mut top, bottom) = coupling.as_mut().split_at_row_mut(n);
             solve_unit_lower_triangular_in_place(
@@ -262,13 +267,7 @@ mod tests {
     /// A pseudo-random staircase matrix (weak diagonal, so pivoting is exercised), assembled
     /// into both solvers.
     fn random(d: usize, intervals: usize, seed: u64) -> (StaircaseLu, BandedLu) {
-        let mut state = seed;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        };
+        let mut rnd = crate::test_uniform(seed);
         let n = 2 * d;
         let size = (intervals + 1) * n;
         let mut stair = StaircaseLu::zeros(d, intervals);

@@ -152,7 +152,25 @@ fn fixed_end_at_a_conjugate_point_of_the_linearisation() {
             "theta0": [-0.5], "horizon": {}, "end": {{"fixed": [0.0]}}}}"#,
         std::f64::consts::FRAC_PI_2
     );
-    let p = Spec::from_json(&text).unwrap().to_problem().unwrap();
+    bvp_agrees_with_direct(&text);
+}
+
+#[test]
+fn time_dependent_terminal_cost_is_taken_at_the_final_time() {
+    // Φ(θ, t) = 3(x − t)² at T = 2 pulls the end toward x = 2; evaluated at t = 0 it would pull
+    // toward 0. The direct method evaluates Φ at T independently of the boundary-value solver's
+    // end condition.
+    let text = r#"{"loss": {"expr": "0.5*x^2", "vars": ["x"]}, "gamma": 0.2,
+        "theta0": [-1.0], "horizon": 2.0, "end": {"cost": {"expr": "3*(x - t)^2"}}}"#;
+    let bvp = bvp_agrees_with_direct(text);
+    let end = bvp.theta.last().unwrap()[0];
+    assert!(end > 0.5, "the end is pulled toward x = T = 2, got {end}");
+}
+
+/// Solves the spec `text` with the boundary-value solver (tol 1e-12) and the direct method
+/// (N = 200), asserts that both converge to the same cost, and returns the former.
+fn bvp_agrees_with_direct(text: &str) -> Solution {
+    let p = Spec::from_json(text).unwrap().to_problem().unwrap();
     let bvp = Bvp::default().with_tol(1e-12).solve(&p).unwrap();
     let direct = Direct::default().with_intervals(200).solve(&p).unwrap();
     assert!(bvp.converged && direct.converged);
@@ -164,26 +182,5 @@ fn fixed_end_at_a_conjugate_point_of_the_linearisation() {
         direct.cost,
         bvp.cost
     );
-}
-
-#[test]
-fn time_dependent_terminal_cost_is_taken_at_the_final_time() {
-    // Φ(θ, t) = 3(x − t)² at T = 2 pulls the end toward x = 2; evaluated at t = 0 it would pull
-    // toward 0. The direct method evaluates Φ at T independently of the boundary-value solver's
-    // end condition.
-    let text = r#"{"loss": {"expr": "0.5*x^2", "vars": ["x"]}, "gamma": 0.2,
-        "theta0": [-1.0], "horizon": 2.0, "end": {"cost": {"expr": "3*(x - t)^2"}}}"#;
-    let p = Spec::from_json(text).unwrap().to_problem().unwrap();
-    let bvp = Bvp::default().with_tol(1e-12).solve(&p).unwrap();
-    let direct = Direct::default().with_intervals(200).solve(&p).unwrap();
-    let rel = (direct.cost - bvp.cost).abs() / bvp.cost.abs();
-    // As in `direct_and_bvp_costs_agree`: both errors are far below the required 1e-8.
-    assert!(
-        rel < 1e-8,
-        "cost {} vs {}: relative {rel:e}",
-        direct.cost,
-        bvp.cost
-    );
-    let end = bvp.theta.last().unwrap()[0];
-    assert!(end > 0.5, "the end is pulled toward x = T = 2, got {end}");
+    bvp
 }
