@@ -68,22 +68,36 @@ impl Lagrangian {
     ) {
         let (metric, drift) = (self.metric(), self.drift());
         let ek = self.eta() * self.k();
+        // Terms that vanish identically (no drift, constant metric) are skipped, not computed
+        // as zeros: the field is the innermost evaluation of every solver.
+        let (with_drift, with_geometry) = (!drift.is_zero(), !metric.is_constant());
         // θ̇ = f + Mp
-        drift.value(theta, t, dtheta);
-        metric.mobility_mul(theta, p, &mut ws.v1);
-        for (o, m) in dtheta.iter_mut().zip(&ws.v1) {
-            *o += m;
+        if with_drift {
+            drift.value(theta, t, dtheta);
+            metric.mobility_mul(theta, p, &mut ws.v1);
+            for (o, m) in dtheta.iter_mut().zip(&ws.v1) {
+                *o += m;
+            }
+        } else {
+            metric.mobility_mul(theta, p, dtheta);
         }
         // ṗ = γp - Dfᵀp - ½∇(pᵀMp) + ηk∇L
         self.loss().gradient(theta, t, dp);
-        drift.jacobian_transpose_mul(theta, t, p, &mut ws.v2);
-        if metric.is_constant() {
-            ws.v3.fill(0.0);
-        } else {
-            metric.mobility_quadratic_gradient(theta, p, &mut ws.v3);
+        let gamma = self.gamma();
+        for (o, &pi) in dp.iter_mut().zip(p) {
+            *o = gamma * pi + ek * *o;
         }
-        for i in 0..dp.len() {
-            dp[i] = self.gamma() * p[i] - ws.v2[i] - 0.5 * ws.v3[i] + ek * dp[i];
+        if with_drift {
+            drift.jacobian_transpose_mul(theta, t, p, &mut ws.v2);
+            for (o, v) in dp.iter_mut().zip(&ws.v2) {
+                *o -= v;
+            }
+        }
+        if with_geometry {
+            metric.mobility_quadratic_gradient(theta, p, &mut ws.v3);
+            for (o, v) in dp.iter_mut().zip(&ws.v3) {
+                *o -= 0.5 * v;
+            }
         }
     }
 
@@ -97,25 +111,52 @@ impl Lagrangian {
         ws: &mut FieldWorkspace,
     ) {
         let d = theta.len();
+        let n = 2 * d;
         let (metric, drift) = (self.metric(), self.drift());
         let ek = self.eta() * self.k();
+        let (with_drift, with_geometry) = (!drift.is_zero(), !metric.is_constant());
         metric.mobility(theta, &mut ws.m);
-        if metric.is_constant() {
-            ws.dmp.fill(0.0);
-            ws.b.fill(0.0);
-        } else {
+        self.loss().hessian(theta, t, &mut ws.h);
+        // Column-major blocks written directly; vanishing terms skipped (see `field`).
+        let (m, h) = (ws.m.as_slice(), ws.h.as_slice());
+        let gamma = self.gamma();
+        let out = jac.as_mut_slice();
+        for j in 0..d {
+            let (left, right) = (&mut out[j * n..(j + 1) * n], j + d);
+            for i in 0..d {
+                left[i] = 0.0;
+                left[d + i] = ek * h[i + j * d];
+            }
+            let right = &mut out[right * n..(right + 1) * n];
+            for i in 0..d {
+                right[i] = m[i + j * d];
+                right[d + i] = if i == j { gamma } else { 0.0 };
+            }
+        }
+        if with_geometry {
             metric.mobility_derivatives(theta, p, &mut ws.dmp, &mut ws.b);
         }
-        drift.jacobian(theta, t, &mut ws.df);
-        drift.contracted_hessian(theta, t, p, &mut ws.c);
-        self.loss().hessian(theta, t, &mut ws.h);
-        for i in 0..d {
-            for j in 0..d {
-                jac[(i, j)] = ws.df[(i, j)] + ws.dmp[(i, j)];
-                jac[(i, d + j)] = ws.m[(i, j)];
-                jac[(d + i, j)] = -ws.c[(i, j)] - 0.5 * ws.b[(i, j)] + ek * ws.h[(i, j)];
-                let diag = if i == j { self.gamma() } else { 0.0 };
-                jac[(d + i, d + j)] = diag - ws.df[(j, i)] - ws.dmp[(j, i)];
+        if with_drift {
+            drift.jacobian(theta, t, &mut ws.df);
+            drift.contracted_hessian(theta, t, p, &mut ws.c);
+        }
+        if with_drift || with_geometry {
+            for i in 0..d {
+                for j in 0..d {
+                    let (mut a, mut b) = (0.0, 0.0);
+                    if with_drift {
+                        a += ws.df[(i, j)];
+                        b += ws.c[(i, j)];
+                    }
+                    if with_geometry {
+                        a += ws.dmp[(i, j)];
+                        b += 0.5 * ws.b[(i, j)];
+                    }
+                    // ∂θ̇/∂θ = Df + A; ∂ṗ/∂θ -= C + ½B; ∂ṗ/∂p -= (Df + A)ᵀ
+                    jac[(i, j)] = a;
+                    jac[(d + i, j)] -= b;
+                    jac[(d + j, d + i)] -= a;
+                }
             }
         }
     }
@@ -131,10 +172,14 @@ impl Lagrangian {
     /// `(L, kinetic, ℋ)` at one point — the loss, `(1/2η) pᵀMp` and the current-value
     /// Hamiltonian — sharing their evaluations (a path's diagnostics need all three).
     pub fn hamiltonian_parts(&self, t: f64, theta: &[f64], p: &[f64]) -> (f64, f64, f64) {
-        let drift_power = with_scratch(theta.len(), |f| {
-            self.drift().value(theta, t, f);
-            dot(p, f)
-        });
+        let drift_power = if self.drift().is_zero() {
+            0.0
+        } else {
+            with_scratch(theta.len(), |f| {
+                self.drift().value(theta, t, f);
+                dot(p, f)
+            })
+        };
         let loss = self.loss().value(theta, t);
         let kinetic = self.kinetic_from_momentum(theta, p);
         let h = self.k() * loss - kinetic - drift_power / self.eta();

@@ -238,18 +238,24 @@ impl Lagrangian {
 
     /// The momentum `p = G(θ)(θ̇ - f)` of THEORY.md §2.
     pub fn momentum(&self, theta: &[f64], theta_dot: &[f64], t: f64, p: &mut [f64]) {
-        let u = self.control(theta, theta_dot, t);
-        self.metric.metric_mul(theta, &u, p);
+        with_scratch(theta.len(), |u| {
+            self.drift.value(theta, t, u);
+            for (ui, v) in u.iter_mut().zip(theta_dot) {
+                *ui = v - *ui;
+            }
+            self.metric.metric_mul(theta, u, p);
+        })
     }
 
     /// The velocity `θ̇ = f(θ, t) + M(θ) p`.
     pub fn velocity(&self, theta: &[f64], p: &[f64], t: f64, theta_dot: &mut [f64]) {
-        let mut mp = vec![0.0; p.len()];
-        self.metric.mobility_mul(theta, p, &mut mp);
-        self.drift.value(theta, t, theta_dot);
-        for (v, m) in theta_dot.iter_mut().zip(&mp) {
-            *v += m;
-        }
+        with_scratch(p.len(), |mp| {
+            self.metric.mobility_mul(theta, p, mp);
+            self.drift.value(theta, t, theta_dot);
+            for (v, m) in theta_dot.iter_mut().zip(&*mp) {
+                *v += m;
+            }
+        })
     }
 }
 

@@ -273,9 +273,6 @@ fn binary(op: Binary, a: Tracer, b: Tracer) -> Tracer {
 /// table (the recorded [`Instr`], with nested operator enums, would take a decision tree).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
-    Theta,
-    Time,
-    Const,
     Add,
     Sub,
     Mul,
@@ -285,8 +282,8 @@ enum Op {
     Binary(Binary),
 }
 
-/// One evaluation step: `op` applied to the values of steps `a` and `b` (for `Theta`, `a` is
-/// the coordinate; for `Const`, the index into the constants; for `Powi`, `b` is the exponent).
+/// One evaluation step: `op` applied to the values in slots `a` and `b` (for `Powi`, `b` is the
+/// exponent).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Step {
     op: Op,
@@ -294,12 +291,20 @@ struct Step {
     b: u32,
 }
 
+/// The time input, among the coordinate indices of [`Tape::inputs`].
+const TIME: u32 = u32::MAX;
+
 /// A compiled straight-line program with several outputs.
+///
+/// Values live in slots: first the constants, then the inputs, then one slot per step. Loading
+/// constants is one block copy, so the interpreted loop runs only over arithmetic.
 #[derive(Clone, PartialEq)]
 pub(crate) struct Tape {
-    instrs: Vec<Step>,
     consts: Vec<f64>,
-    /// Each output is a constant or an instruction's value.
+    /// The coordinate loaded into each input slot ([`TIME`] for `t`).
+    inputs: Vec<u32>,
+    steps: Vec<Step>,
+    /// Each output is a constant or a slot's value.
     outputs: Vec<Output>,
 }
 
@@ -313,8 +318,8 @@ impl fmt::Debug for Tape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Tape({} instructions, {} outputs)",
-            self.instrs.len(),
+            "Tape({} slots, {} outputs)",
+            self.slots(),
             self.outputs.len()
         )
     }
@@ -373,23 +378,40 @@ impl Tape {
                 _ => {}
             }
         }
+        // Slots: constants, then inputs, then the remaining instructions in recorded order
+        // (which is topological: operands are recorded before their uses).
         let mut renumber = vec![u32::MAX; instrs.len()];
-        let mut kept = Vec::new();
         let mut consts = Vec::new();
+        let mut inputs = Vec::new();
         for (k, instr) in instrs.iter().enumerate() {
-            if !live[k] {
+            if live[k] {
+                if let Instr::Const(bits) = instr {
+                    renumber[k] = consts.len() as u32;
+                    consts.push(f64::from_bits(*bits));
+                }
+            }
+        }
+        for (k, instr) in instrs.iter().enumerate() {
+            if live[k] {
+                let coordinate = match instr {
+                    Instr::Theta(i) => *i,
+                    Instr::Time => TIME,
+                    _ => continue,
+                };
+                renumber[k] = (consts.len() + inputs.len()) as u32;
+                inputs.push(coordinate);
+            }
+        }
+        let mut steps = Vec::new();
+        for (k, instr) in instrs.iter().enumerate() {
+            if !live[k] || renumber[k] != u32::MAX {
                 continue;
             }
-            renumber[k] = kept.len() as u32;
+            renumber[k] = (consts.len() + inputs.len() + steps.len()) as u32;
             let map = |i: u32| renumber[i as usize];
             let step = |op, a, b| Step { op, a, b };
-            kept.push(match *instr {
-                Instr::Theta(i) => step(Op::Theta, i, 0),
-                Instr::Time => step(Op::Time, 0, 0),
-                Instr::Const(bits) => {
-                    consts.push(f64::from_bits(bits));
-                    step(Op::Const, consts.len() as u32 - 1, 0)
-                }
+            steps.push(match *instr {
+                Instr::Theta(_) | Instr::Time | Instr::Const(_) => unreachable!("loaded above"),
                 Instr::Unary(op, a) => step(Op::Unary(op), map(a), 0),
                 Instr::Powi(a, n) => step(Op::Powi, map(a), n as u32),
                 Instr::Binary(op, a, b) => {
@@ -412,10 +434,15 @@ impl Tape {
             })
             .collect();
         Self {
-            instrs: kept,
             consts,
+            inputs,
+            steps,
             outputs,
         }
+    }
+
+    fn slots(&self) -> usize {
+        self.consts.len() + self.inputs.len() + self.steps.len()
     }
 
     /// Number of outputs.
@@ -423,15 +450,15 @@ impl Tape {
         self.outputs.len()
     }
 
-    /// Number of instructions (after simplification and sharing).
+    /// Number of values computed or loaded (after simplification and sharing).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.instrs.len()
+        self.slots()
     }
 
     /// Evaluates every output at `(θ, t)` into `out` (length [`Tape::outputs`]).
     pub(crate) fn eval(&self, theta: &[f64], t: f64, out: &mut [f64]) {
-        let n = self.instrs.len();
+        let n = self.slots();
         if n <= SMALL {
             self.run(theta, t, &mut [0.0; SMALL][..n], out);
         } else if n <= MEDIUM {
@@ -451,12 +478,15 @@ impl Tape {
     }
 
     fn run(&self, theta: &[f64], t: f64, v: &mut [f64], out: &mut [f64]) {
-        for (k, step) in self.instrs.iter().enumerate() {
+        let (nc, ni) = (self.consts.len(), self.inputs.len());
+        v[..nc].copy_from_slice(&self.consts);
+        for (slot, &i) in v[nc..nc + ni].iter_mut().zip(&self.inputs) {
+            *slot = if i == TIME { t } else { theta[i as usize] };
+        }
+        let base = nc + ni;
+        for (k, step) in self.steps.iter().enumerate() {
             let (a, b) = (step.a as usize, step.b as usize);
-            v[k] = match step.op {
-                Op::Theta => theta[a],
-                Op::Time => t,
-                Op::Const => self.consts[a],
+            v[base + k] = match step.op {
                 Op::Add => v[a] + v[b],
                 Op::Sub => v[a] - v[b],
                 Op::Mul => v[a] * v[b],
@@ -696,7 +726,7 @@ mod tests {
             vec![ex.eval(&vars).unwrap()]
         });
         // θ0, θ1, θ0·θ0, (θ0² + θ1), its square, the constant 8 and the sum: 7 instructions.
-        assert_eq!(tape.len(), 7, "{:?}", tape.instrs);
+        assert_eq!(tape.len(), 7, "{:?}", tape.steps);
         assert_eq!(tape.eval_one(&[2.0, 3.0], 0.0), 57.0);
     }
 }

@@ -104,96 +104,155 @@ impl BandedLu {
 
     /// Factors in place with partial pivoting.
     pub fn factor(&mut self) -> Result<(), Singular> {
-        let (n, kl, ku) = (self.n, self.kl, self.ku);
-        let kv = kl + ku;
-        let ld = self.ld();
-        let mut ju = 0usize;
-        let mut singular = None;
-        for j in 0..n {
-            let km = kl.min(n - 1 - j);
-            // Pivot search in column j, rows j..=j+km.
-            let base = kv + j * ld;
-            let mut jp = 0;
-            let mut best = self.ab[base].abs();
-            for r in 1..=km {
-                let v = self.ab[base + r].abs();
-                if v > best {
-                    best = v;
-                    jp = r;
-                }
-            }
-            self.ipiv[j] = j + jp;
-            if best == 0.0 || !best.is_finite() {
-                singular.get_or_insert(Singular { column: j });
-                continue;
-            }
-            ju = ju.max((j + ku + jp).min(n - 1));
-            if jp != 0 {
-                // Row j and row j + jp across columns j..=ju: entry (j, c) sits (c − j)(ld − 1)
-                // after the diagonal entry (j, j).
-                for k in (base..=base + (ju - j) * (ld - 1)).step_by(ld - 1) {
-                    self.ab.swap(k, k + jp);
-                }
-            }
-            if km > 0 {
-                let inv = 1.0 / self.ab[base];
-                for v in &mut self.ab[base + 1..=base + km] {
-                    *v *= inv;
-                }
-                // Rank-one update of the trailing columns: column c (rows j+1..=j+km) minus
-                // multiplier column × pivot-row entry. Column c's rows start at an offset of
-                // (c − j)(ld − 1) below the pivot column's in the band storage.
-                let (pivot_col, rest) = self.ab.split_at_mut(base + km + 1);
-                let l = &pivot_col[base + 1..];
-                for c in (j + 1)..=ju {
-                    let col = base + (c - j) * (ld - 1) - (base + km + 1);
-                    let ajc = rest[col];
-                    if ajc != 0.0 {
-                        for (a, li) in rest[col + 1..=col + km].iter_mut().zip(l) {
-                            *a -= li * ajc;
-                        }
-                    }
-                }
-            }
-        }
+        // The bands of the collocation matrices of small `D` (`kl = ku = 3D - 1`) get their
+        // own instances, where constant loop bounds let the compiler unroll and vectorise the
+        // few-element inner loops (their overhead otherwise exceeds their arithmetic).
+        let result = match (self.kl, self.ku) {
+            (2, 2) => factor_band(&mut self.ab, &mut self.ipiv, self.n, 2, 2),
+            (5, 5) => factor_band(&mut self.ab, &mut self.ipiv, self.n, 5, 5),
+            (8, 8) => factor_band(&mut self.ab, &mut self.ipiv, self.n, 8, 8),
+            (11, 11) => factor_band(&mut self.ab, &mut self.ipiv, self.n, 11, 11),
+            (kl, ku) => factor_band(&mut self.ab, &mut self.ipiv, self.n, kl, ku),
+        };
         self.factored = true;
-        match singular {
-            None => Ok(()),
-            Some(s) => Err(s),
-        }
+        result
     }
 
     /// Solves `A x = b` in place using the factorisation.
     pub fn solve(&self, b: &mut [f64]) {
         assert!(self.factored, "solve called before factor");
-        let (n, kl) = (self.n, self.kl);
-        let kv = kl + self.ku;
-        let ld = self.ld();
-        for j in 0..n.saturating_sub(1) {
-            let lm = kl.min(n - 1 - j);
-            let jp = self.ipiv[j];
-            if jp != j {
-                b.swap(j, jp);
+        assert_eq!(b.len(), self.n, "right-hand side of the wrong length");
+        match (self.kl, self.ku) {
+            (2, 2) => solve_band(&self.ab, &self.ipiv, b, 2, 2),
+            (5, 5) => solve_band(&self.ab, &self.ipiv, b, 5, 5),
+            (8, 8) => solve_band(&self.ab, &self.ipiv, b, 8, 8),
+            (11, 11) => solve_band(&self.ab, &self.ipiv, b, 11, 11),
+            (kl, ku) => solve_band(&self.ab, &self.ipiv, b, kl, ku),
+        }
+    }
+}
+
+/// `gbtrf` on band storage `ab` (leading dimension `2kl + ku + 1`). Inlined into callers that
+/// pass constant `kl`, `ku`.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // `j` is the column: it indexes the band, not just `ipiv`
+fn factor_band(
+    ab: &mut [f64],
+    ipiv: &mut [usize],
+    n: usize,
+    kl: usize,
+    ku: usize,
+) -> Result<(), Singular> {
+    let kv = kl + ku;
+    let ld = 2 * kl + ku + 1;
+    let mut ju = 0usize;
+    let mut singular = None;
+    for j in 0..n {
+        let km = kl.min(n - 1 - j);
+        // Pivot search in column j, rows j..=j+km.
+        let base = kv + j * ld;
+        let mut jp = 0;
+        let mut best = ab[base].abs();
+        for r in 1..=km {
+            let v = ab[base + r].abs();
+            if v > best {
+                best = v;
+                jp = r;
             }
-            let bj = b[j];
-            if bj != 0.0 {
-                let base = kv + j * ld;
-                for (bi, l) in b[j + 1..=j + lm].iter_mut().zip(&self.ab[base + 1..]) {
-                    *bi -= l * bj;
+        }
+        ipiv[j] = j + jp;
+        if best == 0.0 || !best.is_finite() {
+            singular.get_or_insert(Singular { column: j });
+            continue;
+        }
+        ju = ju.max((j + ku + jp).min(n - 1));
+        if jp != 0 {
+            // Row j and row j + jp across columns j..=ju: entry (j, c) sits (c − j)(ld − 1)
+            // after the diagonal entry (j, j).
+            for k in (base..=base + (ju - j) * (ld - 1)).step_by(ld - 1) {
+                ab.swap(k, k + jp);
+            }
+        }
+        if km == 0 {
+            continue;
+        }
+        let inv = 1.0 / ab[base];
+        // Rank-one update of the trailing columns: column c (rows j+1..=j+km) minus
+        // multiplier column × pivot-row entry. Column c's rows start at an offset of
+        // (c − j)(ld − 1) below the pivot column's in the band storage.
+        let (pivot_col, rest) = ab.split_at_mut(base + km + 1);
+        let l = &mut pivot_col[base + 1..];
+        if km == kl {
+            // Interior columns: every slice has the constant length `kl`.
+            let l: &mut [f64] = &mut l[..kl];
+            for v in l.iter_mut() {
+                *v *= inv;
+            }
+            for c in (j + 1)..=ju {
+                let col = (c - j) * (ld - 1) - km - 1;
+                let ajc = rest[col];
+                for (a, li) in rest[col + 1..col + 1 + kl].iter_mut().zip(&*l) {
+                    *a -= li * ajc;
+                }
+            }
+        } else {
+            for v in l.iter_mut() {
+                *v *= inv;
+            }
+            for c in (j + 1)..=ju {
+                let col = (c - j) * (ld - 1) - km - 1;
+                let ajc = rest[col];
+                for (a, li) in rest[col + 1..=col + km].iter_mut().zip(&*l) {
+                    *a -= li * ajc;
                 }
             }
         }
-        for j in (0..n).rev() {
-            let col = j * ld;
-            b[j] /= self.ab[kv + col];
-            let bj = b[j];
-            if bj != 0.0 {
-                let top = j.saturating_sub(kv);
-                // Rows top..j of column j sit just above its diagonal entry.
-                let u = &self.ab[kv + col - (j - top)..kv + col];
-                for (bi, uij) in b[top..j].iter_mut().zip(u) {
-                    *bi -= uij * bj;
-                }
+    }
+    match singular {
+        None => Ok(()),
+        Some(s) => Err(s),
+    }
+}
+
+/// `gbtrs` for one right-hand side, using [`factor_band`]'s output. Inlined like it.
+#[inline(always)]
+fn solve_band(ab: &[f64], ipiv: &[usize], b: &mut [f64], kl: usize, ku: usize) {
+    let n = b.len();
+    let kv = kl + ku;
+    let ld = 2 * kl + ku + 1;
+    for j in 0..n.saturating_sub(1) {
+        let lm = kl.min(n - 1 - j);
+        let jp = ipiv[j];
+        if jp != j {
+            b.swap(j, jp);
+        }
+        let bj = b[j];
+        let base = kv + j * ld;
+        if lm == kl {
+            let l = &ab[base + 1..base + 1 + kl];
+            for (bi, li) in b[j + 1..j + 1 + kl].iter_mut().zip(l) {
+                *bi -= li * bj;
+            }
+        } else {
+            for (bi, li) in b[j + 1..=j + lm].iter_mut().zip(&ab[base + 1..]) {
+                *bi -= li * bj;
+            }
+        }
+    }
+    for j in (0..n).rev() {
+        let col = j * ld;
+        b[j] /= ab[kv + col];
+        let bj = b[j];
+        if j >= kv {
+            // Rows j−kv..j of column j sit just above its diagonal entry.
+            let u = &ab[col..col + kv];
+            for (bi, uij) in b[j - kv..j].iter_mut().zip(u) {
+                *bi -= uij * bj;
+            }
+        } else {
+            let u = &ab[kv + col - j..kv + col];
+            for (bi, uij) in b[..j].iter_mut().zip(u) {
+                *bi -= uij * bj;
             }
         }
     }

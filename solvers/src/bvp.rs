@@ -330,22 +330,25 @@ impl Bvp {
                 return from_guess(&t, g);
             }
             let mut y = vec![0.0; t.len() * 2 * d];
-            for (i, &ti) in t.iter().enumerate() {
-                let node = &mut y[i * 2 * d..(i + 1) * 2 * d];
-                match &end {
-                    EndCondition::Fixed(target) => {
-                        // Straight line, with the momentum of its constant velocity.
-                        let vel: Vec<f64> =
-                            (0..d).map(|j| (target[j] - theta0[j]) / t_end).collect();
+            // Straight line to a fixed end, with the momentum of its constant velocity.
+            let vel: Option<Vec<f64>> = match &end {
+                EndCondition::Fixed(target) => {
+                    Some((0..d).map(|j| (target[j] - theta0[j]) / t_end).collect())
+                }
+                _ => None,
+            };
+            for (node, &ti) in y.chunks_exact_mut(2 * d).zip(&t) {
+                let (th, p) = node.split_at_mut(d);
+                match &vel {
+                    Some(vel) => {
                         for j in 0..d {
-                            node[j] = theta0[j] + vel[j] * ti;
+                            th[j] = theta0[j] + vel[j] * ti;
                         }
                         if lag.metric().is_invertible() {
-                            let th = node[..d].to_vec();
-                            lag.momentum(&th, &vel, ti, &mut node[d..]);
+                            lag.momentum(th, vel, ti, p);
                         }
                     }
-                    _ => node[..d].copy_from_slice(theta0),
+                    None => th.copy_from_slice(theta0),
                 }
             }
             State { t: t.clone(), y }

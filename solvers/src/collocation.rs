@@ -371,12 +371,12 @@ impl<'a> System<'a> {
         }
     }
 
-    /// Assembles the exact Jacobian of [`System::residual`] (node fields must be in `ws.f`).
+    /// Assembles the exact Jacobian of [`System::residual`] into `jac`, which must be zero
+    /// (node fields must be in `ws.f`).
     pub fn jacobian(&self, t: &[f64], y: &[f64], ws: &mut Workspace, jac: &mut NewtonMatrix) {
         let d = self.d();
         let n = 2 * d;
         let intervals = t.len() - 1;
-        jac.clear();
         for j in 0..d {
             jac.add(j, j, 1.0);
         }
@@ -528,6 +528,10 @@ impl<'a> System<'a> {
         self.residual(t, y, ws, res)?;
         let mut last_step = f64::INFINITY;
         for iter in 0..opts.max_iterations {
+            if iter > 0 {
+                // `reset` left it zero for the first.
+                jac.clear();
+            }
             self.jacobian(t, y, ws, jac);
             if let Err(s) = jac.factor() {
                 let node = (s.column / n).min(t.len() - 1);
@@ -595,7 +599,14 @@ impl<'a> System<'a> {
             // once a correction is below tolerance.
             let mut previous = cost.sqrt();
             loop {
-                if scaled_norm(simplified, y) <= opts.tol {
+                let current = dot(simplified, simplified).sqrt();
+                // Corrections contract by about `ratio` per step, so after applying this one
+                // the error left is about `ratio/(1 − ratio)` times it (Hairer & Wanner's
+                // stopping rule for simplified Newton): stop when that, or the correction
+                // itself, is below tolerance. NaN fails every test.
+                let ratio = current / previous;
+                let size = scaled_norm(simplified, y);
+                if size <= opts.tol || (ratio < 1.0 && ratio / (1.0 - ratio) * size <= opts.tol) {
                     for (yk, sk) in y.iter_mut().zip(simplified.iter()) {
                         *yk += sk;
                     }
@@ -603,9 +614,7 @@ impl<'a> System<'a> {
                         iterations: iter + 1,
                     });
                 }
-                let current = dot(simplified, simplified).sqrt();
-                // NaN fails the test too.
-                let contracting = current <= CHORD_CONTRACTION * previous;
+                let contracting = ratio <= CHORD_CONTRACTION;
                 if !contracting {
                     break;
                 }
@@ -674,19 +683,31 @@ fn midpoint(h: f64, y0: &[f64], y1: &[f64], f0: &[f64], f1: &[f64], out: &mut [f
     }
 }
 
-/// `out = a·b` for the small square blocks of one interval: plain loops below a size where
-/// nalgebra's general product (dispatch, packing) costs more than the arithmetic.
+/// `out = a·b` for the square blocks of one interval: fixed-size kernels for the smallest
+/// blocks (`D ≤ 3`, fully unrolled), plain loops below a size where nalgebra's general product
+/// (dispatch, packing) costs more than the arithmetic, `gemm` beyond.
 fn product(a: &DMatrix<f64>, b: &DMatrix<f64>, out: &mut DMatrix<f64>) {
-    let n = a.nrows();
-    if n > 16 {
-        out.gemm(1.0, a, b, 0.0);
-        return;
+    fn fixed<const N: usize>(a: &[f64], b: &[f64], out: &mut [f64]) {
+        let a = nalgebra::SMatrix::<f64, N, N>::from_column_slice(a);
+        let b = nalgebra::SMatrix::<f64, N, N>::from_column_slice(b);
+        out.copy_from_slice((a * b).as_slice());
     }
-    let (a, b) = (a.as_slice(), b.as_slice());
-    for (j, col) in out.as_mut_slice().chunks_exact_mut(n).enumerate() {
+    let n = a.nrows();
+    let (sa, sb, so) = (a.as_slice(), b.as_slice(), out.as_mut_slice());
+    match n {
+        2 => return fixed::<2>(sa, sb, so),
+        4 => return fixed::<4>(sa, sb, so),
+        6 => return fixed::<6>(sa, sb, so),
+        _ if n > 16 => {
+            out.gemm(1.0, a, b, 0.0);
+            return;
+        }
+        _ => {}
+    }
+    for (j, col) in so.chunks_exact_mut(n).enumerate() {
         col.fill(0.0);
-        for (k, &bkj) in b[j * n..(j + 1) * n].iter().enumerate() {
-            for (o, &aik) in col.iter_mut().zip(&a[k * n..(k + 1) * n]) {
+        for (k, &bkj) in sb[j * n..(j + 1) * n].iter().enumerate() {
+            for (o, &aik) in col.iter_mut().zip(&sa[k * n..(k + 1) * n]) {
                 *o += aik * bkj;
             }
         }
