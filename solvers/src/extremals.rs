@@ -67,7 +67,7 @@ pub fn extremals(problem: &Problem, solver: &dyn Solver, candidates: &[Vec<f64>]
             Ok(sol) => {
                 let end = match &sol.tail {
                     Some(t) => t.theta_star.as_slice().to_vec(),
-                    None => sol.theta.last().cloned().unwrap_or_default(),
+                    None => sol.theta.last().map(<[f64]>::to_vec).unwrap_or_default(),
                 };
                 let duplicate = found.iter().any(|e| {
                     e.end

@@ -41,6 +41,94 @@ pub struct Tail {
     pub eta: f64,
 }
 
+/// One vector of length [`NodeValues::dim`] per mesh node, stored contiguously (node-major):
+/// `values[i]` is node `i`'s vector. One allocation for the whole path instead of one per node.
+///
+/// ```
+/// use lossnav_solvers::solution::NodeValues;
+/// let v = NodeValues::from_flat(vec![1.0, 2.0, 3.0, 4.0], 2);
+/// assert_eq!(v.len(), 2);
+/// assert_eq!(v[1], [3.0, 4.0]);
+/// assert_eq!(v.last(), Some(&[3.0, 4.0][..]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeValues {
+    values: Vec<f64>,
+    dim: usize,
+    len: usize,
+}
+
+impl NodeValues {
+    /// From node-major `values` of `values.len() / dim` nodes.
+    ///
+    /// # Panics
+    /// If `dim` does not divide the length (a zero `dim` only holds no values).
+    pub fn from_flat(values: Vec<f64>, dim: usize) -> Self {
+        assert!(
+            values.len() % dim.max(1) == 0 && (dim > 0 || values.is_empty()),
+            "{} values do not split into vectors of length {dim}",
+            values.len()
+        );
+        let len = values.len() / dim.max(1);
+        Self { values, dim, len }
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Length of each node's vector.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The nodes' vectors in order.
+    pub fn iter(&self) -> std::slice::ChunksExact<'_, f64> {
+        self.values.chunks_exact(self.dim.max(1))
+    }
+
+    /// The first node's vector.
+    pub fn first(&self) -> Option<&[f64]> {
+        self.iter().next()
+    }
+
+    /// The last node's vector.
+    pub fn last(&self) -> Option<&[f64]> {
+        self.iter().next_back()
+    }
+
+    /// All values, node-major.
+    pub fn as_flat(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// One `Vec` per node (for serialisation and callers that want owned rows).
+    pub fn to_nested(&self) -> Vec<Vec<f64>> {
+        self.iter().map(<[f64]>::to_vec).collect()
+    }
+}
+
+impl std::ops::Index<usize> for NodeValues {
+    type Output = [f64];
+    fn index(&self, i: usize) -> &[f64] {
+        &self.values[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+impl<'a> IntoIterator for &'a NodeValues {
+    type Item = &'a [f64];
+    type IntoIter = std::slice::ChunksExact<'a, f64>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 /// An optimal trajectory.
 #[derive(Debug, Clone)]
 pub struct Solution {
@@ -51,11 +139,11 @@ pub struct Solution {
     /// Mesh times.
     pub t: Vec<f64>,
     /// `θ` at each mesh time.
-    pub theta: Vec<Vec<f64>>,
+    pub theta: NodeValues,
     /// `p = G(θ)(θ̇ - f)` at each mesh time.
-    pub p: Vec<Vec<f64>>,
+    pub p: NodeValues,
     /// `θ̇` at each mesh time.
-    pub theta_dot: Vec<Vec<f64>>,
+    pub theta_dot: NodeValues,
     /// The objective `J` (see [`Solution::cost_is_relative`]).
     pub cost: f64,
     /// True for `γ = 0` on an infinite horizon: `cost` is `∫ (ℓ - ℓ*) dt`, relative to the
@@ -98,20 +186,28 @@ impl Solution {
     ) -> Self {
         let d = lag.dim();
         let n = 2 * d;
-        let mut theta = Vec::with_capacity(t.len());
-        let mut p = Vec::with_capacity(t.len());
-        let mut theta_dot = Vec::with_capacity(t.len());
-        let (mut loss, mut kinetic, mut hamiltonian) = (Vec::new(), Vec::new(), Vec::new());
+        let nodes = t.len();
+        let mut theta = Vec::with_capacity(nodes * d);
+        let mut p = Vec::with_capacity(nodes * d);
+        let mut theta_dot = Vec::with_capacity(nodes * d);
+        let mut loss = Vec::with_capacity(nodes);
+        let mut kinetic = Vec::with_capacity(nodes);
+        let mut hamiltonian = Vec::with_capacity(nodes);
         for (i, &ti) in t.iter().enumerate() {
             let (th, pp) = y[i * n..(i + 1) * n].split_at(d);
-            theta.push(th.to_vec());
-            p.push(pp.to_vec());
-            theta_dot.push(slopes[i * n..i * n + d].to_vec());
+            theta.extend_from_slice(th);
+            p.extend_from_slice(pp);
+            theta_dot.extend_from_slice(&slopes[i * n..i * n + d]);
             let (l, k, h) = lag.hamiltonian_parts(ti, th, pp);
             loss.push(l);
             kinetic.push(k);
             hamiltonian.push(h);
         }
+        let (theta, p, theta_dot) = (
+            NodeValues::from_flat(theta, d),
+            NodeValues::from_flat(p, d),
+            NodeValues::from_flat(theta_dot, d),
+        );
         Self {
             method: summary.method.to_string(),
             converged: summary.converged,
@@ -132,7 +228,7 @@ impl Solution {
 
     /// Number of parameters.
     pub fn dim(&self) -> usize {
-        self.theta.first().map_or(0, Vec::len)
+        self.theta.dim()
     }
 
     /// The final time of the mesh (the truncation time for infinite horizons).

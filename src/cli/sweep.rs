@@ -201,7 +201,7 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
                     Ok(sol) => {
                         let end = match &sol.tail {
                             Some(t) => t.theta_star.as_slice().to_vec(),
-                            None => sol.theta.last().cloned().unwrap_or_default(),
+                            None => sol.theta.last().map(<[f64]>::to_vec).unwrap_or_default(),
                         };
                         json!({
                             "index": idx,
