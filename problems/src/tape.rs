@@ -277,13 +277,21 @@ enum Op {
     Sub,
     Mul,
     Div,
+    /// Arithmetic with a constant operand `consts[b]`: `v[a] + c`, `v[a] − c`, `c − v[a]`,
+    /// `v[a]·c`, `v[a]/c`, `c/v[a]`.
+    AddC,
+    SubC,
+    CSub,
+    MulC,
+    DivC,
+    CDiv,
     Powi,
     Unary(Unary),
     Binary(Binary),
 }
 
 /// One evaluation step: `op` applied to the values in slots `a` and `b` (for `Powi`, `b` is the
-/// exponent).
+/// exponent; for the constant-operand ops, the index of the constant).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Step {
     op: Op,
@@ -296,10 +304,14 @@ const TIME: u32 = u32::MAX;
 
 /// A compiled straight-line program with several outputs.
 ///
-/// Values live in slots: first the constants, then the inputs, then one slot per step. Loading
-/// constants is one block copy, so the interpreted loop runs only over arithmetic.
+/// Values live in slots: first the constants that need one, then the inputs, then one slot per
+/// step. Constants of `+ − · /` are immediate operands instead (most constants of a folded
+/// expression are), so the interpreted loop runs only over arithmetic.
 #[derive(Clone, PartialEq)]
 pub(crate) struct Tape {
+    /// Constants loaded into the first slots (operands of functions other than `+ − · /`).
+    loaded: Vec<f64>,
+    /// Immediate operands of the constant-operand ops.
     consts: Vec<f64>,
     /// The coordinate loaded into each input slot ([`TIME`] for `t`).
     inputs: Vec<u32>,
@@ -378,16 +390,40 @@ impl Tape {
                 _ => {}
             }
         }
-        // Slots: constants, then inputs, then the remaining instructions in recorded order
-        // (which is topological: operands are recorded before their uses).
-        let mut renumber = vec![u32::MAX; instrs.len()];
-        let mut consts = Vec::new();
-        let mut inputs = Vec::new();
+        // Constants that are operands of `+ − · /` become immediates; others need a slot.
+        let is_const = |i: u32| matches!(instrs[i as usize], Instr::Const(_));
+        let mut needs_slot = vec![false; instrs.len()];
         for (k, instr) in instrs.iter().enumerate() {
-            if live[k] {
-                if let Instr::Const(bits) = instr {
-                    renumber[k] = consts.len() as u32;
-                    consts.push(f64::from_bits(*bits));
+            if !live[k] {
+                continue;
+            }
+            match *instr {
+                Instr::Unary(_, a) | Instr::Powi(a, _) => needs_slot[a as usize] = true,
+                Instr::Binary(Binary::Add | Binary::Sub | Binary::Mul | Binary::Div, _, _) => {}
+                Instr::Binary(_, a, b) => {
+                    needs_slot[a as usize] = true;
+                    needs_slot[b as usize] = true;
+                }
+                _ => {}
+            }
+        }
+        for r in results {
+            if let Tracer::Node(i) = r {
+                needs_slot[*i as usize] = true;
+            }
+        }
+        // Slots: loaded constants, then inputs, then the remaining instructions in recorded
+        // order (which is topological: operands are recorded before their uses).
+        let mut renumber = vec![u32::MAX; instrs.len()];
+        let mut immediate = vec![u32::MAX; instrs.len()];
+        let (mut loaded, mut consts, mut inputs) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, instr) in instrs.iter().enumerate() {
+            if let (true, Instr::Const(bits)) = (live[k], instr) {
+                immediate[k] = consts.len() as u32;
+                consts.push(f64::from_bits(*bits));
+                if needs_slot[k] {
+                    renumber[k] = loaded.len() as u32;
+                    loaded.push(f64::from_bits(*bits));
                 }
             }
         }
@@ -398,32 +434,39 @@ impl Tape {
                     Instr::Time => TIME,
                     _ => continue,
                 };
-                renumber[k] = (consts.len() + inputs.len()) as u32;
+                renumber[k] = (loaded.len() + inputs.len()) as u32;
                 inputs.push(coordinate);
             }
         }
         let mut steps = Vec::new();
         for (k, instr) in instrs.iter().enumerate() {
-            if !live[k] || renumber[k] != u32::MAX {
+            if !live[k] || matches!(instr, Instr::Theta(_) | Instr::Time | Instr::Const(_)) {
                 continue;
             }
-            renumber[k] = (consts.len() + inputs.len() + steps.len()) as u32;
+            renumber[k] = (loaded.len() + inputs.len() + steps.len()) as u32;
             let map = |i: u32| renumber[i as usize];
+            let imm = |i: u32| immediate[i as usize];
             let step = |op, a, b| Step { op, a, b };
             steps.push(match *instr {
                 Instr::Theta(_) | Instr::Time | Instr::Const(_) => unreachable!("loaded above"),
                 Instr::Unary(op, a) => step(Op::Unary(op), map(a), 0),
                 Instr::Powi(a, n) => step(Op::Powi, map(a), n as u32),
-                Instr::Binary(op, a, b) => {
-                    let code = match op {
-                        Binary::Add => Op::Add,
-                        Binary::Sub => Op::Sub,
-                        Binary::Mul => Op::Mul,
-                        Binary::Div => Op::Div,
-                        other => Op::Binary(other),
-                    };
-                    step(code, map(a), map(b))
-                }
+                Instr::Binary(op, a, b) => match (op, is_const(a), is_const(b)) {
+                    // Both constant cannot happen: tracing folds them.
+                    (Binary::Add, true, _) => step(Op::AddC, map(b), imm(a)),
+                    (Binary::Add, _, true) => step(Op::AddC, map(a), imm(b)),
+                    (Binary::Sub, true, _) => step(Op::CSub, map(b), imm(a)),
+                    (Binary::Sub, _, true) => step(Op::SubC, map(a), imm(b)),
+                    (Binary::Mul, true, _) => step(Op::MulC, map(b), imm(a)),
+                    (Binary::Mul, _, true) => step(Op::MulC, map(a), imm(b)),
+                    (Binary::Div, true, _) => step(Op::CDiv, map(b), imm(a)),
+                    (Binary::Div, _, true) => step(Op::DivC, map(a), imm(b)),
+                    (Binary::Add, ..) => step(Op::Add, map(a), map(b)),
+                    (Binary::Sub, ..) => step(Op::Sub, map(a), map(b)),
+                    (Binary::Mul, ..) => step(Op::Mul, map(a), map(b)),
+                    (Binary::Div, ..) => step(Op::Div, map(a), map(b)),
+                    (other, ..) => step(Op::Binary(other), map(a), map(b)),
+                },
             });
         }
         let outputs = results
@@ -434,6 +477,7 @@ impl Tape {
             })
             .collect();
         Self {
+            loaded,
             consts,
             inputs,
             steps,
@@ -442,7 +486,7 @@ impl Tape {
     }
 
     fn slots(&self) -> usize {
-        self.consts.len() + self.inputs.len() + self.steps.len()
+        self.loaded.len() + self.inputs.len() + self.steps.len()
     }
 
     /// Number of outputs.
@@ -478,12 +522,15 @@ impl Tape {
     }
 
     fn run(&self, theta: &[f64], t: f64, v: &mut [f64], out: &mut [f64]) {
-        let (nc, ni) = (self.consts.len(), self.inputs.len());
-        v[..nc].copy_from_slice(&self.consts);
-        for (slot, &i) in v[nc..nc + ni].iter_mut().zip(&self.inputs) {
+        let (nl, ni) = (self.loaded.len(), self.inputs.len());
+        if nl > 0 {
+            v[..nl].copy_from_slice(&self.loaded);
+        }
+        for (slot, &i) in v[nl..nl + ni].iter_mut().zip(&self.inputs) {
             *slot = if i == TIME { t } else { theta[i as usize] };
         }
-        let base = nc + ni;
+        let base = nl + ni;
+        let c = &self.consts;
         for (k, step) in self.steps.iter().enumerate() {
             let (a, b) = (step.a as usize, step.b as usize);
             v[base + k] = match step.op {
@@ -491,6 +538,12 @@ impl Tape {
                 Op::Sub => v[a] - v[b],
                 Op::Mul => v[a] * v[b],
                 Op::Div => v[a] / v[b],
+                Op::AddC => v[a] + c[b],
+                Op::SubC => v[a] - c[b],
+                Op::CSub => c[b] - v[a],
+                Op::MulC => v[a] * c[b],
+                Op::DivC => v[a] / c[b],
+                Op::CDiv => c[b] / v[a],
                 Op::Powi => v[a].powi(step.b as i32),
                 Op::Unary(op) => op.apply(v[a]),
                 Op::Binary(op) => op.apply(v[a], v[b]),
@@ -642,6 +695,9 @@ mod tests {
             "exp(x) + sqrt(y) + cbrt(x) + ln(y) + log2(y) + log10(y) + log(y)",
             "min(x, y) + max(x, y) + PI*x + E*y + TAU + π",
             "t*x + sin(t)*y + a^2",
+            // Constant operands on either side of every arithmetic operator, and as operands
+            // of functions (which load them into slots).
+            "2/x + x/3 + (2-y)*(y-3) + 2*x*(x*3) + (2+y)/(y+3) + atan2(2, x) + max(x, 0.5)",
         ];
         let params = [("a", 1.5), ("b", 0.7), ("c", -0.4), ("d", 2.0)];
         let mut state = 7u64;
@@ -725,8 +781,9 @@ mod tests {
             let vars = [Tape::input(Input::Theta(0)), Tape::input(Input::Theta(1))];
             vec![ex.eval(&vars).unwrap()]
         });
-        // θ0, θ1, θ0·θ0, (θ0² + θ1), its square, the constant 8 and the sum: 7 instructions.
-        assert_eq!(tape.len(), 7, "{:?}", tape.steps);
+        // θ0, θ1, θ0·θ0, (θ0² + θ1), its square and its sum with the immediate 8: 6 slots.
+        assert_eq!(tape.len(), 6, "{:?}", tape.steps);
+        assert_eq!(tape.consts, [8.0]);
         assert_eq!(tape.eval_one(&[2.0, 3.0], 0.0), 57.0);
     }
 }
