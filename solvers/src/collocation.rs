@@ -596,7 +596,7 @@ impl<'a> System<'a> {
             // the next Newton step to first order. While successive corrections contract fast,
             // keep applying them with the same factorisation (chord steps: one residual and one
             // triangular solve each) instead of assembling and factoring a new Jacobian; stop
-            // once a correction is below tolerance.
+            // once a correction, or the error predicted to remain after it, is below tolerance.
             let mut previous = cost.sqrt();
             loop {
                 let current = dot(simplified, simplified).sqrt();
