@@ -796,6 +796,50 @@ mod tests {
         }
     }
 
+    /// Newton's stopping rules (a small correction, or a small predicted remainder after a
+    /// contracting one) return an iterate within the tolerance of the exact solution of the
+    /// collocation equations: here the Figure 1 problem on a fixed mesh, from a straight line,
+    /// against the same iteration run to rounding level.
+    #[test]
+    fn newton_stops_within_tolerance_of_the_collocation_solution() {
+        let lag = Lagrangian::new(AutoDiff(DoubleWell::figure1())).with_gamma(0.1);
+        let (theta0, target) = (vec![-0.6, 0.55], vec![1.0625, 0.0]);
+        let end = EndCondition::Fixed(target.clone());
+        let sys = System::new(&lag, &theta0, &end);
+        let t: Vec<f64> = (0..=60).map(|i| 4.0 * i as f64 / 60.0).collect();
+        let start: Vec<f64> = t
+            .iter()
+            .flat_map(|&ti| {
+                let s = ti / 4.0;
+                let th = [0, 1].map(|j| theta0[j] + s * (target[j] - theta0[j]));
+                [
+                    th[0],
+                    th[1],
+                    (target[0] - theta0[0]) / 4.0,
+                    (target[1] - theta0[1]) / 4.0,
+                ]
+            })
+            .collect();
+        let solve = |tol: f64| {
+            let mut y = start.clone();
+            let opts = NewtonOptions {
+                tol,
+                max_iterations: 50,
+            };
+            sys.newton(&t, &mut y, opts, &mut Workspace::new(2))
+                .unwrap();
+            y
+        };
+        let exact = solve(1e-15);
+        for tol in [1e-6, 1e-9, 1e-11] {
+            let y = solve(tol);
+            let diff: Vec<f64> = y.iter().zip(&exact).map(|(a, b)| a - b).collect();
+            let error = scaled_norm(&diff, &exact);
+            // The tolerance bounds the scaled error of the returned iterate.
+            assert!(error <= tol, "tol {tol:e}: error {error:e}");
+        }
+    }
+
     /// The linearised field is exact for a quadratic loss (an affine field), and for a
     /// nonlinear one its error shrinks as the square of the distance to the reference.
     #[test]
