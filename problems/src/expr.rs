@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use exmex::{Differentiate, Express, FlatEx};
 
-use crate::linalg::with_scratch;
 use crate::tape::{Input, Tape, Tracer};
 use nalgebra::DMatrix;
 
@@ -225,7 +224,10 @@ impl ExprFunction {
             text: text.to_string(),
             value: compile(&[Some(&ex)], scope),
             grad: compile(&grad.iter().map(Option::as_ref).collect::<Vec<_>>(), scope),
-            hess: compile(&hess.iter().map(Option::as_ref).collect::<Vec<_>>(), scope),
+            // Compiled from the upper triangle, evaluated as the full column-major matrix (each
+            // off-diagonal value written twice), so evaluation fills a `DMatrix` directly.
+            hess: compile(&hess.iter().map(Option::as_ref).collect::<Vec<_>>(), scope)
+                .select_outputs(&full_from_upper(d)),
             uses_time,
             constant_in_theta,
         })
@@ -261,21 +263,19 @@ impl ExprFunction {
         self.grad.eval(theta, t, &mut out[..self.dim()]);
     }
 
-    /// Writes the (symmetric) Hessian with respect to `θ` into `out`.
+    /// Writes the (symmetric) Hessian with respect to `θ` into `out` (`D×D`).
     pub fn hessian(&self, theta: &[f64], t: f64, out: &mut DMatrix<f64>) {
-        let d = self.dim();
-        with_scratch(self.hess.outputs(), |upper| {
-            self.hess.eval(theta, t, upper);
-            let mut k = 0;
-            for i in 0..d {
-                for j in i..d {
-                    out[(i, j)] = upper[k];
-                    out[(j, i)] = upper[k];
-                    k += 1;
-                }
-            }
-        })
+        self.hess.eval(theta, t, out.as_mut_slice());
     }
+}
+
+/// For each entry of a `d×d` matrix in column-major order, its index in the upper triangle
+/// listed row by row.
+fn full_from_upper(d: usize) -> Vec<usize> {
+    let upper = |i: usize, j: usize| i * d - i * (i + 1) / 2 + j;
+    (0..d)
+        .flat_map(|j| (0..d).map(move |i| upper(i.min(j), i.max(j))))
+        .collect()
 }
 
 /// exmex's messages can embed `Debug` dumps of its operator tables; keep the sentence only.

@@ -80,7 +80,8 @@ impl Metric for Identity {
         true
     }
     fn mobility(&self, _theta: &[f64], out: &mut DMatrix<f64>) {
-        out.fill_with_identity();
+        out.fill(0.0);
+        out.fill_diagonal(1.0);
     }
     fn mobility_mul(&self, _theta: &[f64], p: &[f64], out: &mut [f64]) {
         out.copy_from_slice(p);

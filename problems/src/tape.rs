@@ -489,6 +489,12 @@ impl Tape {
         self.loaded.len() + self.inputs.len() + self.steps.len()
     }
 
+    /// The tape whose output `k` is this tape's output `picks[k]` (reordered, repeated).
+    pub(crate) fn select_outputs(mut self, picks: &[usize]) -> Self {
+        self.outputs = picks.iter().map(|&k| self.outputs[k]).collect();
+        self
+    }
+
     /// Number of outputs.
     pub(crate) fn outputs(&self) -> usize {
         self.outputs.len()

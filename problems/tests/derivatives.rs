@@ -94,6 +94,18 @@ proptest! {
         prop_assert!(loss.is_time_dependent());
     }
 
+    /// Three parameters: every off-diagonal Hessian entry is distinct.
+    #[test]
+    fn expression_loss_three_parameters(x in point(3), v in point(3)) {
+        let s = scope(&["x", "y", "z"], &[]);
+        let loss = ExprLoss::parse(
+            "loss.expr",
+            "x^2*y + 3*y*z^3 - 2*x*z + exp(0.2*x*y*z) + y^2",
+            &s,
+        ).unwrap();
+        check_landscape("expression, D = 3", &loss, &x, &v, 0.0);
+    }
+
     #[test]
     fn expression_metric_terms(x in point(2), p in point(2)) {
         let s = scope(&["w", "x"], &[]);
