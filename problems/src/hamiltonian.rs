@@ -112,6 +112,8 @@ impl Lagrangian {
     ) {
         let d = theta.len();
         let n = 2 * d;
+        // The blocks are written into the column-major storage directly.
+        assert_eq!(jac.shape(), (n, n), "field Jacobian must be 2D×2D");
         let (metric, drift) = (self.metric(), self.drift());
         let ek = self.eta() * self.k();
         let (with_drift, with_geometry) = (!drift.is_zero(), !metric.is_constant());

@@ -452,7 +452,7 @@ impl Tape {
                 Instr::Unary(op, a) => step(Op::Unary(op), map(a), 0),
                 Instr::Powi(a, n) => step(Op::Powi, map(a), n as u32),
                 Instr::Binary(op, a, b) => match (op, is_const(a), is_const(b)) {
-                    // Both constant cannot happen: tracing folds them.
+                    (_, true, true) => unreachable!("tracing folds constant operations"),
                     (Binary::Add, true, _) => step(Op::AddC, map(b), imm(a)),
                     (Binary::Add, _, true) => step(Op::AddC, map(a), imm(b)),
                     (Binary::Sub, true, _) => step(Op::CSub, map(b), imm(a)),

@@ -286,6 +286,11 @@ mod tests {
             (40, 5, 5, 3),
             (60, 3, 7, 4),
             (25, 0, 3, 5),
+            // The constant-band instances (collocation bands of D = 1, 3, 4) and their tails.
+            (30, 2, 2, 6),
+            (50, 8, 8, 7),
+            (60, 11, 11, 8),
+            (9, 11, 11, 9),
         ] {
             let (mut band, dense) = random_band(n, kl, ku, seed);
             let x_true = DVector::from_fn(n, |i, _| (i as f64 * 0.37).sin() + 0.5);

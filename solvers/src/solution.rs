@@ -117,6 +117,7 @@ impl NodeValues {
 impl std::ops::Index<usize> for NodeValues {
     type Output = [f64];
     fn index(&self, i: usize) -> &[f64] {
+        assert!(i < self.len, "node {i} of {}", self.len);
         &self.values[i * self.dim..(i + 1) * self.dim]
     }
 }
