@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use exmex::{Differentiate, Express, FlatEx};
 
+use crate::landscape::Points;
 use crate::tape::{Input, Tape, Tracer};
 use nalgebra::DMatrix;
 
@@ -261,6 +262,17 @@ impl ExprFunction {
     /// Writes the gradient with respect to `θ` into `out`.
     pub fn gradient(&self, theta: &[f64], t: f64, out: &mut [f64]) {
         self.grad.eval(theta, t, &mut out[..self.dim()]);
+    }
+
+    /// Values at several points into `out` (one per point), in one pass over the tape.
+    pub fn values(&self, points: Points<'_>, out: &mut [f64]) {
+        self.value.eval_batch(points, out, 1);
+    }
+
+    /// Gradients at several points, point `j`'s into `out[j·stride ..][..D]`, in one pass over
+    /// the tape.
+    pub fn gradients(&self, points: Points<'_>, out: &mut [f64], stride: usize) {
+        self.grad.eval_batch(points, out, stride);
     }
 
     /// Writes the (symmetric) Hessian with respect to `θ` into `out` (`D×D`).

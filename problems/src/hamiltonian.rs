@@ -18,6 +18,7 @@
 use nalgebra::DMatrix;
 
 use crate::lagrangian::{dot, Lagrangian};
+use crate::landscape::Points;
 use crate::linalg::with_scratch;
 
 /// Scratch space for field and Jacobian evaluations, so solvers evaluate without allocating.
@@ -66,6 +67,45 @@ impl Lagrangian {
         dp: &mut [f64],
         ws: &mut FieldWorkspace,
     ) {
+        self.loss().gradient(theta, t, dp);
+        self.field_from_gradient(t, theta, p, dtheta, dp, ws);
+    }
+
+    /// [`Lagrangian::field`] at several states: `y` and `f` hold `(θ, p)` and `(θ̇, ṗ)` node-major
+    /// (`2D` values per point), `t` one time per point. The loss gradients are evaluated
+    /// together ([`Landscape::gradients`]: one pass over an expression's tape for all points);
+    /// the values are those of `field`, bit for bit.
+    ///
+    /// [`Landscape::gradients`]: crate::Landscape::gradients
+    pub fn field_batch(&self, t: &[f64], y: &[f64], f: &mut [f64], ws: &mut FieldWorkspace) {
+        let d = self.dim();
+        let n = 2 * d;
+        assert!(
+            y.len() == t.len() * n && f.len() == y.len(),
+            "states and fields must hold 2D values per time"
+        );
+        if t.is_empty() {
+            return;
+        }
+        // ∇L into the p-part of each point's output, then the rest of the field around it.
+        self.loss().gradients(Points::new(y, n, t), &mut f[d..], n);
+        for ((&tj, yj), fj) in t.iter().zip(y.chunks_exact(n)).zip(f.chunks_exact_mut(n)) {
+            let (theta, p) = yj.split_at(d);
+            let (dtheta, dp) = fj.split_at_mut(d);
+            self.field_from_gradient(tj, theta, p, dtheta, dp, ws);
+        }
+    }
+
+    /// The field given `∇L(θ, t)` in `dp` (overwritten with `ṗ`).
+    fn field_from_gradient(
+        &self,
+        t: f64,
+        theta: &[f64],
+        p: &[f64],
+        dtheta: &mut [f64],
+        dp: &mut [f64],
+        ws: &mut FieldWorkspace,
+    ) {
         let (metric, drift) = (self.metric(), self.drift());
         let ek = self.eta() * self.k();
         // Terms that vanish identically (no drift, constant metric) are skipped, not computed
@@ -82,7 +122,6 @@ impl Lagrangian {
             metric.mobility_mul(theta, p, dtheta);
         }
         // ṗ = γp - Dfᵀp - ½∇(pᵀMp) + ηk∇L
-        self.loss().gradient(theta, t, dp);
         let gamma = self.gamma();
         for (o, &pi) in dp.iter_mut().zip(p) {
             *o = gamma * pi + ek * *o;

@@ -50,6 +50,31 @@ pub trait Landscape: Send + Sync {
         out.copy_from_slice(hv.as_slice());
     }
 
+    /// `L` at several points, `out[j] = L(θ_j, t_j)`.
+    ///
+    /// The default evaluates point by point; expression losses evaluate all points in one pass
+    /// over their compiled tape, which is how solvers call them along a mesh.
+    fn values(&self, points: Points<'_>, out: &mut [f64]) {
+        let d = self.dim();
+        for (j, o) in out.iter_mut().enumerate().take(points.len()) {
+            *o = self.value(points.theta(j, d), points.t(j));
+        }
+    }
+
+    /// `∇_θ L` at several points: point `j`'s gradient goes to `out[j·stride ..][..D]`.
+    ///
+    /// The default evaluates point by point (see [`Landscape::values`]).
+    fn gradients(&self, points: Points<'_>, out: &mut [f64], stride: usize) {
+        let d = self.dim();
+        for j in 0..points.len() {
+            self.gradient(
+                points.theta(j, d),
+                points.t(j),
+                &mut out[j * stride..j * stride + d],
+            );
+        }
+    }
+
     /// Whether `L` depends on `t` (a changing task).
     fn is_time_dependent(&self) -> bool {
         false
@@ -62,6 +87,55 @@ pub trait Landscape: Send + Sync {
 
     /// A one-line human-readable description.
     fn describe(&self) -> String;
+}
+
+/// Points `(θ_j, t_j)`, `j < t.len()`, read from strided storage: `θ_j` starts at
+/// `values[j·stride]`. With stride `2D` these are the `θ` parts of node-major states
+/// `y = (θ, p)`, as a solver's mesh stores them.
+///
+/// ```
+/// use lossnav_problems::Points;
+/// let y = [1.0, 2.0, 0.1, 0.2, 3.0, 4.0, 0.3, 0.4]; // (θ, p) at two times
+/// let points = Points::new(&y, 4, &[0.0, 0.5]);
+/// assert_eq!(points.theta(1, 2), [3.0, 4.0]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Points<'a> {
+    values: &'a [f64],
+    stride: usize,
+    t: &'a [f64],
+}
+
+impl<'a> Points<'a> {
+    /// Points at times `t` with coordinates starting every `stride` values.
+    pub fn new(values: &'a [f64], stride: usize, t: &'a [f64]) -> Self {
+        Self { values, stride, t }
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.t.len()
+    }
+
+    /// Whether there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.t.is_empty()
+    }
+
+    /// `θ_j` (its first `dim` coordinates).
+    pub fn theta(&self, j: usize, dim: usize) -> &'a [f64] {
+        &self.values[j * self.stride..j * self.stride + dim]
+    }
+
+    /// Coordinate `i` of `θ_j`.
+    pub fn coordinate(&self, j: usize, i: usize) -> f64 {
+        self.values[j * self.stride + i]
+    }
+
+    /// `t_j`.
+    pub fn t(&self, j: usize) -> f64 {
+        self.t[j]
+    }
 }
 
 /// The data of a quadratic loss `½(θ-μ)ᵀH(θ-μ)`, dense, for closed-form rules (small `D`).

@@ -44,7 +44,7 @@ pub use drift::{Affine, Drift, ExprDrift, NoDrift};
 pub use error::{ProblemError, Result};
 pub use hamiltonian::FieldWorkspace;
 pub use lagrangian::Lagrangian;
-pub use landscape::{gradient_vec, hessian_mat, Landscape, QuadraticForm};
+pub use landscape::{gradient_vec, hessian_mat, Landscape, Points, QuadraticForm};
 pub use landscapes::autodiff::{AutoDiff, DifferentiableLoss, Scalar};
 pub use landscapes::double_well::DoubleWell;
 pub use landscapes::expression::ExprLoss;

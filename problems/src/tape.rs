@@ -21,6 +21,8 @@ use std::str::FromStr;
 
 use exmex::num::{Float, Num, PrimInt};
 
+use crate::landscape::Points;
+
 /// Functions of one argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Unary {
@@ -337,6 +339,31 @@ impl fmt::Debug for Tape {
     }
 }
 
+/// Points evaluated together by [`Tape::eval_batch`]: enough to amortise each step's
+/// dispatch, few enough that a tape's working set stays in the first-level cache.
+const LANES: usize = 32;
+
+/// `dst = f(a, k)` lane by lane, for a step with one slot operand and a scalar `k`.
+#[inline(always)]
+fn map(dst: &mut [f64; LANES], a: &[f64; LANES], f: impl Fn(f64, f64) -> f64, k: f64) {
+    for (d, &x) in dst.iter_mut().zip(a) {
+        *d = f(x, k);
+    }
+}
+
+/// `dst = f(a, b)` lane by lane.
+#[inline(always)]
+fn zip_map(
+    dst: &mut [f64; LANES],
+    a: &[f64; LANES],
+    b: &[f64; LANES],
+    f: impl Fn(f64, f64) -> f64,
+) {
+    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+        *d = f(x, y);
+    }
+}
+
 /// Working-set sizes kept on the stack; longer tapes use the heap.
 const SMALL: usize = 16;
 const MEDIUM: usize = 256;
@@ -504,6 +531,73 @@ impl Tape {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.slots()
+    }
+
+    /// Evaluates every output at several points: output `k` of point `j` goes to
+    /// `out[j·stride + k]`.
+    ///
+    /// Points are taken [`LANES`] at a time and each step runs over all of them, so the
+    /// interpretation cost (dispatch, operand lookup) is paid once per step per group instead
+    /// of once per step per point, and each step is a loop the compiler vectorises. The
+    /// arithmetic per point is that of [`Tape::eval`], bit for bit.
+    pub(crate) fn eval_batch(&self, points: Points<'_>, out: &mut [f64], stride: usize) {
+        let (nl, ni) = (self.loaded.len(), self.inputs.len());
+        let base = nl + ni;
+        let mut v = vec![0.0; self.slots() * LANES];
+        for (k, &c) in self.loaded.iter().enumerate() {
+            v[k * LANES..(k + 1) * LANES].fill(c);
+        }
+        let c = &self.consts;
+        for first in (0..points.len()).step_by(LANES) {
+            let lanes = LANES.min(points.len() - first);
+            for (k, &i) in self.inputs.iter().enumerate() {
+                let row = &mut v[(nl + k) * LANES..(nl + k) * LANES + lanes];
+                for (l, x) in row.iter_mut().enumerate() {
+                    *x = if i == TIME {
+                        points.t(first + l)
+                    } else {
+                        points.coordinate(first + l, i as usize)
+                    };
+                }
+            }
+            // Unused lanes of the last group compute on stale inputs; their results are
+            // never read.
+            for (k, step) in self.steps.iter().enumerate() {
+                let (done, rest) = v.split_at_mut((base + k) * LANES);
+                let dst: &mut [f64; LANES] = (&mut rest[..LANES]).try_into().unwrap();
+                let lane = |slot: u32| -> &[f64; LANES] {
+                    let s = slot as usize * LANES;
+                    done[s..s + LANES].try_into().unwrap()
+                };
+                let a = lane(step.a);
+                // The constant of the constant-operand ops.
+                let k = || c[step.b as usize];
+                match step.op {
+                    Op::Add => zip_map(dst, a, lane(step.b), |x, y| x + y),
+                    Op::Sub => zip_map(dst, a, lane(step.b), |x, y| x - y),
+                    Op::Mul => zip_map(dst, a, lane(step.b), |x, y| x * y),
+                    Op::Div => zip_map(dst, a, lane(step.b), |x, y| x / y),
+                    Op::AddC => map(dst, a, |x, k| x + k, k()),
+                    Op::SubC => map(dst, a, |x, k| x - k, k()),
+                    Op::CSub => map(dst, a, |x, k| k - x, k()),
+                    Op::MulC => map(dst, a, |x, k| x * k, k()),
+                    Op::DivC => map(dst, a, |x, k| x / k, k()),
+                    Op::CDiv => map(dst, a, |x, k| k / x, k()),
+                    Op::Powi => map(dst, a, |x, _| x.powi(step.b as i32), 0.0),
+                    Op::Unary(op) => map(dst, a, |x, _| op.apply(x), 0.0),
+                    Op::Binary(op) => zip_map(dst, a, lane(step.b), |x, y| op.apply(x, y)),
+                }
+            }
+            for l in 0..lanes {
+                let row = &mut out[(first + l) * stride..];
+                for (o, output) in row.iter_mut().zip(&self.outputs) {
+                    *o = match *output {
+                        Output::Const(c) => c,
+                        Output::Node(i) => v[i as usize * LANES + l],
+                    };
+                }
+            }
+        }
     }
 
     /// Evaluates every output at `(θ, t)` into `out` (length [`Tape::outputs`]).
@@ -688,23 +782,81 @@ mod tests {
 
     /// Every operator and function of the expression language, traced, agrees with exmex's own
     /// evaluation (an independent interpreter of the same parse) at random points.
+    /// Expressions exercising every operator and function of the language.
+    const EXPRESSIONS: [&str; 11] = [
+        "a*(x^2-b)^2 + c*y^2 + d*x",
+        "x^3 - 2*x*y + y^(-2) + x^0.5 + x^y",
+        "-x + -(-y) - (x - 0) * 1 / 1 + 0 + x^1 + y^0",
+        "abs(x-y) + signum(x-0.3) + sin(x)*cos(y) + tan(0.3*x)",
+        "asin(0.5*x) + acos(0.4*y) + atan(x*y) + atan2(y, x)",
+        "sinh(x) + cosh(y) + tanh(x*y) + asinh(x) + acosh(1+y) + atanh(0.5*x)",
+        "floor(3*x) + ceil(3*y) + round(3*x) + trunc(3*y) + fract(3*x)",
+        "exp(x) + sqrt(y) + cbrt(x) + ln(y) + log2(y) + log10(y) + log(y)",
+        "min(x, y) + max(x, y) + PI*x + E*y + TAU + π",
+        "t*x + sin(t)*y + a^2",
+        // Constant operands on either side of every arithmetic operator, and as operands
+        // of functions (which load them into slots).
+        "2/x + x/3 + (2-y)*(y-3) + 2*x*(x*3) + (2+y)/(y+3) + atan2(2, x) + max(x, 0.5)",
+    ];
+
+    /// The tape of `text` with outputs `(f, 1.5, f²)` (a constant and a repeated slot among
+    /// them), `x, y` as coordinates 0 and 1, and the parameters folded.
+    fn tape_with_outputs(text: &str) -> Tape {
+        let params = [("a", 1.5), ("b", 0.7), ("c", -0.4), ("d", 2.0)];
+        let traced = exmex::parse::<Tracer>(text).unwrap();
+        let vars: Vec<Input> = traced
+            .var_names()
+            .iter()
+            .map(|name| match name.as_str() {
+                "x" => Input::Theta(0),
+                "y" => Input::Theta(1),
+                "t" => Input::Time,
+                other => Input::Constant(params.iter().find(|p| p.0 == other).unwrap().1),
+            })
+            .collect();
+        Tape::record(|| {
+            let vars: Vec<Tracer> = vars.iter().map(|&v| Tape::input(v)).collect();
+            let f = traced.eval(&vars).unwrap();
+            vec![f, Tracer::Const(1.5), f * f]
+        })
+    }
+
+    /// Evaluation of many points at once (whole groups of lanes and a partial one, strided
+    /// inputs and outputs) gives the single-point results bit for bit.
+    #[test]
+    fn batch_evaluation_matches_pointwise_bit_for_bit() {
+        let points = 2 * LANES + 6;
+        let mut state = 11u64;
+        let mut rnd = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        // θ = (x, y) among three values per point.
+        let values: Vec<f64> = (0..3 * points).map(|_| 0.05 + 0.9 * rnd()).collect();
+        let times: Vec<f64> = (0..points).map(|_| rnd()).collect();
+        for text in EXPRESSIONS {
+            let tape = tape_with_outputs(text);
+            let k = tape.outputs();
+            let stride = k + 2;
+            let mut batch = vec![f64::NAN; points * stride];
+            tape.eval_batch(Points::new(&values, 3, &times), &mut batch, stride);
+            for j in 0..points {
+                let mut single = vec![0.0; k];
+                tape.eval(&values[3 * j..3 * j + 2], times[j], &mut single);
+                for (o, want) in single.iter().enumerate() {
+                    let got = batch[j * stride + o];
+                    let same = got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan());
+                    assert!(same, "{text}, point {j}, output {o}: {got:?} vs {want:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn tape_matches_exmex_evaluation() {
-        let texts = [
-            "a*(x^2-b)^2 + c*y^2 + d*x",
-            "x^3 - 2*x*y + y^(-2) + x^0.5 + x^y",
-            "-x + -(-y) - (x - 0) * 1 / 1 + 0 + x^1 + y^0",
-            "abs(x-y) + signum(x-0.3) + sin(x)*cos(y) + tan(0.3*x)",
-            "asin(0.5*x) + acos(0.4*y) + atan(x*y) + atan2(y, x)",
-            "sinh(x) + cosh(y) + tanh(x*y) + asinh(x) + acosh(1+y) + atanh(0.5*x)",
-            "floor(3*x) + ceil(3*y) + round(3*x) + trunc(3*y) + fract(3*x)",
-            "exp(x) + sqrt(y) + cbrt(x) + ln(y) + log2(y) + log10(y) + log(y)",
-            "min(x, y) + max(x, y) + PI*x + E*y + TAU + π",
-            "t*x + sin(t)*y + a^2",
-            // Constant operands on either side of every arithmetic operator, and as operands
-            // of functions (which load them into slots).
-            "2/x + x/3 + (2-y)*(y-3) + 2*x*(x*3) + (2+y)/(y+3) + atan2(2, x) + max(x, 0.5)",
-        ];
+        let texts = EXPRESSIONS;
         let params = [("a", 1.5), ("b", 0.7), ("c", -0.4), ("d", 2.0)];
         let mut state = 7u64;
         let mut rnd = || {

@@ -18,7 +18,7 @@
 //!    plain initial guess, continue from an easy problem: in `k`
 //!    from 0 (finite horizon) or in the start point from the equilibrium (infinite horizon).
 
-use lossnav_problems::{End, Horizon, Lagrangian, Problem};
+use lossnav_problems::{End, Horizon, Lagrangian, Points, Problem};
 
 use crate::collocation::{EndCondition, Linearisation, NewtonOptions, System, Workspace};
 use crate::error::SolverError;
@@ -569,31 +569,42 @@ pub(crate) fn integrate_cost(
 ) -> f64 {
     let d = lag.dim();
     let n = 2 * d;
-    let ell = |s: &[f64], tk: f64| {
-        lag.kinetic_from_momentum(&s[..d], &s[d..]) + lag.potential(&s[..d], tk) - offset
+    let intervals = t.len() - 1;
+    // The interpolant at the three interior nodes of every interval; the loss at all nodes and
+    // at all interior points is evaluated in two batches.
+    let interior = &quadrature::NODES[1..4];
+    let mut states = vec![0.0; intervals * interior.len() * n];
+    let mut times = Vec::with_capacity(intervals * interior.len());
+    for (i, s) in states.chunks_exact_mut(interior.len() * n).enumerate() {
+        let h = t[i + 1] - t[i];
+        let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+        let (f0, f1) = (&f[i * n..(i + 1) * n], &f[(i + 1) * n..(i + 2) * n]);
+        for (&x, s) in interior.iter().zip(s.chunks_exact_mut(n)) {
+            crate::hermite::value(x, h, y0, f0, y1, f1, s);
+            times.push(t[i] + x * h);
+        }
+    }
+    let mut node_loss = vec![0.0; t.len()];
+    lag.loss().values(Points::new(y, n, t), &mut node_loss);
+    let mut interior_loss = vec![0.0; times.len()];
+    lag.loss()
+        .values(Points::new(&states, n, &times), &mut interior_loss);
+    let ell = |s: &[f64], loss: f64| {
+        lag.kinetic_from_momentum(&s[..d], &s[d..]) + lag.k() * loss - offset
     };
-    let mut s = vec![0.0; n];
     let mut total = 0.0;
-    let mut left = ell(&y[..n], t[0]);
+    let mut left = ell(&y[..n], node_loss[0]);
     let (mut cached_h, mut w) = (f64::NAN, [0.0; 5]);
-    for i in 0..t.len() - 1 {
+    for i in 0..intervals {
         let h = t[i + 1] - t[i];
         if h != cached_h {
             (cached_h, w) = (h, quadrature::weights(lag.gamma(), h));
         }
-        let right = ell(&y[(i + 1) * n..(i + 2) * n], t[i + 1]);
+        let right = ell(&y[(i + 1) * n..(i + 2) * n], node_loss[i + 1]);
         let mut sum = w[0] * left + w[4] * right;
-        for (&x, &wk) in quadrature::NODES.iter().zip(&w).take(4).skip(1) {
-            crate::hermite::value(
-                x,
-                h,
-                &y[i * n..(i + 1) * n],
-                &f[i * n..(i + 1) * n],
-                &y[(i + 1) * n..(i + 2) * n],
-                &f[(i + 1) * n..(i + 2) * n],
-                &mut s,
-            );
-            sum += wk * ell(&s, t[i] + x * h);
+        for (k, &wk) in w[1..4].iter().enumerate() {
+            let q = i * interior.len() + k;
+            sum += wk * ell(&states[q * n..(q + 1) * n], interior_loss[q]);
         }
         total += lag.discount(t[i]) * sum;
         left = right;

@@ -105,7 +105,11 @@ pub(crate) struct Workspace {
     jm_ji: DMatrix<f64>,
     jm_jn: DMatrix<f64>,
     ym: Vec<f64>,
-    fm: Vec<f64>,
+    /// Times, states and fields of the points evaluated together by [`System::eval_many`]
+    /// (interval midpoints, error-estimate points), reused between calls.
+    pub(crate) batch_t: Vec<f64>,
+    pub(crate) batch_y: Vec<f64>,
+    pub(crate) batch_f: Vec<f64>,
     newton: NewtonBuffers,
 }
 
@@ -207,7 +211,9 @@ impl Workspace {
             jm_ji: DMatrix::zeros(2 * d, 2 * d),
             jm_jn: DMatrix::zeros(2 * d, 2 * d),
             ym: vec![0.0; 2 * d],
-            fm: vec![0.0; 2 * d],
+            batch_t: Vec::new(),
+            batch_y: Vec::new(),
+            batch_f: Vec::new(),
             newton: NewtonBuffers::default(),
         }
     }
@@ -273,21 +279,32 @@ impl<'a> System<'a> {
         }
     }
 
+    /// `F` at several states (node-major `y`, one time each) into `out`: the full field's loss
+    /// gradients are evaluated together ([`Lagrangian::field_batch`]).
+    pub fn eval_many(&self, t: &[f64], y: &[f64], out: &mut [f64], ws: &mut FieldWorkspace) {
+        let n = 2 * self.d();
+        match self.linearised {
+            None => self.lag.field_batch(t, y, out, ws),
+            Some(_) => {
+                for ((&tj, yj), oj) in t.iter().zip(y.chunks_exact(n)).zip(out.chunks_exact_mut(n))
+                {
+                    self.eval(tj, yj, oj, ws);
+                }
+            }
+        }
+    }
+
     /// Field values at every node into `ws.f`.
     pub fn eval_nodes(&self, t: &[f64], y: &[f64], ws: &mut Workspace) -> Result<(), SolverError> {
         let n = 2 * self.d();
         ws.f.resize(t.len() * n, 0.0);
-        for (i, &ti) in t.iter().enumerate() {
-            let (yi, fi) = (&y[i * n..(i + 1) * n], &mut ws.f[i * n..(i + 1) * n]);
-            self.eval(ti, yi, fi, &mut ws.field);
-            if !fi.iter().all(|v| v.is_finite()) {
-                return Err(SolverError::NonFinite {
-                    what: "the Hamiltonian field".into(),
-                    t: ti,
-                });
-            }
-        }
-        Ok(())
+        self.eval_many(t, y, &mut ws.f, &mut ws.field);
+        first_non_finite(&ws.f, n).map_or(Ok(()), |i| {
+            Err(SolverError::NonFinite {
+                what: "the Hamiltonian field".into(),
+                t: t[i],
+            })
+        })
     }
 
     /// Residual of all equations (node fields must be in `ws.f`).
@@ -304,22 +321,32 @@ impl<'a> System<'a> {
         for j in 0..d {
             res[j] = y[j] - self.theta0[j];
         }
+        // The field at every interval's midpoint, evaluated together.
+        ws.batch_t.clear();
+        ws.batch_y.resize(intervals * n, 0.0);
+        ws.batch_f.resize(intervals * n, 0.0);
+        for (i, ym) in ws.batch_y.chunks_exact_mut(n).enumerate() {
+            let h = t[i + 1] - t[i];
+            let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+            let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+            midpoint(h, y0, y1, f0, f1, ym);
+            ws.batch_t.push(t[i] + 0.5 * h);
+        }
+        self.eval_many(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field);
+        if let Some(i) = first_non_finite(&ws.batch_f, n) {
+            return Err(SolverError::NonFinite {
+                what: "the Hamiltonian field".into(),
+                t: ws.batch_t[i],
+            });
+        }
         for i in 0..intervals {
             let h = t[i + 1] - t[i];
             let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
             let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
-            midpoint(h, y0, y1, f0, f1, &mut ws.ym);
-            let tm = t[i] + 0.5 * h;
-            self.eval(tm, &ws.ym, &mut ws.fm, &mut ws.field);
-            if !ws.fm.iter().all(|v| v.is_finite()) {
-                return Err(SolverError::NonFinite {
-                    what: "the Hamiltonian field".into(),
-                    t: tm,
-                });
-            }
+            let fm = &ws.batch_f[i * n..(i + 1) * n];
             let row = d + i * n;
             for j in 0..n {
-                res[row + j] = y1[j] - y0[j] - h / 6.0 * (f0[j] + 4.0 * ws.fm[j] + f1[j]);
+                res[row + j] = y1[j] - y0[j] - h / 6.0 * (f0[j] + 4.0 * fm[j] + f1[j]);
             }
         }
         let last = &y[intervals * n..];
@@ -715,6 +742,12 @@ fn product(a: &DMatrix<f64>, b: &DMatrix<f64>, out: &mut DMatrix<f64>) {
             }
         }
     }
+}
+
+/// The first of the `n`-value states in `f` with a non-finite entry.
+fn first_non_finite(f: &[f64], n: usize) -> Option<usize> {
+    f.chunks_exact(n)
+        .position(|fi| !fi.iter().all(|v| v.is_finite()))
 }
 
 /// `max_k |s_k| / (1 + |y_k|)`.

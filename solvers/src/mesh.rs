@@ -21,29 +21,49 @@ pub(crate) const LOBATTO5_INTERIOR: [f64; 2] = [
 /// Per-interval error estimates (node fields must be in `ws.f`).
 pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -> Vec<f64> {
     let n = 2 * sys.lag.dim();
-    let mut s = vec![0.0; n];
-    let mut ds = vec![0.0; n];
-    let mut f = vec![0.0; n];
-    (0..t.len() - 1)
+    let intervals = t.len() - 1;
+    let points = LOBATTO5_INTERIOR.len();
+    // The interpolant and its derivative at every estimate point; the field there is
+    // evaluated for all points together.
+    ws.batch_t.clear();
+    ws.batch_y.resize(intervals * points * n, 0.0);
+    ws.batch_f.resize(intervals * points * n, 0.0);
+    let mut slopes = vec![0.0; intervals * points * n];
+    for (i, (s, ds)) in ws
+        .batch_y
+        .chunks_exact_mut(points * n)
+        .zip(slopes.chunks_exact_mut(points * n))
+        .enumerate()
+    {
+        let h = t[i + 1] - t[i];
+        let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+        let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+        for ((&x, s), ds) in LOBATTO5_INTERIOR
+            .iter()
+            .zip(s.chunks_exact_mut(n))
+            .zip(ds.chunks_exact_mut(n))
+        {
+            hermite::value(x, h, y0, f0, y1, f1, s);
+            hermite::derivative(x, h, y0, f0, y1, f1, ds);
+            ws.batch_t.push(t[i] + x * h);
+        }
+    }
+    sys.eval_many(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field);
+    (0..intervals)
         .map(|i| {
             let h = t[i + 1] - t[i];
             let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
-            let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
             let scale = 1.0 + y0.iter().chain(y1).fold(0.0_f64, |m, v| m.max(v.abs()));
+            let range = i * points * n..(i + 1) * points * n;
             let mut worst = 0.0_f64;
-            for &x in &LOBATTO5_INTERIOR {
-                hermite::value(x, h, y0, f0, y1, f1, &mut s);
-                hermite::derivative(x, h, y0, f0, y1, f1, &mut ds);
-                sys.eval(t[i] + x * h, &s, &mut f, &mut ws.field);
-                for k in 0..n {
-                    let defect = (ds[k] - f[k]).abs();
-                    // A non-finite defect marks the interval for refinement.
-                    worst = if defect.is_finite() {
-                        worst.max(defect)
-                    } else {
-                        f64::INFINITY
-                    };
-                }
+            for (ds, f) in slopes[range.clone()].iter().zip(&ws.batch_f[range]) {
+                let defect = (ds - f).abs();
+                // A non-finite defect marks the interval for refinement.
+                worst = if defect.is_finite() {
+                    worst.max(defect)
+                } else {
+                    f64::INFINITY
+                };
             }
             h * worst / scale
         })

@@ -4,7 +4,7 @@ use nalgebra::DMatrix;
 
 use crate::error::Result;
 use crate::expr::{ExprFunction, Scope};
-use crate::landscape::Landscape;
+use crate::landscape::{Landscape, Points};
 
 /// A loss given as an expression in the coordinates, named constants and `t`, with exact
 /// symbolic first and second derivatives.
@@ -46,6 +46,14 @@ impl Landscape for ExprLoss {
 
     fn gradient(&self, theta: &[f64], t: f64, grad: &mut [f64]) {
         self.f.gradient(theta, t, grad);
+    }
+
+    fn values(&self, points: Points<'_>, out: &mut [f64]) {
+        self.f.values(points, out);
+    }
+
+    fn gradients(&self, points: Points<'_>, out: &mut [f64], stride: usize) {
+        self.f.gradients(points, out, stride);
     }
 
     fn hessian(&self, theta: &[f64], t: f64, hess: &mut DMatrix<f64>) {
