@@ -536,6 +536,7 @@ impl<'a> System<'a> {
             simplified,
         } = buffers;
         jac.reset(d, t.len() - 1);
+        // Every entry is written before it is read (residuals, steps, trial points).
         for v in [
             &mut *res,
             &mut *step,
@@ -543,7 +544,6 @@ impl<'a> System<'a> {
             &mut *trial_res,
             &mut *simplified,
         ] {
-            v.clear();
             v.resize(m, 0.0);
         }
         const SIGMA: f64 = 0.2;
