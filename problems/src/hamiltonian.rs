@@ -97,6 +97,7 @@ impl Lagrangian {
     }
 
     /// The field given `∇L(θ, t)` in `dp` (overwritten with `ṗ`).
+    #[inline]
     fn field_from_gradient(
         &self,
         t: f64,
