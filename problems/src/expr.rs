@@ -2,15 +2,15 @@
 //!
 //! JSON specs state losses, metrics and drifts as expressions. Each is parsed once by exmex,
 //! differentiated symbolically once (first and second partials with respect to every
-//! parameter), and compiled into tapes ([`crate::tape`]) for the value, the gradient and the
-//! Hessian: exact derivatives with no finite differences, no parsing and no interpretation
-//! overhead in a solver's inner loop.
+//! parameter), and compiled into tapes (`problems/src/tape.rs`) for the value, the gradient
+//! and the Hessian: exact derivatives with no finite differences, no parsing and no
+//! interpretation overhead in a solver's inner loop.
 
 use std::collections::BTreeMap;
 
 use exmex::{Differentiate, Express, FlatEx};
 
-use crate::landscape::Points;
+use crate::landscape::{check_gradients, check_values, Points};
 use crate::tape::{Input, Tape, Tracer};
 use nalgebra::DMatrix;
 
@@ -264,14 +264,23 @@ impl ExprFunction {
         self.grad.eval(theta, t, &mut out[..self.dim()]);
     }
 
-    /// Values at several points into `out` (one per point), in one pass over the tape.
+    /// Values at several points into `out` (one per point), in one pass over the tape; equal
+    /// to [`ExprFunction::value`] at each point, bit for bit.
+    ///
+    /// # Panics
+    /// If `points.dim() != D` or `out.len() != points.len()`.
     pub fn values(&self, points: Points<'_>, out: &mut [f64]) {
+        check_values(self.dim(), &points, out);
         self.value.eval_batch(points, out, 1);
     }
 
     /// Gradients at several points, point `j`'s into `out[j·stride ..][..D]`, in one pass over
-    /// the tape.
+    /// the tape; equal to [`ExprFunction::gradient`] at each point, bit for bit.
+    ///
+    /// # Panics
+    /// If `points.dim() != D`, `stride < D` or `out` is too short for the last point.
     pub fn gradients(&self, points: Points<'_>, out: &mut [f64], stride: usize) {
+        check_gradients(self.dim(), &points, out, stride);
         self.grad.eval_batch(points, out, stride);
     }
 

@@ -21,7 +21,8 @@ use crate::lagrangian::{dot, Lagrangian};
 use crate::landscape::Points;
 use crate::linalg::with_scratch;
 
-/// Scratch space for field and Jacobian evaluations, so solvers evaluate without allocating.
+/// Scratch space for field and Jacobian evaluations, so pointwise evaluations
+/// ([`Lagrangian::field`], [`Lagrangian::field_jacobian`]) do not allocate.
 #[derive(Debug, Clone)]
 pub struct FieldWorkspace {
     v1: Vec<f64>,
@@ -88,7 +89,8 @@ impl Lagrangian {
             return;
         }
         // ∇L into the p-part of each point's output, then the rest of the field around it.
-        self.loss().gradients(Points::new(y, n, t), &mut f[d..], n);
+        self.loss()
+            .gradients(Points::new(y, d, n, t), &mut f[d..], n);
         for ((&tj, yj), fj) in t.iter().zip(y.chunks_exact(n)).zip(f.chunks_exact_mut(n)) {
             let (theta, p) = yj.split_at(d);
             let (dtheta, dp) = fj.split_at_mut(d);

@@ -50,25 +50,36 @@ pub trait Landscape: Send + Sync {
         out.copy_from_slice(hv.as_slice());
     }
 
-    /// `L` at several points, `out[j] = L(θ_j, t_j)`.
+    /// `L` at several points: `out[j] = L(θ_j, t_j)` for `j < points.len()`.
     ///
     /// The default evaluates point by point; expression losses evaluate all points in one pass
-    /// over their compiled tape, which is how solvers call them along a mesh.
+    /// over their compiled tape, which is how solvers call them along a mesh. An override
+    /// must agree with [`Landscape::value`] at every point (solvers mix the two freely).
+    ///
+    /// # Panics
+    /// If `points.dim() != D` or `out.len() != points.len()`.
     fn values(&self, points: Points<'_>, out: &mut [f64]) {
-        let d = self.dim();
-        for (j, o) in out.iter_mut().enumerate().take(points.len()) {
-            *o = self.value(points.theta(j, d), points.t(j));
+        check_values(self.dim(), &points, out);
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = self.value(points.theta(j), points.t(j));
         }
     }
 
-    /// `∇_θ L` at several points: point `j`'s gradient goes to `out[j·stride ..][..D]`.
+    /// `∇_θ L` at several points: point `j`'s gradient goes to `out[j·stride ..][..D]`; the
+    /// other entries of `out` are left alone (solvers interleave gradients with other data).
     ///
-    /// The default evaluates point by point (see [`Landscape::values`]).
+    /// The default evaluates point by point (see [`Landscape::values`]); an override must
+    /// agree with [`Landscape::gradient`] at every point.
+    ///
+    /// # Panics
+    /// If `points.dim() != D`, `stride < D`, or `out` is shorter than
+    /// `(points.len() − 1)·stride + D`.
     fn gradients(&self, points: Points<'_>, out: &mut [f64], stride: usize) {
         let d = self.dim();
+        check_gradients(d, &points, out, stride);
         for j in 0..points.len() {
             self.gradient(
-                points.theta(j, d),
+                points.theta(j),
                 points.t(j),
                 &mut out[j * stride..j * stride + d],
             );
@@ -89,27 +100,46 @@ pub trait Landscape: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// Points `(θ_j, t_j)`, `j < t.len()`, read from strided storage: `θ_j` starts at
-/// `values[j·stride]`. With stride `2D` these are the `θ` parts of node-major states
-/// `y = (θ, p)`, as a solver's mesh stores them.
+/// Points `(θ_j, t_j)`, `j < t.len()`, read from strided storage: `θ_j` is the `dim` values
+/// starting at `values[j·stride]`. With stride `2D` these are the `θ` parts of node-major
+/// states `y = (θ, p)`, as a solver's mesh stores them.
 ///
 /// ```
 /// use lossnav_problems::Points;
 /// let y = [1.0, 2.0, 0.1, 0.2, 3.0, 4.0, 0.3, 0.4]; // (θ, p) at two times
-/// let points = Points::new(&y, 4, &[0.0, 0.5]);
-/// assert_eq!(points.theta(1, 2), [3.0, 4.0]);
+/// let points = Points::new(&y, 2, 4, &[0.0, 0.5]);
+/// assert_eq!(points.theta(1), [3.0, 4.0]);
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Points<'a> {
     values: &'a [f64],
+    dim: usize,
     stride: usize,
     t: &'a [f64],
 }
 
 impl<'a> Points<'a> {
-    /// Points at times `t` with coordinates starting every `stride` values.
-    pub fn new(values: &'a [f64], stride: usize, t: &'a [f64]) -> Self {
-        Self { values, stride, t }
+    /// `t.len()` points of dimension `dim` at times `t`, point `j` starting at
+    /// `values[j·stride]`.
+    ///
+    /// # Panics
+    /// If `stride < dim` or `values` is too short for the last point.
+    pub fn new(values: &'a [f64], dim: usize, stride: usize, t: &'a [f64]) -> Self {
+        assert!(stride >= dim, "point stride {stride} < dimension {dim}");
+        if let Some(last) = t.len().checked_sub(1) {
+            assert!(
+                values.len() >= last * stride + dim,
+                "{} values hold fewer than {} points of dimension {dim} with stride {stride}",
+                values.len(),
+                t.len()
+            );
+        }
+        Self {
+            values,
+            dim,
+            stride,
+            t,
+        }
     }
 
     /// Number of points.
@@ -122,19 +152,52 @@ impl<'a> Points<'a> {
         self.t.is_empty()
     }
 
-    /// `θ_j` (its first `dim` coordinates).
-    pub fn theta(&self, j: usize, dim: usize) -> &'a [f64] {
-        &self.values[j * self.stride..j * self.stride + dim]
+    /// Dimension of each point.
+    pub fn dim(&self) -> usize {
+        self.dim
     }
 
-    /// Coordinate `i` of `θ_j`.
+    /// `θ_j`.
+    pub fn theta(&self, j: usize) -> &'a [f64] {
+        &self.values[j * self.stride..j * self.stride + self.dim]
+    }
+
+    /// Coordinate `i < dim` of `θ_j`.
     pub fn coordinate(&self, j: usize, i: usize) -> f64 {
+        debug_assert!(i < self.dim);
         self.values[j * self.stride + i]
     }
 
     /// `t_j`.
     pub fn t(&self, j: usize) -> f64 {
         self.t[j]
+    }
+}
+
+/// The size checks of [`Landscape::values`], shared with its overrides.
+pub(crate) fn check_values(dim: usize, points: &Points<'_>, out: &[f64]) {
+    assert_eq!(points.dim(), dim, "points of the wrong dimension");
+    assert_eq!(out.len(), points.len(), "one output per point");
+}
+
+/// The size checks of [`Landscape::gradients`], shared with its overrides.
+pub(crate) fn check_gradients(dim: usize, points: &Points<'_>, out: &[f64], stride: usize) {
+    assert_eq!(points.dim(), dim, "points of the wrong dimension");
+    check_strided_output(points.len(), dim, out, stride);
+}
+
+/// `out` holds `count` rows of `width` values, `stride` apart.
+pub(crate) fn check_strided_output(count: usize, width: usize, out: &[f64], stride: usize) {
+    assert!(
+        stride >= width,
+        "output stride {stride} < row width {width}"
+    );
+    if let Some(last) = count.checked_sub(1) {
+        assert!(
+            out.len() >= last * stride + width,
+            "output of length {} too short for {count} rows of {width} with stride {stride}",
+            out.len()
+        );
     }
 }
 

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use lossnav_problems::expr::Scope;
 use lossnav_problems::{
     AutoDiff, DoubleWell, Drift, ExprDrift, ExprLoss, ExprMetric, FieldWorkspace, Landscape,
-    Metric, Quadratic, Rosenbrock, Spec,
+    Metric, Points, Quadratic, Rosenbrock, Spec,
 };
 
 /// Checks gradient, Hessian and Hessian–vector product of a landscape at `x`.
@@ -337,23 +337,82 @@ fn batched_field_matches_pointwise_bit_for_bit() {
             assert!(same, "{spec}, state {j}: {fj:?} vs {single:?}");
         }
     }
-    // A built-in loss takes the point-by-point default.
-    let lag = lossnav_problems::Lagrangian::new(AutoDiff(DoubleWell::figure1())).with_gamma(0.3);
-    let t = [0.0, 0.5, 1.0];
-    let y: Vec<f64> = (0..12).map(|_| rnd()).collect();
-    let mut batch = vec![0.0; 12];
-    let mut ws = FieldWorkspace::new(2);
-    lag.field_batch(&t, &y, &mut batch, &mut ws);
-    for j in 0..3 {
-        let (mut a, mut b) = (vec![0.0; 2], vec![0.0; 2]);
-        lag.field(
-            t[j],
-            &y[4 * j..4 * j + 2],
-            &y[4 * j + 2..4 * j + 4],
-            &mut a,
-            &mut b,
-            &mut ws,
-        );
-        assert_eq!([a, b].concat(), batch[4 * j..4 * j + 4]);
+    // A built-in loss takes the point-by-point default; a time-dependent expression loss the
+    // tape's batch with the time as an input.
+    let s = scope(&["x", "y"], &[]);
+    let moving = ExprLoss::parse("loss", "sin(t)*x + x^2*y + exp(-t)*y^2", &s).unwrap();
+    let lags = [
+        lossnav_problems::Lagrangian::new(AutoDiff(DoubleWell::figure1())).with_gamma(0.3),
+        lossnav_problems::Lagrangian::new(moving).with_gamma(0.3),
+    ];
+    for lag in lags {
+        let t = [0.0, 0.5, 1.0];
+        let y: Vec<f64> = (0..12).map(|_| rnd()).collect();
+        let mut batch = vec![0.0; 12];
+        let mut ws = FieldWorkspace::new(2);
+        lag.field_batch(&t, &y, &mut batch, &mut ws);
+        for j in 0..3 {
+            let (mut a, mut b) = (vec![0.0; 2], vec![0.0; 2]);
+            lag.field(
+                t[j],
+                &y[4 * j..4 * j + 2],
+                &y[4 * j + 2..4 * j + 4],
+                &mut a,
+                &mut b,
+                &mut ws,
+            );
+            assert_eq!(
+                [a, b].concat(),
+                batch[4 * j..4 * j + 4],
+                "{}",
+                lag.loss().describe()
+            );
+        }
     }
+}
+
+/// `Landscape::values` and `Landscape::gradients` (an expression's override and the default)
+/// equal `value` and `gradient` at every point bit for bit, read strided points, and leave the
+/// output entries between strided gradients alone.
+#[test]
+fn batched_values_and_gradients_match_pointwise() {
+    let s = scope(&["x", "y"], &[]);
+    let moving = ExprLoss::parse("loss", "sin(t)*x + x^2*y + exp(-t)*y^2", &s).unwrap();
+    let losses: [&dyn Landscape; 2] = [&moving, &AutoDiff(DoubleWell::figure1())];
+    // 40 points: one full group of the tape's lanes and a partial one.
+    let n = 40;
+    let coords: Vec<f64> = (0..3 * n).map(|i| (i as f64 * 0.37).sin()).collect();
+    let t: Vec<f64> = (0..n).map(|j| 0.1 * j as f64).collect();
+    for loss in losses {
+        let points = Points::new(&coords, 2, 3, &t);
+        let mut values = vec![f64::NAN; n];
+        loss.values(points, &mut values);
+        let stride = 5;
+        let mut grads = vec![-7.0; (n - 1) * stride + 2];
+        loss.gradients(points, &mut grads, stride);
+        for j in 0..n {
+            let theta = &coords[3 * j..3 * j + 2];
+            assert_eq!(values[j].to_bits(), loss.value(theta, t[j]).to_bits());
+            let mut g = [0.0; 2];
+            loss.gradient(theta, t[j], &mut g);
+            assert_eq!(grads[j * stride..j * stride + 2], g, "{}", loss.describe());
+            if j + 1 < n {
+                assert!(grads[j * stride + 2..(j + 1) * stride]
+                    .iter()
+                    .all(|&v| v == -7.0));
+            }
+        }
+    }
+}
+
+/// An output too short for the last strided gradient is a caller's bug, caught before any
+/// write.
+#[test]
+#[should_panic(expected = "too short")]
+fn batched_gradients_reject_a_short_output() {
+    let s = scope(&["x", "y"], &[]);
+    let loss = ExprLoss::parse("loss", "x^2 + y^2", &s).unwrap();
+    let coords = [0.0; 6];
+    let mut out = vec![0.0; 4];
+    loss.gradients(Points::new(&coords, 2, 2, &[0.0, 1.0, 2.0]), &mut out, 2);
 }

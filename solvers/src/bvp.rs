@@ -585,10 +585,10 @@ pub(crate) fn integrate_cost(
         }
     }
     let mut node_loss = vec![0.0; t.len()];
-    lag.loss().values(Points::new(y, n, t), &mut node_loss);
+    lag.loss().values(Points::new(y, d, n, t), &mut node_loss);
     let mut interior_loss = vec![0.0; times.len()];
     lag.loss()
-        .values(Points::new(&states, n, &times), &mut interior_loss);
+        .values(Points::new(&states, d, n, &times), &mut interior_loss);
     let ell = |s: &[f64], loss: f64| {
         lag.kinetic_from_momentum(&s[..d], &s[d..]) + lag.k() * loss - offset
     };

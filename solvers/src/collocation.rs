@@ -281,11 +281,18 @@ impl<'a> System<'a> {
 
     /// `F` at several states (node-major `y`, one time each) into `out`: the full field's loss
     /// gradients are evaluated together ([`Lagrangian::field_batch`]).
+    ///
+    /// # Panics
+    /// If `y` and `out` do not hold `2D` values per time.
     pub fn eval_many(&self, t: &[f64], y: &[f64], out: &mut [f64], ws: &mut FieldWorkspace) {
         let n = 2 * self.d();
         match self.linearised {
             None => self.lag.field_batch(t, y, out, ws),
             Some(_) => {
+                assert!(
+                    y.len() == t.len() * n && out.len() == y.len(),
+                    "states and fields must hold 2D values per time"
+                );
                 for ((&tj, yj), oj) in t.iter().zip(y.chunks_exact(n)).zip(out.chunks_exact_mut(n))
                 {
                     self.eval(tj, yj, oj, ws);
@@ -922,6 +929,33 @@ mod tests {
                     (ratio - 4.0).abs() < 0.3,
                     "ratio {ratio}, errors {errors:?}"
                 );
+            }
+        }
+    }
+
+    /// Evaluating many states at once gives the pointwise field bit for bit, for the full
+    /// field (batched loss gradients) and the linearised one (point by point).
+    #[test]
+    fn many_states_match_pointwise_evaluation() {
+        let end = EndCondition::Fixed(vec![0.0, 0.0]);
+        let theta0 = [0.0, 0.0];
+        let lag = Lagrangian::new(AutoDiff(DoubleWell::figure1())).with_gamma(0.5);
+        let lin = Linearisation::new(&lag, vec![0.4, -0.2, 0.1, 0.3]);
+        let full = System::new(&lag, &theta0, &end);
+        let linear = System {
+            linearised: Some(&lin),
+            ..System::new(&lag, &theta0, &end)
+        };
+        let t = [0.0, 0.3, 0.9, 1.7];
+        let y: Vec<f64> = (0..16).map(|i| (i as f64 * 0.61).cos()).collect();
+        for sys in [&full, &linear] {
+            let mut ws = FieldWorkspace::new(2);
+            let mut many = vec![0.0; 16];
+            sys.eval_many(&t, &y, &mut many, &mut ws);
+            for (j, &tj) in t.iter().enumerate() {
+                let mut one = [0.0; 4];
+                sys.eval(tj, &y[4 * j..4 * j + 4], &mut one, &mut ws);
+                assert_eq!(many[4 * j..4 * j + 4], one, "state {j}");
             }
         }
     }
