@@ -27,6 +27,10 @@ use crate::quadrature;
 use crate::solution::{Diagnostics, Solution, Summary, Tail};
 use crate::target::Target;
 
+/// How often an infinite horizon's truncation is lengthened (by 1.5 each time, so up to about
+/// 130 times the first estimate) before the solve gives up.
+const MAX_LENGTHENINGS: usize = 12;
+
 /// Options of the boundary-value solver.
 ///
 /// ```
@@ -425,7 +429,7 @@ impl Bvp {
         };
         let mut total = Stats::default();
         let mut continuation = None;
-        for _ in 0..12 {
+        for lengthening in 0.. {
             let sys = System::new(lag, theta0, &end);
             let attempt = self.adapt(&sys, state.clone(), &mut ws);
             let (solved, stats) = match attempt {
@@ -465,6 +469,13 @@ impl Bvp {
             let gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
             if self.truncation.is_some() || gap <= gap_target {
                 break;
+            }
+            if lengthening == MAX_LENGTHENINGS {
+                return Err(SolverError::TruncationLimit {
+                    t_end,
+                    gap,
+                    gap_target,
+                });
             }
             // Lengthen the horizon, extending the solution by its linearisation.
             let t_old = t_end;

@@ -54,6 +54,34 @@ pub enum SolverError {
     /// The linearisation at the equilibrium has no stable/unstable splitting.
     #[error("the equilibrium is not hyperbolic: {0}")]
     NotHyperbolic(String),
+    /// On an infinite horizon, lengthening the truncation did not bring the trajectory to
+    /// the equilibrium.
+    #[error(
+        "the trajectory does not reach the equilibrium: at the truncation T = {t_end:.4} it is \
+         still {gap:.3e} away (needed {gap_target:.1e}); the equilibrium may not attract \
+         (a flat direction, k = 0) or be reached only after an extremely long time"
+    )]
+    TruncationLimit {
+        /// The longest truncation tried.
+        t_end: f64,
+        /// `max |θ(T) − θ*|` there.
+        gap: f64,
+        /// The gap the truncation must reach.
+        gap_target: f64,
+    },
+    /// The forward integration of a rule used up its step budget before the end time.
+    #[error(
+        "the integrator took {steps} steps and reached only t = {t:.4e} of {t_end}: the rule is \
+         stiff here (a very large curvature or mobility) or leaves every scale"
+    )]
+    StepLimit {
+        /// Steps taken.
+        steps: usize,
+        /// Time reached.
+        t: f64,
+        /// The requested end time.
+        t_end: f64,
+    },
     /// Continuation could not carry the solution to the requested problem.
     #[error("continuation in {parameter} stalled at {reached:.4} of the way (step below {min_step:.1e}): {cause}")]
     ContinuationFailed {

@@ -6,11 +6,16 @@
 //! the integrator's accuracy. Comparing it with the optimal `J` of the same problem answers
 //! "how far from optimal is the rule I use?".
 
-use diffsol::{NalgebraMat, OdeBuilder, OdeSolverMethod};
+use diffsol::{NalgebraMat, OdeBuilder, OdeSolverMethod, OdeSolverStopReason};
 
 use lossnav_problems::{End, Horizon, Problem};
 
 use crate::error::SolverError;
+
+/// Integrator steps allowed for one simulation. Non-stiff rules at tight tolerances take
+/// hundreds to thousands; a rule that needs more is stiff for an explicit method and is reported
+/// (`SolverError::StepLimit`) instead of integrated for hours.
+const MAX_STEPS: usize = 1_000_000;
 
 /// A first-order policy `θ̇ = π(t, θ)`.
 pub type Policy<'a> = Box<dyn Fn(f64, &[f64]) -> Vec<f64> + 'a>;
@@ -153,12 +158,41 @@ pub fn simulate(
     let mut solver = ode
         .tsit45()
         .map_err(|e| SolverError::Unsupported(format!("cannot set up the integrator: {e}")))?;
-    let (ys, _) = solver
-        .solve_dense(&times)
-        .map_err(|e| SolverError::NonFinite {
-            what: format!("the simulated rule ({e})"),
-            t: f64::NAN,
-        })?;
+    // Stepped here rather than by `solve_dense`, which has no step limit: an explicit method on
+    // a stiff rule (a huge curvature or mobility) would otherwise run for ever.
+    let integration_failed = |e: diffsol::DiffsolError, t: f64| SolverError::NonFinite {
+        what: format!("the simulated rule ({e})"),
+        t,
+    };
+    solver
+        .set_stop_time(t_end)
+        .map_err(|e| integration_failed(e, 0.0))?;
+    let mut ys: Vec<Vec<f64>> = Vec::with_capacity(times.len());
+    let mut steps = 0;
+    while ys.len() < times.len() {
+        if steps == MAX_STEPS {
+            return Err(SolverError::StepLimit {
+                steps,
+                t: solver.state().t,
+                t_end,
+            });
+        }
+        let reason = solver
+            .step()
+            .map_err(|e| integration_failed(e, solver.state().t))?;
+        steps += 1;
+        let now = solver.state().t;
+        let reached_end = matches!(reason, OdeSolverStopReason::TstopReached);
+        while let Some(&t) = times.get(ys.len()) {
+            if t > now && !reached_end {
+                break;
+            }
+            let y = solver
+                .interpolate(t.min(now))
+                .map_err(|e| integration_failed(e, t))?;
+            ys.push((0..n).map(|i| y[i]).collect());
+        }
+    }
     let mut sim = Simulation {
         t: times.clone(),
         theta: Vec::new(),
@@ -170,9 +204,9 @@ pub fn simulate(
         end_error: None,
     };
     for (j, &t) in times.iter().enumerate() {
-        let state: Vec<f64> = (0..n).map(|i| ys[(i, j)]).collect();
+        let state = &ys[j];
         let th = state[..d].to_vec();
-        let (thd, _) = velocity(t, &state);
+        let (thd, _) = velocity(t, state);
         if !th.iter().chain(&thd).all(|v| v.is_finite()) {
             return Err(SolverError::NonFinite {
                 what: "the simulated rule".into(),

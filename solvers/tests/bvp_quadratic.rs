@@ -235,3 +235,30 @@ fn twelve_dimensional_quadratic_on_dense_panels_matches_closed_form() {
         assert!(cost < 1e-9, "γ={gamma}: cost error {cost:e}");
     }
 }
+
+/// With k = 0 the loss does not enter the objective: the optimal learner stays at θ0 and never
+/// reaches the loss minimum the infinite horizon aims for. Lengthening the truncation cannot
+/// help; the solver says so instead of returning a trajectory that stops short.
+#[test]
+fn unreachable_equilibrium_is_a_typed_error() {
+    let problem = lossnav_problems::Spec::from_json(
+        r#"{"name": "k = 0", "loss": {"quadratic": {"curvatures": [1.0], "minimum": [0.0]}},
+            "eta": 1.0, "k": 0.0, "gamma": 1.0, "theta0": [1.0],
+            "horizon": "infinite", "end": "equilibrium"}"#,
+    )
+    .unwrap()
+    .to_problem()
+    .unwrap();
+    match Bvp::default().solve(&problem).unwrap_err() {
+        lossnav_solvers::SolverError::TruncationLimit {
+            gap, gap_target, ..
+        } => {
+            // θ stays at 1, the minimum is at 0.
+            assert!(
+                (gap - 1.0).abs() < 1e-9 && gap_target < 1e-3,
+                "{gap} {gap_target}"
+            );
+        }
+        other => panic!("expected a truncation error, got {other}"),
+    }
+}

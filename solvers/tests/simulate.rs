@@ -106,3 +106,26 @@ fn infinite_horizon_needs_an_end_time() {
     let err = simulate(&p, &Rule::gradient_flow(&p, 1.0), None, &[], 1e-8).unwrap_err();
     assert!(err.to_string().contains("t_end"), "{err}");
 }
+
+/// A rule far too stiff for the explicit integrator (curvature 1e9: a stable step is about
+/// 3e-9, so 5 time units need over 10⁹ steps) is reported after the step budget, not
+/// integrated for hours.
+#[test]
+fn a_stiff_rule_exhausts_the_step_budget_with_a_typed_error() {
+    let p = lossnav_problems::Spec::from_json(
+        r#"{"name": "stiff", "loss": {"quadratic": {"curvatures": [1e9, 1.0], "minimum": [0.0, 0.0]}},
+            "eta": 1.0, "k": 1.0, "gamma": 1.0, "theta0": [1.0, 1.0],
+            "horizon": "infinite", "end": "equilibrium"}"#,
+    )
+    .unwrap()
+    .to_problem()
+    .unwrap();
+    let err = simulate(&p, &Rule::gradient_flow(&p, 1.0), Some(5.0), &[], 1e-8).unwrap_err();
+    match err {
+        lossnav_solvers::SolverError::StepLimit { steps, t, t_end } => {
+            assert_eq!(steps, 1_000_000);
+            assert!(t < 0.01 && t_end == 5.0, "reached {t} of {t_end}");
+        }
+        other => panic!("expected a step-limit error, got {other}"),
+    }
+}
