@@ -294,15 +294,33 @@ impl Spec {
         serde_json::from_str(text).map_err(json_error)
     }
 
-    /// Reads and parses a spec file.
+    /// Reads and parses a spec file (at most [`Spec::MAX_FILE_BYTES`]).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        use std::io::Read;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ProblemError::Io {
+        let io_error = |source| ProblemError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // Read through a limit: a device or pipe that never ends (`/dev/zero`) must give an
+        // error, not exhaust memory.
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(io_error)?
+            .take(Self::MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(io_error)?;
+        if text.len() as u64 > Self::MAX_FILE_BYTES {
+            return Err(io_error(std::io::Error::other(format!(
+                "larger than {} MiB; a spec is a small text file",
+                Self::MAX_FILE_BYTES >> 20
+            ))));
+        }
         Self::from_json(&text)
     }
+
+    /// The largest spec file [`Spec::from_file`] reads: far above any spec with inline data.
+    pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
     /// Pretty JSON text of the spec.
     pub fn to_json(&self) -> String {

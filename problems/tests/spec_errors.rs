@@ -273,3 +273,16 @@ fn forms_must_be_exclusive() {
         &["drift.offset", "needs \"linear\""],
     );
 }
+
+/// A file that never ends is cut off at the size limit with an I/O error, not read until memory
+/// runs out.
+#[cfg(unix)]
+#[test]
+fn endless_file_is_refused_at_the_size_limit() {
+    match Spec::from_file("/dev/zero").unwrap_err() {
+        ProblemError::Io { source, .. } => {
+            assert!(source.to_string().contains("larger than"), "{source}")
+        }
+        other => panic!("expected an I/O error, got {other}"),
+    }
+}
