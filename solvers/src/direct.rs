@@ -430,6 +430,15 @@ impl Direct {
             cache: RefCell::new(None),
         };
         let x0 = objective.pack(&theta, &v);
+        // L-BFGS from a non-finite start never finds a descent direction and would spend its
+        // whole iteration budget in line searches.
+        let (cost0, grad0) = objective.evaluate(&x0);
+        if !(cost0.is_finite() && grad0.iter().all(|g| g.is_finite())) {
+            return Err(SolverError::NonFinite {
+                what: "the discretised objective at the initial path".into(),
+                t: 0.0,
+            });
+        }
         let n_params = objective.n_params();
         // In the preconditioned variables the kinetic term is the identity: the gradient
         // tolerance is per unknown, in units of the cost.

@@ -19,6 +19,7 @@ pub mod equilibrium;
 pub mod error;
 pub mod extremals;
 mod hermite;
+mod integrate;
 pub mod mesh;
 mod quadrature;
 pub mod riccati;

@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use diffsol::{NalgebraMat, OdeBuilder, OdeSolverMethod};
+use diffsol::{NalgebraMat, OdeBuilder};
 use nalgebra::DMatrix;
 
 use lossnav_problems::{End, FieldWorkspace, Horizon, Lagrangian, Problem};
@@ -152,18 +152,15 @@ fn flow(
     if times.last().is_none_or(|&t| t < t1) {
         times.push(t1);
     }
-    let (ys, _) = solver
-        .solve_dense(&times)
-        .map_err(|e| SolverError::NonFinite {
-            what: format!("the shooting integration ({e})"),
-            t: t0,
-        })?;
+    let ys = crate::integrate::dense_output(&mut solver, &times, "the shooting integration")?;
     let last = times.len() - 1;
-    let states: Vec<Vec<f64>> = (0..times.len())
-        .map(|j| {
-            (0..m)
-                .map(|i| ys[(i, j)])
-                .chain(std::iter::once(ys[(n - 1, j)]))
+    let states: Vec<Vec<f64>> = ys
+        .iter()
+        .map(|y| {
+            y[..m]
+                .iter()
+                .chain(std::iter::once(&y[n - 1]))
+                .copied()
                 .collect()
         })
         .collect();
@@ -174,7 +171,7 @@ fn flow(
         });
     }
     let phi = if with_sensitivity {
-        DMatrix::from_fn(m, m, |r, c| ys[(m + c * m + r, last)])
+        DMatrix::from_fn(m, m, |r, c| ys[last][m + c * m + r])
     } else {
         DMatrix::zeros(0, 0)
     };

@@ -6,16 +6,12 @@
 //! the integrator's accuracy. Comparing it with the optimal `J` of the same problem answers
 //! "how far from optimal is the rule I use?".
 
-use diffsol::{NalgebraMat, OdeBuilder, OdeSolverMethod, OdeSolverStopReason};
+use diffsol::{NalgebraMat, OdeBuilder};
 
 use lossnav_problems::{End, Horizon, Problem};
 
 use crate::error::SolverError;
-
-/// Integrator steps allowed for one simulation. Non-stiff rules at tight tolerances take
-/// hundreds to thousands; a rule that needs more is stiff for an explicit method and is reported
-/// (`SolverError::StepLimit`) instead of integrated for hours.
-const MAX_STEPS: usize = 1_000_000;
+use crate::integrate;
 
 /// A first-order policy `θ̇ = π(t, θ)`.
 pub type Policy<'a> = Box<dyn Fn(f64, &[f64]) -> Vec<f64> + 'a>;
@@ -89,6 +85,14 @@ pub fn simulate(
 ) -> Result<Simulation, SolverError> {
     let lag = problem.lagrangian();
     let d = lag.dim();
+    if !lag.metric().is_invertible() {
+        return Err(SolverError::Unsupported(
+            "simulating a rule needs an invertible metric: the cost of a velocity under a \
+             singular mobility (partial controllability) is not defined by the kinetic term \
+             ½θ̇ᵀGθ̇; use the boundary-value solver"
+                .into(),
+        ));
+    }
     let t_end = match (t_end, problem.horizon()) {
         (Some(t), _) => t,
         (None, Horizon::Finite(t)) => t,
@@ -158,41 +162,7 @@ pub fn simulate(
     let mut solver = ode
         .tsit45()
         .map_err(|e| SolverError::Unsupported(format!("cannot set up the integrator: {e}")))?;
-    // Stepped here rather than by `solve_dense`, which has no step limit: an explicit method on
-    // a stiff rule (a huge curvature or mobility) would otherwise run for ever.
-    let integration_failed = |e: diffsol::DiffsolError, t: f64| SolverError::NonFinite {
-        what: format!("the simulated rule ({e})"),
-        t,
-    };
-    solver
-        .set_stop_time(t_end)
-        .map_err(|e| integration_failed(e, 0.0))?;
-    let mut ys: Vec<Vec<f64>> = Vec::with_capacity(times.len());
-    let mut steps = 0;
-    while ys.len() < times.len() {
-        if steps == MAX_STEPS {
-            return Err(SolverError::StepLimit {
-                steps,
-                t: solver.state().t,
-                t_end,
-            });
-        }
-        let reason = solver
-            .step()
-            .map_err(|e| integration_failed(e, solver.state().t))?;
-        steps += 1;
-        let now = solver.state().t;
-        let reached_end = matches!(reason, OdeSolverStopReason::TstopReached);
-        while let Some(&t) = times.get(ys.len()) {
-            if t > now && !reached_end {
-                break;
-            }
-            let y = solver
-                .interpolate(t.min(now))
-                .map_err(|e| integration_failed(e, t))?;
-            ys.push((0..n).map(|i| y[i]).collect());
-        }
-    }
+    let ys = integrate::dense_output(&mut solver, &times, "the simulated rule")?;
     let mut sim = Simulation {
         t: times.clone(),
         theta: Vec::new(),

@@ -140,6 +140,23 @@ fn singular_mobility_is_a_typed_error_for_the_direct_method() {
     assert!(err.to_string().contains("invertible metric"), "{err}");
 }
 
+/// An end point so far away that the straight-line path's kinetic term overflows: a typed
+/// error at once, not an optimiser that spends its budget in line searches from infinity.
+#[test]
+fn non_finite_initial_path_is_a_typed_error() {
+    let text = r#"{"loss": {"expr": "(x^2 - 1)^2", "vars": ["x"]}, "gamma": 0.1,
+        "theta0": [-0.5], "horizon": 4.0, "end": {"fixed": [1e200]}}"#;
+    let p = lossnav_problems::Spec::from_json(text)
+        .unwrap()
+        .to_problem()
+        .unwrap();
+    let err = Direct::default().solve(&p).unwrap_err();
+    assert!(
+        matches!(err, lossnav_solvers::SolverError::NonFinite { .. }),
+        "{err}"
+    );
+}
+
 #[test]
 fn fixed_end_at_a_conjugate_point_of_the_linearisation() {
     // The end is the barrier top x = 0 of (x² − 1)², where the curvature is −4: linearised

@@ -129,3 +129,41 @@ fn a_stiff_rule_exhausts_the_step_budget_with_a_typed_error() {
         other => panic!("expected a step-limit error, got {other}"),
     }
 }
+
+/// Gradient flow on `√x + y²` reaches `x = 0`, where the field stops being finite, at
+/// `t* = x0^{3/2}/(3/4)` (from `d(x^{3/2})/dt = −3/4`). The simulation stops there with a typed
+/// error naming the time, instead of integrating on with NaN.
+#[test]
+fn a_field_that_stops_being_finite_is_reported_where_it_happens() {
+    let p = lossnav_problems::Spec::from_json(
+        r#"{"name": "edge", "loss": {"expr": "sqrt(x) + y^2", "vars": ["x", "y"]},
+            "eta": 1.0, "k": 1.0, "gamma": 1.0, "theta0": [0.5, 0.5],
+            "horizon": 5.0, "end": "free"}"#,
+    )
+    .unwrap()
+    .to_problem()
+    .unwrap();
+    let t_star = 0.5_f64.powf(1.5) / 0.75;
+    let err = simulate(&p, &Rule::gradient_flow(&p, 1.0), None, &[], 1e-8).unwrap_err();
+    match err {
+        // The step size collapses within a few tolerances' worth of time before t*.
+        lossnav_solvers::SolverError::NonFinite { t, .. } => {
+            assert!(
+                (t - t_star).abs() < 1e-3,
+                "stopped at {t}, edge at {t_star}"
+            )
+        }
+        other => panic!("expected a non-finite error, got {other}"),
+    }
+}
+
+/// A singular mobility gives velocities no finite kinetic cost; simulation refuses it up front.
+#[test]
+fn singular_mobility_is_refused() {
+    let p = problem("partial-controllability");
+    let err = simulate(&p, &Rule::gradient_flow(&p, 1.0), Some(1.0), &[], 1e-8).unwrap_err();
+    assert!(
+        matches!(err, lossnav_solvers::SolverError::Unsupported(_)),
+        "{err}"
+    );
+}
