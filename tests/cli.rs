@@ -221,6 +221,48 @@ fn solve_rejects_bad_flags_with_one_line() {
     ]);
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure1-double-well.json",
+        "--method",
+        "direct",
+        "--intervals",
+        "18446744073709551615",
+    ]);
+    assert_clean_failure(&out, &["intervals", "between 2 and"]);
+}
+
+/// A reader that stops early (`| head`) closes the pipe: the output ends quietly, with no
+/// panic and a clean status.
+#[test]
+fn closed_standard_output_is_not_a_crash() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lossnav"))
+        .args([
+            "simulate",
+            "problems/specs/figure1-double-well.json",
+            "--rule",
+            "gradient-flow",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // Close the read end before the document (tens of kilobytes, more than a pipe buffer
+    // holds) is written.
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
 }
 
 #[test]

@@ -30,6 +30,10 @@ use crate::hermite;
 use crate::solution::{Diagnostics, Solution, Summary};
 use crate::target::Target;
 
+/// The most mesh intervals the direct method accepts. Memory is about 50 buffers of
+/// `2·intervals·D` values (docs/benchmarks.md), so this is already 8 GB per parameter.
+const MAX_INTERVALS: usize = 10_000_000;
+
 /// Options of the direct method.
 ///
 /// ```
@@ -313,11 +317,11 @@ impl Direct {
     }
 
     fn validate(&self) -> Result<(), SolverError> {
-        if self.intervals < 2 {
+        if !(2..=MAX_INTERVALS).contains(&self.intervals) {
             return Err(SolverError::InvalidOption {
                 name: "intervals",
                 value: self.intervals as f64,
-                requirement: "must be at least 2",
+                requirement: "must be between 2 and 10⁷",
             });
         }
         if !(self.gradient_tol.is_finite() && self.gradient_tol > 0.0) {

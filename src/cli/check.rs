@@ -1,9 +1,11 @@
 //! `lossnav check`: run the catalogue of claims and print the table.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use serde_json::json;
 
+use super::output::print;
 use super::CliError;
 use crate::verify;
 
@@ -42,13 +44,10 @@ pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliEr
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).expect("JSON values serialise")
-        );
+        print(&(serde_json::to_string_pretty(&rows).expect("JSON values serialise") + "\n"))?;
     } else {
-        println!(
-            "{:<24} {:<24} {:>10} {:>10}  {:<4}  statement",
+        let mut table = format!(
+            "{:<24} {:<24} {:>10} {:>10}  {:<4}  statement\n",
             "id", "paper", "error", "tolerance", "pass"
         );
         for o in &outcomes {
@@ -56,7 +55,8 @@ pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliEr
                 Ok(m) => (format!("{:.2e}", m.error), format!("{:.1e}", m.tolerance)),
                 Err(_) => ("-".into(), "-".into()),
             };
-            println!(
+            let _ = writeln!(
+                table,
                 "{:<24} {:<24} {:>10} {:>10}  {:<4}  {}",
                 o.claim.id,
                 o.claim.paper,
@@ -65,13 +65,15 @@ pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliEr
                 if o.passed() { "ok" } else { "FAIL" },
                 o.claim.statement
             );
-            match &o.result {
-                Ok(m) => println!("{:<24} {}", "", m.detail),
-                Err(e) => println!("{:<24} failed to run: {e}", ""),
-            }
+            // Writing to a String cannot fail.
+            let _ = match &o.result {
+                Ok(m) => writeln!(table, "{:<24} {}", "", m.detail),
+                Err(e) => writeln!(table, "{:<24} failed to run: {e}", ""),
+            };
         }
         let passed = outcomes.iter().filter(|o| o.passed()).count();
-        println!("{passed} passed, {} failed", outcomes.len() - passed);
+        let _ = writeln!(table, "{passed} passed, {} failed", outcomes.len() - passed);
+        print(&table)?;
     }
     Ok(if all_passed {
         ExitCode::SUCCESS

@@ -13,7 +13,7 @@ mod solve;
 mod sweep;
 mod validate;
 
-pub use output::{solution_json, write_atomic};
+pub use output::{print, solution_json, write_atomic};
 
 /// Why a command failed; printed as one line by the binary.
 #[derive(Debug, thiserror::Error)]
@@ -328,7 +328,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Figures { out } => {
             let ids = crate::figures::paper_figures(&out).map_err(CliError::Figure)?;
             for id in ids {
-                println!("{}", out.join(format!("{id}.{{svg,png,json}}")).display());
+                print(&format!(
+                    "{}\n",
+                    out.join(format!("{id}.{{svg,png,json}}")).display()
+                ))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -369,7 +372,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let text = serde_json::to_string_pretty(&d).expect("JSON values serialise");
             match output {
                 Some(file) => write_atomic(&file, &(text + "\n"))?,
-                None => println!("{text}"),
+                None => print(&(text + "\n"))?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -378,7 +381,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let s = lossnav_problems::Spec::from_file(&spec)
                 .map_err(|source| CliError::Spec { path, source })?;
             for file in crate::figures::problem_figures(&s, &out).map_err(CliError::Figure)? {
-                println!("{}", file.display());
+                print(&format!("{}\n", file.display()))?;
             }
             Ok(ExitCode::SUCCESS)
         }

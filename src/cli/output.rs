@@ -40,6 +40,20 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
     result.map_err(io)
 }
 
+/// Writes `text` to standard output. A reader that stops early (`lossnav solve … | head`)
+/// closes the pipe; that ends the output quietly, as with other command-line tools, instead of
+/// being an error.
+pub fn print(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.map_err(|source| CliError::Io {
+            path: "standard output".into(),
+            source,
+        }),
+    }
+}
+
 fn matrix(m: &nalgebra::DMatrix<f64>) -> Value {
     json!((0..m.nrows())
         .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect::<Vec<_>>())

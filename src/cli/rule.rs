@@ -7,6 +7,7 @@ use serde_json::json;
 
 use lossnav_problems::load_problem;
 
+use super::output::print;
 use super::CliError;
 use crate::rules::{LqData, LqRule};
 
@@ -40,9 +41,6 @@ pub(super) fn run(spec: &Path) -> Result<ExitCode, CliError> {
         "p0": rule.momentum(problem.theta0()).as_slice(),
         "riccati_residual": rule.residual,
     });
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&doc).expect("JSON values serialise")
-    );
+    print(&(serde_json::to_string_pretty(&doc).expect("JSON values serialise") + "\n"))?;
     Ok(ExitCode::SUCCESS)
 }

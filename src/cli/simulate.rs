@@ -8,7 +8,7 @@ use serde_json::json;
 use lossnav_problems::load_problem;
 use lossnav_solvers::simulate::{simulate, Rule};
 
-use super::output::write_atomic;
+use super::output::{print, write_atomic};
 use super::{CliError, RuleKind};
 use crate::rules::{LqData, LqRule};
 
@@ -116,7 +116,7 @@ pub(super) fn run(args: SimulateArgs) -> Result<ExitCode, CliError> {
     let text = serde_json::to_string_pretty(&doc).expect("JSON values serialise");
     match args.output {
         Some(file) => write_atomic(file, &(text + "\n"))?,
-        None => println!("{text}"),
+        None => print(&(text + "\n"))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use lossnav_problems::{load_problem, Horizon};
 use lossnav_solvers::{Bvp, Direct, Shooting};
 
-use super::output::{solution_json, write_atomic};
+use super::output::{print, solution_json, write_atomic};
 use super::{CliError, Method};
 
 /// Arguments of `lossnav solve`.
@@ -52,7 +52,7 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
     let text = serde_json::to_string_pretty(&doc).expect("JSON values serialise");
     match args.output {
         Some(file) => write_atomic(file, &(text + "\n"))?,
-        None => println!("{text}"),
+        None => print(&(text + "\n"))?,
     }
     Ok(if solution.converged {
         ExitCode::SUCCESS

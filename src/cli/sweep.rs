@@ -1,7 +1,6 @@
 //! `lossnav sweep`: solve a spec over a grid of parameters, in parallel, one JSON line per
 //! grid point.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,7 +12,7 @@ use lossnav_problems::spec::HorizonSpec;
 use lossnav_problems::Spec;
 use lossnav_solvers::Bvp;
 
-use super::output::write_atomic;
+use super::output::{print, write_atomic};
 use super::CliError;
 
 /// One swept parameter and its values.
@@ -228,14 +227,7 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
     }
     match args.output {
         Some(file) => write_atomic(file, &text)?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .map_err(|source| CliError::Io {
-                    path: "standard output".into(),
-                    source,
-                })?;
-        }
+        None => print(&text)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use lossnav_problems::{gradient_vec, load_problem, Horizon, Problem};
 
+use super::output::print;
 use super::CliError;
 
 pub(super) fn run(specs: &[PathBuf]) -> Result<ExitCode, CliError> {
     let mut failed = 0;
     for path in specs {
         match load_problem(path) {
-            Ok(problem) => print!("{}", summary(&path.display().to_string(), &problem)),
+            Ok(problem) => print(&summary(&path.display().to_string(), &problem))?,
             Err(source) => {
                 failed += 1;
                 eprintln!(
