@@ -381,3 +381,18 @@ fn sweep_shards_concatenate_to_the_whole_and_failures_are_recorded() {
     let out = lossnav(&["sweep", spec, "--set", "gamma=1,2", "--shard", "3/2"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn sweep_bounds_its_worker_threads() {
+    for jobs in ["0", "100000"] {
+        let out = lossnav(&[
+            "sweep",
+            "problems/specs/figure1-double-well.json",
+            "--set",
+            "gamma=0.1,0.2",
+            "--jobs",
+            jobs,
+        ]);
+        assert_clean_failure(&out, &["--jobs", "between 1 and 1024"]);
+    }
+}

@@ -15,6 +15,10 @@ use lossnav_solvers::Bvp;
 use super::output::{print, write_atomic};
 use super::CliError;
 
+/// The most worker threads `--jobs` accepts: far above any core count this tool runs on, low
+/// enough that a typo does not try to start a hundred thousand threads.
+const MAX_JOBS: usize = 1024;
+
 /// One swept parameter and its values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
@@ -169,8 +173,18 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         }
         p
     };
+    let jobs = match args.jobs {
+        Some(j) if !(1..=MAX_JOBS).contains(&j) => {
+            return Err(CliError::Usage(format!(
+                "--jobs {j}: must be between 1 and {MAX_JOBS}"
+            )))
+        }
+        // More threads than grid points would only start idle threads.
+        Some(j) => j.min((hi - lo).max(1)),
+        None => 0,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs.unwrap_or(0))
+        .num_threads(jobs)
         .build()
         .map_err(|e| CliError::Usage(format!("--jobs: {e}")))?;
     let bar = ProgressBar::new((hi - lo) as u64);
