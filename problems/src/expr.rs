@@ -180,8 +180,9 @@ impl ExprFunction {
             expression: text.to_string(),
             message,
         };
+        let normal = crate::notation::normalise(text).map_err(expr_err)?;
         let ex =
-            exmex::parse::<Tracer>(text).map_err(|e| expr_err(clean_message(&e.to_string())))?;
+            exmex::parse::<Tracer>(&normal).map_err(|e| expr_err(clean_message(&e.to_string())))?;
         for name in ex.var_names() {
             let known =
                 name == TIME || scope.vars.contains(name) || scope.params.contains_key(name);

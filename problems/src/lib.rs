@@ -36,6 +36,7 @@ pub mod landscape;
 pub mod landscapes;
 mod linalg;
 pub mod metric;
+mod notation;
 pub mod problem;
 pub mod spec;
 mod tape;

@@ -196,7 +196,7 @@ fn metric_must_be_spd_and_mobility_psd() {
 fn expression_errors() {
     assert_mentions(
         &with(&["loss", "expr"], json!("x + * y")),
-        &["loss.expr", "x + * y", "binary operator"],
+        &["loss.expr", "x + * y", "column 5", "found `*`"],
     );
     assert_mentions(
         &with(&["loss", "expr"], json!("x^2 + z")),

@@ -1,0 +1,449 @@
+//! The written notation of expressions: precedence as in mathematics, numbers in scientific
+//! notation, and errors that point at the offending character.
+//!
+//! exmex, which differentiates the expressions, binds a unary minus tighter than `^` and
+//! chains `^` from the left, so `-x^2` would be `(−x)²` and `2^3^2` would be 64. Neither is what
+//! a loss written by hand means, and nothing would say so. This module parses the text once
+//! with the usual rules and rewrites it with the parentheses that make exmex read it the same
+//! way:
+//!
+//! - `^` binds tighter than a unary sign and groups from the right: `-x^2 = −(x²)`,
+//!   `2^3^2 = 2^9`, `x^-2 = x^(−2)`;
+//! - `*` and `/`, then `+` and `−`, group from the left;
+//! - numbers may be written `1e6`, `2.5E-3`.
+//!
+//! It is hand-written because the grammar is a dozen lines and the alternative, a parser
+//! generator, would still need the same rewrite for exmex.
+
+use std::fmt::Write as _;
+
+/// Functions of one argument exmex can differentiate.
+const UNARY_FUNCTIONS: &[&str] = &[
+    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+    "exp", "ln", "log", "log2", "log10", "sqrt", "cbrt",
+];
+
+/// Reserved names exmex knows but cannot differentiate; rejected later, with that reason.
+const OTHER_FUNCTIONS: &[&str] = &[
+    "abs", "signum", "floor", "ceil", "round", "trunc", "fract", "min", "max", "atan2",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Number(f64, String),
+    Name(String),
+    Op(char),
+    Open,
+    Close,
+    Comma,
+}
+
+#[derive(Debug)]
+enum Node {
+    Number(String),
+    Name(String),
+    Call(String, Vec<Node>),
+    Neg(Box<Node>),
+    Binary(char, Box<Node>, Box<Node>),
+}
+
+/// Rewrites `text` so that exmex reads it with the usual precedence; an error message names the
+/// problem and its position (1-based column).
+pub(crate) fn normalise(text: &str) -> Result<String, String> {
+    let tokens = tokenize(text)?;
+    let mut parser = Parser {
+        tokens: &tokens,
+        pos: 0,
+    };
+    let node = parser.expression()?;
+    if let Some((token, column)) = parser.peek_with_column() {
+        return Err(match token {
+            Token::Close => format!("unmatched `)` at column {column}"),
+            _ => format!(
+                "unexpected {} at column {column} (an operator missing before it?)",
+                describe(token)
+            ),
+        });
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    emit(&node, &mut out);
+    Ok(out)
+}
+
+fn describe(token: &Token) -> String {
+    match token {
+        Token::Number(_, s) => format!("number `{s}`"),
+        Token::Name(n) => format!("name `{n}`"),
+        Token::Op(c) => format!("`{c}`"),
+        Token::Open => "`(`".into(),
+        Token::Close => "`)`".into(),
+        Token::Comma => "`,`".into(),
+    }
+}
+
+/// Tokens with the column (1-based, in characters) where each starts.
+fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let column = i + 1;
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+                i += 1;
+            }
+            // An exponent only when digits follow `e` (with an optional sign); otherwise `e` is
+            // a name and the number is followed by it (`2e` is an error below).
+            if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
+                let mut j = i + 1;
+                if j < chars.len() && (chars[j] == '+' || chars[j] == '-') {
+                    j += 1;
+                }
+                if j < chars.len() && chars[j].is_ascii_digit() {
+                    while j < chars.len() && chars[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                    i = j;
+                }
+            }
+            let literal: String = chars[start..i].iter().collect();
+            let value: f64 = literal
+                .parse()
+                .map_err(|_| format!("malformed number `{literal}` at column {column}"))?;
+            if !value.is_finite() {
+                return Err(format!(
+                    "number `{literal}` at column {column} is out of range"
+                ));
+            }
+            tokens.push((Token::Number(value, literal), column));
+        } else if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            tokens.push((Token::Name(chars[start..i].iter().collect()), column));
+        } else {
+            let token = match c {
+                '+' | '-' | '*' | '/' | '^' => Token::Op(c),
+                '(' => Token::Open,
+                ')' => Token::Close,
+                ',' => Token::Comma,
+                _ => {
+                    return Err(format!(
+                        "unexpected character `{c}` at column {column} (operators are + - * / ^)"
+                    ))
+                }
+            };
+            tokens.push((token, column));
+            i += 1;
+        }
+    }
+    // Two operands side by side (`2x`, `x y`): a missing operator, not a product.
+    for pair in tokens.windows(2) {
+        let operand_end = matches!(pair[0].0, Token::Number(..) | Token::Name(_) | Token::Close);
+        let operand_start = matches!(pair[1].0, Token::Number(..) | Token::Name(_));
+        if operand_end && operand_start {
+            return Err(format!(
+                "{} at column {} follows {} with no operator (write `*` for a product)",
+                describe(&pair[1].0),
+                pair[1].1,
+                describe(&pair[0].0)
+            ));
+        }
+    }
+    Ok(tokens)
+}
+
+struct Parser<'a> {
+    tokens: &'a [(Token, usize)],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos).map(|(t, _)| t)
+    }
+
+    fn peek_with_column(&self) -> Option<(&Token, usize)> {
+        self.tokens.get(self.pos).map(|(t, c)| (t, *c))
+    }
+
+    /// Column of the next token, or one past the end.
+    fn column(&self) -> usize {
+        self.tokens
+            .get(self.pos)
+            .map_or_else(|| self.tokens.last().map_or(1, |(_, c)| c + 1), |(_, c)| *c)
+    }
+
+    fn binary_chain(
+        &mut self,
+        ops: [char; 2],
+        operand: fn(&mut Self) -> Result<Node, String>,
+    ) -> Result<Node, String> {
+        let mut left = operand(self)?;
+        while let Some(&Token::Op(op)) = self.peek() {
+            if !ops.contains(&op) {
+                break;
+            }
+            self.pos += 1;
+            let right = operand(self)?;
+            left = Node::Binary(op, Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn expression(&mut self) -> Result<Node, String> {
+        self.binary_chain(['+', '-'], Self::term)
+    }
+
+    fn term(&mut self) -> Result<Node, String> {
+        self.binary_chain(['*', '/'], Self::unary)
+    }
+
+    fn unary(&mut self) -> Result<Node, String> {
+        match self.peek() {
+            Some(Token::Op('-')) => {
+                self.pos += 1;
+                Ok(Node::Neg(Box::new(self.unary()?)))
+            }
+            Some(Token::Op('+')) => {
+                self.pos += 1;
+                self.unary()
+            }
+            _ => self.power(),
+        }
+    }
+
+    fn power(&mut self) -> Result<Node, String> {
+        let base = self.atom()?;
+        if let Some(Token::Op('^')) = self.peek() {
+            self.pos += 1;
+            // The exponent may carry a sign and is itself a power: right grouping.
+            let exponent = self.unary()?;
+            return Ok(Node::Binary('^', Box::new(base), Box::new(exponent)));
+        }
+        Ok(base)
+    }
+
+    fn atom(&mut self) -> Result<Node, String> {
+        let column = self.column();
+        let Some((token, _)) = self.tokens.get(self.pos) else {
+            return Err(format!(
+                "the expression ends where a number, name or `(` is expected (column {column})"
+            ));
+        };
+        self.pos += 1;
+        match token {
+            Token::Number(_, literal) => Ok(Node::Number(literal.clone())),
+            Token::Name(name) => {
+                if self.peek() != Some(&Token::Open) {
+                    return Ok(Node::Name(name.clone()));
+                }
+                self.pos += 1;
+                let mut args = vec![self.expression()?];
+                while self.peek() == Some(&Token::Comma) {
+                    self.pos += 1;
+                    args.push(self.expression()?);
+                }
+                self.close(column)?;
+                let unary = UNARY_FUNCTIONS.contains(&name.as_str());
+                if !unary && !OTHER_FUNCTIONS.contains(&name.as_str()) {
+                    return Err(format!(
+                        "unknown function `{name}` at column {column} (functions: {})",
+                        UNARY_FUNCTIONS.join(" ")
+                    ));
+                }
+                if unary && args.len() != 1 {
+                    return Err(format!(
+                        "`{name}` at column {column} takes one argument, not {}",
+                        args.len()
+                    ));
+                }
+                Ok(Node::Call(name.clone(), args))
+            }
+            Token::Open => {
+                let inner = self.expression()?;
+                self.close(column)?;
+                Ok(inner)
+            }
+            other => Err(format!(
+                "expected a number, name or `(` at column {column}, found {}",
+                describe(other)
+            )),
+        }
+    }
+
+    fn close(&mut self, open_column: usize) -> Result<(), String> {
+        match self.peek() {
+            Some(Token::Close) => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(other) => Err(format!(
+                "expected `)` at column {} to close the `(` near column {open_column}, found {}",
+                self.column(),
+                describe(other)
+            )),
+            None => Err(format!("`(` near column {open_column} is never closed")),
+        }
+    }
+}
+
+/// Binding strength of a node as written out: higher binds tighter.
+fn level(node: &Node) -> u8 {
+    match node {
+        Node::Binary('+' | '-', ..) => 1,
+        Node::Binary('*' | '/', ..) => 2,
+        // Always written in parentheses, so it behaves as an atom.
+        Node::Neg(_) => 4,
+        Node::Binary(..) => 3,
+        Node::Number(_) | Node::Name(_) | Node::Call(..) => 4,
+    }
+}
+
+/// Writes `node` with the parentheses exmex needs to read it as parsed here. Sums and products
+/// stay flat (no parentheses for left-grouped chains), so long expressions nest no deeper than
+/// written.
+fn emit(node: &Node, out: &mut String) {
+    let wrapped = |child: &Node, min_level: u8, out: &mut String| {
+        if level(child) < min_level {
+            out.push('(');
+            emit(child, out);
+            out.push(')');
+        } else {
+            emit(child, out);
+        }
+    };
+    match node {
+        Node::Number(literal) => {
+            // Written back as parsed unless in scientific notation, which exmex does not read;
+            // `{}` writes the shortest decimal that reads back as the same f64.
+            if literal.contains(['e', 'E']) {
+                let value: f64 = literal.parse().unwrap_or(f64::NAN);
+                let _ = write!(out, "{value}");
+            } else {
+                out.push_str(literal);
+            }
+        }
+        Node::Name(name) => out.push_str(name),
+        Node::Call(name, args) => {
+            out.push_str(name);
+            out.push('(');
+            for (i, arg) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                emit(arg, out);
+            }
+            out.push(')');
+        }
+        Node::Neg(operand) => {
+            // exmex applies a unary minus to the operand right after it, before `^`.
+            out.push_str("(-");
+            wrapped(operand, 4, out);
+            out.push(')');
+        }
+        Node::Binary(op, left, right) => {
+            let own = level(node);
+            match op {
+                '^' => {
+                    // exmex groups `^` from the left: a power base or exponent that is itself
+                    // a power is parenthesised.
+                    wrapped(left, 4, out);
+                    out.push('^');
+                    wrapped(right, 4, out);
+                }
+                _ => {
+                    wrapped(left, own, out);
+                    out.push(*op);
+                    wrapped(right, own + 1, out);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Evaluates the normalised text with exmex, the reader the solvers use.
+    fn value(text: &str, x: f64) -> f64 {
+        use exmex::Express;
+        let normal = normalise(text).unwrap();
+        let ex = exmex::parse::<f64>(&normal).unwrap();
+        let vars: Vec<f64> = ex.var_names().iter().map(|_| x).collect();
+        ex.eval(&vars).unwrap()
+    }
+
+    #[test]
+    fn precedence_is_that_of_mathematics() {
+        let x = 3.0_f64;
+        let cases: [(&str, f64); 14] = [
+            ("-x^2", -9.0),
+            ("-2^2", -4.0),
+            ("2^3^2", 512.0),
+            ("2^-1", 0.5),
+            ("x^-2", 1.0 / 9.0),
+            ("2*-x^2", -18.0),
+            ("x/-x^2", -1.0 / 3.0),
+            ("8/4/2", 1.0),
+            ("8-4-2", 2.0),
+            ("8-(4-2)", 6.0),
+            ("(-x)^2", 9.0),
+            ("--x", 3.0),
+            ("-exp(-x^2)", -(-9.0_f64).exp()),
+            ("2^x^0.5", 2.0_f64.powf(3.0_f64.sqrt())),
+        ];
+        for (text, want) in cases {
+            let got = value(text, x);
+            assert!(
+                (got - want).abs() <= 1e-15 * want.abs(),
+                "{text} -> {}: {got} vs {want}",
+                normalise(text).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn scientific_notation_reads_as_its_value() {
+        assert_eq!(value("1e6*x", 2.0), 2e6);
+        assert_eq!(value("2.5E-3 + x", 0.0), 2.5e-3);
+        assert_eq!(value("x*1e+2", 1.5), 150.0);
+        assert_eq!(value("1e-300*x", 1.0), 1e-300);
+    }
+
+    #[test]
+    fn long_sums_stay_flat() {
+        let text: Vec<String> = (0..50).map(|i| format!("x{i}^2")).collect();
+        let normal = normalise(&text.join(" + ")).unwrap();
+        assert!(!normal.contains('('), "{normal}");
+    }
+
+    #[test]
+    fn errors_point_at_the_problem() {
+        let cases = [
+            ("2x", "no operator"),
+            ("x y", "no operator"),
+            ("2e", "no operator"),
+            ("(x", "never closed"),
+            ("x)", "unmatched `)` at column 2"),
+            ("x +", "ends where"),
+            ("x % 2", "unexpected character `%` at column 3"),
+            ("foo(x)", "unknown function `foo`"),
+            ("sin(x, y)", "takes one argument"),
+            ("x * * y", "column 5"),
+            ("1e999", "out of range"),
+        ];
+        for (text, fragment) in cases {
+            let err = normalise(text).unwrap_err();
+            assert!(err.contains(fragment), "{text}: {err}");
+        }
+    }
+}
