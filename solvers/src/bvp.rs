@@ -157,6 +157,7 @@ impl Bvp {
             Horizon::Finite(t_end) => self.solve_finite(problem, t_end, None),
             Horizon::Infinite => self.solve_infinite(problem, None),
         }
+        .and_then(Solution::finite)
     }
 
     /// Solves the problem starting Newton from `guess(t) = (θ(t), p(t))`, for instance a
@@ -168,6 +169,7 @@ impl Bvp {
             Horizon::Finite(t_end) => self.solve_finite(problem, t_end, Some(guess)),
             Horizon::Infinite => self.solve_infinite(problem, Some(guess)),
         }
+        .and_then(Solution::finite)
     }
 
     fn newton_options(&self) -> NewtonOptions {

@@ -490,7 +490,7 @@ impl Direct {
             });
         }
         let (theta, v) = objective.unpack(&best);
-        Ok(self.assemble(
+        self.assemble(
             problem,
             &objective,
             &theta,
@@ -499,7 +499,8 @@ impl Direct {
             iterations,
             gnorm,
             converged,
-        ))
+        )
+        .finite()
     }
 
     #[allow(clippy::too_many_arguments)]

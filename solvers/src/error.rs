@@ -35,7 +35,7 @@ pub enum SolverError {
         worst_t: f64,
     },
     /// The field or a boundary condition evaluated to NaN or infinity.
-    #[error("non-finite value in {what} at t = {t:.4}: the problem is undefined there (a metric that stopped being positive definite, a logarithm of a negative number, ...)")]
+    #[error("non-finite value in {what} at t = {t:.4}: the problem is undefined there or overflows (a metric that stopped being positive definite, a logarithm of a negative number, a horizon so short or an end so far that the velocity overflows, ...)")]
     NonFinite {
         /// What was evaluated.
         what: String,

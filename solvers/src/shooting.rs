@@ -573,6 +573,6 @@ impl Shooting {
             },
             tail: target.map(|tg| tg.tail(t_end)),
         };
-        Ok(Solution::from_nodes(lag, t_all, &y_flat, slopes, summary))
+        Solution::from_nodes(lag, t_all, &y_flat, slopes, summary).finite()
     }
 }

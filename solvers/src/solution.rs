@@ -4,6 +4,7 @@ use nalgebra::{DMatrix, DVector};
 
 use lossnav_problems::Lagrangian;
 
+use crate::error::SolverError;
 use crate::hermite;
 
 /// Solver diagnostics.
@@ -176,6 +177,41 @@ pub(crate) struct Summary {
 }
 
 impl Solution {
+    /// The solution if every reported number is finite; otherwise the first that is not, as
+    /// an error. A converged solve can still overflow (a horizon so short that the velocity
+    /// overflows, say): that must not reach the user as `null`s next to `converged: true`.
+    pub(crate) fn finite(self) -> Result<Self, SolverError> {
+        if !self.cost.is_finite() {
+            return Err(SolverError::NonFinite {
+                what: "the cost".into(),
+                t: self.t.last().copied().unwrap_or(0.0),
+            });
+        }
+        let n = self.t.len();
+        let per_node: [(&str, &dyn Fn(usize) -> bool); 5] = [
+            ("θ", &|i| self.theta[i].iter().all(|v| v.is_finite())),
+            ("p", &|i| self.p[i].iter().all(|v| v.is_finite())),
+            ("the loss", &|i| {
+                self.loss.get(i).is_none_or(|v| v.is_finite())
+            }),
+            ("the kinetic term", &|i| {
+                self.kinetic.get(i).is_none_or(|v| v.is_finite())
+            }),
+            ("ℋ", &|i| {
+                self.hamiltonian.get(i).is_none_or(|v| v.is_finite())
+            }),
+        ];
+        for (what, ok) in per_node {
+            if let Some(i) = (0..n).find(|&i| !ok(i)) {
+                return Err(SolverError::NonFinite {
+                    what: format!("the solution's {what}"),
+                    t: self.t[i],
+                });
+            }
+        }
+        Ok(self)
+    }
+
     /// Builds a solution from nodal states `y = (θ, p)` and slopes `(θ̇, ṗ)` (node-major),
     /// computing the path quantities (loss, kinetic term, ℋ).
     pub(crate) fn from_nodes(

@@ -262,3 +262,28 @@ fn unreachable_equilibrium_is_a_typed_error() {
         other => panic!("expected a truncation error, got {other}"),
     }
 }
+
+/// A horizon of 1e-300 to a fixed end needs a velocity of about 1e300 and a cost that
+/// overflows: every solver reports it as non-finite rather than `converged` with `null`s.
+#[test]
+fn overflowing_cost_is_a_typed_error() {
+    let problem = lossnav_problems::Spec::from_json(
+        r#"{"name": "short", "loss": {"quadratic": {"curvatures": [1.0], "minimum": [0.0]}},
+            "theta0": [1.0], "horizon": 1e-300, "end": {"fixed": [2.0]}}"#,
+    )
+    .unwrap()
+    .to_problem()
+    .unwrap();
+    let results = [
+        Bvp::default().solve(&problem),
+        lossnav_solvers::Direct::default().solve(&problem),
+        lossnav_solvers::Shooting::default().solve(&problem),
+    ];
+    for result in results {
+        match result {
+            Err(lossnav_solvers::SolverError::NonFinite { .. }) => {}
+            Err(other) => panic!("expected a non-finite error, got {other}"),
+            Ok(s) => panic!("{} returned cost {} as converged", s.method, s.cost),
+        }
+    }
+}
