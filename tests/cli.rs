@@ -268,14 +268,17 @@ fn closed_standard_output_is_not_a_crash() {
 #[test]
 fn solve_with_the_direct_method_matches_bvp() {
     let run = |method: &str| -> serde_json::Value {
-        let out = lossnav(&[
+        let mut args = vec![
             "solve",
             "problems/specs/figure1-double-well.json",
             "--method",
             method,
-            "--tol",
-            "1e-10",
-        ]);
+        ];
+        // The direct method has no tolerance (its accuracy is its mesh).
+        if method == "bvp" {
+            args.extend(["--tol", "1e-10"]);
+        }
+        let out = lossnav(&args);
         assert!(
             out.status.success(),
             "{}",
@@ -394,5 +397,48 @@ fn sweep_bounds_its_worker_threads() {
             jobs,
         ]);
         assert_clean_failure(&out, &["--jobs", "between 1 and 1024"]);
+    }
+}
+
+#[test]
+fn escape_validates_the_spec_before_varying_theta0() {
+    let dir = std::env::temp_dir().join(format!("lossnav-escape-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("empty.json");
+    std::fs::write(
+        &spec,
+        r#"{"loss": {"double_well": {}}, "theta0": [], "horizon": "infinite", "end": "equilibrium"}"#,
+    )
+    .unwrap();
+    let out = lossnav(&[
+        "escape",
+        spec.to_str().unwrap(),
+        "--gamma",
+        "0.1:0.2:2",
+        "--theta0-grid",
+        "-0.9:-0.3:2",
+    ]);
+    assert_clean_failure(&out, &["theta0", "at least one entry"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--tol` is never silently ignored: shooting takes it as its integrator tolerance (and checks
+/// it), the direct method, which has none, refuses it.
+#[test]
+fn tol_is_checked_for_every_method() {
+    for (method, fragment) in [
+        ("bvp", "tol = 0"),
+        ("shooting", "tol = 0"),
+        ("direct", "--intervals"),
+    ] {
+        let out = lossnav(&[
+            "solve",
+            "problems/specs/figure1-double-well.json",
+            "--method",
+            method,
+            "--tol",
+            "0",
+        ]);
+        assert_clean_failure(&out, &[fragment]);
     }
 }

@@ -210,5 +210,11 @@ pub fn simulate(
         }
         _ => {}
     }
+    if !sim.cost.is_finite() {
+        return Err(SolverError::NonFinite {
+            what: "the cost of the simulated rule".into(),
+            t: t_end,
+        });
+    }
     Ok(sim)
 }

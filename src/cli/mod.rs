@@ -105,9 +105,11 @@ pub enum Command {
         /// Solver.
         #[arg(long, value_enum, default_value_t = Method::Bvp)]
         method: Method,
-        /// Error tolerance (per-interval error bound, mixed absolute/relative).
-        #[arg(long, default_value_t = 1e-8)]
-        tol: f64,
+        /// Error tolerance: per-interval error bound of bvp (default 1e-8), integrator
+        /// tolerance of shooting (default 1e-12); the direct method's accuracy is set by
+        /// --intervals instead.
+        #[arg(long)]
+        tol: Option<f64>,
         /// Mesh intervals of the direct method.
         #[arg(long, default_value_t = 200)]
         intervals: usize,
@@ -343,7 +345,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output,
         } => {
             let path = spec.display().to_string();
-            let s = lossnav_problems::Spec::from_file(&spec)
+            let s = lossnav_problems::Spec::from_file(&spec).map_err(|source| CliError::Spec {
+                path: path.clone(),
+                source,
+            })?;
+            // Validated before its θ0 is varied (an empty θ0 has no first coordinate).
+            s.to_problem()
                 .map_err(|source| CliError::Spec { path, source })?;
             let range = |flag: &str, text: &str| -> Result<Vec<f64>, CliError> {
                 Ok(sweep::parse_axis(&format!("gamma={text}"))

@@ -13,7 +13,7 @@ use super::{CliError, Method};
 pub struct SolveArgs<'a> {
     pub spec: &'a Path,
     pub method: Method,
-    pub tol: f64,
+    pub tol: Option<f64>,
     pub intervals: usize,
     pub at: &'a [f64],
     pub output: Option<&'a PathBuf>,
@@ -41,11 +41,27 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
         }
     }
     let solution = match args.method {
-        Method::Bvp => Bvp::default().with_tol(args.tol).solve(&problem),
-        Method::Direct => Direct::default()
-            .with_intervals(args.intervals)
+        Method::Bvp => Bvp::default()
+            .with_tol(args.tol.unwrap_or(1e-8))
             .solve(&problem),
-        Method::Shooting => Shooting::default().solve(&problem),
+        Method::Direct => {
+            if let Some(tol) = args.tol {
+                return Err(CliError::Usage(format!(
+                    "--tol {tol}: the direct method has no error tolerance; its accuracy is set \
+                     by --intervals"
+                )));
+            }
+            Direct::default()
+                .with_intervals(args.intervals)
+                .solve(&problem)
+        }
+        Method::Shooting => {
+            let mut shooting = Shooting::default();
+            if let Some(tol) = args.tol {
+                shooting.tol = tol;
+            }
+            shooting.solve(&problem)
+        }
     }
     .map_err(|source| CliError::Solver { path, source })?;
     let doc = solution_json(problem.name(), &solution, args.at);
