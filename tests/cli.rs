@@ -442,3 +442,47 @@ fn tol_is_checked_for_every_method() {
         assert_clean_failure(&out, &[fragment]);
     }
 }
+
+/// `-o` through a symbolic link replaces the link's target (the link stays), keeps the file's
+/// permissions, and writes through a FIFO instead of replacing it with a file.
+#[cfg(unix)]
+#[test]
+fn output_follows_links_and_keeps_special_files() {
+    use std::os::unix::fs::{symlink, FileTypeExt, PermissionsExt};
+    let dir = std::env::temp_dir().join(format!("lossnav-links-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let real = dir.join("real.json");
+    std::fs::write(&real, "old").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.join("link.json");
+    symlink("real.json", &link).unwrap();
+    let spec = "problems/specs/figure2-quadratic-1d.json";
+    let out = lossnav(&["solve", spec, "-o", link.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    assert_eq!(written["converged"], true);
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let out = lossnav(&["solve", spec, "-o", fifo.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let received = reader.join().unwrap();
+    assert!(received.contains("\"converged\": true"), "{received}");
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

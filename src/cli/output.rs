@@ -11,16 +11,32 @@ use super::CliError;
 
 /// Writes `text` to `path` atomically: a temporary file in the same directory, flushed and
 /// synced, then renamed over the target, so an interrupted run never leaves half a result.
+///
+/// A symbolic link is followed (its target is replaced, the link stays) and an existing file
+/// keeps its permissions. A device or FIFO (`-o /dev/stdout`, a named pipe) is written
+/// through, since renaming over it would replace the device with a file.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
     let io = |source: std::io::Error| CliError::Io {
         path: path.display().to_string(),
         source,
     };
-    let dir = match path.parent() {
+    // Through any links, as the kernel resolves them (`/dev/stdout` ends at a pipe).
+    let existing = std::fs::metadata(path).ok();
+    if let Some(meta) = &existing {
+        if !meta.is_file() && !meta.is_dir() {
+            let result = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()));
+            return result.map_err(io);
+        }
+    }
+    let target = resolve_links(path).map_err(io)?;
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let name = path
+    let name = target
         .file_name()
         .ok_or_else(|| CliError::Usage(format!("{} is not a file path", path.display())))?;
     let tmp = dir.join(format!(
@@ -31,13 +47,35 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
+        if let Some(meta) = &existing {
+            f.set_permissions(meta.permissions())?;
+        }
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, &target)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+/// `path` with symbolic links followed to the file they name (which need not exist yet).
+fn resolve_links(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut current = path.to_path_buf();
+    // A bound on the chain, as the kernel has (ELOOP), against link cycles.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 /// Writes `text` to standard output. A reader that stops early (`lossnav solve … | head`)
