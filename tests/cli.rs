@@ -486,3 +486,19 @@ fn output_follows_links_and_keeps_special_files() {
         .is_fifo());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Axes that could only give identical rows or rows of errors are refused up front.
+#[test]
+fn sweep_refuses_axes_that_change_nothing() {
+    let spec = "problems/specs/figure1-double-well.json";
+    let cases: [(&[&str], &str); 3] = [
+        (&["--set", "params.aa=0,1"], "no parameter `aa`"),
+        (&["--set", "gamma=0.1", "--set", "gamma=0.2"], "given twice"),
+        (&["--set", "theta0.5=1,2"], "coordinates 0..2"),
+    ];
+    for (args, fragment) in cases {
+        let mut all = vec!["sweep", spec];
+        all.extend_from_slice(args);
+        assert_clean_failure(&lossnav(&all), &[fragment]);
+    }
+}

@@ -123,6 +123,45 @@ fn apply(spec: &Spec, axes: &[Axis], point: &[f64]) -> Result<Spec, String> {
     Ok(s)
 }
 
+/// Refuses axes that could only give rows that are all the same or all errors: a name given
+/// twice, a parameter the spec does not define (it would change nothing), a coordinate of θ0
+/// beyond its dimension.
+fn check_axes(spec: &Spec, axes: &[Axis]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for axis in axes {
+        let name = axis.name.as_str();
+        if !seen.insert(name) {
+            return Err(format!("--set {name} is given twice"));
+        }
+        if let Some(i) = name.strip_prefix("theta0.") {
+            let ok = i.parse::<usize>().is_ok_and(|i| i < spec.theta0.len());
+            if !ok {
+                return Err(format!(
+                    "--set {name}: theta0 has coordinates 0..{}",
+                    spec.theta0.len()
+                ));
+            }
+        } else if let Some(p) = name.strip_prefix("params.") {
+            let local = spec.loss.params.as_ref().is_some_and(|m| m.contains_key(p));
+            if !local && !spec.params.contains_key(p) {
+                let mut known: Vec<&str> = spec.params.keys().map(String::as_str).collect();
+                if let Some(m) = &spec.loss.params {
+                    known.extend(m.keys().map(String::as_str));
+                }
+                return Err(format!(
+                    "--set {name}: the spec defines no parameter `{p}` (its parameters: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Index of the nearest of `minima` to `end`.
 fn nearest(minima: &[Vec<f64>], end: &[f64]) -> Option<usize> {
     minima
@@ -158,6 +197,13 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         path: path.clone(),
         source,
     })?;
+    check_axes(&spec, &args.axes).map_err(CliError::Usage)?;
+    if !(args.tol > 0.0 && args.tol < 1.0) {
+        return Err(CliError::Usage(format!(
+            "--tol {}: must be in (0, 1)",
+            args.tol
+        )));
+    }
     let minima = lossnav_solvers::extremals::candidate_minima(&base);
     // The grid, row-major: the first --set varies slowest.
     let total: usize = args.axes.iter().map(|a| a.values.len()).product();
