@@ -42,6 +42,32 @@ pub struct Tail {
     pub eta: f64,
 }
 
+impl Tail {
+    /// The time span `s` to use for `e^{Ks}`: `s` itself, capped where every decaying mode of
+    /// `K` has fallen below `e^{−800}` (far under f64's smallest normal number relative to the
+    /// start). Beyond that the answer cannot change, while `e^{Ks}` for `s` like 1e100 costs
+    /// hundreds of squarings and ends in `∞·0`.
+    fn effective_span(&self, s: f64) -> f64 {
+        let rates: Vec<f64> = self
+            .closed_loop
+            .complex_eigenvalues()
+            .iter()
+            .map(|z| -z.re)
+            .collect();
+        let largest = rates.iter().fold(0.0_f64, |m, r| m.max(r.abs()));
+        // Non-decaying modes (rate zero: directions that do not move) are unaffected by `s`.
+        let slowest = rates
+            .iter()
+            .filter(|&&r| r > 1e-10 * (1.0 + largest))
+            .fold(f64::INFINITY, |m, &r| m.min(r));
+        if slowest.is_finite() {
+            s.min(800.0 / slowest)
+        } else {
+            s
+        }
+    }
+}
+
 /// One vector of length [`NodeValues::dim`] per mesh node, stored contiguously (node-major):
 /// `values[i]` is node `i`'s vector. One allocation for the whole path instead of one per node.
 ///
@@ -291,7 +317,7 @@ impl Solution {
                         .zip(tail.theta_star.iter())
                         .map(|(a, b)| a - b),
                 );
-                let delta = (&tail.closed_loop * (t - end)).exp() * delta0;
+                let delta = (&tail.closed_loop * tail.effective_span(t - end)).exp() * delta0;
                 let theta = &tail.theta_star + &delta;
                 let p = &tail.p_star - (&tail.riccati * &delta) * tail.eta;
                 return (theta.as_slice().to_vec(), p.as_slice().to_vec());

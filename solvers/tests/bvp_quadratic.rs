@@ -103,6 +103,20 @@ fn diagonal_quadratic_infinite_horizon_matches_closed_form() {
         assert!(worst < 1e-9, "γ={gamma}: trajectory error {worst:e}");
         assert!(p0 < 1e-9, "γ={gamma}: p(0) error {p0:e}");
         assert!(cost < 1e-9, "γ={gamma}: cost error {cost:e}");
+        // Beyond the truncation the linearised tail: at 3 and 30 times T against the closed
+        // form (absolute: the deviation itself decays to nothing), and at 1e100 the minimum.
+        for t in [3.0 * end, 30.0 * end, 1e100] {
+            let (th, p) = sol.eval(t);
+            let err = th
+                .iter()
+                .zip(closed.theta(t))
+                .fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < 1e-9, "γ={gamma}, t = {t:e}: θ error {err:e}");
+            assert!(
+                p.iter().all(|v| v.is_finite()),
+                "γ={gamma}, t = {t:e}: p {p:?}"
+            );
+        }
     }
 }
 
