@@ -175,6 +175,27 @@ pub struct ExprFunction {
 impl ExprFunction {
     /// Parses and differentiates `text`; `field` names it in errors.
     pub fn parse(field: &str, text: &str, scope: &Scope) -> Result<Self> {
+        // exmex differentiates by recursion over its expression tree, whose depth grows with
+        // the number of terms: a sum of 100 squares overflows an 8 MiB stack. The work runs on
+        // a thread with a stack sized for thousands of terms (address space only: pages that
+        // are never touched cost nothing).
+        const STACK_BYTES: usize = 1 << 30;
+        std::thread::scope(|s| {
+            let worker = std::thread::Builder::new()
+                .name("expression".into())
+                .stack_size(STACK_BYTES)
+                .spawn_scoped(s, || Self::parse_on_this_thread(field, text, scope));
+            match worker {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had (resource limits): parse here, with the usual stack.
+                Err(_) => Self::parse_on_this_thread(field, text, scope),
+            }
+        })
+    }
+
+    fn parse_on_this_thread(field: &str, text: &str, scope: &Scope) -> Result<Self> {
         let expr_err = |message: String| ProblemError::Expression {
             field: field.to_string(),
             expression: text.to_string(),

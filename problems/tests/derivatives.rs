@@ -431,3 +431,17 @@ fn expressions_read_as_written_in_mathematics() {
     loss.gradient(&[x, y], 0.0, &mut g);
     assert!((g[0] + 2.0 * x).abs() < 1e-12 && (g[1] - (512.0 + 2e-3 / (y * y * y))).abs() < 1e-12);
 }
+
+/// A loss with many terms differentiates without exhausting the stack: exmex recurses over
+/// its expression tree, deeper with every term, and a test thread has only 2 MiB.
+#[test]
+fn long_sums_differentiate_without_stack_overflow() {
+    let d = 40;
+    let vars: Vec<String> = (0..d).map(|i| format!("x{i}")).collect();
+    let text: Vec<String> = (0..d).map(|i| format!("{}*x{i}^2", i + 1)).collect();
+    let names: Vec<&str> = vars.iter().map(String::as_str).collect();
+    let loss = ExprLoss::parse("loss", &text.join(" + "), &scope(&names, &[])).unwrap();
+    let theta = vec![1.0; d];
+    // Σ (i+1) x_i² at x = 1.
+    assert_eq!(loss.value(&theta, 0.0), (d * (d + 1) / 2) as f64);
+}
