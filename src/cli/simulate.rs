@@ -37,9 +37,13 @@ pub(super) fn run(args: SimulateArgs) -> Result<ExitCode, CliError> {
         lag.eta() * lag.k()
     });
     if !(rate.is_finite() && rate > 0.0) {
-        return Err(CliError::Usage(format!(
-            "--rate {rate} must be a finite number > 0"
-        )));
+        return Err(CliError::Usage(match args.rate {
+            Some(_) => format!("--rate {rate} must be a finite number > 0"),
+            None => format!(
+                "the default rate ηk/γ (ηk when γ = 0) of this spec is {rate}; give --rate \
+                 (a finite number > 0)"
+            ),
+        }));
     }
     if !(args.beta.is_finite() && args.beta >= 0.0) {
         return Err(CliError::Usage(format!(

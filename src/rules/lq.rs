@@ -264,7 +264,10 @@ fn equilibrium(
     let sv = &svd.singular_values;
     if sv.min() <= 1e-12 * sv.max() {
         return Err(RuleError::NoStabilisingSolution(
-            "the equilibrium is not unique (a flat, controllable direction with γ = 0)".into(),
+            "the equilibrium is not unique: its equations are singular (a flat direction of \
+             the loss or k = 0 along a controllable direction, or curvatures too disparate \
+             to resolve in double precision)"
+                .into(),
         ));
     }
     let sol = svd
