@@ -42,8 +42,8 @@ pub enum SolverError {
         /// Where.
         t: f64,
     },
-    /// The linearised collocation equations are singular.
-    #[error("the collocation Jacobian is singular (near t = {t:.4}); the problem may have no unique solution")]
+    /// The linearised collocation or shooting equations are singular.
+    #[error("the Newton matrix (collocation or shooting equations) is singular (near t = {t:.4}); the problem may have no unique solution")]
     Singular {
         /// Where the zero pivot appeared.
         t: f64,
