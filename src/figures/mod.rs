@@ -50,6 +50,15 @@ pub fn problem_figures(
             out.display()
         ));
     }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(format!(
+                "cannot write {}: {} is not a directory",
+                out.display(),
+                dir.display()
+            ));
+        }
+    }
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
