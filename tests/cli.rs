@@ -484,6 +484,23 @@ fn output_follows_links_and_keeps_special_files() {
         .unwrap()
         .file_type()
         .is_fifo());
+
+    // `-o /dev/stdout` with standard output appended to a file (`>> log`) adds to the file.
+    let log = dir.join("log");
+    std::fs::write(&log, "keep\n").unwrap();
+    let appended = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_lossnav"))
+        .args(["solve", spec, "-o", "/dev/stdout"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(appended)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.starts_with("keep\n{") && text.contains("\"converged\": true"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

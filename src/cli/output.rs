@@ -20,12 +20,17 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
         path: path.display().to_string(),
         source,
     };
-    // Through any links, as the kernel resolves them (`/dev/stdout` ends at a pipe).
+    // Through any links, as the kernel resolves them (`/dev/stdout` ends at a pipe). A path
+    // into the process's open files (`/dev/stdout` redirected to a file, `/dev/fd/3`) is
+    // written through too: replacing the file behind it would discard what the shell's
+    // redirection (`>> log`) means.
     let existing = std::fs::metadata(path).ok();
     if let Some(meta) = &existing {
-        if !meta.is_file() && !meta.is_dir() {
+        if (!meta.is_file() && !meta.is_dir()) || names_an_open_file(path) {
+            // Appending: what the shell opened with `>` is already empty, and `>>` must keep
+            // what is there.
             let result = std::fs::OpenOptions::new()
-                .write(true)
+                .append(true)
                 .open(path)
                 .and_then(|mut f| f.write_all(text.as_bytes()));
             return result.map_err(io);
@@ -57,6 +62,31 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+/// Whether `path` or a link on the way from it goes through `/dev/fd`, `/dev/std*` or
+/// `/proc/*/fd`: a descriptor the process already has open.
+fn names_an_open_file(path: &Path) -> bool {
+    let special = |p: &Path| {
+        let text = p.to_string_lossy();
+        text.starts_with("/dev/") || text.starts_with("/proc/")
+    };
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        if special(&current) {
+            return true;
+        }
+        match std::fs::read_link(&current) {
+            Ok(link) => {
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// `path` with symbolic links followed to the file they name (which need not exist yet).
