@@ -508,9 +508,19 @@ fn output_follows_links_and_keeps_special_files() {
 #[test]
 fn sweep_refuses_axes_that_change_nothing() {
     let spec = "problems/specs/figure1-double-well.json";
-    let cases: [(&[&str], &str); 3] = [
-        (&["--set", "params.aa=0,1"], "no parameter `aa`"),
-        (&["--set", "gamma=0.1", "--set", "gamma=0.2"], "given twice"),
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--set", "params.aa=0,1"],
+            "no top-level or loss parameter `aa`",
+        ),
+        (
+            &["--set", "gamma=0.1", "--set", "gamma=0.2"],
+            "already sets",
+        ),
+        (
+            &["--set", "theta0.1=0.1", "--set", "theta0.01=0.2"],
+            "already sets",
+        ),
         (&["--set", "theta0.5=1,2"], "coordinates 0..2"),
     ];
     for (args, fragment) in cases {

@@ -189,8 +189,12 @@ impl ExprFunction {
                 Ok(handle) => handle
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                // No thread to be had (resource limits): parse here, with the usual stack.
-                Err(_) => Self::parse_on_this_thread(field, text, scope),
+                // Parsing here instead could overflow a small stack (a worker thread's).
+                Err(e) => Err(ProblemError::Expression {
+                    field: field.to_string(),
+                    expression: text.to_string(),
+                    message: format!("cannot start the thread that differentiates it: {e}"),
+                }),
             }
         })
     }

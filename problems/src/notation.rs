@@ -9,7 +9,8 @@
 //!
 //! - `^` binds tighter than a unary sign and groups from the right: `-x^2 = −(x²)`,
 //!   `2^3^2 = 2^9`, `x^-2 = x^(−2)`;
-//! - `*` and `/`, then `+` and `−`, group from the left;
+//! - `*` and `/`, then `+` and `−`, group from the left (bit for bit: mixed chains are
+//!   parenthesised, since exmex ranks `−` above `+` and `/` above `*`);
 //! - numbers may be written `1e6`, `2.5E-3`.
 //!
 //! It is hand-written because the grammar is a dozen lines and the alternative, a parser
@@ -27,6 +28,13 @@ const UNARY_FUNCTIONS: &[&str] = &[
 const OTHER_FUNCTIONS: &[&str] = &[
     "abs", "signum", "floor", "ceil", "round", "trunc", "fract", "min", "max", "atan2",
 ];
+
+/// Longest expression accepted, in tokens (numbers, names, operators, parentheses).
+const MAX_TOKENS: usize = 20_000;
+
+/// Deepest nesting of parentheses and signs accepted: far beyond any written loss, well within
+/// the stack of the recursive parser and of exmex.
+const MAX_DEPTH: usize = 500;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -51,9 +59,17 @@ enum Node {
 /// problem and its position (1-based column).
 pub(crate) fn normalise(text: &str) -> Result<String, String> {
     let tokens = tokenize(text)?;
+    if tokens.len() > MAX_TOKENS {
+        return Err(format!(
+            "the expression has {} symbols; at most {MAX_TOKENS} are accepted (the work of \
+             symbolic second derivatives grows quickly with length)",
+            tokens.len()
+        ));
+    }
     let mut parser = Parser {
         tokens: &tokens,
         pos: 0,
+        depth: 0,
     };
     let node = parser.expression()?;
     if let Some((token, column)) = parser.peek_with_column() {
@@ -163,6 +179,8 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, String> {
 struct Parser<'a> {
     tokens: &'a [(Token, usize)],
     pos: usize,
+    /// Current nesting of `(` and unary signs.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -208,16 +226,32 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Node, String> {
         match self.peek() {
-            Some(Token::Op('-')) => {
+            Some(Token::Op(sign @ ('-' | '+'))) => {
+                let negative = *sign == '-';
                 self.pos += 1;
-                Ok(Node::Neg(Box::new(self.unary()?)))
-            }
-            Some(Token::Op('+')) => {
-                self.pos += 1;
-                self.unary()
+                let operand = self.nested(Self::unary)?;
+                Ok(if negative {
+                    Node::Neg(Box::new(operand))
+                } else {
+                    operand
+                })
             }
             _ => self.power(),
         }
+    }
+
+    /// Runs `parse` one nesting level deeper, refusing nesting beyond [`MAX_DEPTH`].
+    fn nested(&mut self, parse: fn(&mut Self) -> Result<Node, String>) -> Result<Node, String> {
+        if self.depth == MAX_DEPTH {
+            return Err(format!(
+                "parentheses or signs nested more than {MAX_DEPTH} deep at column {}",
+                self.column()
+            ));
+        }
+        self.depth += 1;
+        let node = parse(self);
+        self.depth -= 1;
+        node
     }
 
     fn power(&mut self) -> Result<Node, String> {
@@ -225,7 +259,7 @@ impl Parser<'_> {
         if let Some(Token::Op('^')) = self.peek() {
             self.pos += 1;
             // The exponent may carry a sign and is itself a power: right grouping.
-            let exponent = self.unary()?;
+            let exponent = self.nested(Self::unary)?;
             return Ok(Node::Binary('^', Box::new(base), Box::new(exponent)));
         }
         Ok(base)
@@ -246,10 +280,10 @@ impl Parser<'_> {
                     return Ok(Node::Name(name.clone()));
                 }
                 self.pos += 1;
-                let mut args = vec![self.expression()?];
+                let mut args = vec![self.nested(Self::expression)?];
                 while self.peek() == Some(&Token::Comma) {
                     self.pos += 1;
-                    args.push(self.expression()?);
+                    args.push(self.nested(Self::expression)?);
                 }
                 self.close(column)?;
                 let unary = UNARY_FUNCTIONS.contains(&name.as_str());
@@ -268,7 +302,7 @@ impl Parser<'_> {
                 Ok(Node::Call(name.clone(), args))
             }
             Token::Open => {
-                let inner = self.expression()?;
+                let inner = self.nested(Self::expression)?;
                 self.close(column)?;
                 Ok(inner)
             }
@@ -360,7 +394,13 @@ fn emit(node: &Node, out: &mut String) {
                     wrapped(right, 4, out);
                 }
                 _ => {
-                    wrapped(left, own, out);
+                    // exmex ranks `-` above `+` and `/` above `*`, so `a+b-c` would be read
+                    // as `a+(b-c)`: equal in exact arithmetic, not in rounding. A left operand
+                    // of the same rank but another operator is parenthesised; chains of one
+                    // operator stay flat.
+                    let mixed =
+                        matches!(&**left, Node::Binary(o, ..) if o != op && level(left) == own);
+                    wrapped(left, if mixed { own + 1 } else { own }, out);
                     out.push(*op);
                     wrapped(right, own + 1, out);
                 }
@@ -419,6 +459,16 @@ mod tests {
         assert_eq!(value("1e-300*x", 1.0), 1e-300);
     }
 
+    /// Mixed `+ −` and `* /` chains group from the left, bit for bit: `1 + 1e-16 − 1` is
+    /// `(1 + 1e-16) − 1 = 0`, where `1 + (1e-16 − 1)` would be `1.1e-16`.
+    #[test]
+    fn mixed_chains_group_from_the_left() {
+        assert_eq!(value("1 + 1e-16 - x", 1.0), (1.0 + 1e-16) - 1.0);
+        assert_eq!(value("x*1e-300/1e300", 1e300), (1e300 * 1e-300) / 1e300);
+        assert_eq!(normalise("a+b-c").unwrap(), "(a+b)-c");
+        assert_eq!(normalise("a-b+c").unwrap(), "(a-b)+c");
+    }
+
     #[test]
     fn long_sums_stay_flat() {
         let text: Vec<String> = (0..50).map(|i| format!("x{i}^2")).collect();
@@ -441,6 +491,12 @@ mod tests {
             ("x * * y", "column 5"),
             ("1e999", "out of range"),
         ];
+        let deep = format!("{}x{}", "(".repeat(600), ")".repeat(600));
+        assert!(normalise(&deep).unwrap_err().contains("nested more than"));
+        let signs = format!("{}x", "-".repeat(600));
+        assert!(normalise(&signs).unwrap_err().contains("nested more than"));
+        let long = vec!["x"; 12_000].join("+");
+        assert!(normalise(&long).unwrap_err().contains("at most"));
         for (text, fragment) in cases {
             let err = normalise(text).unwrap_err();
             assert!(err.contains(fragment), "{text}: {err}");

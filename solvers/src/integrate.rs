@@ -49,14 +49,22 @@ where
         steps += 1;
         let now = solver.state().t;
         // diffsol's error norm does not see NaN, so a step into a region where the field is
-        // not finite can be accepted; the state is checked here. The step can also collapse
-        // to nothing or become NaN itself.
+        // not finite can be accepted; the state is checked here. The step can become NaN
+        // itself.
         let y = solver.state().y;
         let finite = (0..y.len()).all(|i| y[i].is_finite());
-        if !finite || now.is_nan() || now <= before {
+        if !finite || now.is_nan() {
             return Err(SolverError::NonFinite {
                 what: what.to_string(),
                 t: before,
+            });
+        }
+        if now <= before {
+            // A step below the resolution of t (a huge end time): no progress is possible.
+            return Err(SolverError::StepLimit {
+                steps,
+                t: before,
+                t_end,
             });
         }
         before = now;

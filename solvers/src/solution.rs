@@ -214,8 +214,9 @@ impl Solution {
             });
         }
         let n = self.t.len();
-        let per_node: [(&str, &dyn Fn(usize) -> bool); 5] = [
+        let per_node: [(&str, &dyn Fn(usize) -> bool); 6] = [
             ("θ", &|i| self.theta[i].iter().all(|v| v.is_finite())),
+            ("θ̇", &|i| self.theta_dot[i].iter().all(|v| v.is_finite())),
             ("p", &|i| self.p[i].iter().all(|v| v.is_finite())),
             ("the loss", &|i| {
                 self.loss.get(i).is_none_or(|v| v.is_finite())

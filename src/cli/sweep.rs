@@ -130,8 +130,13 @@ fn check_axes(spec: &Spec, axes: &[Axis]) -> Result<(), String> {
     let mut seen = std::collections::BTreeSet::new();
     for axis in axes {
         let name = axis.name.as_str();
-        if !seen.insert(name) {
-            return Err(format!("--set {name} is given twice"));
+        // `theta0.1` and `theta0.01` name the same coordinate.
+        let key = match name.strip_prefix("theta0.").map(str::parse::<usize>) {
+            Some(Ok(i)) => format!("theta0.{i}"),
+            _ => name.to_string(),
+        };
+        if !seen.insert(key) {
+            return Err(format!("--set {name} sets what another --set already sets"));
         }
         if let Some(i) = name.strip_prefix("theta0.") {
             let ok = i.parse::<usize>().is_ok_and(|i| i < spec.theta0.len());
@@ -149,7 +154,7 @@ fn check_axes(spec: &Spec, axes: &[Axis]) -> Result<(), String> {
                     known.extend(m.keys().map(String::as_str));
                 }
                 return Err(format!(
-                    "--set {name}: the spec defines no parameter `{p}` (its parameters: {})",
+                    "--set {name}: no top-level or loss parameter `{p}` (those of the spec: {})",
                     if known.is_empty() {
                         "none".to_string()
                     } else {
