@@ -550,6 +550,19 @@ impl Shooting {
         }
         let t_end = *starts.last().unwrap();
         let last_theta = y_all.last().unwrap()[..d].to_vec();
+        if let Some(tg) = target {
+            // The truncation is chosen so that the linearisation arrives within the gap target;
+            // an extremal that ends far from the equilibrium (none reaches it: a loss unbounded
+            // below, say) satisfies the projection condition without being the answer.
+            let (gap, gap_target) = (tg.gap(&last_theta), 1e3 * tg.gap_target(self.tol));
+            if gap > gap_target {
+                return Err(SolverError::TruncationLimit {
+                    t_end,
+                    gap,
+                    gap_target,
+                });
+            }
+        }
         cost += lag.discount(t_end) * terminal_value(problem, target, &last_theta, t_end);
         let mut ws = FieldWorkspace::new(d);
         let mut slopes = Vec::with_capacity(y_all.len() * m);

@@ -31,3 +31,30 @@ fn shooting_direct_and_bvp_agree() {
         assert!(p0 < 1e-8, "{name}: p(0) differs by {p0:e}");
     }
 }
+
+/// With `c = −1` the double well is unbounded below in `y`: no optimal trajectory settles at
+/// the requested equilibrium. Shooting finds an extremal that satisfies the projection
+/// condition far from it; that is reported as not reaching the equilibrium (as the
+/// boundary-value solver does), not as converged.
+#[test]
+fn an_extremal_that_misses_the_equilibrium_is_not_an_answer() {
+    let problem = lossnav_problems::Spec::from_json(
+        r#"{"loss": {"double_well": {"c": -1}}, "gamma": 0.1, "theta0": [-0.6, 0.55],
+            "horizon": "infinite", "end": {"equilibrium": [1.06, 0.0]}}"#,
+    )
+    .unwrap()
+    .to_problem()
+    .unwrap();
+    for result in [
+        Shooting::default().solve(&problem),
+        Bvp::default().solve(&problem),
+    ] {
+        match result {
+            Err(lossnav_solvers::SolverError::TruncationLimit { gap, .. }) => {
+                assert!(gap > 0.1, "gap {gap}")
+            }
+            Err(other) => panic!("expected a truncation error, got {other}"),
+            Ok(s) => panic!("{} reported cost {} as converged", s.method, s.cost),
+        }
+    }
+}
