@@ -230,6 +230,16 @@ fn solve_rejects_bad_flags_with_one_line() {
         "18446744073709551615",
     ]);
     assert_clean_failure(&out, &["intervals", "between 2 and"]);
+    // Negative numbers reach the range checks instead of being read as unknown flags.
+    let out = lossnav(&[
+        "simulate",
+        "problems/specs/figure1-double-well.json",
+        "--rule",
+        "gradient-flow",
+        "--rate",
+        "-1",
+    ]);
+    assert_clean_failure(&out, &["--rate -1", "> 0"]);
 }
 
 /// A reader that stops early (`| head`) closes the pipe: the output ends quietly, with no

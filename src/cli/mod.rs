@@ -108,7 +108,7 @@ pub enum Command {
         /// Error tolerance: per-interval error bound of bvp (default 1e-8), integrator
         /// tolerance of shooting (default 1e-12); the direct method's accuracy is set by
         /// --intervals instead.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         tol: Option<f64>,
         /// Mesh intervals of the direct method.
         #[arg(long, default_value_t = 200)]
@@ -136,13 +136,13 @@ pub enum Command {
         #[arg(long, value_enum)]
         rule: RuleKind,
         /// Gradient gain c (default ηk/γ, the gradient-flow limit; ηk when γ = 0).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         rate: Option<f64>,
         /// Heavy-ball friction β.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
         beta: f64,
         /// End time (default: the horizon; required for infinite horizons).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         t_end: Option<f64>,
         /// Times at which to report θ and p, comma separated.
         #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
@@ -172,7 +172,7 @@ pub enum Command {
         #[arg(long)]
         jobs: Option<usize>,
         /// Solver tolerance.
-        #[arg(long, default_value_t = 1e-8)]
+        #[arg(long, default_value_t = 1e-8, allow_negative_numbers = true)]
         tol: f64,
         /// Run only the I-th of N contiguous slices of the grid (1-based): concatenating all
         /// shards in order gives the unsplit output.
