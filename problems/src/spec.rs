@@ -291,7 +291,21 @@ impl<'de> Deserialize<'de> for EndSpec {
 impl Spec {
     /// Parses a spec from JSON text (no validation beyond the JSON shape).
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(json_error)
+        // Through serde_path_to_error so that a wrong type names its field (`eta`,
+        // `loss.quadratic.curvatures[1]`), which serde_json's own message does not.
+        let mut de = serde_json::Deserializer::from_str(text);
+        let spec: Self = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let mut error = json_error(e.into_inner());
+            if let ProblemError::Json { message, .. } = &mut error {
+                if !path.is_empty() && path != "." {
+                    *message = format!("{path}: {message}");
+                }
+            }
+            error
+        })?;
+        de.end().map_err(json_error)?;
+        Ok(spec)
     }
 
     /// Reads and parses a spec file (at most [`Spec::MAX_FILE_BYTES`]).

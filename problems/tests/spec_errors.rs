@@ -66,6 +66,16 @@ fn malformed_json_reports_line_and_column() {
     }
 }
 
+/// A value of the wrong type names the field it sits in, however deep.
+#[test]
+fn wrong_types_name_their_field() {
+    assert_mentions(&with(&["eta"], json!("1")), &["eta:", "expected f64"]);
+    assert_mentions(
+        &with(&["theta0"], json!([0.1, "a"])),
+        &["theta0[1]:", "expected f64"],
+    );
+}
+
 #[test]
 fn unknown_fields_are_named() {
     assert_mentions(&with(&["gama"], json!(0.1)), &["unknown field `gama`"]);
