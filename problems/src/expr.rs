@@ -18,12 +18,6 @@ use crate::error::{ProblemError, Result};
 
 /// Names of the expression language's constants: they cannot be variables or parameters.
 const CONSTANTS: &[&str] = &["e", "E", "PI", "π", "TAU", "τ"];
-/// Names of the expression language's functions.
-const FUNCTIONS: &[&str] = &[
-    "abs", "signum", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
-    "acosh", "atanh", "floor", "round", "ceil", "trunc", "fract", "exp", "sqrt", "cbrt", "ln",
-    "log2", "log10", "log", "atan2", "min", "max",
-];
 /// The name of time in expressions.
 pub const TIME: &str = "t";
 
@@ -97,7 +91,7 @@ fn check_name(field: &str, name: &str) -> Result<()> {
         Some("`t` is reserved for time")
     } else if CONSTANTS.contains(&name) {
         Some("is a constant of the expression language")
-    } else if FUNCTIONS.contains(&name) {
+    } else if crate::notation::is_function(name) {
         Some("is a function of the expression language")
     } else {
         None

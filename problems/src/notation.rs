@@ -36,6 +36,11 @@ const MAX_TOKENS: usize = 20_000;
 /// the stack of the recursive parser and of exmex.
 const MAX_DEPTH: usize = 500;
 
+/// Whether `name` is a function of the expression language (and so cannot name a variable).
+pub(crate) fn is_function(name: &str) -> bool {
+    UNARY_FUNCTIONS.contains(&name) || OTHER_FUNCTIONS.contains(&name)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Number(f64, String),
@@ -48,7 +53,7 @@ enum Token {
 
 #[derive(Debug)]
 enum Node {
-    Number(String),
+    Number(f64, String),
     Name(String),
     Call(String, Vec<Node>),
     Neg(Box<Node>),
@@ -274,7 +279,7 @@ impl Parser<'_> {
         };
         self.pos += 1;
         match token {
-            Token::Number(_, literal) => Ok(Node::Number(literal.clone())),
+            Token::Number(value, literal) => Ok(Node::Number(*value, literal.clone())),
             Token::Name(name) => {
                 if self.peek() != Some(&Token::Open) {
                     return Ok(Node::Name(name.clone()));
@@ -286,14 +291,13 @@ impl Parser<'_> {
                     args.push(self.nested(Self::expression)?);
                 }
                 self.close(column)?;
-                let unary = UNARY_FUNCTIONS.contains(&name.as_str());
-                if !unary && !OTHER_FUNCTIONS.contains(&name.as_str()) {
+                if !is_function(name) {
                     return Err(format!(
                         "unknown function `{name}` at column {column} (functions: {})",
                         UNARY_FUNCTIONS.join(" ")
                     ));
                 }
-                if unary && args.len() != 1 {
+                if UNARY_FUNCTIONS.contains(&name.as_str()) && args.len() != 1 {
                     return Err(format!(
                         "`{name}` at column {column} takes one argument, not {}",
                         args.len()
@@ -337,7 +341,7 @@ fn level(node: &Node) -> u8 {
         // Always written in parentheses, so it behaves as an atom.
         Node::Neg(_) => 4,
         Node::Binary(..) => 3,
-        Node::Number(_) | Node::Name(_) | Node::Call(..) => 4,
+        Node::Number(..) | Node::Name(_) | Node::Call(..) => 4,
     }
 }
 
@@ -355,11 +359,10 @@ fn emit(node: &Node, out: &mut String) {
         }
     };
     match node {
-        Node::Number(literal) => {
+        Node::Number(value, literal) => {
             // Written back as parsed unless in scientific notation, which exmex does not read;
             // `{}` writes the shortest decimal that reads back as the same f64.
             if literal.contains(['e', 'E']) {
-                let value: f64 = literal.parse().unwrap_or(f64::NAN);
                 let _ = write!(out, "{value}");
             } else {
                 out.push_str(literal);

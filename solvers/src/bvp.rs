@@ -114,7 +114,8 @@ impl Bvp {
         self
     }
 
-    fn validate(&self) -> Result<(), SolverError> {
+    /// Checks the options (tolerance, node limit, ...) without solving anything.
+    pub fn validate(&self) -> Result<(), SolverError> {
         if !(self.tol.is_finite() && self.tol > 0.0 && self.tol < 1.0) {
             return Err(SolverError::InvalidOption {
                 name: "tol",

@@ -40,6 +40,8 @@ pub struct Tail {
     pub equilibrium_running_cost: f64,
     /// η of the problem (relates `p` and `P`).
     pub eta: f64,
+    /// The slowest decay rate among the modes of `K` that move (`−Re λ`; 1 when none does).
+    pub slowest_rate: f64,
 }
 
 impl Tail {
@@ -48,23 +50,8 @@ impl Tail {
     /// start). Beyond that the answer cannot change, while `e^{Ks}` for `s` like 1e100 costs
     /// hundreds of squarings and ends in `∞·0`.
     fn effective_span(&self, s: f64) -> f64 {
-        let rates: Vec<f64> = self
-            .closed_loop
-            .complex_eigenvalues()
-            .iter()
-            .map(|z| -z.re)
-            .collect();
-        let largest = rates.iter().fold(0.0_f64, |m, r| m.max(r.abs()));
         // Non-decaying modes (rate zero: directions that do not move) are unaffected by `s`.
-        let slowest = rates
-            .iter()
-            .filter(|&&r| r > 1e-10 * (1.0 + largest))
-            .fold(f64::INFINITY, |m, &r| m.min(r));
-        if slowest.is_finite() {
-            s.min(800.0 / slowest)
-        } else {
-            s
-        }
+        s.min(800.0 / self.slowest_rate)
     }
 }
 
@@ -213,28 +200,26 @@ impl Solution {
                 t: self.t.last().copied().unwrap_or(0.0),
             });
         }
-        let n = self.t.len();
-        let per_node: [(&str, &dyn Fn(usize) -> bool); 6] = [
-            ("θ", &|i| self.theta[i].iter().all(|v| v.is_finite())),
-            ("θ̇", &|i| self.theta_dot[i].iter().all(|v| v.is_finite())),
-            ("p", &|i| self.p[i].iter().all(|v| v.is_finite())),
-            ("the loss", &|i| {
-                self.loss.get(i).is_none_or(|v| v.is_finite())
-            }),
-            ("the kinetic term", &|i| {
-                self.kinetic.get(i).is_none_or(|v| v.is_finite())
-            }),
-            ("ℋ", &|i| {
-                self.hamiltonian.get(i).is_none_or(|v| v.is_finite())
-            }),
+        let finite = |v: &f64| v.is_finite();
+        let vectors = [("θ", &self.theta), ("θ̇", &self.theta_dot), ("p", &self.p)];
+        let scalars = [
+            ("the loss", &self.loss),
+            ("the kinetic term", &self.kinetic),
+            ("ℋ", &self.hamiltonian),
         ];
-        for (what, ok) in per_node {
-            if let Some(i) = (0..n).find(|&i| !ok(i)) {
-                return Err(SolverError::NonFinite {
-                    what: format!("the solution's {what}"),
-                    t: self.t[i],
-                });
-            }
+        let first_bad = vectors
+            .iter()
+            .find_map(|(what, v)| Some((*what, v.iter().position(|x| !x.iter().all(finite))?)))
+            .or_else(|| {
+                scalars
+                    .iter()
+                    .find_map(|(what, v)| Some((*what, v.iter().position(|x| !finite(x))?)))
+            });
+        if let Some((what, i)) = first_bad {
+            return Err(SolverError::NonFinite {
+                what: format!("the solution's {what}"),
+                t: self.t[i],
+            });
         }
         Ok(self)
     }

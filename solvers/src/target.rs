@@ -178,6 +178,7 @@ impl Target {
             truncation,
             equilibrium_running_cost: self.running_cost,
             eta: self.eta,
+            slowest_rate: self.slow,
         }
     }
 }

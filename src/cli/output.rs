@@ -24,9 +24,14 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
     // into the process's open files (`/dev/stdout` redirected to a file, `/dev/fd/3`) is
     // written through too: replacing the file behind it would discard what the shell's
     // redirection (`>> log`) means.
+    let chain = link_chain(path).map_err(io)?;
+    let through_descriptor = chain.iter().any(|p| {
+        let text = p.to_string_lossy();
+        text.starts_with("/dev/") || text.starts_with("/proc/")
+    });
     let existing = std::fs::metadata(path).ok();
     if let Some(meta) = &existing {
-        if (!meta.is_file() && !meta.is_dir()) || names_an_open_file(path) {
+        if (!meta.is_file() && !meta.is_dir()) || through_descriptor {
             // Appending: what the shell opened with `>` is already empty, and `>>` must keep
             // what is there.
             let result = std::fs::OpenOptions::new()
@@ -36,7 +41,7 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
             return result.map_err(io);
         }
     }
-    let target = resolve_links(path).map_err(io)?;
+    let target = &chain[chain.len() - 1];
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -56,7 +61,7 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
             f.set_permissions(meta.permissions())?;
         }
         f.sync_all()?;
-        std::fs::rename(&tmp, &target)
+        std::fs::rename(&tmp, target)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -64,45 +69,23 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
     result.map_err(io)
 }
 
-/// Whether `path` or a link on the way from it goes through `/dev/fd`, `/dev/std*` or
-/// `/proc/*/fd`: a descriptor the process already has open.
-fn names_an_open_file(path: &Path) -> bool {
-    let special = |p: &Path| {
-        let text = p.to_string_lossy();
-        text.starts_with("/dev/") || text.starts_with("/proc/")
-    };
-    let mut current = path.to_path_buf();
-    for _ in 0..40 {
-        if special(&current) {
-            return true;
-        }
-        match std::fs::read_link(&current) {
-            Ok(link) => {
-                current = match current.parent() {
-                    Some(parent) if link.is_relative() => parent.join(link),
-                    _ => link,
-                }
-            }
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
-/// `path` with symbolic links followed to the file they name (which need not exist yet).
-fn resolve_links(path: &Path) -> std::io::Result<std::path::PathBuf> {
-    let mut current = path.to_path_buf();
+/// `path` and each path its symbolic links lead to, in order; the last is the file they name
+/// (which need not exist yet).
+fn link_chain(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut chain = vec![path.to_path_buf()];
     // A bound on the chain, as the kernel has (ELOOP), against link cycles.
     for _ in 0..40 {
-        match std::fs::symlink_metadata(&current) {
+        let current = &chain[chain.len() - 1];
+        match std::fs::symlink_metadata(current) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                let link = std::fs::read_link(&current)?;
-                current = match current.parent() {
+                let link = std::fs::read_link(current)?;
+                let next = match current.parent() {
                     Some(parent) if link.is_relative() => parent.join(link),
                     _ => link,
                 };
+                chain.push(next);
             }
-            _ => return Ok(current),
+            _ => return Ok(chain),
         }
     }
     Err(std::io::Error::other("too many levels of symbolic links"))

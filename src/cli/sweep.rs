@@ -130,21 +130,17 @@ fn check_axes(spec: &Spec, axes: &[Axis]) -> Result<(), String> {
     let mut seen = std::collections::BTreeSet::new();
     for axis in axes {
         let name = axis.name.as_str();
-        // `theta0.1` and `theta0.01` name the same coordinate.
-        let key = match name.strip_prefix("theta0.").map(str::parse::<usize>) {
-            Some(Ok(i)) => format!("theta0.{i}"),
-            _ => name.to_string(),
-        };
-        if !seen.insert(key) {
-            return Err(format!("--set {name} sets what another --set already sets"));
-        }
+        let mut key = name.to_string();
         if let Some(i) = name.strip_prefix("theta0.") {
-            let ok = i.parse::<usize>().is_ok_and(|i| i < spec.theta0.len());
-            if !ok {
-                return Err(format!(
-                    "--set {name}: theta0 has coordinates 0..{}",
-                    spec.theta0.len()
-                ));
+            match i.parse::<usize>() {
+                // `theta0.1` and `theta0.01` name the same coordinate.
+                Ok(i) if i < spec.theta0.len() => key = format!("theta0.{i}"),
+                _ => {
+                    return Err(format!(
+                        "--set {name}: theta0 has coordinates 0..{}",
+                        spec.theta0.len()
+                    ))
+                }
             }
         } else if let Some(p) = name.strip_prefix("params.") {
             let local = spec.loss.params.as_ref().is_some_and(|m| m.contains_key(p));
@@ -162,6 +158,9 @@ fn check_axes(spec: &Spec, axes: &[Axis]) -> Result<(), String> {
                     }
                 ));
             }
+        }
+        if !seen.insert(key) {
+            return Err(format!("--set {name} sets what another --set already sets"));
         }
     }
     Ok(())
@@ -203,12 +202,12 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         source,
     })?;
     check_axes(&spec, &args.axes).map_err(CliError::Usage)?;
-    if !(args.tol > 0.0 && args.tol < 1.0) {
-        return Err(CliError::Usage(format!(
-            "--tol {}: must be in (0, 1)",
-            args.tol
-        )));
-    }
+    // Checked once here rather than failing at every grid point.
+    let bvp = Bvp::default().with_tol(args.tol);
+    bvp.validate().map_err(|source| CliError::Solver {
+        path: path.clone(),
+        source,
+    })?;
     let minima = lossnav_solvers::extremals::candidate_minima(&base);
     // The grid, row-major: the first --set varies slowest.
     let total: usize = args.axes.iter().map(|a| a.values.len()).product();
@@ -245,7 +244,6 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let bvp = Bvp::default().with_tol(args.tol);
     let lines: Vec<Value> = pool.install(|| {
         (lo..hi)
             .into_par_iter()
