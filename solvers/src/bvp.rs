@@ -159,6 +159,7 @@ impl Bvp {
             Horizon::Infinite => self.solve_infinite(problem, None),
         }
         .and_then(Solution::finite)
+        .map(|s| s.checked(problem))
     }
 
     /// Solves the problem starting Newton from `guess(t) = (θ(t), p(t))`, for instance a
@@ -171,6 +172,7 @@ impl Bvp {
             Horizon::Infinite => self.solve_infinite(problem, Some(guess)),
         }
         .and_then(Solution::finite)
+        .map(|s| s.checked(problem))
     }
 
     fn newton_options(&self) -> NewtonOptions {

@@ -501,6 +501,7 @@ impl Direct {
             converged,
         )
         .finite()
+        .map(|s| s.checked(problem))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -13,6 +13,7 @@
 
 pub mod banded;
 mod bvp;
+pub mod certificate;
 mod collocation;
 mod direct;
 pub mod equilibrium;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod extremals;
 mod hermite;
 mod integrate;
+pub mod jacobi;
 pub mod mesh;
 mod quadrature;
 pub mod riccati;
@@ -30,6 +32,7 @@ pub mod staircase;
 mod target;
 
 pub use bvp::{Bvp, Guess};
+pub use certificate::{Certificate, SecondOrder, Verdict};
 pub use direct::Direct;
 pub use error::SolverError;
 pub use lossnav_problems as problems;

@@ -340,7 +340,7 @@ impl Shooting {
             r,
         )?;
         sol.diagnostics.continuation = continuation;
-        Ok(sol)
+        Ok(sol.checked(problem))
     }
 
     /// Damped Newton on the matching conditions from `x`.

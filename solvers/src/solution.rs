@@ -4,6 +4,7 @@ use nalgebra::{DMatrix, DVector};
 
 use lossnav_problems::Lagrangian;
 
+use crate::certificate::SecondOrder;
 use crate::error::SolverError;
 use crate::hermite;
 
@@ -175,6 +176,9 @@ pub struct Solution {
     pub diagnostics: Diagnostics,
     /// Infinite horizon: the equilibrium and the linearised tail.
     pub tail: Option<Tail>,
+    /// The second-order check (THEORY.md §7): whether the path is a strict local minimum of
+    /// `J`, a saddle (with its number of descent directions), or was not checked and why.
+    pub second_order: SecondOrder,
     /// `dθ/dt, dp/dt` at the nodes, node-major (for the interpolant).
     pub(crate) slopes: Vec<f64>,
 }
@@ -271,8 +275,15 @@ impl Solution {
             hamiltonian,
             diagnostics: summary.diagnostics,
             tail: summary.tail,
+            second_order: SecondOrder::Unchecked("not checked".into()),
             slopes,
         }
+    }
+
+    /// The solution with its second-order check against `problem` (the problem it solves).
+    pub(crate) fn checked(mut self, problem: &lossnav_problems::Problem) -> Self {
+        self.second_order = crate::certificate::check(problem, &self);
+        self
     }
 
     /// Number of parameters.

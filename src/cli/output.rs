@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use lossnav_solvers::Solution;
+use lossnav_solvers::{SecondOrder, Solution};
 
 use super::CliError;
 
@@ -111,6 +111,23 @@ fn matrix(m: &nalgebra::DMatrix<f64>) -> Value {
         .collect::<Vec<_>>())
 }
 
+/// The second-order check as JSON: `{"checked": true, "verdict": "minimum", ...}` or
+/// `{"checked": false, "reason": ...}`.
+pub fn second_order_json(so: &SecondOrder) -> Value {
+    match so {
+        SecondOrder::Checked(c) => json!({
+            "checked": true,
+            "verdict": c.verdict.as_str(),
+            "descent_directions": c.descent_directions,
+            "near_zero": c.near_zero,
+            "first_conjugate_time": c.first_conjugate_time,
+            "smallest_eigenvalue": c.smallest_eigenvalue,
+            "elements": c.elements,
+        }),
+        SecondOrder::Unchecked(reason) => json!({"checked": false, "reason": reason}),
+    }
+}
+
 /// The JSON document of a solution, with the interpolant sampled at `at`.
 pub fn solution_json(name: &str, sol: &Solution, at: &[f64]) -> Value {
     let samples: Vec<(Vec<f64>, Vec<f64>)> = at.iter().map(|&t| sol.eval(t)).collect();
@@ -140,6 +157,7 @@ pub fn solution_json(name: &str, sol: &Solution, at: &[f64]) -> Value {
             "continuation": d.continuation.as_ref().map(|(p, steps)| json!({"parameter": p, "steps": steps})),
         },
     });
+    doc["second_order"] = second_order_json(&sol.second_order);
     if sol.method == "direct" {
         doc["diagnostics"]["gradient_norm"] = json!(d.max_residual);
     }

@@ -1,0 +1,705 @@
+//! Second-order check of a stationary path (THEORY.md §7): is it a strict local minimum of
+//! `J`, and if not, in how many directions does `J` decrease?
+//!
+//! The second variation along a solution, written with the exact field Jacobian
+//! `[[J₁₁, M], [J₂₁, γI − J₁₁ᵀ]]` of the Hamiltonian system (Legendre transform:
+//! `ℒ_θ̇θ̇ = G`, `ℒ_θ̇θ = −G J₁₁`, `ℒ_θθ = J₂₁ + J₁₁ᵀ G J₁₁` for `ℒ = η ℓ`), is
+//!
+//! ```text
+//! η δ²J = ∫ e^{-γt} [ (δθ̇ − J₁₁δθ)ᵀ G (δθ̇ − J₁₁δθ) + δθᵀ J₂₁ δθ ] dt + e^{-γT} η δθ(T)ᵀ ∇²Φ δθ(T)
+//! ```
+//!
+//! with `δθ(0) = 0`, `δθ(T) = 0` for a fixed end, the Hessian of the terminal cost for a free
+//! end, and the Riccati matrix `P` of the linearised tail for an infinite horizon (its value
+//! beyond the truncation is `½ δθᵀ P δθ`). It is discretised by continuous piecewise-linear
+//! elements on a refinement of the solution's mesh, two-point Gauss quadrature per element:
+//! a symmetric block-tridiagonal matrix `K` (and the mass matrix `M` of `∫ e^{-γt}|δθ|²`),
+//! with each node's block row and column scaled by `e^{γt/2}` (a congruence, so the inertia is
+//! unchanged) so that strong discounting does not underflow.
+//!
+//! A block `LDLᵀ` factorisation `S₁ = K₁₁`, `S_{j+1} = K_{j+1,j+1} − K_{j+1,j} S_j⁻¹ K_{j,j+1}`
+//! decides everything at `O(N·D³)` cost:
+//! - by Sylvester's law of inertia (Haynsworth's additivity), the number of negative
+//!   eigenvalues of `K` is the sum over the pivots `S_j`: the descent directions of a saddle;
+//! - the leading `j` blocks are the same problem with a fixed end at `t_{j+1}`, so the first
+//!   pivot with a negative eigenvalue brackets the first conjugate time (Jacobi's condition);
+//! - the smallest eigenvalue of `K x = λ M x` (the Rayleigh quotient `δ²J / ∫e^{-γt}|δθ|²`)
+//!   by inverse iteration on the same factors, or bisection on the inertia for a saddle.
+//!
+//! The discrete eigenvalues converge at `O(h²)`; the elements are chosen so that `h·ω ≤ 0.25`
+//! for the local frequency `ω` of the linearised system.
+
+use nalgebra::DMatrix;
+
+use lossnav_problems::{End, FieldWorkspace, Horizon, Problem};
+
+use crate::hermite;
+use crate::solution::Solution;
+
+/// Element length times the local frequency `ω` of the linearised system.
+const RESOLUTION: f64 = 1.0;
+/// The most elements the check uses; finer meshes are capped (the verdict then rests on a
+/// coarser discretisation, reported in [`Certificate::elements`]).
+const MAX_ELEMENTS: usize = 40_000;
+/// The fewest elements, so short meshes still resolve the second variation.
+const MIN_ELEMENTS: usize = 64;
+/// The check is skipped beyond this estimated cost (`elements · D³` multiply–adds per
+/// factorisation, about 30 factorisations).
+const MAX_WORK: f64 = 2e10;
+
+/// What the second-order check concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The discretised second variation is positive definite: a strict local minimum.
+    Minimum,
+    /// It has negative eigenvalues: a saddle of `J` (a stationary path that is not a minimum).
+    Saddle,
+    /// It is singular to working precision (a conjugate point at a mesh time, or a flat
+    /// direction): no strict conclusion.
+    Degenerate,
+}
+
+impl Verdict {
+    /// Lower-case name for output (`"minimum"`, `"saddle"`, `"degenerate"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Minimum => "minimum",
+            Verdict::Saddle => "saddle",
+            Verdict::Degenerate => "degenerate",
+        }
+    }
+}
+
+/// The second-order certificate of a solution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Certificate {
+    /// Minimum, saddle or degenerate.
+    pub verdict: Verdict,
+    /// Number of eigenvalues of the discretised second variation clearly below zero (0 for a
+    /// minimum): the directions in which `J` decreases.
+    pub descent_directions: usize,
+    /// Number of eigenvalues zero to the discretisation's accuracy (`|λ| < 10⁻¹⁰` of the
+    /// spectrum's scale): directions the check cannot decide. A path with some is
+    /// [`Verdict::Degenerate`] unless it is already a saddle.
+    pub near_zero: usize,
+    /// The first conjugate time in `(0, T)` (to `0`), if any: the midpoint of the element in
+    /// which the fixed-end second variation first loses positive definiteness (within half an
+    /// element width, plus the `O(h²)` discretisation error).
+    pub first_conjugate_time: Option<f64>,
+    /// Smallest eigenvalue of `δ²J` relative to `∫ e^{-γt} |δθ|² dt` (units of `J` per squared
+    /// parameter per time).
+    pub smallest_eigenvalue: f64,
+    /// Elements of the discretisation.
+    pub elements: usize,
+}
+
+/// The second-order status of a solution: checked, or why not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecondOrder {
+    /// The check ran.
+    Checked(Certificate),
+    /// The check did not run, and why (a singular mobility, a size beyond its budget, ...).
+    Unchecked(String),
+}
+
+impl SecondOrder {
+    /// The certificate, if the check ran.
+    pub fn certificate(&self) -> Option<&Certificate> {
+        match self {
+            SecondOrder::Checked(c) => Some(c),
+            SecondOrder::Unchecked(_) => None,
+        }
+    }
+
+    /// Whether the check ran and found a strict local minimum.
+    pub fn is_minimum(&self) -> bool {
+        self.certificate()
+            .is_some_and(|c| c.verdict == Verdict::Minimum)
+    }
+
+    /// Whether the check ran and found a saddle.
+    pub fn is_saddle(&self) -> bool {
+        self.certificate()
+            .is_some_and(|c| c.verdict == Verdict::Saddle)
+    }
+}
+
+/// The discretised second variation along a solution: `K` and `M` as symmetric
+/// block-tridiagonal matrices, one `2D×2D` block per mesh node (the nodal variation `δθ_j` and
+/// its scaled velocity `h_ref·δθ̇_j`).
+#[derive(Debug, Clone)]
+pub struct SecondVariation {
+    d: usize,
+    /// Element mesh.
+    mesh: Vec<f64>,
+    /// Velocity unknowns are `w = h_ref·δθ̇`, so all unknowns share the units of θ.
+    h_ref: f64,
+    k_diag: Vec<DMatrix<f64>>,
+    k_off: Vec<DMatrix<f64>>,
+    m_diag: Vec<DMatrix<f64>>,
+    m_off: Vec<DMatrix<f64>>,
+    /// Whether the end is free (free end or infinite horizon).
+    free_end: bool,
+    gamma: f64,
+}
+
+/// A block `LDLᵀ` factorisation of `K − σM`.
+struct Factors {
+    /// `S_j⁻¹`.
+    s_inv: Vec<DMatrix<f64>>,
+    /// `L_j = B_jᵀ S_j⁻¹` (`B_j` the block above the diagonal at `(j, j+1)`).
+    l: Vec<DMatrix<f64>>,
+    negatives: usize,
+    /// First block with a negative eigenvalue.
+    first_negative: Option<usize>,
+    /// A pivot was singular to working precision.
+    singular: bool,
+}
+
+/// Three-point Gauss–Legendre nodes and weights on `[0, 1]` (exact for degree 5, enough for
+/// the `O(h⁶)` eigenvalue accuracy of cubic elements).
+const GAUSS_X: [f64; 3] = [
+    0.5 - 0.387_298_334_620_741_7,
+    0.5,
+    0.5 + 0.387_298_334_620_741_7,
+];
+const GAUSS_W: [f64; 3] = [5.0 / 18.0, 8.0 / 18.0, 5.0 / 18.0];
+
+impl SecondVariation {
+    /// Builds the discretised second variation of `problem` along `solution`, or says why it
+    /// cannot be (a singular mobility has no Legendre condition to work with; a size beyond
+    /// the check's budget).
+    ///
+    /// Elements are C¹ cubic Hermite (the direct method's own path space): the eigenvalues
+    /// converge at `O(h⁶)`, so a near-zero eigenvalue is resolved on a mesh where `h·ω ≤ 1`.
+    pub fn new(problem: &Problem, solution: &Solution) -> Result<Self, String> {
+        let lag = problem.lagrangian();
+        let d = lag.dim();
+        if !lag.metric().is_invertible() {
+            return Err(
+                "a singular mobility (partial controllability): the second variation \
+                 is constrained to the controllable directions, which the check does not treat"
+                    .into(),
+            );
+        }
+        let (gamma, eta) = (lag.gamma(), lag.eta());
+        let n = 2 * d;
+        let mut ws = FieldWorkspace::new(d);
+        let mut jac = DMatrix::zeros(n, n);
+        // Local frequency at the solution's nodes: how finely the elements must resolve.
+        let t_sol = &solution.t;
+        let mut omega = Vec::with_capacity(t_sol.len());
+        for (i, &t) in t_sol.iter().enumerate() {
+            lag.field_jacobian(t, &solution.theta[i], &solution.p[i], &mut jac, &mut ws);
+            let norm = |r0: usize, c0: usize| {
+                let mut s = 0.0_f64;
+                for c in 0..d {
+                    for r in 0..d {
+                        s += jac[(r0 + r, c0 + c)].powi(2);
+                    }
+                }
+                s.sqrt()
+            };
+            omega.push((norm(d, 0) * norm(0, d)).sqrt() + norm(0, 0) + gamma);
+        }
+        let pieces: Vec<usize> = t_sol
+            .windows(2)
+            .zip(omega.windows(2))
+            .map(|(t, w)| {
+                let h = t[1] - t[0];
+                ((h * w[0].max(w[1]) / RESOLUTION).ceil() as usize).max(1)
+            })
+            .collect();
+        let mut total: usize = pieces.iter().sum();
+        let extra = MIN_ELEMENTS.div_ceil(total.max(1)).max(1);
+        total *= extra;
+        let cap = if total > MAX_ELEMENTS {
+            MAX_ELEMENTS as f64 / total as f64
+        } else {
+            1.0
+        };
+        let work = (total.min(MAX_ELEMENTS) as f64) * (2.0 * d as f64).powi(3) * 30.0;
+        if work > MAX_WORK {
+            return Err(format!(
+                "the check would cost about {work:.1e} multiply-adds (O(N·D³) for D = {d}); \
+                 it runs below {MAX_WORK:.0e}"
+            ));
+        }
+        // The solution's intervals, split evenly; coarsened where the cap applies (keeping
+        // every interval of the solution's mesh).
+        let mut mesh = vec![t_sol[0]];
+        for (i, t) in t_sol.windows(2).enumerate() {
+            let m = (((pieces[i] * extra) as f64 * cap).floor() as usize).max(1);
+            for j in 1..=m {
+                mesh.push(t[0] + (t[1] - t[0]) * j as f64 / m as f64);
+            }
+        }
+        let elements = mesh.len() - 1;
+        let t_end = mesh[elements];
+        let h_ref = (t_end - mesh[0]) / elements as f64;
+        let terminal: Option<DMatrix<f64>> = match (problem.horizon(), problem.end()) {
+            (Horizon::Infinite, _) => Some(
+                solution
+                    .tail
+                    .as_ref()
+                    .map(|t| t.riccati.clone())
+                    .ok_or("an infinite-horizon solution without its tail")?,
+            ),
+            (_, End::Free { terminal_cost }) => {
+                let mut h = DMatrix::zeros(d, d);
+                if let Some(c) = terminal_cost {
+                    c.hessian(solution.theta.last().unwrap_or(&[]), t_end, &mut h);
+                }
+                Some(h)
+            }
+            _ => None,
+        };
+        let free_end = terminal.is_some();
+        let b = 2 * d;
+        let zero = DMatrix::<f64>::zeros(b, b);
+        let mut k_diag = vec![zero.clone(); elements + 1];
+        let mut k_off = vec![zero.clone(); elements];
+        let mut m_diag = vec![zero.clone(); elements + 1];
+        let mut m_off = vec![zero.clone(); elements];
+        let mut g = DMatrix::zeros(d, d);
+        let mut mob = DMatrix::zeros(d, d);
+        // E_k = c'_k I − c_k J₁₁ for the four local unknowns (θ_a, w_a, θ_b, w_b).
+        let mut e = [
+            DMatrix::zeros(d, d),
+            DMatrix::zeros(d, d),
+            DMatrix::zeros(d, d),
+            DMatrix::zeros(d, d),
+        ];
+        for i in 0..elements {
+            let (ta, tb) = (mesh[i], mesh[i + 1]);
+            let h = tb - ta;
+            let mid = 0.5 * (ta + tb);
+            for (&x, &wq) in GAUSS_X.iter().zip(&GAUSS_W) {
+                let t = ta + x * h;
+                let (theta, p) = solution.eval(t);
+                lag.field_jacobian(t, &theta, &p, &mut jac, &mut ws);
+                lag.metric().mobility(&theta, &mut mob);
+                let Some(chol) = mob.clone().cholesky() else {
+                    return Err(format!(
+                        "the metric is not positive definite along the path (t = {t:.4})"
+                    ));
+                };
+                g.copy_from(&chol.inverse());
+                let bv = hermite::basis(x);
+                let db = hermite::basis_derivative(x);
+                let c = [bv[0], bv[1] * h / h_ref, bv[2], bv[3] * h / h_ref];
+                let dc = [db[0] / h, db[1] / h_ref, db[2] / h, db[3] / h_ref];
+                for (k, ek) in e.iter_mut().enumerate() {
+                    for r in 0..d {
+                        for col in 0..d {
+                            let id = if r == col { dc[k] } else { 0.0 };
+                            ek[(r, col)] = id - c[k] * jac[(r, col)];
+                        }
+                    }
+                }
+                let ge: Vec<DMatrix<f64>> = e.iter().map(|ek| &g * ek).collect();
+                // Congruence scaling by e^{γt/2} per node: the discount relative to the
+                // element's nodes, e^{-γ(t − (t_a + t_b)/2)} for the coupling block.
+                let w = wq * h / eta;
+                let wm = wq * h;
+                let scale = [
+                    (-gamma * (t - ta)).exp(),
+                    (-gamma * (t - mid)).exp(),
+                    (-gamma * (t - tb)).exp(),
+                ];
+                for k in 0..4 {
+                    for l in 0..4 {
+                        let (node_k, node_l) = (k / 2, l / 2);
+                        let ekge = e[k].transpose() * &ge[l];
+                        let s = scale[node_k + node_l];
+                        let target = match (node_k, node_l) {
+                            (0, 0) => &mut k_diag[i],
+                            (1, 1) => &mut k_diag[i + 1],
+                            (0, 1) => &mut k_off[i],
+                            _ => continue,
+                        };
+                        let (r0, c0) = ((k % 2) * d, (l % 2) * d);
+                        let mass = match (node_k, node_l) {
+                            (0, 0) => &mut m_diag[i],
+                            (1, 1) => &mut m_diag[i + 1],
+                            _ => &mut m_off[i],
+                        };
+                        for r in 0..d {
+                            for col in 0..d {
+                                let sym = 0.5 * (jac[(d + r, col)] + jac[(d + col, r)]);
+                                target[(r0 + r, c0 + col)] +=
+                                    w * s * (ekge[(r, col)] + c[k] * c[l] * sym);
+                            }
+                            mass[(r0 + r, c0 + r)] += wm * s * c[k] * c[l];
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(phi) = &terminal {
+            // e^{-γT} ∇²Φ, scaled by e^{γT}.
+            let mut v = k_diag[elements].view_mut((0, 0), (d, d));
+            v += phi;
+        }
+        for m in k_diag.iter_mut().chain(m_diag.iter_mut()) {
+            let s = 0.5 * (m.clone() + m.transpose());
+            *m = s;
+        }
+        // Fixed unknowns (δθ(0), and δθ(T) for a fixed end) decouple: identity in K, zero in
+        // M, which adds eigenvalues at +∞ and changes no count below a finite shift.
+        let fix = |node: usize, k_diag: &mut [DMatrix<f64>], m_diag: &mut [DMatrix<f64>]| {
+            for r in 0..d {
+                for col in 0..b {
+                    k_diag[node][(r, col)] = 0.0;
+                    k_diag[node][(col, r)] = 0.0;
+                    m_diag[node][(r, col)] = 0.0;
+                    m_diag[node][(col, r)] = 0.0;
+                }
+                k_diag[node][(r, r)] = 1.0;
+            }
+        };
+        fix(0, &mut k_diag, &mut m_diag);
+        if !free_end {
+            fix(elements, &mut k_diag, &mut m_diag);
+        }
+        for (i, (k, m)) in k_off.iter_mut().zip(m_off.iter_mut()).enumerate() {
+            for r in 0..d {
+                for col in 0..b {
+                    if i == 0 {
+                        k[(r, col)] = 0.0;
+                        m[(r, col)] = 0.0;
+                    }
+                    if i + 1 == elements && !free_end {
+                        k[(col, r)] = 0.0;
+                        m[(col, r)] = 0.0;
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            d,
+            mesh,
+            h_ref,
+            k_diag,
+            k_off,
+            m_diag,
+            m_off,
+            free_end,
+            gamma,
+        })
+    }
+
+    /// Number of elements.
+    pub fn elements(&self) -> usize {
+        self.mesh.len() - 1
+    }
+
+    /// Number of nodal blocks.
+    fn blocks(&self) -> usize {
+        self.k_diag.len()
+    }
+
+    /// Block size `2D`.
+    fn block(&self) -> usize {
+        2 * self.d
+    }
+
+    /// Block `LDLᵀ` of `K − σM`.
+    fn factor(&self, sigma: f64) -> Factors {
+        let nb = self.blocks();
+        let mut s_inv = Vec::with_capacity(nb);
+        let mut l = Vec::with_capacity(nb.saturating_sub(1));
+        let (mut negatives, mut first_negative, mut singular) = (0, None, false);
+        let mut s = &self.k_diag[0] - &self.m_diag[0] * sigma;
+        for j in 0..nb {
+            let scale = s.amax().max(f64::MIN_POSITIVE);
+            let inv = match s.clone().cholesky() {
+                Some(c) => c.inverse(),
+                None => {
+                    let eig = s.clone().symmetric_eigen();
+                    let mut inv_vals = eig.eigenvalues.clone();
+                    let mut neg = 0;
+                    for v in inv_vals.iter_mut() {
+                        if v.abs() <= 1e-13 * scale {
+                            singular = true;
+                        }
+                        if *v < 0.0 {
+                            neg += 1;
+                        }
+                        *v = 1.0 / *v;
+                    }
+                    if neg > 0 {
+                        negatives += neg;
+                        first_negative.get_or_insert(j);
+                    }
+                    &eig.eigenvectors
+                        * DMatrix::from_diagonal(&inv_vals)
+                        * eig.eigenvectors.transpose()
+                }
+            };
+            if j + 1 < nb {
+                let b = &self.k_off[j] - &self.m_off[j] * sigma;
+                let lj = b.transpose() * &inv;
+                s = &self.k_diag[j + 1] - &self.m_diag[j + 1] * sigma - &lj * &b;
+                s = 0.5 * (&s + s.transpose());
+                l.push(lj);
+            }
+            s_inv.push(inv);
+        }
+        Factors {
+            s_inv,
+            l,
+            negatives,
+            first_negative,
+            singular,
+        }
+    }
+
+    /// `x ← (K − σM)⁻¹ x` with the factors of `K − σM` (`x` node-major, one block per node).
+    fn solve(&self, f: &Factors, x: &mut [f64]) {
+        let (b, nb) = (self.block(), self.blocks());
+        for j in 0..nb - 1 {
+            let (head, tail) = x.split_at_mut((j + 1) * b);
+            let yj = &head[j * b..];
+            for r in 0..b {
+                let mut s = 0.0;
+                for c in 0..b {
+                    s += f.l[j][(r, c)] * yj[c];
+                }
+                tail[r] -= s;
+            }
+        }
+        let mut z = vec![0.0; b];
+        for j in 0..nb {
+            let xj = &mut x[j * b..(j + 1) * b];
+            for (r, zr) in z.iter_mut().enumerate() {
+                *zr = (0..b).map(|c| f.s_inv[j][(r, c)] * xj[c]).sum();
+            }
+            xj.copy_from_slice(&z);
+        }
+        for j in (0..nb - 1).rev() {
+            let (head, tail) = x.split_at_mut((j + 1) * b);
+            let next = &tail[..b];
+            let xj = &mut head[j * b..];
+            for r in 0..b {
+                let mut s = 0.0;
+                for c in 0..b {
+                    // Lᵀ: (S⁻¹ B)_{rc} = L_{cr}.
+                    s += f.l[j][(c, r)] * next[c];
+                }
+                xj[r] -= s;
+            }
+        }
+    }
+
+    /// `A x` for the block-tridiagonal `A` with blocks `diag` and `off`.
+    fn apply(&self, diag: &[DMatrix<f64>], off: &[DMatrix<f64>], x: &[f64]) -> Vec<f64> {
+        let (b, nb) = (self.block(), self.blocks());
+        let mut out = vec![0.0; x.len()];
+        for j in 0..nb {
+            for r in 0..b {
+                let mut v = 0.0;
+                for c in 0..b {
+                    v += diag[j][(r, c)] * x[j * b + c];
+                    if j > 0 {
+                        // Block (j, j−1) = (block (j−1, j))ᵀ.
+                        v += off[j - 1][(c, r)] * x[(j - 1) * b + c];
+                    }
+                    if j + 1 < nb {
+                        v += off[j][(r, c)] * x[(j + 1) * b + c];
+                    }
+                }
+                out[j * b + r] = v;
+            }
+        }
+        out
+    }
+
+    /// `M x`.
+    fn mass(&self, x: &[f64]) -> Vec<f64> {
+        self.apply(&self.m_diag, &self.m_off, x)
+    }
+
+    /// `K x`.
+    fn stiffness(&self, x: &[f64]) -> Vec<f64> {
+        self.apply(&self.k_diag, &self.k_off, x)
+    }
+
+    /// `max_j ‖K_jj‖ / ‖M_jj‖`: the top of the spectrum, about `(G/η)/h²`.
+    fn spectral_scale(&self) -> f64 {
+        self.k_diag
+            .iter()
+            .zip(&self.m_diag)
+            .filter(|(_, m)| m.amax() > 0.0)
+            .map(|(k, m)| k.amax() / m.amax())
+            .fold(0.0, f64::max)
+    }
+
+    /// Number of eigenvalues of `K x = λ M x` below `sigma`.
+    pub fn count_below(&self, sigma: f64) -> usize {
+        self.factor(sigma).negatives
+    }
+
+    /// The smallest eigenpair of `K x = λ M x` by inverse iteration with the factors `f` of
+    /// `K − σM`, `σ` strictly below the smallest eigenvalue; `x` is M-normalised.
+    fn inverse_iteration(&self, f: &Factors, sigma: f64) -> (f64, Vec<f64>) {
+        let (b, nb) = (self.block(), self.blocks());
+        let n = nb * b;
+        // A smooth start with every component: the lowest mode is smooth in time.
+        let mut x: Vec<f64> = (0..n)
+            .map(|i| {
+                let (node, part) = (i / b, i % b);
+                let s = node as f64 / nb as f64;
+                if part < self.d {
+                    s * (1.0 - 0.5 * s) * (1.0 + 0.1 * part as f64)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut lambda = f64::NAN;
+        for _ in 0..500 {
+            let mut y = self.mass(&x);
+            self.solve(f, &mut y);
+            let my = self.mass(&y);
+            let norm = y.iter().zip(&my).map(|(a, b)| a * b).sum::<f64>().sqrt();
+            if !(norm.is_finite() && norm > 0.0) {
+                break;
+            }
+            for v in y.iter_mut() {
+                *v /= norm;
+            }
+            let ky = self.stiffness(&y);
+            let rq = y.iter().zip(&ky).map(|(a, b)| a * b).sum::<f64>();
+            x = y;
+            // The Rayleigh quotient converges at the square of the eigenvector's rate.
+            let done = (rq - lambda).abs() <= 1e-12 * (rq.abs() + (rq - sigma).abs());
+            lambda = rq;
+            if done {
+                break;
+            }
+        }
+        (lambda, x)
+    }
+
+    /// The certificate: inertia at 0, first conjugate time, smallest eigenvalue.
+    pub fn certify(&self) -> Certificate {
+        let f = self.factor(0.0);
+        let first_conjugate_time = f
+            .first_negative
+            .filter(|&j| !(self.free_end && j + 1 == self.blocks()))
+            .map(|j| {
+                // Leading blocks 0..=j: the problem with the variation and its velocity pinned
+                // at node j + 1; it first has a descent direction there, so the conjugate
+                // point lies in the element (t_j, t_{j+1}].
+                0.5 * (self.mesh[j] + self.mesh[j + 1])
+            });
+        let (lambda, _) = self.smallest(&f);
+        // Eigenvalues within `δ` of zero are zero to the accuracy of the discretisation: they
+        // decide nothing (a path that lingers near a hyperbolic equilibrium has a nearly free
+        // time shift, say). `δ` is 1e-10 of the spectrum's scale `max K_jj / M_jj ~ 1/h²`.
+        let delta = 1e-10 * self.spectral_scale();
+        let below = if lambda < -delta {
+            self.count_below(-delta)
+        } else {
+            0
+        };
+        let near_zero = if lambda < delta {
+            self.count_below(delta) - below
+        } else {
+            0
+        };
+        let verdict = if below > 0 {
+            Verdict::Saddle
+        } else if near_zero > 0 || f.singular {
+            Verdict::Degenerate
+        } else {
+            Verdict::Minimum
+        };
+        Certificate {
+            verdict,
+            descent_directions: below,
+            near_zero,
+            first_conjugate_time,
+            smallest_eigenvalue: lambda,
+            elements: self.elements(),
+        }
+    }
+
+    /// The smallest eigenvalue and its M-normalised eigenvector (node-major over the free
+    /// nodes, in the scaled variables), given the factors at σ = 0.
+    fn smallest(&self, at_zero: &Factors) -> (f64, Vec<f64>) {
+        if at_zero.negatives == 0 && !at_zero.singular {
+            return self.inverse_iteration(at_zero, 0.0);
+        }
+        // A shift strictly below the smallest eigenvalue: doubling down until no eigenvalue
+        // is below it, then bisection toward it so inverse iteration converges fast.
+        let mut lo = -1.0;
+        let mut tries = 0;
+        while self.count_below(lo) > 0 && tries < 1100 {
+            lo *= 2.0;
+            tries += 1;
+        }
+        let mut hi = if at_zero.negatives > 0 { 0.0 } else { -lo };
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if self.count_below(mid) > 0 {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+            if hi - lo <= 1e-3 * hi.abs().max(lo.abs()) {
+                break;
+            }
+        }
+        let f = self.factor(lo);
+        self.inverse_iteration(&f, lo)
+    }
+
+    /// The eigenvector of the smallest eigenvalue as a path variation: `δθ` and `δθ̇` at the
+    /// nodes of [`SecondVariation::mesh`] (zero `δθ` at `t = 0` and at a fixed end), scaled to
+    /// unit maximum of `δθ`, with the eigenvalue: for a saddle, the direction in which `J`
+    /// decreases fastest.
+    pub fn lowest_mode(&self) -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let (lambda, x) = self.smallest(&self.factor(0.0));
+        let (d, b) = (self.d, self.block());
+        // The unknowns were scaled by e^{-γt/2} (K and M by e^{γ(tᵢ+tⱼ)/2}); undo it,
+        // relative to the last time so nothing overflows.
+        let t_last = self.mesh[self.mesh.len() - 1];
+        let mut theta = Vec::with_capacity(self.mesh.len());
+        let mut theta_dot = Vec::with_capacity(self.mesh.len());
+        for (j, &t) in self.mesh.iter().enumerate() {
+            let s = (0.5 * self.gamma * (t - t_last)).exp();
+            let block = &x[j * b..(j + 1) * b];
+            theta.push(block[..d].iter().map(|v| s * v).collect::<Vec<_>>());
+            theta_dot.push(
+                block[d..]
+                    .iter()
+                    .map(|v| s * v / self.h_ref)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let amax = theta
+            .iter()
+            .flatten()
+            .fold(0.0_f64, |a: f64, v| a.max(v.abs()))
+            .max(f64::MIN_POSITIVE);
+        for v in theta.iter_mut().chain(theta_dot.iter_mut()).flatten() {
+            *v /= amax;
+        }
+        (lambda, theta, theta_dot)
+    }
+
+    /// The element mesh.
+    pub fn mesh(&self) -> &[f64] {
+        &self.mesh
+    }
+}
+
+/// The second-order status of `solution` as a solution of `problem`.
+pub fn check(problem: &Problem, solution: &Solution) -> SecondOrder {
+    match SecondVariation::new(problem, solution) {
+        Ok(sv) => SecondOrder::Checked(sv.certify()),
+        Err(why) => SecondOrder::Unchecked(why),
+    }
+}
