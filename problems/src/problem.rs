@@ -243,4 +243,15 @@ impl Problem {
         )
         .map(|p| p.with_name(self.name.clone()))
     }
+
+    /// The same problem on another horizon (for continuation in the horizon); re-validated.
+    pub fn with_horizon(&self, horizon: Horizon) -> Result<Self> {
+        Self::new(
+            self.lagrangian.clone(),
+            self.theta0.clone(),
+            horizon,
+            self.end.clone(),
+        )
+        .map(|p| p.with_name(self.name.clone()))
+    }
 }

@@ -25,6 +25,7 @@ pub mod jacobi;
 pub mod mesh;
 mod quadrature;
 pub mod riccati;
+pub mod search;
 mod shooting;
 pub mod simulate;
 pub mod solution;
@@ -36,6 +37,7 @@ pub use certificate::{Certificate, SecondOrder, Verdict};
 pub use direct::Direct;
 pub use error::SolverError;
 pub use lossnav_problems as problems;
+pub use search::{Optimality, Search, SearchResult};
 pub use shooting::Shooting;
 pub use solution::{Diagnostics, Solution, Tail};
 

@@ -93,8 +93,12 @@ pub enum Command {
     ///
     /// Prints (or writes) a JSON document with keys method, converged, cost,
     /// cost_is_relative, t, theta, p, loss, kinetic, hamiltonian, at (the interpolant at the
-    /// --at times), diagnostics (iterations, nodes, max_residual, ...) and, for infinite
-    /// horizons, equilibrium. Exit status 0 when converged, 1 when not, 2 on error.
+    /// --at times), diagnostics (iterations, nodes, max_residual, ...), second_order (the
+    /// certificate: minimum, saddle or degenerate, descent directions, first conjugate time,
+    /// smallest eigenvalue of the second variation) and, for infinite horizons, equilibrium.
+    /// The default (bvp) searches for the cheapest certified minimum and adds optimality (what
+    /// is certified) and extremals (every distinct extremal found); --local skips the search.
+    /// Exit status 0 when converged, 1 when not, 2 on error.
     #[command(
         after_help = "Examples:\n  lossnav solve problems/specs/figure1-double-well.json\n  \
                             lossnav solve problems/specs/figure2-anisotropic-2d.json --tol 1e-10 --at 0,1,2 -o result.json"
@@ -119,6 +123,10 @@ pub enum Command {
         /// Write the JSON here (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// One local solve from the solver's own guess (fast), instead of the search for the
+        /// cheapest certified minimum (bvp only: direct and shooting are always local).
+        #[arg(long)]
+        local: bool,
     },
     /// Integrate a learning rule forward and report the objective J it achieves.
     ///
@@ -285,6 +293,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             intervals,
             at,
             output,
+            local,
         } => solve::run(solve::SolveArgs {
             spec: &spec,
             method,
@@ -292,6 +301,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             intervals,
             at: &at,
             output: output.as_ref(),
+            local,
         }),
         Command::Rule { spec } => rule::run(&spec),
         Command::Sweep {

@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use lossnav_problems::{load_problem, Horizon};
-use lossnav_solvers::{Bvp, Direct, Shooting};
+use lossnav_solvers::{Bvp, Direct, Search, Shooting};
 
-use super::output::{print, solution_json, write_atomic};
+use serde_json::json;
+
+use super::output::{print, second_order_json, solution_json, write_atomic};
 use super::{CliError, Method};
 
 /// Arguments of `lossnav solve`.
@@ -17,6 +19,7 @@ pub struct SolveArgs<'a> {
     pub intervals: usize,
     pub at: &'a [f64],
     pub output: Option<&'a PathBuf>,
+    pub local: bool,
 }
 
 pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
@@ -40,10 +43,48 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
             )));
         }
     }
+    let bvp = Bvp::default().with_tol(args.tol.unwrap_or(1e-8));
+    if matches!(args.method, Method::Bvp) && !args.local {
+        bvp.validate().map_err(|source| CliError::Solver {
+            path: path.clone(),
+            source,
+        })?;
+        let search = Search {
+            bvp,
+            ..Search::default()
+        };
+        let result = search
+            .solve(&problem)
+            .map_err(|source| CliError::Solver { path, source })?;
+        let solution = result.solution();
+        let mut doc = solution_json(problem.name(), solution, args.at);
+        doc["optimality"] = json!(result.optimality.describe());
+        doc["extremals"] = json!(result
+            .found
+            .iter()
+            .map(|f| {
+                let s = &f.solution;
+                json!({
+                    "cost": s.cost,
+                    "end": s.tail.as_ref().map_or_else(
+                        || s.theta.last().map(<[f64]>::to_vec).unwrap_or_default(),
+                        |t| t.theta_star.as_slice().to_vec()
+                    ),
+                    "second_order": second_order_json(&s.second_order),
+                    "found_by": f.origin,
+                })
+            })
+            .collect::<Vec<_>>());
+        let converged = solution.converged;
+        emit(&doc, args.output)?;
+        return Ok(if converged {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     let solution = match args.method {
-        Method::Bvp => Bvp::default()
-            .with_tol(args.tol.unwrap_or(1e-8))
-            .solve(&problem),
+        Method::Bvp => bvp.solve(&problem),
         Method::Direct => {
             if let Some(tol) = args.tol {
                 return Err(CliError::Usage(format!(
@@ -65,14 +106,19 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
     }
     .map_err(|source| CliError::Solver { path, source })?;
     let doc = solution_json(problem.name(), &solution, args.at);
-    let text = serde_json::to_string_pretty(&doc).expect("JSON values serialise");
-    match args.output {
-        Some(file) => write_atomic(file, &(text + "\n"))?,
-        None => print(&(text + "\n"))?,
-    }
+    emit(&doc, args.output)?;
     Ok(if solution.converged {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Writes the document to `output` (atomically) or standard output.
+fn emit(doc: &serde_json::Value, output: Option<&PathBuf>) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(doc).expect("JSON values serialise");
+    match output {
+        Some(file) => write_atomic(file, &(text + "\n")),
+        None => print(&(text + "\n")),
+    }
 }
