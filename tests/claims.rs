@@ -52,6 +52,18 @@ claims! {
     ballistic_speed_law => "ballistic-speed-law",
     radial_isotropic => "radial-isotropic",
     value_gradient => "value-gradient",
+    saddle_and_minimum => "saddle-and-minimum",
+    second_order_agreement => "second-order-agreement",
+    lq_minimum => "lq-minimum",
+}
+
+/// A classifier that calls every extremal a minimum (first-order conditions only, as before
+/// the second-order check): the saddle claim must fail with it.
+#[test]
+fn saddle_claim_fails_without_the_second_order_check() {
+    let m =
+        verify::saddle_and_minimum_with(|_, _| (lossnav::solvers::Verdict::Minimum, 0)).unwrap();
+    assert!(!m.passed(), "{m:?}");
 }
 
 /// The rotation closed form with the sign of the γqJ term flipped: the end point rotates the

@@ -439,7 +439,7 @@ fn tol_is_checked_for_every_method() {
     for (method, fragment) in [
         ("bvp", "tol = 0"),
         ("shooting", "tol = 0"),
-        ("direct", "--intervals"),
+        ("direct", "tol = 0"),
     ] {
         let out = lossnav(&[
             "solve",
@@ -538,4 +538,67 @@ fn sweep_refuses_axes_that_change_nothing() {
         all.extend_from_slice(args);
         assert_clean_failure(&lossnav(&all), &[fragment]);
     }
+}
+
+/// Issue reproducers: the direct method refuses a result whose error estimate exceeds its
+/// tolerance (5 intervals on Figure 1; strong discounting), instead of calling it converged.
+#[test]
+fn direct_method_refuses_results_it_cannot_vouch_for() {
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure1-double-well.json",
+        "--method",
+        "direct",
+        "--intervals",
+        "5",
+    ]);
+    assert_clean_failure(&out, &["error estimate", "more intervals"]);
+    let dir = std::env::temp_dir().join(format!("lossnav-discount-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("g100.json");
+    std::fs::write(
+        &spec,
+        r#"{"loss": {"expr": "0.5*(x-1)^2 + 0.25*x^4 + (y+0.5)^2 + 0.1*x*y", "vars": ["x", "y"]},
+            "gamma": 100, "theta0": [0, 0], "horizon": 2, "end": {"fixed": [0.5, -0.3]}}"#,
+    )
+    .unwrap();
+    let out = lossnav(&["solve", spec.to_str().unwrap(), "--method", "direct"]);
+    assert_clean_failure(&out, &["error estimate", "strong discounting"]);
+    // The boundary-value solver gives the Euler–Lagrange path (θ(1) ≈ (0.00995, −0.0099)).
+    let out = lossnav(&["solve", spec.to_str().unwrap(), "--at", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let x = doc["at"]["theta"][0][0].as_f64().unwrap();
+    assert!((x - 0.009954).abs() < 1e-5, "{x}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The issue's saddle: `solve` returns the deeper-well minimum and lists the saddle.
+#[test]
+fn solve_returns_the_cheapest_certified_minimum() {
+    let dir = std::env::temp_dir().join(format!("lossnav-saddle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("dw.json");
+    std::fs::write(
+        &spec,
+        r#"{"loss": {"double_well": {"a": 1, "b": 1, "c": 1, "d": -0.5}}, "gamma": 0.01,
+            "theta0": [0.2, 1.0], "horizon": 20, "end": "free"}"#,
+    )
+    .unwrap();
+    let out = lossnav(&["solve", spec.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((doc["cost"].as_f64().unwrap() + 7.7866).abs() < 1e-3);
+    assert_eq!(doc["second_order"]["verdict"], "minimum");
+    let extremals = doc["extremals"].as_array().unwrap();
+    assert!(extremals
+        .iter()
+        .any(|e| e["second_order"]["verdict"] == "saddle"
+            && (e["cost"].as_f64().unwrap() - 13.2733).abs() < 1e-3));
+    // --local keeps the single solve, and says it is a saddle.
+    let out = lossnav(&["solve", spec.to_str().unwrap(), "--local"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["second_order"]["verdict"], "saddle");
+    assert!(doc["second_order"]["descent_directions"].as_u64().unwrap() >= 1);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

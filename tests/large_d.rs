@@ -38,8 +38,11 @@ fn lanczos_closed_form_matches_dense_eigendecomposition() {
 fn direct_method_matches_the_closed_form_at_d_500() {
     let case = LowRankCase::new(500, 8, 0.5, 3.0);
     let exact = case.exact_cost(80);
+    // The path's own error estimate (collocation defect, O(h⁴)) is 2e-6 on 60 intervals; what
+    // this test checks is the cost, accurate to O(h⁶).
     let sol = Direct::default()
         .with_intervals(60)
+        .with_tol(1e-5)
         .solve(&case.problem)
         .unwrap();
     let rel = (sol.cost - exact).abs() / exact;

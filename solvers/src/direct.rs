@@ -25,14 +25,19 @@ use lossnav_problems::{End, Horizon, Lagrangian, Problem};
 
 use crate::banded::BandedCholesky;
 use crate::bvp::terminal_value;
+use crate::collocation::{EndCondition, System, Workspace};
 use crate::error::SolverError;
 use crate::hermite;
+use crate::mesh;
 use crate::solution::{Diagnostics, Solution, Summary};
 use crate::target::Target;
 
 /// The most mesh intervals the direct method accepts. Memory is about 50 buffers of
 /// `2·intervals·D` values (docs/benchmarks.md), so this is already 8 GB per parameter.
 const MAX_INTERVALS: usize = 10_000_000;
+
+/// The largest `D` whose error estimate is computed (it uses `O(D²)` field workspaces).
+const ESTIMATE_MAX_DIM: usize = 500;
 
 /// Options of the direct method.
 ///
@@ -57,6 +62,11 @@ pub struct Direct {
     pub memory: usize,
     /// Infinite horizon: truncation time (default: chosen from the slowest closed-loop rate).
     pub truncation: Option<f64>,
+    /// Bound on the error estimate of the result: the collocation defect of the optimality
+    /// conditions along the returned path, per interval, in the boundary-value solver's norm
+    /// ([`crate::mesh`]). A result above it is [`SolverError::AccuracyNotMet`]. Checked up to
+    /// `D =` 500 (the estimate needs the dense field workspace).
+    pub tol: f64,
 }
 
 impl Default for Direct {
@@ -67,6 +77,9 @@ impl Default for Direct {
             max_iterations: 50_000,
             memory: 20,
             truncation: None,
+            // Refuses paths wrong in the fourth digit (too few intervals, a discount that
+            // hides the path from the optimiser); tighter bounds are the caller's choice.
+            tol: 1e-4,
         }
     }
 }
@@ -310,6 +323,12 @@ impl Direct {
         self
     }
 
+    /// Sets the bound on the error estimate.
+    pub fn with_tol(mut self, tol: f64) -> Self {
+        self.tol = tol;
+        self
+    }
+
     /// Sets the gradient tolerance.
     pub fn with_gradient_tol(mut self, tol: f64) -> Self {
         self.gradient_tol = tol;
@@ -322,6 +341,13 @@ impl Direct {
                 name: "intervals",
                 value: self.intervals as f64,
                 requirement: "must be between 2 and 10⁷",
+            });
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(SolverError::InvalidOption {
+                name: "tol",
+                value: self.tol,
+                requirement: "must be a finite number > 0",
             });
         }
         if !(self.gradient_tol.is_finite() && self.gradient_tol > 0.0) {
@@ -490,18 +516,72 @@ impl Direct {
             });
         }
         let (theta, v) = objective.unpack(&best);
-        self.assemble(
-            problem,
-            &objective,
-            &theta,
-            &v,
-            target.as_ref(),
-            iterations,
-            gnorm,
-            converged,
-        )
-        .finite()
-        .map(|s| s.checked(problem))
+        let sol = self
+            .assemble(
+                problem,
+                &objective,
+                &theta,
+                &v,
+                target.as_ref(),
+                iterations,
+                gnorm,
+                converged,
+            )
+            .finite()?;
+        self.estimate(problem, sol).map(|s| s.checked(problem))
+    }
+
+    /// Attaches the error estimate (the collocation defect of the path's optimality
+    /// conditions) and refuses a result above `tol`.
+    fn estimate(&self, problem: &Problem, mut sol: Solution) -> Result<Solution, SolverError> {
+        let lag = problem.lagrangian();
+        let d = lag.dim();
+        if d > ESTIMATE_MAX_DIM {
+            sol.diagnostics.max_residual = f64::NAN;
+            return Ok(sol);
+        }
+        let n = 2 * d;
+        let y: Vec<f64> = (0..sol.t.len())
+            .flat_map(|i| sol.theta[i].iter().chain(&sol.p[i]).copied())
+            .collect();
+        let end = EndCondition::Free {
+            eta: lag.eta(),
+            cost: None,
+        };
+        let sys = System::new(lag, problem.theta0().as_slice(), &end);
+        let mut ws = Workspace::new(d);
+        ws.f = sol.slopes.clone();
+        debug_assert_eq!(ws.f.len(), sol.t.len() * n);
+        let errors = mesh::estimate(&sys, &sol.t, &y, &mut ws);
+        let (worst, estimate) =
+            errors
+                .iter()
+                .enumerate()
+                .fold((0, 0.0_f64), |(bi, bm), (i, &e)| {
+                    if e.is_nan() || e > bm {
+                        (i, e)
+                    } else {
+                        (bi, bm)
+                    }
+                });
+        sol.diagnostics.max_residual = estimate;
+        sol.converged = estimate <= self.tol;
+        if !sol.converged {
+            return Err(SolverError::AccuracyNotMet {
+                estimate,
+                tol: self.tol,
+                worst_t: 0.5 * (sol.t[worst] + sol.t[worst + 1]),
+                hint: if lag.gamma() * sol.end_time() > 20.0 {
+                    "under strong discounting the optimiser cannot resolve the path where \
+                     e^{-γt} flattens the objective (the cost is insensitive there): use the \
+                     boundary-value solver"
+                } else {
+                    "use more intervals, or the boundary-value solver (adaptive mesh)"
+                }
+                .into(),
+            });
+        }
+        Ok(sol)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -83,6 +83,28 @@ pub enum SolverError {
         /// The requested end time.
         t_end: f64,
     },
+    /// The solution's error estimate exceeds the requested accuracy.
+    #[error(
+        "the error estimate {estimate:.3e} exceeds tol = {tol:.1e} (largest near t = {worst_t:.4}): {hint}"
+    )]
+    AccuracyNotMet {
+        /// The largest per-interval error estimate (collocation defect).
+        estimate: f64,
+        /// The requested tolerance.
+        tol: f64,
+        /// Where it is largest.
+        worst_t: f64,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A solve used up its wall-clock budget.
+    #[error("the time budget ran out in {what}{}", if residual.is_finite() { format!(" (largest scaled residual {residual:.3e})") } else { String::new() })]
+    TimeLimit {
+        /// What was running, and where.
+        what: String,
+        /// The largest scaled residual reached, where known (NaN otherwise).
+        residual: f64,
+    },
     /// Continuation could not carry the solution to the requested problem.
     #[error("continuation in {parameter} stalled at {reached:.4} of the way (step below {min_step:.1e}): {cause}")]
     ContinuationFailed {

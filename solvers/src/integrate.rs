@@ -20,6 +20,7 @@ pub(crate) fn dense_output<'a, Eqn, S>(
     solver: &mut S,
     times: &[f64],
     what: &str,
+    deadline: Option<std::time::Instant>,
 ) -> Result<Vec<Vec<f64>>, SolverError>
 where
     Eqn: OdeEquations<T = f64, V = NalgebraVec<f64>> + 'a,
@@ -44,6 +45,15 @@ where
                 t: before,
                 t_end,
             });
+        }
+        // The clock is read every 1024 steps: cheap next to a step, and prompt enough.
+        if let Some(deadline) = deadline.filter(|_| steps % 1024 == 0) {
+            if std::time::Instant::now() > deadline {
+                return Err(SolverError::TimeLimit {
+                    what: format!("{what} (at t = {before:.4e} of {t_end:.4e})"),
+                    residual: f64::NAN,
+                });
+            }
         }
         let reason = solver.step().map_err(|e| failed(e, before))?;
         steps += 1;

@@ -55,7 +55,8 @@ impl Default for Search {
     fn default() -> Self {
         Self {
             bvp: Bvp::default(),
-            direct: Direct::default().with_intervals(200),
+            // A rough descent stage: the boundary-value solver polishes and meets `tol`.
+            direct: Direct::default().with_intervals(200).with_tol(1e3),
             max_escapes: 4,
             horizon_continuation: true,
             max_candidate_dim: 20,

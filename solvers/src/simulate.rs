@@ -162,7 +162,7 @@ pub fn simulate(
     let mut solver = ode
         .tsit45()
         .map_err(|e| SolverError::Unsupported(format!("cannot set up the integrator: {e}")))?;
-    let ys = integrate::dense_output(&mut solver, &times, "the simulated rule")?;
+    let ys = integrate::dense_output(&mut solver, &times, "the simulated rule", None)?;
     let mut sim = Simulation {
         t: times.clone(),
         theta: Vec::new(),

@@ -66,7 +66,13 @@ fn direct_method_converges_at_the_predicted_orders() {
     let runs: Vec<(f64, f64)> = [25, 50, 100]
         .iter()
         .map(|&n| {
-            let s = Direct::default().with_intervals(n).solve(&p).unwrap();
+            // Coarse meshes on purpose (their errors are measured against the reference): the
+            // accuracy guard is off.
+            let s = Direct::default()
+                .with_intervals(n)
+                .with_tol(1.0)
+                .solve(&p)
+                .unwrap();
             (
                 (s.cost - reference.cost).abs(),
                 trajectory_error(&s, &reference),

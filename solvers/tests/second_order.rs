@@ -97,7 +97,10 @@ fn discrete_inertia_agrees_with_jacobi_on_nonlinear_paths() {
     for t_end in [5.0, 20.0] {
         let p = long_double_well(t_end);
         cases.push((p.clone(), Bvp::default().solve(&p).unwrap()));
-        cases.push((p.clone(), Direct::default().solve(&p).unwrap()));
+        // The direct path as it is (coarse: defect up to 8e-4): the check classifies whatever
+        // path it is given, and Jacobi's test runs along the same path.
+        let direct = Direct::default().with_tol(1e-2);
+        cases.push((p.clone(), direct.solve(&p).unwrap()));
     }
     let lag = Lagrangian::new(lossnav_problems::AutoDiff(
         lossnav_problems::DoubleWell::figure1(),

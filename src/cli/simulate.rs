@@ -101,7 +101,9 @@ pub(super) fn run(args: SimulateArgs) -> Result<ExitCode, CliError> {
     let doc = json!({
         "problem": problem.name(),
         "method": format!("simulate/{name}"),
-        "converged": true,
+        // A rule's trajectory solves no optimality conditions: there is nothing to converge.
+        // What it achieves is its cost and, for a fixed end, how far it misses the end.
+        "status": "integrated",
         "cost": sim.cost,
         "t": sim.t,
         "theta": sim.theta,

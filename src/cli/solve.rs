@@ -86,15 +86,11 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
     let solution = match args.method {
         Method::Bvp => bvp.solve(&problem),
         Method::Direct => {
+            let mut direct = Direct::default().with_intervals(args.intervals);
             if let Some(tol) = args.tol {
-                return Err(CliError::Usage(format!(
-                    "--tol {tol}: the direct method has no error tolerance; its accuracy is set \
-                     by --intervals"
-                )));
+                direct.tol = tol;
             }
-            Direct::default()
-                .with_intervals(args.intervals)
-                .solve(&problem)
+            direct.solve(&problem)
         }
         Method::Shooting => {
             let mut shooting = Shooting::default();

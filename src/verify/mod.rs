@@ -7,7 +7,9 @@
 mod claims;
 mod support;
 
-pub use claims::{rotation_claim, weight_decay_claim};
+pub use claims::{
+    certificate_classifier, rotation_claim, saddle_and_minimum_with, weight_decay_claim, Classifier,
+};
 
 /// What a check measured.
 #[derive(Debug, Clone, PartialEq)]
