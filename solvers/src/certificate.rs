@@ -456,6 +456,8 @@ impl SecondVariation {
     }
 
     /// `x ← (K − σM)⁻¹ x` with the factors of `K − σM` (`x` node-major, one block per node).
+    // Dense block kernels written as index loops: the indices are the matrix algebra.
+    #[allow(clippy::needless_range_loop)]
     fn solve(&self, f: &Factors, x: &mut [f64]) {
         let (b, nb) = (self.block(), self.blocks());
         for j in 0..nb - 1 {

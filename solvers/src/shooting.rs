@@ -77,6 +77,7 @@ struct Scratch {
 }
 
 /// Integrates one segment: end state, its sensitivity `Φ`, and the discounted cost integral.
+#[allow(clippy::too_many_arguments)]
 fn flow(
     lag: &Lagrangian,
     t0: f64,
@@ -531,7 +532,7 @@ impl Shooting {
                     worst_t,
                 });
             }
-            if std::time::Instant::now() > deadline.unwrap_or(std::time::Instant::now()) {
+            if deadline.is_some_and(|d| std::time::Instant::now() > d) {
                 return Err(SolverError::TimeLimit {
                     what: format!(
                         "shooting's Newton iteration {iterations} (largest residual near t = {worst_t:.4})"

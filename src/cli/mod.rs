@@ -110,8 +110,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Method::Bvp)]
         method: Method,
         /// Error tolerance: per-interval error bound of bvp (default 1e-8), integrator
-        /// tolerance of shooting (default 1e-12); the direct method's accuracy is set by
-        /// --intervals instead.
+        /// tolerance of shooting (default 1e-12), bound on the direct method's error estimate
+        /// (default 1e-4; its accuracy comes from --intervals).
         #[arg(long, allow_negative_numbers = true)]
         tol: Option<f64>,
         /// Mesh intervals of the direct method.

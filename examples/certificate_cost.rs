@@ -1,0 +1,40 @@
+//! Cost of the second-order check and of the search on the Figure 1 problem:
+//! `cargo run --release --example certificate_cost`.
+
+use std::time::Instant;
+
+use lossnav::problems::load_problem;
+use lossnav::solvers::{certificate, Bvp, Search};
+
+fn main() {
+    let problem = load_problem("problems/specs/figure1-double-well.json").unwrap();
+    let bvp = Bvp::default().with_tol(1e-8);
+    let reps = 200;
+    let start = Instant::now();
+    let mut sol = None;
+    for _ in 0..reps {
+        sol = Some(bvp.solve(&problem).unwrap());
+    }
+    let solve = start.elapsed().as_secs_f64() / reps as f64;
+    let sol = sol.unwrap();
+    let start = Instant::now();
+    for _ in 0..reps {
+        std::hint::black_box(certificate::check(&problem, &sol));
+    }
+    let check = start.elapsed().as_secs_f64() / reps as f64;
+    let start = Instant::now();
+    let searches = 20;
+    for _ in 0..searches {
+        std::hint::black_box(Search::default().solve(&problem).unwrap());
+    }
+    let search = start.elapsed().as_secs_f64() / searches as f64;
+    let c = sol.second_order.certificate().unwrap();
+    println!(
+        "Figure 1 (tol 1e-8, {} nodes): solve incl. check {:.3} ms, check alone {:.3} ms ({} elements), search {:.2} ms",
+        sol.t.len(),
+        solve * 1e3,
+        check * 1e3,
+        c.elements,
+        search * 1e3
+    );
+}
