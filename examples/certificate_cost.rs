@@ -9,6 +9,14 @@ use lossnav::solvers::{certificate, Bvp, Search};
 fn main() {
     let problem = load_problem("problems/specs/figure1-double-well.json").unwrap();
     let bvp = Bvp::default().with_tol(1e-8);
+    if std::env::args().nth(1).as_deref() == Some("check") {
+        // The check alone, for instruction counts (`valgrind --tool=callgrind`).
+        let sol = bvp.solve(&problem).unwrap();
+        for _ in 0..100 {
+            std::hint::black_box(certificate::check(&problem, &sol));
+        }
+        return;
+    }
     let reps = 200;
     let start = Instant::now();
     let mut sol = None;

@@ -199,17 +199,7 @@ impl Bvp {
             stats.iterations += report.iterations;
             sys.eval_nodes(&state.t, &state.y, ws)?;
             let errors = mesh::estimate(sys, &state.t, &state.y, ws);
-            let (worst_i, max_error) =
-                errors
-                    .iter()
-                    .enumerate()
-                    .fold((0, 0.0_f64), |(bi, bm), (i, &e)| {
-                        if e.is_nan() || e > bm {
-                            (i, e)
-                        } else {
-                            (bi, bm)
-                        }
-                    });
+            let (worst_i, max_error) = mesh::worst(&errors);
             stats.max_error = max_error;
             if !self.adapt_mesh {
                 return Ok((state, stats));

@@ -553,17 +553,7 @@ impl Direct {
         ws.f = sol.slopes.clone();
         debug_assert_eq!(ws.f.len(), sol.t.len() * n);
         let errors = mesh::estimate(&sys, &sol.t, &y, &mut ws);
-        let (worst, estimate) =
-            errors
-                .iter()
-                .enumerate()
-                .fold((0, 0.0_f64), |(bi, bm), (i, &e)| {
-                    if e.is_nan() || e > bm {
-                        (i, e)
-                    } else {
-                        (bi, bm)
-                    }
-                });
+        let (worst, estimate) = mesh::worst(&errors);
         sol.diagnostics.max_residual = estimate;
         sol.converged = estimate <= self.tol;
         if !sol.converged {

@@ -16,7 +16,7 @@
 
 use nalgebra::DMatrix;
 
-use lossnav_problems::{End, FieldWorkspace, Horizon, Problem};
+use lossnav_problems::{FieldWorkspace, Problem};
 
 use crate::solution::Solution;
 
@@ -104,17 +104,7 @@ pub fn conjugate_points(
         previous = det_u(&y);
         ja = jb;
     }
-    let terminal = match (problem.horizon(), problem.end()) {
-        (Horizon::Infinite, _) => solution.tail.as_ref().map(|t| t.riccati.clone()),
-        (_, End::Free { terminal_cost }) => {
-            let mut hess = DMatrix::zeros(d, d);
-            if let Some(c) = terminal_cost {
-                c.hessian(solution.theta.last().unwrap_or(&[]), t_end, &mut hess);
-            }
-            Some(hess)
-        }
-        _ => None,
-    };
+    let terminal = crate::certificate::terminal_hessian(problem, solution);
     let mut index = times.len();
     if let Some(phi) = terminal {
         let u = y.view((0, 0), (d, d)).into_owned();

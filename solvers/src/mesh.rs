@@ -18,6 +18,20 @@ pub(crate) const LOBATTO5_INTERIOR: [f64; 2] = [
     0.5 + 0.654_653_670_707_977_1 / 2.0,
 ];
 
+/// The interval with the largest estimate and that estimate (NaN counts as largest).
+pub(crate) fn worst(errors: &[f64]) -> (usize, f64) {
+    errors
+        .iter()
+        .enumerate()
+        .fold((0, 0.0_f64), |(bi, bm), (i, &e)| {
+            if e.is_nan() || e > bm {
+                (i, e)
+            } else {
+                (bi, bm)
+            }
+        })
+}
+
 /// Per-interval error estimates (node fields must be in `ws.f`).
 pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -> Vec<f64> {
     let n = 2 * sys.lag.dim();
