@@ -602,3 +602,48 @@ fn solve_returns_the_cheapest_certified_minimum() {
     assert!(doc["second_order"]["descent_directions"].as_u64().unwrap() >= 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Counts are checked before anything is allocated: a grid of 9·10¹⁸ points panicked
+/// ("capacity overflow"), one of 10¹¹ aborted on an 800 GB allocation.
+#[test]
+fn huge_grids_are_refused_before_allocation() {
+    let spec = "problems/specs/figure1-double-well.json";
+    for (args, fragment) in [
+        (
+            vec!["sweep", spec, "--set", "k=1:2:9223372036854775808"],
+            "exceeds the limit of 1000000 points",
+        ),
+        (
+            vec!["sweep", spec, "--set", "gamma=0.05:2:100000000000"],
+            "exceeds the limit",
+        ),
+        (
+            vec![
+                "sweep",
+                spec,
+                "--set",
+                "gamma=0:1:1000",
+                "--set",
+                "k=1:2:1001",
+            ],
+            "more than 1000000 points (1000 × 1001)",
+        ),
+        (
+            vec![
+                "escape",
+                "problems/specs/figure1-double-well-infinite.json",
+                "--gamma",
+                "0.1",
+                "--theta0-grid",
+                "-0.9:-0.3:100000000000",
+            ],
+            "--theta0-grid -0.9:-0.3:100000000000: N = 100000000000 exceeds the limit",
+        ),
+    ] {
+        let out = lossnav(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.contains(fragment), "{args:?}: {stderr}");
+    }
+}

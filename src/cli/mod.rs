@@ -363,11 +363,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             s.to_problem()
                 .map_err(|source| CliError::Spec { path, source })?;
             let range = |flag: &str, text: &str| -> Result<Vec<f64>, CliError> {
-                Ok(sweep::parse_axis(&format!("gamma={text}"))
-                    .map_err(|_| {
-                        CliError::Usage(format!("{flag} {text}: expected LO:HI:N or A,B,C"))
-                    })?
-                    .values)
+                sweep::parse_values(text).map_err(|why| {
+                    CliError::Usage(format!("{flag} {text}: {why} (LO:HI:N or A,B,C)"))
+                })
             };
             let gammas = range("--gamma", &gamma)?;
             let theta0s: Vec<Vec<f64>> = match theta0_grid {
@@ -381,6 +379,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     .collect(),
                 None => vec![s.theta0.clone()],
             };
+            sweep::grid_size("--gamma × --theta0-grid", &[gammas.len(), theta0s.len()])?;
             let d =
                 crate::escape::escape_diagram(&s, &gammas, &theta0s).map_err(CliError::Figure)?;
             if let Some(out) = out {

@@ -34,40 +34,7 @@ pub fn parse_axis(text: &str) -> Result<Axis, CliError> {
     let (name, spec) = text
         .split_once('=')
         .ok_or_else(|| bad("expected NAME=LO:HI:N or NAME=A,B,C"))?;
-    let values: Vec<f64> = if spec.contains(':') {
-        let parts: Vec<&str> = spec.split(':').collect();
-        if parts.len() != 3 {
-            return Err(bad("a range is LO:HI:N"));
-        }
-        let lo: f64 = parts[0].parse().map_err(|_| bad("LO is not a number"))?;
-        let hi: f64 = parts[1].parse().map_err(|_| bad("HI is not a number"))?;
-        let n: usize = parts[2]
-            .parse()
-            .map_err(|_| bad("N is not a whole number"))?;
-        if n == 0 {
-            return Err(bad("N must be at least 1"));
-        }
-        (0..n)
-            .map(|i| {
-                if n == 1 {
-                    lo
-                } else {
-                    lo + (hi - lo) * i as f64 / (n - 1) as f64
-                }
-            })
-            .collect()
-    } else {
-        spec.split(',')
-            .map(|v| {
-                v.trim()
-                    .parse()
-                    .map_err(|_| bad(&format!("{v:?} is not a number")))
-            })
-            .collect::<Result<_, _>>()?
-    };
-    if values.iter().any(|v: &f64| !v.is_finite()) {
-        return Err(bad("values must be finite"));
-    }
+    let values = parse_values(spec).map_err(|why| bad(&why))?;
     let known = matches!(name, "gamma" | "eta" | "k" | "horizon")
         || name
             .strip_prefix("theta0.")
@@ -82,6 +49,72 @@ pub fn parse_axis(text: &str) -> Result<Axis, CliError> {
         name: name.to_string(),
         values,
     })
+}
+
+/// The most points of a grid (one axis or all axes together): checked before anything is
+/// allocated (a million solves is hours of work already).
+pub const MAX_GRID_POINTS: usize = 1_000_000;
+
+/// The product of the axis lengths, or an error naming the limit.
+pub fn grid_size(flag: &str, lengths: &[usize]) -> Result<usize, CliError> {
+    lengths
+        .iter()
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+        .filter(|&n| n <= MAX_GRID_POINTS)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{flag}: the grid has more than {MAX_GRID_POINTS} points ({})",
+                lengths
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" × ")
+            ))
+        })
+}
+
+/// `LO:HI:N` (N equally spaced values) or `A,B,C`: finite numbers, at most
+/// [`MAX_GRID_POINTS`] of them.
+pub fn parse_values(spec: &str) -> Result<Vec<f64>, String> {
+    let values: Vec<f64> = if spec.contains(':') {
+        let parts: Vec<&str> = spec.split(':').collect();
+        if parts.len() != 3 {
+            return Err("a range is LO:HI:N".into());
+        }
+        let lo: f64 = parts[0].parse().map_err(|_| "LO is not a number")?;
+        let hi: f64 = parts[1].parse().map_err(|_| "HI is not a number")?;
+        let n: u128 = parts[2].parse().map_err(|_| "N is not a whole number")?;
+        if n == 0 {
+            return Err("N must be at least 1".into());
+        }
+        if n > MAX_GRID_POINTS as u128 {
+            return Err(format!(
+                "N = {n} exceeds the limit of {MAX_GRID_POINTS} points"
+            ));
+        }
+        let n = n as usize;
+        (0..n)
+            .map(|i| {
+                if n == 1 {
+                    lo
+                } else {
+                    lo + (hi - lo) * i as f64 / (n - 1) as f64
+                }
+            })
+            .collect()
+    } else {
+        spec.split(',')
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("{v:?} is not a number"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if values.iter().any(|v: &f64| !v.is_finite()) {
+        return Err("values must be finite".into());
+    }
+    Ok(values)
 }
 
 /// Parses `i/n` (1-based shard i of n).
@@ -210,7 +243,8 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
     })?;
     let minima = lossnav_solvers::extremals::candidate_minima(&base);
     // The grid, row-major: the first --set varies slowest.
-    let total: usize = args.axes.iter().map(|a| a.values.len()).product();
+    let lengths: Vec<usize> = args.axes.iter().map(|a| a.values.len()).collect();
+    let total = grid_size("--set", &lengths)?;
     let (lo, hi) = match args.shard {
         Some((i, n)) => ((i - 1) * total / n, i * total / n),
         None => (0, total),
