@@ -56,6 +56,9 @@ pub struct Bvp {
     pub truncation: Option<f64>,
     /// Whether to fall back to continuation when Newton fails from the plain guess.
     pub continuation: bool,
+    /// The most memory a solve may use, in bytes, checked against an estimate before each
+    /// mesh is allocated ([`Bvp::memory_estimate`]).
+    pub max_memory: usize,
     /// Whether to adapt the mesh. When false the problem is solved once on a uniform mesh of
     /// `initial_intervals` intervals (for convergence studies); `converged` then says whether
     /// that mesh happens to meet `tol`.
@@ -72,6 +75,7 @@ impl Default for Bvp {
             truncation: None,
             continuation: true,
             adapt_mesh: true,
+            max_memory: 16 << 30,
         }
     }
 }
@@ -112,6 +116,33 @@ impl Bvp {
     pub fn with_truncation(mut self, t: f64) -> Self {
         self.truncation = Some(t);
         self
+    }
+
+    /// Bytes a mesh of `nodes` nodes at `D = dim` needs: the Newton matrix (a band of
+    /// `2·(3D−1) + 3D` diagonals below `D = 8`, two `3D×2D` panels per interval above) and
+    /// about 40 vectors of `2D` values per node (states, fields, residuals, steps, the
+    /// error-estimate batch, the solution).
+    pub fn memory_estimate(dim: usize, nodes: usize) -> usize {
+        let d = dim as u128;
+        let per_node = if dim < 8 {
+            2 * d * (9 * d - 2)
+        } else {
+            12 * d * d
+        } + 80 * d;
+        usize::try_from(8 * per_node * nodes as u128).unwrap_or(usize::MAX)
+    }
+
+    fn check_memory(&self, dim: usize, nodes: usize) -> Result<(), SolverError> {
+        let estimate = Self::memory_estimate(dim, nodes);
+        if estimate > self.max_memory {
+            return Err(SolverError::MemoryLimit {
+                estimate,
+                limit: self.max_memory,
+                nodes,
+                dim,
+            });
+        }
+        Ok(())
     }
 
     /// Checks the options (tolerance, node limit, ...) without solving anything.
@@ -195,6 +226,7 @@ impl Bvp {
         let mut coarsened = false;
         loop {
             stats.passes += 1;
+            self.check_memory(sys.lag.dim(), state.t.len())?;
             let report = sys.newton(&state.t, &mut state.y, self.newton_options(), ws)?;
             stats.iterations += report.iterations;
             sys.eval_nodes(&state.t, &state.y, ws)?;
@@ -216,6 +248,7 @@ impl Bvp {
                 return Ok((state, stats));
             }
             let t_new = mesh::refine(&state.t, &errors, self.tol);
+            self.check_memory(sys.lag.dim(), t_new.len())?;
             if t_new.len() > self.max_nodes || stats.passes >= 60 {
                 return Err(SolverError::MeshLimit {
                     nodes: state.t.len(),
@@ -380,7 +413,13 @@ impl Bvp {
         }
         let (state, stats, continuation) = match direct {
             Ok((s, st)) => (s, st, None),
-            Err(e) if !self.continuation || matches!(e, SolverError::InvalidOption { .. }) => {
+            Err(e)
+                if !self.continuation
+                    || matches!(
+                        e,
+                        SolverError::InvalidOption { .. } | SolverError::MemoryLimit { .. }
+                    ) =>
+            {
                 return Err(e)
             }
             Err(_) => {
@@ -429,7 +468,9 @@ impl Bvp {
             let attempt = self.adapt(&sys, state.clone(), &mut ws);
             let (solved, stats) = match attempt {
                 Ok(ok) => ok,
-                Err(e) if !self.continuation => return Err(e),
+                Err(e) if !self.continuation || matches!(e, SolverError::MemoryLimit { .. }) => {
+                    return Err(e)
+                }
                 Err(_) => {
                     // From the equilibrium (trivially solved) to θ0.
                     let make = |s: f64| {

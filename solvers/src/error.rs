@@ -97,6 +97,23 @@ pub enum SolverError {
         /// What to do about it.
         hint: String,
     },
+    /// The solve would need more memory than allowed: estimated before allocating.
+    #[error(
+        "the boundary-value solver would need about {:.2} GB for {nodes} mesh nodes at D = {dim} \
+         (limit {:.2} GB): its Newton matrix is O(N·D²); the direct method (--method direct) \
+         works in O(N·D) memory",
+        *estimate as f64 / 1e9, *limit as f64 / 1e9
+    )]
+    MemoryLimit {
+        /// Estimated bytes.
+        estimate: usize,
+        /// Allowed bytes.
+        limit: usize,
+        /// Mesh nodes.
+        nodes: usize,
+        /// Parameters.
+        dim: usize,
+    },
     /// A solve used up its wall-clock budget.
     #[error("the time budget ran out in {what}{}", if residual.is_finite() { format!(" (largest scaled residual {residual:.3e})") } else { String::new() })]
     TimeLimit {

@@ -301,3 +301,37 @@ fn overflowing_cost_is_a_typed_error() {
         }
     }
 }
+
+/// The memory estimate is checked before the Newton matrix is allocated: a limit below what the
+/// mesh needs is a typed error that points to the direct method, not an allocation failure.
+#[test]
+fn memory_beyond_the_limit_is_refused_before_allocation() {
+    use lossnav_problems::{End, Horizon, Lagrangian, Problem, Quadratic};
+    use lossnav_solvers::{Bvp, SolverError};
+    let d = 40;
+    let loss = Quadratic::diagonal(vec![1.0; d], vec![0.0; d]).unwrap();
+    let p = Problem::new(
+        Lagrangian::new(loss).with_gamma(0.5),
+        nalgebra::DVector::from_element(d, 1.0),
+        Horizon::Finite(3.0),
+        End::Free {
+            terminal_cost: None,
+        },
+    )
+    .unwrap();
+    // 25 nodes of the first mesh: 25 · 8 · (12·40² + 80·40) bytes ≈ 4.5 MB.
+    assert_eq!(Bvp::memory_estimate(d, 25), 25 * 8 * (12 * d * d + 80 * d));
+    let bvp = Bvp {
+        max_memory: 1 << 20,
+        ..Bvp::default()
+    };
+    match bvp.solve(&p) {
+        Err(e @ SolverError::MemoryLimit { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("--method direct"), "{text}");
+        }
+        other => panic!("expected MemoryLimit, got {other:?}"),
+    }
+    // With room it solves.
+    assert!(Bvp::default().solve(&p).is_ok());
+}
