@@ -647,3 +647,43 @@ fn huge_grids_are_refused_before_allocation() {
         assert!(stderr.contains(fragment), "{args:?}: {stderr}");
     }
 }
+
+/// Outputs are checked before computing; stale temporaries of killed runs are removed; escape
+/// says it needs an infinite horizon.
+#[test]
+fn outputs_checked_first_and_stale_temporaries_removed() {
+    let big = "gamma=0.05:2:200000";
+    let out = lossnav(&[
+        "sweep",
+        "problems/specs/figure1-double-well.json",
+        "--set",
+        big,
+        "-o",
+        "/no/such/dir/x.jsonl",
+    ]);
+    // Refused at once (200 000 solves would take a minute).
+    assert_clean_failure(&out, &["/no/such/dir/x.jsonl"]);
+    let out = lossnav(&[
+        "escape",
+        "problems/specs/figure1-double-well.json",
+        "--gamma",
+        "0.1",
+    ]);
+    assert_clean_failure(&out, &["infinite", "finite horizon 4"]);
+    let dir = std::env::temp_dir().join(format!("lossnav-stale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A process id above the kernel's maximum (2²²) cannot be running.
+    let stale = dir.join(".out.json.4194305.tmp");
+    std::fs::write(&stale, "half a result").unwrap();
+    let target = dir.join("out.json");
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure2-quadratic-1d.json",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!stale.exists(), "stale temporary left behind");
+    assert!(target.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -54,7 +54,7 @@ pub enum ProblemError {
         value: f64,
     },
     /// A scalar parameter is outside its allowed range.
-    #[error("{name} = {value} is not allowed: {name} must be {requirement}")]
+    #[error("{name} = {} is not allowed: {name} must be {requirement}", number(*value))]
     Parameter {
         /// Parameter name (`eta`, `k`, `gamma`, `horizon`, ...).
         name: String,
@@ -153,5 +153,15 @@ pub(crate) fn fmt_num(v: f64) -> String {
         format!("{v:.4}")
     } else {
         format!("{v:.3e}")
+    }
+}
+
+/// A number as a user would write it: plain between 10⁻⁴ and 10⁹, scientific otherwise (`{}`
+/// prints 1e-300 with 300 digits).
+fn number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e9).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
     }
 }

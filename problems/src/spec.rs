@@ -201,7 +201,7 @@ impl<'de> Deserialize<'de> for HorizonSpec {
                 .ok_or_else(|| D::Error::custom("horizon: number out of range")),
             serde_json::Value::String(s) if s == "infinite" => Ok(HorizonSpec::Infinite),
             other => Err(D::Error::custom(format!(
-                "horizon: expected a positive number or \"infinite\", got {other}"
+                "expected a positive number or \"infinite\", got {other}"
             ))),
         }
     }
@@ -261,7 +261,7 @@ impl<'de> Deserialize<'de> for EndSpec {
     fn deserialize<D: Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error;
         use serde_json::Value;
-        let expected = "end: expected \"free\", \"equilibrium\", {\"fixed\": [...]}, \
+        let expected = "expected \"free\", \"equilibrium\", {\"fixed\": [...]}, \
                         {\"cost\": <loss>} or {\"equilibrium\": [...]}";
         let value = Value::deserialize(de)?;
         match &value {
@@ -291,6 +291,21 @@ impl<'de> Deserialize<'de> for EndSpec {
 impl Spec {
     /// Parses a spec from JSON text (no validation beyond the JSON shape).
     pub fn from_json(text: &str) -> Result<Self> {
+        // Editors on some systems save UTF-8 with a byte-order mark; it is not JSON.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // A spec is one object: an array (or a bare number) would otherwise be read as a
+        // sequence of fields and fail with a message about field types.
+        let first = text.trim_start().chars().next();
+        if first.is_some_and(|c| c != '{') {
+            return Err(ProblemError::Json {
+                message: format!(
+                    "a spec is a JSON object {{...}}; this text starts with {:?}",
+                    first.unwrap_or(' ')
+                ),
+                line: 1,
+                column: 1,
+            });
+        }
         // Through serde_path_to_error so that a wrong type names its field (`eta`,
         // `loss.quadratic.curvatures[1]`), which serde_json's own message does not.
         let mut de = serde_json::Deserializer::from_str(text);
@@ -298,7 +313,8 @@ impl Spec {
             let path = e.path().to_string();
             let mut error = json_error(e.into_inner());
             if let ProblemError::Json { message, .. } = &mut error {
-                if !path.is_empty() && path != "." {
+                // "?" is the path of a syntax error outside any field.
+                if !path.is_empty() && path != "." && path != "?" {
                     *message = format!("{path}: {message}");
                 }
             }
@@ -391,10 +407,15 @@ impl Spec {
         let vars = match &self.loss.vars {
             Some(v) => {
                 if v.len() != d {
+                    // The loss names its variables: a θ0 of another length is what is wrong.
                     return Err(ProblemError::dimension(
-                        "loss.vars",
-                        format!("{d} names (the length of theta0)"),
-                        format!("{} names", v.len()),
+                        "theta0",
+                        format!(
+                            "{} entries, one per variable of the loss ({})",
+                            v.len(),
+                            v.join(", ")
+                        ),
+                        format!("{d} entries"),
                     ));
                 }
                 v.clone()

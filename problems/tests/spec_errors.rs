@@ -108,9 +108,15 @@ fn dimension_mismatches_name_field_and_sizes() {
         &with(&["metric"], json!({"matrix": [[1.0, 0.0], [0.0]]})),
         &["metric.matrix[1]", "2 entries", "1 entries"],
     );
+    // The loss names one variable, θ0 has two entries: θ0 is blamed, naming the variables.
     assert_mentions(
         &with(&["loss", "vars"], json!(["x"])),
-        &["loss.vars", "2 names", "1 names"],
+        &[
+            "theta0",
+            "1 entries",
+            "variable of the loss (x)",
+            "got 2 entries",
+        ],
     );
     assert_mentions(
         &with(
@@ -295,4 +301,41 @@ fn endless_file_is_refused_at_the_size_limit() {
         }
         other => panic!("expected an I/O error, got {other}"),
     }
+}
+
+/// Messages a new user found confusing, and what they say now.
+#[test]
+fn messages_name_the_cause_once() {
+    // A prefix once: "end: end: expected ..." and "horizon: horizon: ..." before.
+    let e = assert_mentions(&with(&["end"], json!("open")), &["end: expected \"free\""]);
+    assert!(!e.to_string().contains("end: end"), "{e}");
+    let e = assert_mentions(
+        &with(&["horizon"], json!("forever")),
+        &["horizon: expected"],
+    );
+    assert!(!e.to_string().contains("horizon: horizon"), "{e}");
+    // A syntax error outside any field has no "?: " path.
+    let text = base().to_string();
+    let trailing = format!("{},}}", &text[..text.len() - 1]);
+    let e = assert_mentions(&trailing, &["trailing comma"]);
+    assert!(!e.to_string().contains("?:"), "{e}");
+    // A θ0 of the wrong length is blamed on θ0, with the loss's variables.
+    assert_mentions(
+        &with(&["theta0"], json!([1.0, 2.0, 3.0])),
+        &["theta0: expected 2 entries, one per variable of the loss (x, y), got 3"],
+    );
+    // A JSON array is not a spec.
+    assert_mentions(&format!("[{text}]"), &["a spec is a JSON object"]);
+    // A tiny parameter is printed as written.
+    assert_mentions(
+        &with(&["eta"], json!(-1e-300)),
+        &["eta = -1e-300 is not allowed"],
+    );
+}
+
+/// A UTF-8 byte-order mark (some editors write one) is not an error.
+#[test]
+fn byte_order_mark_is_accepted() {
+    let text = format!("\u{feff}{}", base());
+    assert!(Spec::from_json(&text).unwrap().to_problem().is_ok());
 }

@@ -148,7 +148,7 @@ pub enum SolverError {
     #[error("unsupported problem: {0}")]
     Unsupported(String),
     /// An option is out of range.
-    #[error("invalid option {name} = {value}: {requirement}")]
+    #[error("invalid option {name} = {}: {requirement}", number(*value))]
     InvalidOption {
         /// The option.
         name: &'static str,
@@ -157,4 +157,14 @@ pub enum SolverError {
         /// The rule it breaks.
         requirement: &'static str,
     },
+}
+
+/// A number as a user would write it: plain between 10⁻⁴ and 10⁹, scientific otherwise (`{}`
+/// prints 1e-300 with 300 digits).
+pub(crate) fn number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e9).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
 }

@@ -354,14 +354,25 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             out,
             output,
         } => {
+            for file in output.iter().chain(out.iter()) {
+                output::check_writable(file)?;
+            }
             let path = spec.display().to_string();
             let s = lossnav_problems::Spec::from_file(&spec).map_err(|source| CliError::Spec {
                 path: path.clone(),
                 source,
             })?;
             // Validated before its θ0 is varied (an empty θ0 has no first coordinate).
-            s.to_problem()
+            let base = s
+                .to_problem()
                 .map_err(|source| CliError::Spec { path, source })?;
+            if let lossnav_problems::Horizon::Finite(t) = base.horizon() {
+                return Err(CliError::Usage(format!(
+                    "escape compares the infinite-horizon extremals toward each minimum; \
+                     {} has the finite horizon {t} (use a spec with \"horizon\": \"infinite\")",
+                    spec.display()
+                )));
+            }
             let range = |flag: &str, text: &str| -> Result<Vec<f64>, CliError> {
                 sweep::parse_values(text).map_err(|why| {
                     CliError::Usage(format!("{flag} {text}: {why} (LO:HI:N or A,B,C)"))

@@ -49,6 +49,7 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
     let name = target
         .file_name()
         .ok_or_else(|| CliError::Usage(format!("{} is not a file path", path.display())))?;
+    remove_stale_temporaries(&dir, &name.to_string_lossy());
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         name.to_string_lossy(),
@@ -67,6 +68,64 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+/// Removes `.NAME.PID.tmp` files in `dir` left by an earlier run of this program that was
+/// killed mid-write (`kill -9`): those whose process no longer exists (Linux: `/proc/PID`).
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Checks, before any work, that `path` can be written: an existing file (or device) opens for
+/// appending (nothing is changed), a new file's directory takes a probe file. Commands that
+/// compute for a long time call this first, so `-o /no/such/dir/x` fails at once.
+pub fn check_writable(path: &Path) -> Result<(), CliError> {
+    let io = |source: std::io::Error| CliError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if std::fs::metadata(path).is_ok() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(io);
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| CliError::Usage(format!("{} is not a file path", path.display())))?;
+    let probe = dir.join(format!(
+        ".{}.{}.probe",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::File::create(&probe).map_err(io)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// `path` and each path its symbolic links lead to, in order; the last is the file they name

@@ -12,7 +12,7 @@ use lossnav_problems::spec::HorizonSpec;
 use lossnav_problems::Spec;
 use lossnav_solvers::Bvp;
 
-use super::output::{print, write_atomic};
+use super::output::{check_writable, print, write_atomic};
 use super::CliError;
 
 /// The most worker threads `--jobs` accepts: far above any core count this tool runs on, low
@@ -225,6 +225,9 @@ pub struct SweepArgs<'a> {
 }
 
 pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
+    if let Some(file) = args.output {
+        check_writable(file)?;
+    }
     let path = args.spec.display().to_string();
     let spec = Spec::from_file(args.spec).map_err(|source| CliError::Spec {
         path: path.clone(),
