@@ -64,7 +64,7 @@ fn bad_specs_fail_with_one_line() {
     let cases: &[(&str, &[&str])] = &[
         ("{\"loss\": {\"expr\": \"x^2\"}, \"theta0\": [1.0,, 2]}", &["line 1", "column"]),
         ("{\"loss\": {\"expr\": \"x1^2\"}, \"theta0\": [1.0], \"horizon\": 1, \"eta\": 0}", &["eta = 0"]),
-        ("{\"loss\": {\"expr\": \"x^2 + q\"}, \"theta0\": [1.0], \"horizon\": 1}", &["unknown variable `q`"]),
+        ("{\"loss\": {\"expr\": \"x^2 + q\"}, \"theta0\": [1.0], \"horizon\": 1}", &["unknown variables `x`, `q`"]),
         ("{\"loss\": {\"expr\": \"x1^2\"}, \"theta0\": [1.0], \"horizon\": 1, \"end\": \"equilibrium\"}", &["infinite horizon"]),
         ("[]", &["invalid spec"]),
         ("", &["EOF"]),

@@ -72,7 +72,10 @@ pub enum ProblemError {
         message: String,
     },
     /// An expression does not parse or cannot be differentiated.
-    #[error("{field}: cannot use expression \"{expression}\": {message}")]
+    #[error(
+        "{field}: cannot use expression \"{}\": {message}",
+        excerpt(expression)
+    )]
     Expression {
         /// Dotted path of the field.
         field: String,
@@ -81,17 +84,21 @@ pub enum ProblemError {
         /// The parser's or differentiator's complaint.
         message: String,
     },
-    /// An expression uses a name that is neither a variable, a parameter nor `t`.
+    /// An expression uses names that are neither variables, parameters, constants nor `t`.
     #[error(
-        "{field}: expression \"{expression}\" uses unknown variable `{name}` (known: {known})"
+        "{field}: expression \"{}\" uses unknown variable{} {} (known: {})",
+        excerpt(expression),
+        if names.len() == 1 { "" } else { "s" },
+        excerpt(&names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+        excerpt(known)
     )]
     UnknownVariable {
         /// Dotted path of the field.
         field: String,
         /// The expression text.
         expression: String,
-        /// The unknown name.
-        name: String,
+        /// The unknown names, in order of appearance.
+        names: Vec<String>,
         /// The names that are allowed, comma separated.
         known: String,
     },
@@ -163,5 +170,17 @@ fn number(v: f64) -> String {
         format!("{v}")
     } else {
         format!("{v:e}")
+    }
+}
+
+/// `text` whole when short, else its first 60 characters, `…` and its length: an error about a
+/// megabyte of expression must not repeat it.
+fn excerpt(text: &str) -> String {
+    let chars = text.chars().count();
+    if chars <= 120 {
+        text.to_string()
+    } else {
+        let head: String = text.chars().take(60).collect();
+        format!("{head}… ({chars} characters)")
     }
 }

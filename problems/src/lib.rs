@@ -14,7 +14,7 @@
 //!
 //! Every derivative is exact: closed forms, forward-mode automatic differentiation
 //! ([`AutoDiff`], num-dual) for landscapes written in Rust, and symbolic differentiation
-//! ([`ExprLoss`], exmex) for expressions from JSON.
+//! ([`ExprLoss`], reverse accumulation on a recorded program) for expressions from JSON.
 //!
 //! ```
 //! use lossnav_problems::Spec;

@@ -1,44 +1,34 @@
 //! The written notation of expressions: precedence as in mathematics, numbers in scientific
-//! notation, and errors that point at the offending character.
-//!
-//! exmex, which differentiates the expressions, binds a unary minus tighter than `^` and
-//! chains `^` from the left, so `-x^2` would be `(−x)²` and `2^3^2` would be 64. Neither is what
-//! a loss written by hand means, and nothing would say so. This module parses the text once
-//! with the usual rules and rewrites it with the parentheses that make exmex read it the same
-//! way:
+//! notation, errors that point at the offending character, and the translation of the parsed
+//! expression into a recorded tape (`problems/src/tape.rs`), where it is differentiated.
 //!
 //! - `^` binds tighter than a unary sign and groups from the right: `-x^2 = −(x²)`,
 //!   `2^3^2 = 2^9`, `x^-2 = x^(−2)`;
-//! - `*` and `/`, then `+` and `−`, group from the left (bit for bit: mixed chains are
-//!   parenthesised, since exmex ranks `−` above `+` and `/` above `*`);
-//! - numbers may be written `1e6`, `2.5E-3`.
+//! - `*` and `/`, then `+` and `−`, group from the left;
+//! - numbers may be written `1e6`, `2.5E-3`;
+//! - functions: those of [`crate::tape::FUNCTIONS`], each with its number of arguments.
 //!
-//! It is hand-written because the grammar is a dozen lines and the alternative, a parser
-//! generator, would still need the same rewrite for exmex.
+//! It is hand-written because the grammar is a dozen lines.
 
+#[cfg(test)]
 use std::fmt::Write as _;
 
-/// Functions of one argument exmex can differentiate.
-const UNARY_FUNCTIONS: &[&str] = &[
-    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
-    "exp", "ln", "log", "log2", "log10", "sqrt", "cbrt",
-];
-
-/// Reserved names exmex knows but cannot differentiate; rejected later, with that reason.
-const OTHER_FUNCTIONS: &[&str] = &[
-    "abs", "signum", "floor", "ceil", "round", "trunc", "fract", "min", "max", "atan2",
-];
+use crate::tape::{self, Tracer, FUNCTIONS};
 
 /// Longest expression accepted, in tokens (numbers, names, operators, parentheses).
-const MAX_TOKENS: usize = 20_000;
+pub(crate) const MAX_TOKENS: usize = 1_000_000;
 
 /// Deepest nesting of parentheses and signs accepted: far beyond any written loss, well within
-/// the stack of the recursive parser and of exmex.
+/// the stack of the recursive parser.
 const MAX_DEPTH: usize = 500;
 
 /// Whether `name` is a function of the expression language (and so cannot name a variable).
 pub(crate) fn is_function(name: &str) -> bool {
-    UNARY_FUNCTIONS.contains(&name) || OTHER_FUNCTIONS.contains(&name)
+    FUNCTIONS.iter().any(|(f, _)| *f == name)
+}
+
+fn arity(name: &str) -> Option<usize> {
+    FUNCTIONS.iter().find(|(f, _)| *f == name).map(|(_, n)| *n)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,23 +41,23 @@ enum Token {
     Comma,
 }
 
+/// A parsed expression.
 #[derive(Debug)]
-enum Node {
-    Number(f64, String),
+pub(crate) enum Node {
+    /// The value and, for rewriting in tests, the literal as written.
+    Number(f64, #[cfg_attr(not(test), allow(dead_code))] String),
     Name(String),
     Call(String, Vec<Node>),
     Neg(Box<Node>),
     Binary(char, Box<Node>, Box<Node>),
 }
 
-/// Rewrites `text` so that exmex reads it with the usual precedence; an error message names the
-/// problem and its position (1-based column).
-pub(crate) fn normalise(text: &str) -> Result<String, String> {
+/// Parses `text`; an error message names the problem and its position (1-based column).
+pub(crate) fn parse(text: &str) -> Result<Node, String> {
     let tokens = tokenize(text)?;
     if tokens.len() > MAX_TOKENS {
         return Err(format!(
-            "the expression has {} symbols; at most {MAX_TOKENS} are accepted (the work of \
-             symbolic second derivatives grows quickly with length)",
+            "the expression has {} symbols; at most {MAX_TOKENS} are accepted",
             tokens.len()
         ));
     }
@@ -86,6 +76,61 @@ pub(crate) fn normalise(text: &str) -> Result<String, String> {
             ),
         });
     }
+    Ok(node)
+}
+
+/// Every name `node` refers to (variables, parameters, constants), in order of appearance.
+pub(crate) fn names(node: &Node, out: &mut Vec<String>) {
+    // Iterative: long sums are left-deep trees as deep as they have terms.
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        match n {
+            Node::Number(..) => {}
+            Node::Name(name) => {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+            Node::Call(_, args) => stack.extend(args.iter().rev()),
+            Node::Neg(a) => stack.push(a),
+            Node::Binary(_, a, b) => {
+                stack.push(b);
+                stack.push(a);
+            }
+        }
+    }
+}
+
+/// Records `node` into the current tape, each name read through `resolve` (which knows the
+/// variables, parameters and constants; names were checked before).
+pub(crate) fn trace(node: &Node, resolve: &dyn Fn(&str) -> Tracer) -> Tracer {
+    match node {
+        Node::Number(value, _) => Tracer::Const(*value),
+        Node::Name(name) => resolve(name),
+        Node::Neg(a) => -trace(a, resolve),
+        Node::Binary(op, a, b) => {
+            let (x, y) = (trace(a, resolve), trace(b, resolve));
+            match op {
+                '+' => x + y,
+                '-' => x - y,
+                '*' => x * y,
+                '/' => x / y,
+                _ => tape::call("pow", &[x, y]).unwrap_or(Tracer::Const(f64::NAN)),
+            }
+        }
+        Node::Call(name, args) => {
+            let args: Vec<Tracer> = args.iter().map(|a| trace(a, resolve)).collect();
+            // Names and arities were checked by the parser.
+            tape::call(name, &args).unwrap_or(Tracer::Const(f64::NAN))
+        }
+    }
+}
+
+/// Rewrites `text` with the parentheses exmex needs to read it with the precedence used here
+/// (for tests that compare with exmex as an independent reader).
+#[cfg(test)]
+pub(crate) fn normalise(text: &str) -> Result<String, String> {
+    let node = parse(text)?;
     let mut out = String::with_capacity(text.len() + 8);
     emit(&node, &mut out);
     Ok(out)
@@ -291,15 +336,21 @@ impl Parser<'_> {
                     args.push(self.nested(Self::expression)?);
                 }
                 self.close(column)?;
-                if !is_function(name) {
+                let Some(n) = arity(name) else {
                     return Err(format!(
                         "unknown function `{name}` at column {column} (functions: {})",
-                        UNARY_FUNCTIONS.join(" ")
+                        FUNCTIONS
+                            .iter()
+                            .map(|(f, _)| *f)
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     ));
-                }
-                if UNARY_FUNCTIONS.contains(&name.as_str()) && args.len() != 1 {
+                };
+                if args.len() != n {
                     return Err(format!(
-                        "`{name}` at column {column} takes one argument, not {}",
+                        "`{name}` at column {column} takes {} argument{}, not {}",
+                        ["no", "one", "two"].get(n).copied().unwrap_or("several"),
+                        if n == 1 { "" } else { "s" },
                         args.len()
                     ));
                 }
@@ -334,6 +385,7 @@ impl Parser<'_> {
 }
 
 /// Binding strength of a node as written out: higher binds tighter.
+#[cfg(test)]
 fn level(node: &Node) -> u8 {
     match node {
         Node::Binary('+' | '-', ..) => 1,
@@ -348,6 +400,7 @@ fn level(node: &Node) -> u8 {
 /// Writes `node` with the parentheses exmex needs to read it as parsed here. Sums and products
 /// stay flat (no parentheses for left-grouped chains), so long expressions nest no deeper than
 /// written.
+#[cfg(test)]
 fn emit(node: &Node, out: &mut String) {
     let wrapped = |child: &Node, min_level: u8, out: &mut String| {
         if level(child) < min_level {
@@ -498,7 +551,7 @@ mod tests {
         assert!(normalise(&deep).unwrap_err().contains("nested more than"));
         let signs = format!("{}x", "-".repeat(600));
         assert!(normalise(&signs).unwrap_err().contains("nested more than"));
-        let long = vec!["x"; 12_000].join("+");
+        let long = vec!["x"; MAX_TOKENS / 2 + 1].join("+");
         assert!(normalise(&long).unwrap_err().contains("at most"));
         for (text, fragment) in cases {
             let err = normalise(text).unwrap_err();

@@ -1,25 +1,21 @@
-//! Straight-line programs ("tapes") compiled from exmex expressions, for fast repeated
-//! evaluation.
+//! Straight-line programs ("tapes") recorded from expressions, their derivatives by reverse
+//! accumulation, and fast repeated evaluation.
 //!
-//! exmex parses and differentiates; its own evaluator walks a generic flat representation,
-//! computes every power with `powf` and copies its operands on each call, which made expression
-//! evaluation the largest cost in the boundary-value solver's inner loop. Instead, each
-//! expression is evaluated once over [`Tracer`] values, which record every operation into a
-//! tape: constants (including the spec's named parameters) are folded, integer powers become
-//! multiplications, identities (`x + 0`, `1·x`, …) vanish, and equal subexpressions — common
-//! between a function's partial derivatives — are computed once. Evaluating the tape is one pass
-//! over a flat instruction list.
+//! A parsed expression ([`crate::notation`]) is evaluated once over [`Tracer`] values, which
+//! record every operation into a tape: constants (including the spec's named parameters) are
+//! folded, integer powers become multiplications, identities (`x + 0`, `1·x`, …) vanish, and
+//! equal subexpressions are computed once. [`gradient`] differentiates a recorded value by
+//! reverse accumulation, recording the derivative rules themselves, so a gradient is a tape
+//! too (and its gradient, row by row, the Hessian). Evaluating a tape is one pass over a flat
+//! instruction list.
 //!
-//! Written here because no expression crate offers symbolic differentiation together with a
+//! Written here because no crate offers differentiation on a recorded program together with a
 //! compiled, common-subexpression-eliminated evaluator for several outputs.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::{Add, Div, Mul, Neg, Sub};
-use std::str::FromStr;
-
-use exmex::num::{Float, Num, PrimInt};
 
 use crate::landscape::{check_strided_output, Points};
 
@@ -95,7 +91,6 @@ enum Binary {
     Mul,
     Div,
     Powf,
-    Log,
     Min,
     Max,
     Atan2,
@@ -109,7 +104,6 @@ impl Binary {
             Binary::Mul => a * b,
             Binary::Div => a / b,
             Binary::Powf => a.powf(b),
-            Binary::Log => a.log(b),
             Binary::Min => a.min(b),
             Binary::Max => a.max(b),
             Binary::Atan2 => a.atan2(b),
@@ -140,8 +134,6 @@ enum Instr {
 pub(crate) enum Input {
     Theta(usize),
     Time,
-    /// A named parameter: folded into the tape as a constant.
-    Constant(f64),
 }
 
 /// A value during tracing: a known constant, or the result of a recorded instruction.
@@ -395,7 +387,6 @@ impl Tape {
         match input {
             Input::Theta(i) => record(Instr::Theta(i as u32)),
             Input::Time => record(Instr::Time),
-            Input::Constant(c) => Tracer::Const(c),
         }
     }
 
@@ -667,8 +658,6 @@ impl Tape {
     }
 }
 
-// What exmex needs of a number type: arithmetic, its `Float` functions, literals.
-
 impl PartialEq for Tracer {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
@@ -678,31 +667,6 @@ impl PartialEq for Tracer {
                 _ => false,
             },
         }
-    }
-}
-
-impl PartialOrd for Tracer {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        self.constant()?.partial_cmp(&other.constant()?)
-    }
-}
-
-impl FromStr for Tracer {
-    type Err = std::num::ParseFloatError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse::<f64>().map(Tracer::Const)
-    }
-}
-
-impl From<f32> for Tracer {
-    fn from(x: f32) -> Self {
-        Tracer::Const(x as f64)
-    }
-}
-
-impl From<u8> for Tracer {
-    fn from(x: u8) -> Self {
-        Tracer::Const(x as f64)
     }
 }
 
@@ -725,69 +689,270 @@ impl Neg for Tracer {
     }
 }
 
-impl Num for Tracer {
-    fn zero() -> Self {
-        Tracer::Const(0.0)
-    }
-    fn one() -> Self {
-        Tracer::Const(1.0)
-    }
-}
+/// Functions of the expression language by name and arity: `(name, arguments)`.
+pub(crate) const FUNCTIONS: &[(&str, usize)] = &[
+    ("sin", 1),
+    ("cos", 1),
+    ("tan", 1),
+    ("asin", 1),
+    ("acos", 1),
+    ("atan", 1),
+    ("sinh", 1),
+    ("cosh", 1),
+    ("tanh", 1),
+    ("asinh", 1),
+    ("acosh", 1),
+    ("atanh", 1),
+    ("exp", 1),
+    ("ln", 1),
+    ("log", 1),
+    ("log2", 1),
+    ("log10", 1),
+    ("sqrt", 1),
+    ("cbrt", 1),
+    ("abs", 1),
+    ("signum", 1),
+    ("floor", 1),
+    ("ceil", 1),
+    ("round", 1),
+    ("trunc", 1),
+    ("fract", 1),
+    ("sigmoid", 1),
+    ("softplus", 1),
+    ("min", 2),
+    ("max", 2),
+    ("atan2", 2),
+    ("pow", 2),
+];
 
-macro_rules! unary_functions {
-    ($($name:ident $op:ident),*) => {$(
-        fn $name(self) -> Self {
-            unary(Unary::$op, self)
+/// The function `name` applied to `args` (name and arity as in [`FUNCTIONS`]).
+pub(crate) fn call(name: &str, args: &[Tracer]) -> Option<Tracer> {
+    let u = |op| Some(unary(op, args[0]));
+    let b = |op| Some(binary(op, args[0], args[1]));
+    match (name, args.len()) {
+        ("sin", 1) => u(Unary::Sin),
+        ("cos", 1) => u(Unary::Cos),
+        ("tan", 1) => u(Unary::Tan),
+        ("asin", 1) => u(Unary::Asin),
+        ("acos", 1) => u(Unary::Acos),
+        ("atan", 1) => u(Unary::Atan),
+        ("sinh", 1) => u(Unary::Sinh),
+        ("cosh", 1) => u(Unary::Cosh),
+        ("tanh", 1) => u(Unary::Tanh),
+        ("asinh", 1) => u(Unary::Asinh),
+        ("acosh", 1) => u(Unary::Acosh),
+        ("atanh", 1) => u(Unary::Atanh),
+        ("exp", 1) => u(Unary::Exp),
+        ("ln" | "log", 1) => u(Unary::Ln),
+        ("log2", 1) => u(Unary::Log2),
+        ("log10", 1) => u(Unary::Log10),
+        ("sqrt", 1) => u(Unary::Sqrt),
+        ("cbrt", 1) => u(Unary::Cbrt),
+        ("abs", 1) => u(Unary::Abs),
+        ("signum", 1) => u(Unary::Signum),
+        ("floor", 1) => u(Unary::Floor),
+        ("ceil", 1) => u(Unary::Ceil),
+        ("round", 1) => u(Unary::Round),
+        ("trunc", 1) => u(Unary::Trunc),
+        ("fract", 1) => u(Unary::Fract),
+        // 1/(1 + e^{−x}): e^{−x} overflows to ∞ for x < −709, and 1/∞ = 0 is the right limit.
+        ("sigmoid", 1) => {
+            let e = unary(Unary::Exp, -args[0]);
+            Some(Tracer::Const(1.0) / (Tracer::Const(1.0) + e))
         }
-    )*};
+        // max(x, 0) + ln(1 + e^{−|x|}): no overflow for large x, no loss of digits for large −x.
+        ("softplus", 1) => {
+            let x = args[0];
+            let tail = unary(
+                Unary::Ln,
+                Tracer::Const(1.0) + unary(Unary::Exp, -unary(Unary::Abs, x)),
+            );
+            Some(binary(Binary::Max, x, Tracer::Const(0.0)) + tail)
+        }
+        ("min", 2) => b(Binary::Min),
+        ("max", 2) => b(Binary::Max),
+        ("atan2", 2) => b(Binary::Atan2),
+        ("pow", 2) => b(Binary::Powf),
+        _ => None,
+    }
 }
 
-impl Float for Tracer {
-    fn from_f64(f: f64) -> Self {
-        Tracer::Const(f)
+/// The gradient of `output` with respect to `wrt` (inputs of the current recording), recorded
+/// by reverse accumulation over the instructions `output` depends on: each derivative rule is
+/// itself recorded, so shared subexpressions stay shared and constants fold. The work is a
+/// small multiple of the size of `output`'s dependency cone, whatever the expression's shape.
+///
+/// Derivatives are those of the functions away from their kinks: `abs` has `signum` (0 at 0),
+/// `min`/`max` split ties evenly, and the step functions (`floor`, `signum`, …) have 0.
+pub(crate) fn gradient(output: Tracer, wrt: &[Tracer]) -> Vec<Tracer> {
+    let zero = Tracer::Const(0.0);
+    let Tracer::Node(root) = output else {
+        return vec![zero; wrt.len()];
+    };
+    // The cone of `root`, read while nothing is recorded.
+    let cone: Vec<(u32, Instr)> = RECORDER.with(|r| {
+        let r = r.borrow();
+        let Some(rec) = r.as_ref() else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![root];
+        let mut cone = Vec::new();
+        while let Some(i) = stack.pop() {
+            if !seen.insert(i) {
+                continue;
+            }
+            let instr = rec.instrs[i as usize];
+            match instr {
+                Instr::Unary(_, a) | Instr::Powi(a, _) => stack.push(a),
+                Instr::Binary(_, a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                _ => {}
+            }
+            cone.push((i, instr));
+        }
+        // Operands precede their uses: descending indices visit every use before its operand.
+        cone.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
+        cone
+    });
+    let constant = |i: u32| {
+        cone.binary_search_by(|probe| i.cmp(&probe.0))
+            .ok()
+            .and_then(|k| match cone[k].1 {
+                Instr::Const(bits) => Some(f64::from_bits(bits)),
+                _ => None,
+            })
+    };
+    let mut adjoint: HashMap<u32, Tracer> = HashMap::new();
+    adjoint.insert(root, Tracer::Const(1.0));
+    let add = |adjoint: &mut HashMap<u32, Tracer>, i: u32, v: Tracer| {
+        let entry = adjoint.entry(i).or_insert(zero);
+        *entry = *entry + v;
+    };
+    let one = Tracer::Const(1.0);
+    let half = Tracer::Const(0.5);
+    // Operands that are recorded constants enter the rules as constants, so they fold.
+    let val = |i: u32| constant(i).map_or(Tracer::Node(i), Tracer::Const);
+    for &(i, instr) in &cone {
+        let Some(&bar) = adjoint.get(&i) else {
+            continue;
+        };
+        let y = val(i);
+        match instr {
+            Instr::Theta(_) | Instr::Time | Instr::Const(_) => {}
+            Instr::Unary(op, a) => {
+                let x = val(a);
+                let d = match op {
+                    Unary::Neg => -one,
+                    Unary::Abs => unary(Unary::Signum, x),
+                    Unary::Signum | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc => {
+                        continue
+                    }
+                    Unary::Fract => one,
+                    Unary::Sin => unary(Unary::Cos, x),
+                    Unary::Cos => -unary(Unary::Sin, x),
+                    Unary::Tan => one + y * y,
+                    Unary::Asin => one / unary(Unary::Sqrt, one - x * x),
+                    Unary::Acos => -(one / unary(Unary::Sqrt, one - x * x)),
+                    Unary::Atan => one / (one + x * x),
+                    Unary::Sinh => unary(Unary::Cosh, x),
+                    Unary::Cosh => unary(Unary::Sinh, x),
+                    Unary::Tanh => one - y * y,
+                    Unary::Asinh => one / unary(Unary::Sqrt, x * x + one),
+                    Unary::Acosh => one / unary(Unary::Sqrt, x * x - one),
+                    Unary::Atanh => one / (one - x * x),
+                    Unary::Exp => y,
+                    Unary::Sqrt => half / y,
+                    Unary::Cbrt => one / (Tracer::Const(3.0) * y * y),
+                    Unary::Ln => one / x,
+                    Unary::Log2 => one / (x * Tracer::Const(std::f64::consts::LN_2)),
+                    Unary::Log10 => one / (x * Tracer::Const(std::f64::consts::LN_10)),
+                };
+                add(&mut adjoint, a, bar * d);
+            }
+            Instr::Powi(a, n) => {
+                let x = val(a);
+                let d = Tracer::Const(n as f64)
+                    * binary(Binary::Powf, x, Tracer::Const((n - 1) as f64));
+                add(&mut adjoint, a, bar * d);
+            }
+            Instr::Binary(op, a, b) => {
+                let (x, z) = (val(a), val(b));
+                let (da, db): (Option<Tracer>, Option<Tracer>) = match op {
+                    Binary::Add => (Some(one), Some(one)),
+                    Binary::Sub => (Some(one), Some(-one)),
+                    Binary::Mul => (Some(z), Some(x)),
+                    Binary::Div => (Some(one / z), Some(-(y / z))),
+                    Binary::Powf => match constant(b) {
+                        Some(c) => (
+                            Some(
+                                Tracer::Const(c) * binary(Binary::Powf, x, Tracer::Const(c - 1.0)),
+                            ),
+                            None,
+                        ),
+                        None => (
+                            Some(z * binary(Binary::Powf, x, z - one)),
+                            Some(y * unary(Unary::Ln, x)),
+                        ),
+                    },
+                    Binary::Min | Binary::Max => {
+                        // Which operand is chosen: (1 ∓ signum(x − z))/2, ties split evenly.
+                        let s = unary(Unary::Signum, x - z);
+                        let (first, second) = ((one + s) * half, (one - s) * half);
+                        if op == Binary::Max {
+                            (Some(first), Some(second))
+                        } else {
+                            (Some(second), Some(first))
+                        }
+                    }
+                    Binary::Atan2 => {
+                        let r = x * x + z * z;
+                        (Some(z / r), Some(-(x / r)))
+                    }
+                };
+                if let Some(da) = da {
+                    add(&mut adjoint, a, bar * da);
+                }
+                if let Some(db) = db {
+                    add(&mut adjoint, b, bar * db);
+                }
+            }
+        }
     }
-    fn to_f64(self) -> f64 {
-        self.constant().unwrap_or(f64::NAN)
-    }
-    fn from_f32(f: f32) -> Self {
-        Tracer::Const(f as f64)
-    }
-    fn from_int<I: PrimInt>(n: I) -> Self {
-        Tracer::Const(n.to_i64() as f64)
-    }
-    unary_functions!(
-        log2 Log2, log10 Log10, abs Abs, sin Sin, cos Cos, tan Tan, asin Asin, acos Acos,
-        atan Atan, sqrt Sqrt, signum Signum, sinh Sinh, cosh Cosh, tanh Tanh, asinh Asinh,
-        acosh Acosh, atanh Atanh, floor Floor, ceil Ceil, round Round, trunc Trunc,
-        fract Fract, exp Exp, cbrt Cbrt, ln Ln
-    );
-    fn is_nan(self) -> bool {
-        self.constant().is_some_and(f64::is_nan)
-    }
-    fn powf(self, n: Self) -> Self {
-        binary(Binary::Powf, self, n)
-    }
-    fn log(self, n: Self) -> Self {
-        binary(Binary::Log, self, n)
-    }
-    fn min(self, n: Self) -> Self {
-        binary(Binary::Min, self, n)
-    }
-    fn max(self, n: Self) -> Self {
-        binary(Binary::Max, self, n)
-    }
-    fn atan2(self, n: Self) -> Self {
-        binary(Binary::Atan2, self, n)
-    }
-    fn powi(self, n: i32) -> Self {
-        binary(Binary::Powf, self, Tracer::Const(n as f64))
-    }
+    wrt.iter()
+        .map(|w| match w {
+            Tracer::Node(i) => adjoint.get(i).copied().unwrap_or(zero),
+            Tracer::Const(_) => zero,
+        })
+        .collect()
+}
+
+/// Instructions recorded so far on this thread (0 outside a recording): a work measure for
+/// callers that build derivatives.
+pub(crate) fn recorded() -> usize {
+    RECORDER.with(|r| r.borrow().as_ref().map_or(0, |rec| rec.instrs.len()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use exmex::Express;
+
+    /// `text` traced with `x, y` as coordinates 0 and 1, `t` as time and the parameters folded.
+    fn trace_text(text: &str, params: &[(&str, f64)]) -> Tracer {
+        let node = crate::notation::parse(text).unwrap();
+        crate::notation::trace(&node, &|name| match name {
+            "x" => Tape::input(Input::Theta(0)),
+            "y" => Tape::input(Input::Theta(1)),
+            "t" => Tape::input(Input::Time),
+            "PI" | "π" => Tracer::Const(std::f64::consts::PI),
+            "E" => Tracer::Const(std::f64::consts::E),
+            "TAU" => Tracer::Const(std::f64::consts::TAU),
+            other => Tracer::Const(params.iter().find(|p| p.0 == other).unwrap().1),
+        })
+    }
 
     /// Expressions exercising every operator and function of the language.
     const EXPRESSIONS: [&str; 11] = [
@@ -810,20 +975,8 @@ mod tests {
     /// them), `x, y` as coordinates 0 and 1, and the parameters folded.
     fn tape_with_outputs(text: &str) -> Tape {
         let params = [("a", 1.5), ("b", 0.7), ("c", -0.4), ("d", 2.0)];
-        let traced = exmex::parse::<Tracer>(text).unwrap();
-        let vars: Vec<Input> = traced
-            .var_names()
-            .iter()
-            .map(|name| match name.as_str() {
-                "x" => Input::Theta(0),
-                "y" => Input::Theta(1),
-                "t" => Input::Time,
-                other => Input::Constant(params.iter().find(|p| p.0 == other).unwrap().1),
-            })
-            .collect();
         Tape::record(|| {
-            let vars: Vec<Tracer> = vars.iter().map(|&v| Tape::input(v)).collect();
-            let f = traced.eval(&vars).unwrap();
+            let f = trace_text(text, &params);
             vec![f, Tracer::Const(1.5), f * f]
         })
     }
@@ -875,28 +1028,21 @@ mod tests {
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
         for text in texts {
-            let reference = exmex::parse::<f64>(text).unwrap();
-            let traced = exmex::parse::<Tracer>(text).unwrap();
-            let names: Vec<String> = traced.var_names().to_vec();
-            let input = |name: &str| match name {
-                "x" => Input::Theta(0),
-                "y" => Input::Theta(1),
-                "t" => Input::Time,
-                other => Input::Constant(params.iter().find(|p| p.0 == other).unwrap().1),
-            };
-            let tape = Tape::record(|| {
-                let vars: Vec<Tracer> = names.iter().map(|n| Tape::input(input(n))).collect();
-                vec![traced.eval(&vars).unwrap()]
-            });
+            // exmex reads the text rewritten with its own precedence rules: an independent
+            // parser and interpreter.
+            let reference =
+                exmex::parse::<f64>(&crate::notation::normalise(text).unwrap()).unwrap();
+            let names: Vec<String> = reference.var_names().to_vec();
+            let tape = Tape::record(|| vec![trace_text(text, &params)]);
             for _ in 0..20 {
                 let (x, y, t) = (0.05 + 0.9 * rnd(), 0.05 + 0.9 * rnd(), rnd());
                 let args: Vec<f64> = names
                     .iter()
-                    .map(|n| match input(n) {
-                        Input::Theta(0) => x,
-                        Input::Theta(_) => y,
-                        Input::Time => t,
-                        Input::Constant(c) => c,
+                    .map(|n| match n.as_str() {
+                        "x" => x,
+                        "y" => y,
+                        "t" => t,
+                        other => params.iter().find(|p| p.0 == other).unwrap().1,
                     })
                     .collect();
                 let want = reference.eval(&args).unwrap();
@@ -922,8 +1068,7 @@ mod tests {
         ];
         for text in texts {
             let reference = exmex::parse::<f64>(text).unwrap();
-            let traced = exmex::parse::<Tracer>(text).unwrap();
-            let tape = Tape::record(|| vec![traced.eval(&[Tape::input(Input::Theta(0))]).unwrap()]);
+            let tape = Tape::record(|| vec![trace_text(text, &[])]);
             for x in [
                 0.0,
                 -0.0,
@@ -943,11 +1088,7 @@ mod tests {
     /// Constants fold, integer powers become products, and equal subexpressions are shared.
     #[test]
     fn tape_is_simplified() {
-        let ex = exmex::parse::<Tracer>("(x^2 + 1*y - 0)*(x^2 + y) + 2^3").unwrap();
-        let tape = Tape::record(|| {
-            let vars = [Tape::input(Input::Theta(0)), Tape::input(Input::Theta(1))];
-            vec![ex.eval(&vars).unwrap()]
-        });
+        let tape = Tape::record(|| vec![trace_text("(x^2 + 1*y - 0)*(x^2 + y) + 2^3", &[])]);
         // θ0, θ1, θ0·θ0, (θ0² + θ1), its square and its sum with the immediate 8: 6 slots.
         assert_eq!(tape.len(), 6, "{:?}", tape.steps);
         assert_eq!(tape.consts, [8.0]);
