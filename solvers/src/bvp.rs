@@ -59,6 +59,10 @@ pub struct Bvp {
     /// The most memory a solve may use, in bytes, checked against an estimate before each
     /// mesh is allocated ([`Bvp::memory_estimate`]).
     pub max_memory: usize,
+    /// Whether to run the second-order check on the solution ([`crate::certificate`]; about
+    /// twice the cost of a small solve). When false, [`Solution::second_order`] says it was
+    /// not checked.
+    pub second_order: bool,
     /// Whether to adapt the mesh. When false the problem is solved once on a uniform mesh of
     /// `initial_intervals` intervals (for convergence studies); `converged` then says whether
     /// that mesh happens to meet `tol`.
@@ -76,6 +80,7 @@ impl Default for Bvp {
             continuation: true,
             adapt_mesh: true,
             max_memory: 16 << 30,
+            second_order: true,
         }
     }
 }
@@ -190,7 +195,15 @@ impl Bvp {
             Horizon::Infinite => self.solve_infinite(problem, None),
         }
         .and_then(Solution::finite)
-        .map(|s| s.checked(problem))
+        .map(|s| self.certified(problem, s))
+    }
+
+    fn certified(&self, problem: &Problem, solution: Solution) -> Solution {
+        if self.second_order {
+            solution.checked(problem)
+        } else {
+            solution
+        }
     }
 
     /// Solves the problem starting Newton from `guess(t) = (θ(t), p(t))`, for instance a
@@ -203,7 +216,7 @@ impl Bvp {
             Horizon::Infinite => self.solve_infinite(problem, Some(guess)),
         }
         .and_then(Solution::finite)
-        .map(|s| s.checked(problem))
+        .map(|s| self.certified(problem, s))
     }
 
     fn newton_options(&self) -> NewtonOptions {

@@ -275,7 +275,7 @@ impl Solution {
             hamiltonian,
             diagnostics: summary.diagnostics,
             tail: summary.tail,
-            second_order: SecondOrder::Unchecked("not checked".into()),
+            second_order: SecondOrder::Unchecked("the second-order check was not requested".into()),
             slopes,
         }
     }
