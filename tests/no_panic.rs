@@ -45,3 +45,78 @@ proptest! {
         prop_assert!(result.is_ok(), "panicked on {text}");
     }
 }
+
+/// Cases per property: `LOSSNAV_FUZZ_CASES` for long runs (docs/spec.md, "Fuzzing").
+fn cases(default: u32) -> u32 {
+    std::env::var("LOSSNAV_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The shipped specs: the seed corpus of the mutation fuzzer.
+fn corpus() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/problems/specs");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// Pieces of the expression language, valid and not, for random expressions.
+const TOKENS: &[&str] = &[
+    "x", "y", "t", "a", "2", "0", "-1", "1e300", "1e-300", "0.5", "+", "-", "*", "/", "^", "(",
+    ")", ",", "sin(", "exp(", "ln(", "sqrt(", "abs(", "tanh(", "sigmoid(", "softplus(", "min(",
+    "max(", "atan2(", "pow(", "floor(", "PI", "e", "q", "2x", "%", "^-", "--",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(300)))]
+
+    /// Byte-range edits of every shipped spec: `Ok` or a typed error, never a panic.
+    #[test]
+    fn edits_of_shipped_specs_never_panic(
+        which in 0usize..64,
+        pos in 0usize..4096,
+        cut in 0usize..16,
+        piece in 0usize..PIECES.len(),
+    ) {
+        let corpus = corpus();
+        let mut text = corpus[which % corpus.len()].clone();
+        let pos = pos % text.len();
+        let start = (0..=pos).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let end = (start + cut..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+        text.replace_range(start..end, PIECES[piece]);
+        let result = std::panic::catch_unwind(|| Spec::from_json(&text).and_then(|s| s.to_problem()).map(|_| ()));
+        prop_assert!(result.is_ok(), "panicked on {text}");
+    }
+
+    /// Random token strings as a loss: compiled (or refused with a typed error), and where
+    /// compiled, value, gradient and Hessian evaluate without panicking.
+    #[test]
+    fn random_expressions_never_panic(tokens in proptest::collection::vec(0usize..TOKENS.len(), 1..40)) {
+        let expr: String = tokens.iter().map(|&i| TOKENS[i]).collect::<Vec<_>>().join(" ");
+        let spec = serde_json::json!({
+            "loss": {"expr": expr, "vars": ["x", "y"], "params": {"a": 1.5}},
+            "theta0": [0.3, -0.7], "horizon": 1.0, "end": "free"
+        })
+        .to_string();
+        let result = std::panic::catch_unwind(|| {
+            if let Ok(p) = Spec::from_json(&spec).and_then(|s| s.to_problem()) {
+                let loss = p.lagrangian().loss();
+                let _ = loss.value(&[0.3, -0.7], 0.5);
+                let mut g = [0.0; 2];
+                loss.gradient(&[0.3, -0.7], 0.5, &mut g);
+                let mut h = nalgebra::DMatrix::zeros(2, 2);
+                loss.hessian(&[0.3, -0.7], 0.5, &mut h);
+            }
+        });
+        prop_assert!(result.is_ok(), "panicked on {expr}");
+    }
+}
