@@ -55,6 +55,17 @@ claims! {
     saddle_and_minimum => "saddle-and-minimum",
     second_order_agreement => "second-order-agreement",
     lq_minimum => "lq-minimum",
+    task_switching_rule => "task-switching-rule",
+    weight_resetting_limit => "weight-resetting-limit",
+    task_belief_moments => "task-belief-moments",
+}
+
+/// The belief variance without the mixture term (only `(1 − e^{-λt})S0`, as if the current
+/// minimum were forgotten smoothly): the Monte Carlo check must reject it.
+#[test]
+fn wrong_belief_variance_fails_its_claim() {
+    let m = verify::task_belief_moments_with(|s, _, _, s0| (1.0 - s) * s0).unwrap();
+    assert!(!m.passed(), "{m:?}");
 }
 
 /// A classifier that calls every extremal a minimum (first-order conditions only, as before

@@ -71,9 +71,44 @@ fn corpus() -> Vec<String> {
 
 /// Pieces of the expression language, valid and not, for random expressions.
 const TOKENS: &[&str] = &[
-    "x", "y", "t", "a", "2", "0", "-1", "1e300", "1e-300", "0.5", "+", "-", "*", "/", "^", "(",
-    ")", ",", "sin(", "exp(", "ln(", "sqrt(", "abs(", "tanh(", "sigmoid(", "softplus(", "min(",
-    "max(", "atan2(", "pow(", "floor(", "PI", "e", "q", "2x", "%", "^-", "--",
+    "x",
+    "y",
+    "t",
+    "a",
+    "2",
+    "0",
+    "-1",
+    "1e300",
+    "1e-300",
+    "0.5",
+    "+",
+    "-",
+    "*",
+    "/",
+    "^",
+    "(",
+    ")",
+    ",",
+    "sin(",
+    "exp(",
+    "ln(",
+    "sqrt(",
+    "abs(",
+    "tanh(",
+    "sigmoid(",
+    "softplus(",
+    "min(",
+    "max(",
+    "atan2(",
+    "pow(",
+    "floor(",
+    "PI",
+    "e",
+    "q",
+    "2x",
+    "%",
+    "^-",
+    "--",
 ];
 
 proptest! {
@@ -89,6 +124,8 @@ proptest! {
     ) {
         let corpus = corpus();
         let mut text = corpus[which % corpus.len()].clone();
+        // (A spec file being rewritten while a long run reads it can be empty.)
+        prop_assume!(!text.is_empty());
         let pos = pos % text.len();
         let start = (0..=pos).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         let end = (start + cut..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());

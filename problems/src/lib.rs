@@ -40,6 +40,7 @@ mod notation;
 pub mod problem;
 pub mod spec;
 mod tape;
+pub mod task;
 
 pub use drift::{Affine, Drift, ExprDrift, NoDrift};
 pub use error::{ProblemError, Result};

@@ -59,6 +59,22 @@ pub struct Spec {
     /// Named constants visible to every expression (besides the loss's own `params`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, f64>,
+    /// Task uncertainty (THEORY.md §6): the quadratic loss's minimum is the current task's,
+    /// and tasks switch at `hazard` to fresh minima from `N(prior_mean, prior_cov)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_switching: Option<TaskSwitchingSpec>,
+}
+
+/// `{"hazard": λ, "prior_mean": [...], "prior_cov": [[...], ...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSwitchingSpec {
+    /// Switches per unit time, `λ > 0`.
+    pub hazard: f64,
+    /// Mean `μ0` of a fresh task's minimum.
+    pub prior_mean: Vec<f64>,
+    /// Covariance `S0` (symmetric positive semi-definite).
+    pub prior_cov: Vec<Vec<f64>>,
 }
 
 fn one() -> f64 {
@@ -368,9 +384,12 @@ impl Spec {
         }
         check_finite("theta0", &self.theta0)?;
         let scope = self.scope(d)?;
-        let loss = build_loss("loss", &self.loss, d, &scope)?;
+        let mut loss = build_loss("loss", &self.loss, d, &scope)?;
         let metric = self.build_metric(d, &scope)?;
         let drift = self.build_drift(d, &scope)?;
+        if let Some(ts) = &self.task_switching {
+            loss = self.expected_task_loss(ts, loss.as_ref(), metric.as_ref(), d)?;
+        }
         let lagrangian = Lagrangian::from_arc(loss)
             .with_metric_arc(metric)
             .with_drift_arc(drift)
@@ -401,6 +420,61 @@ impl Spec {
             end,
         )?;
         Ok(problem.with_name(self.name.clone().unwrap_or_default()))
+    }
+
+    /// The expected loss of THEORY.md §6 for a task-switching spec, after checking what the
+    /// model needs: a quadratic loss (its minimum is the current task's), a constant metric,
+    /// no drift, and γ > 0 on an infinite horizon.
+    fn expected_task_loss(
+        &self,
+        ts: &TaskSwitchingSpec,
+        loss: &dyn crate::Landscape,
+        metric: &dyn Metric,
+        d: usize,
+    ) -> Result<Arc<dyn crate::Landscape>> {
+        let field = "task_switching";
+        let Some(q) = loss.as_quadratic() else {
+            return Err(ProblemError::invalid(
+                field,
+                "needs a quadratic loss ({\"quadratic\": ...}); its minimum is the current task's",
+            ));
+        };
+        if self.drift.is_some() {
+            return Err(ProblemError::invalid(
+                field,
+                "is derived for no drift; remove the drift",
+            ));
+        }
+        if !metric.is_constant() {
+            return Err(ProblemError::invalid(
+                field,
+                "needs a constant metric (the expected problem's closed form and the reduction \
+                 assume one)",
+            ));
+        }
+        if matches!(self.horizon, HorizonSpec::Infinite) && self.gamma == 0.0 {
+            return Err(ProblemError::invalid(
+                field,
+                "with γ = 0 on an infinite horizon the expected cost is infinite (the variance \
+                 of future minima costs ½k·tr(H S0) per unit time forever): give γ > 0",
+            ));
+        }
+        if ts.prior_mean.len() != d {
+            return Err(ProblemError::dimension(
+                "task_switching.prior_mean",
+                format!("{d} entries (the length of theta0)"),
+                format!("{} entries", ts.prior_mean.len()),
+            ));
+        }
+        let cov = square("task_switching.prior_cov", &ts.prior_cov, d)?;
+        let task = crate::task::TaskSwitching::new(
+            ts.hazard,
+            DVector::from_vec(ts.prior_mean.clone()),
+            cov,
+        )?;
+        Ok(Arc::new(crate::task::ExpectedTaskLoss::new(
+            q.hessian, q.minimum, task,
+        )?))
     }
 
     fn scope(&self, d: usize) -> Result<Scope> {

@@ -27,6 +27,33 @@ pub(super) fn run(spec: &Path) -> Result<ExitCode, CliError> {
         path: path.clone(),
         source,
     };
+    let spec_text = lossnav_problems::Spec::from_file(spec).map_err(|source| CliError::Spec {
+        path: path.clone(),
+        source,
+    })?;
+    if spec_text.task_switching.is_some() {
+        let rule =
+            crate::rules::task_switching::TaskRule::from_spec(&spec_text).map_err(rule_err)?;
+        let theta0 = problem.theta0();
+        let m = &rule.prior_mean + &rule.delta;
+        let times = [0.0, 0.5, 1.0, 2.0, 5.0, 10.0];
+        let path_theta: Vec<Vec<f64>> = times
+            .iter()
+            .map(|&t| rule.theta(t).as_slice().to_vec())
+            .collect();
+        let doc = json!({
+            "problem": problem.name(),
+            "rate_matrix": rows(&rule.rate_matrix),
+            "rho": rows(&rule.rho),
+            "riccati": rows(&rule.riccati),
+            "a": rule.a.as_slice(),
+            "theta_dot0": rule.velocity(theta0, &m).as_slice(),
+            "expected_cost": rule.expected_cost,
+            "trajectory": {"t": times, "theta": path_theta},
+        });
+        print(&(serde_json::to_string_pretty(&doc).expect("JSON values serialise") + "\n"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let data = LqData::from_problem(&problem).map_err(rule_err)?;
     let rule = LqRule::new(&data, problem.theta0()).map_err(rule_err)?;
     let doc = json!({

@@ -44,6 +44,10 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
         }
     }
     let bvp = Bvp::default().with_tol(args.tol.unwrap_or(1e-8));
+    if let Some(doc) = task_switching_infinite(args.spec, &problem, &bvp, args.at)? {
+        emit(&doc, args.output)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if matches!(args.method, Method::Bvp) && !args.local {
         bvp.validate().map_err(|source| CliError::Solver {
             path: path.clone(),
@@ -117,4 +121,53 @@ fn emit(doc: &serde_json::Value, output: Option<&PathBuf>) -> Result<(), CliErro
         Some(file) => write_atomic(file, &(text + "\n")),
         None => print(&(text + "\n")),
     }
+}
+
+/// An infinite-horizon task-switching spec: its expected problem has a moving target, so it is
+/// solved on the horizon [`truncated_problem`] chooses (where the target has reached the prior
+/// mean to e^{-30}) with the limit problem's value as terminal cost, and the cost completed
+/// with the variance still to come. `None` for every other spec.
+///
+/// [`truncated_problem`]: crate::rules::task_switching::truncated_problem
+fn task_switching_infinite(
+    path: &Path,
+    problem: &lossnav_problems::Problem,
+    bvp: &Bvp,
+    at: &[f64],
+) -> Result<Option<serde_json::Value>, CliError> {
+    if problem.horizon() != Horizon::Infinite {
+        return Ok(None);
+    }
+    let name = path.display().to_string();
+    let spec = lossnav_problems::Spec::from_file(path).map_err(|source| CliError::Spec {
+        path: name.clone(),
+        source,
+    })?;
+    if spec.task_switching.is_none() {
+        return Ok(None);
+    }
+    let rule_err = |source| CliError::Rule {
+        path: name.clone(),
+        source,
+    };
+    let rule = crate::rules::task_switching::TaskRule::from_spec(&spec).map_err(rule_err)?;
+    let (truncated, t_end, rest) =
+        crate::rules::task_switching::truncated_problem(&spec, &rule).map_err(rule_err)?;
+    if let Some(&t) = at.iter().find(|&&t| t > t_end) {
+        return Err(CliError::Usage(format!(
+            "--at {t} is beyond the solved span [0, {t_end}] of this task-switching problem"
+        )));
+    }
+    let mut sol = bvp
+        .solve(&truncated)
+        .map_err(|source| CliError::Solver { path: name, source })?;
+    sol.cost += (-spec.gamma * t_end).exp() * rest;
+    let mut doc = solution_json(problem.name(), &sol, at);
+    doc["horizon"] = json!({
+        "infinite": true,
+        "solved_to": t_end,
+        "note": "the expected problem's target reaches the prior mean to e^-30 by then; the \
+                 rest is the limit problem's value and the variance cost still to come",
+    });
+    Ok(Some(doc))
 }

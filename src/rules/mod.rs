@@ -6,11 +6,13 @@
 //! - [`drift`]: the rotation and weight-decay cases of Figure 3 in closed form.
 //! - [`limits`]: single-step, gradient-descent, Newton and ballistic forms.
 //! - [`krylov`]: costs of large quadratics as matrix functions, by Lanczos quadrature.
+//! - [`task_switching`]: the rule under task uncertainty (THEORY.md §6), toward the prior mean.
 
 pub mod diagonal;
 pub mod drift;
 pub mod krylov;
 pub mod limits;
 pub mod lq;
+pub mod task_switching;
 
 pub use lq::{LqData, LqRule, RuleError};
