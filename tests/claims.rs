@@ -58,6 +58,16 @@ claims! {
     task_switching_rule => "task-switching-rule",
     weight_resetting_limit => "weight-resetting-limit",
     task_belief_moments => "task-belief-moments",
+    observed_expected_cost => "observed-expected-cost",
+    certainty_equivalence => "certainty-equivalence",
+}
+
+/// A filter with a third of the Kalman–Bucy gain: the Monte Carlo cost departs from E[J*]
+/// and the claim must fail.
+#[test]
+fn wrong_filter_gain_fails_its_claim() {
+    let m = verify::observed_expected_cost_with(0.3).unwrap();
+    assert!(!m.passed(), "{m:?}");
 }
 
 /// The belief variance without the mixture term (only `(1 − e^{-λt})S0`, as if the current

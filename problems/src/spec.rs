@@ -63,6 +63,20 @@ pub struct Spec {
     /// and tasks switch at `hazard` to fresh minima from `N(prior_mean, prior_cov)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_switching: Option<TaskSwitchingSpec>,
+    /// Partial observability (THEORY.md §5.1): the quadratic loss's minimum is the prior mean
+    /// of the unknown minimum, seen through noisy gradients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation: Option<ObservationSpec>,
+}
+
+/// `{"gradient_noise": R, "minimum_cov": S0}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservationSpec {
+    /// Covariance rate `R` of the gradient noise (symmetric positive definite).
+    pub gradient_noise: Vec<Vec<f64>>,
+    /// Prior covariance `S0` of the minimum (symmetric positive semi-definite).
+    pub minimum_cov: Vec<Vec<f64>>,
 }
 
 /// `{"hazard": λ, "prior_mean": [...], "prior_cov": [[...], ...]}`.
@@ -390,6 +404,9 @@ impl Spec {
         if let Some(ts) = &self.task_switching {
             loss = self.expected_task_loss(ts, loss.as_ref(), metric.as_ref(), d)?;
         }
+        if let Some(obs) = &self.observation {
+            self.check_observation(obs, loss.as_ref(), metric.as_ref(), d)?;
+        }
         let lagrangian = Lagrangian::from_arc(loss)
             .with_metric_arc(metric)
             .with_drift_arc(drift)
@@ -475,6 +492,51 @@ impl Spec {
         Ok(Arc::new(crate::task::ExpectedTaskLoss::new(
             q.hessian, q.minimum, task,
         )?))
+    }
+
+    /// What the partially observed model needs: a quadratic loss, a constant invertible metric,
+    /// no drift, no task switching (not combined yet), `R` SPD, `S0` PSD, and γ > 0 on an
+    /// infinite horizon.
+    fn check_observation(
+        &self,
+        obs: &ObservationSpec,
+        loss: &dyn crate::Landscape,
+        metric: &dyn Metric,
+        d: usize,
+    ) -> Result<()> {
+        let field = "observation";
+        if loss.as_quadratic().is_none() {
+            return Err(ProblemError::invalid(
+                field,
+                "needs a quadratic loss; its minimum is the prior mean of the unknown minimum",
+            ));
+        }
+        if self.task_switching.is_some() {
+            return Err(ProblemError::invalid(
+                field,
+                "and task_switching together are not supported yet",
+            ));
+        }
+        if self.drift.is_some() || !metric.is_constant() || !metric.is_invertible() {
+            return Err(ProblemError::invalid(
+                field,
+                "needs a constant, invertible metric and no drift",
+            ));
+        }
+        if matches!(self.horizon, HorizonSpec::Infinite) && self.gamma == 0.0 {
+            return Err(ProblemError::invalid(
+                field,
+                "with γ = 0 on an infinite horizon the expected cost is infinite (the filter's \
+                 remaining uncertainty costs ~1/t for ever): give γ > 0",
+            ));
+        }
+        let r = square("observation.gradient_noise", &obs.gradient_noise, d)?;
+        crate::linalg::check_symmetric("observation.gradient_noise", &r)?;
+        crate::linalg::check_spd("observation.gradient_noise", &r)?;
+        let s0 = square("observation.minimum_cov", &obs.minimum_cov, d)?;
+        crate::linalg::check_symmetric("observation.minimum_cov", &s0)?;
+        crate::linalg::check_psd("observation.minimum_cov", &s0)?;
+        Ok(())
     }
 
     fn scope(&self, d: usize) -> Result<Scope> {

@@ -140,9 +140,22 @@ pub enum Command {
     Simulate {
         /// Spec file.
         spec: PathBuf,
-        /// The rule.
+        /// The rule (default for a spec with an observation block: the certainty-equivalent
+        /// optimal rule with the Kalman–Bucy filter, by Monte Carlo).
         #[arg(long, value_enum)]
-        rule: RuleKind,
+        rule: Option<RuleKind>,
+        /// Monte Carlo paths (observation specs).
+        #[arg(long, default_value_t = 20_000)]
+        paths: usize,
+        /// Seed of the Monte Carlo (observation specs).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Time step of the Monte Carlo (observation specs); the bias is measured against 2·dt.
+        #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+        dt: f64,
+        /// Scale of the rule's gain (observation specs; 1 is optimal).
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+        gain_scale: f64,
         /// Gradient gain c (default ηk/γ, the gradient-flow limit; ηk when γ = 0).
         #[arg(long, allow_negative_numbers = true)]
         rate: Option<f64>,
@@ -322,20 +335,46 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Simulate {
             spec,
             rule,
+            paths,
+            seed,
+            dt,
+            gain_scale,
             rate,
             beta,
             t_end,
             at,
             output,
-        } => simulate::run(simulate::SimulateArgs {
-            spec: &spec,
-            rule,
-            rate,
-            beta,
-            t_end,
-            at: &at,
-            output: output.as_ref(),
-        }),
+        } => {
+            let observed = lossnav_problems::Spec::from_file(&spec)
+                .map(|s| s.observation.is_some())
+                .unwrap_or(false);
+            match (observed, rule) {
+                (true, None | Some(RuleKind::OptimalPolicy)) => simulate::run_observed(
+                    &spec,
+                    simulate::Observed {
+                        paths,
+                        seed,
+                        dt,
+                        gain_scale,
+                    },
+                    output.as_ref(),
+                ),
+                (_, Some(rule)) => simulate::run(simulate::SimulateArgs {
+                    spec: &spec,
+                    rule,
+                    rate,
+                    beta,
+                    t_end,
+                    at: &at,
+                    output: output.as_ref(),
+                }),
+                (false, None) => Err(CliError::Usage(
+                    "--rule is required (gradient-flow, natural-gradient, optimal-policy, \
+                     heavy-ball)"
+                        .into(),
+                )),
+            }
+        }
         Command::Check { filter, json } => check::run(filter.as_deref(), json),
         Command::Figures { out } => {
             let ids = crate::figures::paper_figures(&out).map_err(CliError::Figure)?;

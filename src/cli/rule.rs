@@ -56,7 +56,7 @@ pub(super) fn run(spec: &Path) -> Result<ExitCode, CliError> {
     }
     let data = LqData::from_problem(&problem).map_err(rule_err)?;
     let rule = LqRule::new(&data, problem.theta0()).map_err(rule_err)?;
-    let doc = json!({
+    let mut doc = json!({
         "problem": problem.name(),
         "equilibrium": rule.equilibrium.as_slice(),
         "p_equilibrium": rule.p_equilibrium.as_slice(),
@@ -68,6 +68,15 @@ pub(super) fn run(spec: &Path) -> Result<ExitCode, CliError> {
         "p0": rule.momentum(problem.theta0()).as_slice(),
         "riccati_residual": rule.residual,
     });
+    if spec_text.observation.is_some() {
+        // Partial observability: the cost of the certainty-equivalent rule with the filter, and
+        // that of a learner who knows the minimum.
+        let lq = crate::rules::observation::ObservedLq::from_spec(&spec_text).map_err(rule_err)?;
+        let (cost, error) = lq.expected_cost(1.0);
+        doc["expected_cost"] = json!(cost);
+        doc["expected_cost_error_estimate"] = json!(error);
+        doc["full_information_cost"] = json!(lq.full_information_cost());
+    }
     print(&(serde_json::to_string_pretty(&doc).expect("JSON values serialise") + "\n"))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //! - [`drift`]: the rotation and weight-decay cases of Figure 3 in closed form.
 //! - [`limits`]: single-step, gradient-descent, Newton and ballistic forms.
 //! - [`krylov`]: costs of large quadratics as matrix functions, by Lanczos quadrature.
+//! - [`observation`]: the partially observed (linear–quadratic–Gaussian) case, THEORY.md §5.1.
 //! - [`task_switching`]: the rule under task uncertainty (THEORY.md §6), toward the prior mean.
 
 pub mod diagonal;
@@ -13,6 +14,7 @@ pub mod drift;
 pub mod krylov;
 pub mod limits;
 pub mod lq;
+pub mod observation;
 pub mod task_switching;
 
 pub use lq::{LqData, LqRule, RuleError};
