@@ -60,6 +60,17 @@ claims! {
     task_belief_moments => "task-belief-moments",
     observed_expected_cost => "observed-expected-cost",
     certainty_equivalence => "certainty-equivalence",
+    gradient_filter_gain => "gradient-filter-gain",
+    epsilon_normalisation => "epsilon-normalisation",
+    window_rule_limits => "window-rule-limits",
+}
+
+/// Adam's form `β1 = 1 − K` is right only for a random walk: with φ = 0.9 and 0.5 the check
+/// must fail.
+#[test]
+fn adam_beta1_fails_for_an_ar1_prior() {
+    let m = verify::gradient_filter_with(|_, k| 1.0 - k).unwrap();
+    assert!(!m.passed(), "{m:?}");
 }
 
 /// A filter with a third of the Kalman–Bucy gain: the Monte Carlo cost departs from E[J*]

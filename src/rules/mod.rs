@@ -1,5 +1,7 @@
 //! Closed-form learning rules (THEORY.md §4) and their limits.
 //!
+//! - [`adaptive`]: Adam-like rules from beliefs (gradient filter, curvature normalisation,
+//!   the Δt-window rule) and an optimiser for training loops.
 //! - [`diagonal`]: per-direction rates and trajectories of diagonal quadratics, any γ ≥ 0 and
 //!   diagonal metric.
 //! - [`lq`]: general linear–quadratic problems (Riccati, equilibrium, policy, cost).
@@ -9,6 +11,7 @@
 //! - [`observation`]: the partially observed (linear–quadratic–Gaussian) case, THEORY.md §5.1.
 //! - [`task_switching`]: the rule under task uncertainty (THEORY.md §6), toward the prior mean.
 
+pub mod adaptive;
 pub mod diagonal;
 pub mod drift;
 pub mod krylov;

@@ -193,6 +193,30 @@ pub(super) fn all() -> Vec<Claim> {
             procedure: "the exact E[J](s) at s = 0.8, 1, 1.2; Monte Carlo (4 000 paths, seed 5, the same noise for every s) of the cost differences with their standard errors",
             check: certainty_equivalence,
         },
+        Claim {
+            id: "gradient-filter-gain",
+            paper: "§ beliefs (first moment); THEORY.md §5.2",
+            statement: "Filtering noisy gradients with an AR(1) prior gives the first-moment update m_n = β1 m_{n−1} + K ĝ_n with β1 = φ(1 − K); Adam's 1 − β1 on the new gradient holds only for a random walk",
+            closed_form: "P⁻ the positive root of P² + P(r(1−φ²) − q) − qr = 0, K = P⁻/(P⁻ + r)",
+            procedure: "the time-varying Kalman filter iterated to convergence for φ ∈ {1, 0.9, 0.5} and three noise ratios, its update checked against β1 m + K ĝ on random data",
+            check: gradient_filter_gain,
+        },
+        Claim {
+            id: "epsilon-normalisation",
+            paper: "§ beliefs (Adam-like); THEORY.md §5.3",
+            statement: "The optimal rate per unit curvature is √(ηk)/(√(h + ε²) + ε) with ε = γ/(2√(ηk)): RMSprop/Adam's square-root normalisation as γ → 0, SGD with rate ηk/γ for large γ",
+            closed_form: "r(h)/h = (√(γ²/4 + ηkh) − γ/2)/h; limits √(ηk/h) and ηk/γ (relative error O(ηkh/γ²))",
+            procedure: "decay rate of boundary-value solutions of 1-D quadratic problems on an infinite horizon (h from 0.01 to 100, γ from 0 to 5); the large-γ error at γ = 1e3 and 1e4 (observed order 2)",
+            check: epsilon_normalisation,
+        },
+        Claim {
+            id: "window-rule-limits",
+            paper: "§ beliefs (Δt window); THEORY.md §5.3",
+            statement: "Holding a local quadratic model for a time Δt, the optimal step −(1 − e^{−rΔt})m/h is Newton's step for long windows, and for short ones −Δt·r(h)/h·m: gradient descent for large γ, the ballistic rule for γ = 0",
+            closed_form: "error to Newton e^{−rΔt}; to the short-window form O(Δt²)",
+            procedure: "the window step at Δt = 20/r, 40/r (ratio e^{20}), and at Δt = 1e-2, 1e-3 (observed order of the short-window error)",
+            check: window_rule_limits,
+        },
     ]
 }
 
@@ -1174,5 +1198,118 @@ fn certainty_equivalence() -> Result<Measurement, String> {
              Monte Carlo (common noise): {:.5}, {:.5}, {:.5}",
             exact[0], exact[1], exact[2], mc[0], mc[1], mc[2]
         ),
+    )
+}
+
+fn gradient_filter_gain() -> Result<Measurement, String> {
+    gradient_filter_with(|phi, k| phi * (1.0 - k))
+}
+
+/// The gradient-filter check with a given `β1(φ, K)` (Adam's `1 − K` must fail for φ ≠ 1).
+pub fn gradient_filter_with(beta1: fn(f64, f64) -> f64) -> Result<Measurement, String> {
+    use crate::rules::adaptive::steady_state_gain;
+    let mut worst = 0.0_f64;
+    let mut rng = crate::testbed::uniform(3);
+    for phi in [1.0, 0.9, 0.5] {
+        for (q, r) in [(0.01, 1.0), (1.0, 1.0), (2.0, 0.1)] {
+            let ss = steady_state_gain(phi, q, r);
+            // The time-varying filter's Riccati recursion from the prior variance 1.
+            let mut p_minus: f64 = 1.0;
+            for _ in 0..10_000 {
+                let post = p_minus * r / (p_minus + r);
+                p_minus = phi * phi * post + q;
+            }
+            worst = worst.max((p_minus - ss.predicted_variance).abs() / ss.predicted_variance);
+            // The steady filter's update m = φm + K(ĝ − φm) is β1 m + K ĝ.
+            let b1 = beta1(phi, ss.gain);
+            let mut m = 0.0;
+            for _ in 0..100 {
+                let g_hat = rng();
+                let kalman = phi * m + ss.gain * (g_hat - phi * m);
+                let form = b1 * m + ss.gain * g_hat;
+                worst = worst.max((kalman - form).abs());
+                m = kalman;
+            }
+        }
+    }
+    // Both are exact identities: rounding only.
+    measurement(
+        worst,
+        1e-12,
+        format!(
+            "largest relative difference of P⁻ and of the update form {worst:.1e} over 9 filters"
+        ),
+    )
+}
+
+fn epsilon_normalisation() -> Result<Measurement, String> {
+    use crate::rules::adaptive::normalised_rate;
+    let mut worst = 0.0_f64;
+    for gamma in [0.0, 0.5, 5.0] {
+        for h in [0.01, 1.0, 100.0] {
+            let spec = lossnav_problems::Spec::from_json(&format!(
+                r#"{{"loss": {{"quadratic": {{"curvatures": [{h}], "minimum": [0.0]}}}},
+                    "eta": 0.8, "k": 1.5, "gamma": {gamma}, "theta0": [1.0],
+                    "horizon": "infinite"}}"#
+            ))
+            .and_then(|s| s.to_problem())
+            .map_err(|e| e.to_string())?;
+            let sol = lossnav_solvers::Bvp::default()
+                .with_tol(1e-10)
+                .solve(&spec)
+                .map_err(|e| e.to_string())?;
+            let rate = normalised_rate(0.8, 1.5, gamma, h);
+            // θ(t) = e^{−rt}: the decay rate from the solution at a time where θ ≈ e^{−1}.
+            let r = rate * h;
+            let t = 1.0 / r;
+            let measured = -sol.eval(t).0[0].ln() / t;
+            worst = worst.max((measured - r).abs() / r);
+        }
+    }
+    // γ = 0: exactly √(ηk/h). Large γ: relative error to ηk/γ is O(ηkh/γ²).
+    let ballistic =
+        (normalised_rate(0.8, 1.5, 0.0, 2.0) / (0.8 * 1.5 / 2.0_f64).sqrt() - 1.0).abs();
+    let err =
+        |gamma: f64| (normalised_rate(0.8, 1.5, gamma, 2.0) / (0.8 * 1.5 / gamma) - 1.0).abs();
+    let order = (err(1e3) / err(1e4)).log10();
+    measurement(
+        worst.max(ballistic).max((order - 2.0).abs() * 1e-6),
+        1e-7,
+        format!(
+            "decay rates of 9 boundary-value solutions vs √(ηk)/(√(h+ε²)+ε)·h: largest relative \
+             difference {worst:.1e}; γ = 0 vs √(ηk/h) {ballistic:.1e}; observed order of the \
+             SGD limit {order:.4} (predicted 2)"
+        ),
+    )
+}
+
+fn window_rule_limits() -> Result<Measurement, String> {
+    use crate::rules::adaptive::{normalised_rate, window_step};
+    let (eta, k, h, m) = (0.8, 1.5, 2.0, 0.7);
+    let mut worst = 0.0_f64;
+    let mut detail = String::new();
+    for gamma in [0.0, 1.0, 50.0] {
+        let rate = normalised_rate(eta, k, gamma, h);
+        let r = rate * h;
+        let newton = -m / h;
+        // Long windows: the error to Newton's step is e^{−rΔt}·|m/h|.
+        let e20 = (window_step(eta, k, gamma, h, m, 20.0 / r) - newton).abs();
+        let predicted = (-20.0_f64).exp() * (m / h).abs();
+        worst = worst.max((e20 / predicted - 1.0).abs() * 1e-6);
+        // Short windows: −Δt·(r/h)·m with an O(Δt²) error.
+        let short = |dt: f64| (window_step(eta, k, gamma, h, m, dt) - (-dt * rate * m)).abs();
+        let order = (short(1e-2) / short(1e-3)).log10();
+        worst = worst.max((order - 2.0).abs() * 1e-6);
+        detail.push_str(&format!(
+            "γ = {gamma}: Newton gap at rΔt = 20 {e20:.2e} (predicted {predicted:.2e}), short-window order {order:.4}; "
+        ));
+    }
+    // γ = 0 short windows: the ballistic rule −Δt√(ηk/h)m; large γ: gradient descent −Δt(ηk/γ)m.
+    let ballistic = (normalised_rate(eta, k, 0.0, h) - (eta * k / h).sqrt()).abs();
+    worst = worst.max(ballistic);
+    measurement(
+        worst,
+        1e-7,
+        format!("{detail}ballistic coefficient exact to {ballistic:.1e}"),
     )
 }
