@@ -687,3 +687,32 @@ fn outputs_checked_first_and_stale_temporaries_removed() {
     assert!(target.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The README's first command: a screenful that answers "how does the optimal update relate to
+/// the gradient?" at the --at times.
+#[test]
+fn summary_is_a_screenful_with_the_implied_rule() {
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure1-double-well.json",
+        "--summary",
+        "--at",
+        "0,1,2,3,4",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().count() <= 60, "{} lines", text.lines().count());
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(doc.get("t").is_none() && doc.get("theta").is_none());
+    assert_eq!(doc["second_order"]["verdict"], "minimum");
+    let rule = &doc["at"]["rule"];
+    // At t = 0 the optimal update is far from the descent direction (it climbs the barrier).
+    let angle0 = rule["angle_to_descent_deg"][0].as_f64().unwrap();
+    assert!(angle0 > 90.0, "{angle0}");
+    // θ̇ is the velocity of the path: G = I, so θ̇ = p.
+    for i in 0..2 {
+        let v = rule["theta_dot"][1][i].as_f64().unwrap();
+        let p = doc["at"]["p"][1][i].as_f64().unwrap();
+        assert!((v - p).abs() < 1e-12);
+    }
+}

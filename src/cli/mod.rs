@@ -127,6 +127,10 @@ pub enum Command {
         /// cheapest certified minimum (bvp only: direct and shooting are always local).
         #[arg(long)]
         local: bool,
+        /// A screenful: cost, end point, certificate, optimality, diagnostics and the --at
+        /// samples, without the per-node arrays.
+        #[arg(long)]
+        summary: bool,
     },
     /// Integrate a learning rule forward and report the objective J it achieves.
     ///
@@ -307,6 +311,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             at,
             output,
             local,
+            summary,
         } => solve::run(solve::SolveArgs {
             spec: &spec,
             method,
@@ -315,6 +320,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             at: &at,
             output: output.as_ref(),
             local,
+            summary,
         }),
         Command::Rule { spec } => rule::run(&spec),
         Command::Sweep {

@@ -196,6 +196,7 @@ pub fn solution_json(name: &str, sol: &Solution, at: &[f64]) -> Value {
         "method": sol.method,
         "converged": sol.converged,
         "cost": sol.cost,
+        "theta_end": sol.theta.last(),
         "cost_is_relative": sol.cost_is_relative,
         "t": sol.t,
         "theta": sol.theta.to_nested(),
@@ -231,4 +232,46 @@ pub fn solution_json(name: &str, sol: &Solution, at: &[f64]) -> Value {
         });
     }
     doc
+}
+
+/// JSON with objects indented and arrays written on one line (a matrix row by row): a summary
+/// that fits a screen. Still valid JSON for any reader.
+pub fn compact_pretty(value: &Value) -> String {
+    fn inline(v: &Value) -> String {
+        serde_json::to_string(v).expect("JSON values serialise")
+    }
+    fn write(v: &Value, indent: usize, out: &mut String) {
+        let pad = "  ".repeat(indent + 1);
+        match v {
+            Value::Object(map) if !map.is_empty() => {
+                out.push_str("{\n");
+                let n = map.len();
+                for (i, (k, x)) in map.iter().enumerate() {
+                    out.push_str(&pad);
+                    out.push_str(&inline(&Value::String(k.clone())));
+                    out.push_str(": ");
+                    write(x, indent + 1, out);
+                    out.push_str(if i + 1 < n { ",\n" } else { "\n" });
+                }
+                out.push_str(&"  ".repeat(indent));
+                out.push('}');
+            }
+            // Arrays of objects (the extremals) get one object per line, arrays of numbers
+            // stay on one line.
+            Value::Array(items) if items.iter().any(Value::is_object) => {
+                out.push_str("[\n");
+                for (i, x) in items.iter().enumerate() {
+                    out.push_str(&pad);
+                    out.push_str(&inline(x));
+                    out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+                }
+                out.push_str(&"  ".repeat(indent));
+                out.push(']');
+            }
+            other => out.push_str(&inline(other)),
+        }
+    }
+    let mut out = String::new();
+    write(value, 0, &mut out);
+    out
 }
