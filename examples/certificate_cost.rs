@@ -36,6 +36,19 @@ fn main() {
         std::hint::black_box(Search::default().solve(&problem).unwrap());
     }
     let search = start.elapsed().as_secs_f64() / searches as f64;
+    // What a sweep repeats per grid point besides the solve: the spec to a problem (parse,
+    // record, differentiate).
+    let text = std::fs::read_to_string("problems/specs/figure1-double-well.json").unwrap();
+    let start = Instant::now();
+    for _ in 0..reps {
+        let spec = lossnav::problems::Spec::from_json(&text).unwrap();
+        std::hint::black_box(spec.to_problem().unwrap());
+    }
+    let compile = start.elapsed().as_secs_f64() / reps as f64;
+    println!(
+        "spec to problem (parse, record, differentiate): {:.3} ms",
+        compile * 1e3
+    );
     let c = sol.second_order.certificate().unwrap();
     println!(
         "Figure 1 (tol 1e-8, {} nodes): solve incl. check {:.3} ms, check alone {:.3} ms ({} elements), search {:.2} ms",

@@ -12,6 +12,8 @@ pub mod verify;
 
 pub use lossnav_problems as problems;
 pub use lossnav_solvers as solvers;
+/// The linear-algebra crate of every public signature, at the version lossnav uses.
+pub use nalgebra;
 
 /// The README's examples compile and run as doc tests.
 #[doc = include_str!("../README.md")]

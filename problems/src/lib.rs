@@ -55,5 +55,7 @@ pub use landscapes::network::TwoLayerTanh;
 pub use landscapes::quadratic::Quadratic;
 pub use landscapes::rosenbrock::Rosenbrock;
 pub use metric::{Constant, Diagonal, ExprMetric, Identity, Metric};
+/// The linear-algebra crate of the public signatures.
+pub use nalgebra;
 pub use problem::{End, Horizon, Problem};
 pub use spec::{load_problem, Spec};

@@ -13,7 +13,9 @@ mod solve;
 mod sweep;
 mod validate;
 
-pub use output::{print, solution_json, write_atomic};
+pub use output::{
+    compact_pretty, implied_rule_json, print, second_order_json, solution_json, write_atomic,
+};
 
 /// Why a command failed; printed as one line by the binary.
 #[derive(Debug, thiserror::Error)]

@@ -275,3 +275,43 @@ pub fn compact_pretty(value: &Value) -> String {
     write(value, 0, &mut out);
     out
 }
+
+/// The rule the optimal trajectory implies at the `--at` times: the velocity θ̇, the gradient
+/// ∇L, the angle between θ̇ and −∇L (0° is gradient descent's direction) and the effective
+/// rate |θ̇|/|∇L|.
+pub fn implied_rule_json(
+    problem: &lossnav_problems::Problem,
+    sol: &Solution,
+    at: &[f64],
+) -> serde_json::Value {
+    let lag = problem.lagrangian();
+    let d = problem.dim();
+    let mut velocity = Vec::with_capacity(at.len());
+    let mut gradient = Vec::with_capacity(at.len());
+    let mut angle = Vec::with_capacity(at.len());
+    let mut rate = Vec::with_capacity(at.len());
+    for &t in at {
+        let (theta, p) = sol.eval(t);
+        let mut v = vec![0.0; d];
+        lag.velocity(&theta, &p, t, &mut v);
+        let mut g = vec![0.0; d];
+        lag.loss().gradient(&theta, t, &mut g);
+        let (nv, ng) = (norm(&v), norm(&g));
+        let cos = -v.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>() / (nv * ng);
+        // Undefined at rest or at a stationary point of L: null in the JSON.
+        angle.push((nv > 0.0 && ng > 0.0).then(|| cos.clamp(-1.0, 1.0).acos().to_degrees()));
+        rate.push((ng > 0.0).then(|| nv / ng));
+        velocity.push(v);
+        gradient.push(g);
+    }
+    json!({
+        "theta_dot": velocity,
+        "grad_loss": gradient,
+        "angle_to_descent_deg": angle,
+        "effective_rate": rate,
+    })
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}

@@ -8,7 +8,9 @@ use lossnav_solvers::{Bvp, Direct, Search, Shooting};
 
 use serde_json::json;
 
-use super::output::{compact_pretty, print, second_order_json, solution_json, write_atomic};
+use super::output::{
+    compact_pretty, implied_rule_json, print, second_order_json, solution_json, write_atomic,
+};
 use super::{CliError, Method};
 
 /// Arguments of `lossnav solve`.
@@ -66,7 +68,7 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
             .map_err(|source| CliError::Solver { path, source })?;
         let solution = result.solution();
         let mut doc = solution_json(problem.name(), solution, args.at);
-        doc["at"]["rule"] = rule_at(&problem, solution, args.at);
+        doc["at"]["rule"] = implied_rule_json(&problem, solution, args.at);
         doc["optimality"] = json!(result.optimality.describe());
         doc["extremals"] = json!(result
             .found
@@ -114,7 +116,7 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
     }
     .map_err(|source| CliError::Solver { path, source })?;
     let mut doc = solution_json(problem.name(), &solution, args.at);
-    doc["at"]["rule"] = rule_at(&problem, &solution, args.at);
+    doc["at"]["rule"] = implied_rule_json(&problem, &solution, args.at);
     if args.summary {
         summarise(&mut doc);
     }
@@ -187,46 +189,6 @@ fn task_switching_infinite(
                  rest is the limit problem's value and the variance cost still to come",
     });
     Ok(Some(doc))
-}
-
-/// The rule the optimal trajectory implies at the `--at` times: the velocity θ̇, the gradient
-/// ∇L, the angle between θ̇ and −∇L (0° is gradient descent's direction) and the effective
-/// rate |θ̇|/|∇L|.
-fn rule_at(
-    problem: &lossnav_problems::Problem,
-    sol: &lossnav_solvers::Solution,
-    at: &[f64],
-) -> serde_json::Value {
-    let lag = problem.lagrangian();
-    let d = problem.dim();
-    let mut velocity = Vec::with_capacity(at.len());
-    let mut gradient = Vec::with_capacity(at.len());
-    let mut angle = Vec::with_capacity(at.len());
-    let mut rate = Vec::with_capacity(at.len());
-    for &t in at {
-        let (theta, p) = sol.eval(t);
-        let mut v = vec![0.0; d];
-        lag.velocity(&theta, &p, t, &mut v);
-        let mut g = vec![0.0; d];
-        lag.loss().gradient(&theta, t, &mut g);
-        let (nv, ng) = (norm(&v), norm(&g));
-        let cos = -v.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>() / (nv * ng);
-        // Undefined at rest or at a stationary point of L: null in the JSON.
-        angle.push((nv > 0.0 && ng > 0.0).then(|| cos.clamp(-1.0, 1.0).acos().to_degrees()));
-        rate.push((ng > 0.0).then(|| nv / ng));
-        velocity.push(v);
-        gradient.push(g);
-    }
-    json!({
-        "theta_dot": velocity,
-        "grad_loss": gradient,
-        "angle_to_descent_deg": angle,
-        "effective_rate": rate,
-    })
-}
-
-fn norm(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 /// Drops the per-node arrays (a summary stays a screenful whatever the mesh).

@@ -310,6 +310,10 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
                             "cost_is_relative": sol.cost_is_relative,
                             "end": end,
                             "minimum": nearest(&minima, &end),
+                            "second_order": match &sol.second_order {
+                                lossnav_solvers::SecondOrder::Checked(c) => json!(c.verdict.as_str()),
+                                lossnav_solvers::SecondOrder::Unchecked(_) => json!(null),
+                            },
                         })
                     }
                     Err(e) => {
