@@ -1,8 +1,8 @@
 //! Scalar functions of `θ` (and `t`) written as text, with exact derivatives.
 //!
 //! JSON specs state losses, metrics and drifts as expressions. Each is parsed once
-//! ([`crate::notation`]), recorded as a straight-line program, and differentiated on that
-//! program by reverse accumulation ([`crate::tape::gradient`]), twice for the Hessian: three
+//! (`problems/src/notation.rs`), recorded as a straight-line program, and differentiated on that
+//! program by reverse accumulation (`problems/src/tape.rs`), twice for the Hessian: three
 //! tapes (value, gradient, Hessian) with shared subexpressions computed once, exact derivatives,
 //! and no parsing or interpretation overhead in a solver's inner loop. The work of building the
 //! derivatives is a small multiple of the expression's size per gradient, and proportional to

@@ -1147,7 +1147,7 @@ fn observed_expected_cost() -> Result<Measurement, String> {
     observed_expected_cost_with(1.0)
 }
 
-/// The Monte Carlo check of E[J*] with the filter's gain scaled by `filter_scale` (1: the
+/// The Monte Carlo check of `E[J*]` with the filter's gain scaled by `filter_scale` (1: the
 /// Kalman–Bucy filter; another value simulates a wrong filter, which must fail the check).
 pub fn observed_expected_cost_with(filter_scale: f64) -> Result<Measurement, String> {
     use crate::rules::observation::ObservedLq;
