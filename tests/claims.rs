@@ -63,6 +63,7 @@ claims! {
     gradient_filter_gain => "gradient-filter-gain",
     epsilon_normalisation => "epsilon-normalisation",
     window_rule_limits => "window-rule-limits",
+    continual_learning_advantage => "continual-learning-advantage",
 }
 
 /// Adam's form `β1 = 1 − K` is right only for a random walk: with φ = 0.9 and 0.5 the check

@@ -62,7 +62,18 @@ fn paper_figures_are_written_and_show_what_they_claim() {
         String::from_utf8_lossy(&out.stderr)
     );
     let panels = [
-        "fig1b", "fig1c", "fig2a", "fig2b", "fig2c", "fig2d", "fig3a", "fig3b", "fig3c", "fig3d",
+        "fig1b",
+        "fig1c",
+        "fig2a",
+        "fig2b",
+        "fig2c",
+        "fig2d",
+        "fig3a",
+        "fig3b",
+        "fig3c",
+        "fig3d",
+        "task-rho",
+        "task-trajectory",
     ];
     let mut data = std::collections::HashMap::new();
     for id in panels {
@@ -108,6 +119,28 @@ fn paper_figures_are_written_and_show_what_they_claim() {
             "fig2d marker γ={gamma}"
         );
     }
+    // task-rho: ρ = (r + γ)/(r + λ + γ) with r = √(γ²/4 + ηkh) − γ/2 (h = 2, η = k = 1), the
+    // 1-D closed form, independently of the matrix route that drew it (rounding only).
+    for gamma in [0.1, 0.5, 2.0] {
+        let r = (gamma * gamma / 4.0 + 2.0_f64).sqrt() - gamma / 2.0;
+        let points = series(&data["task-rho"], &format!("γ = {gamma}"));
+        assert_eq!(points.len(), 61);
+        for p in points {
+            let (log_lambda, rho) = xy(p);
+            let lambda = 10f64.powf(log_lambda);
+            let want = (r + gamma) / (r + lambda + gamma);
+            assert!(
+                (rho - want).abs() < 1e-12,
+                "task-rho γ={gamma} λ={lambda}: {rho} vs {want}"
+            );
+        }
+    }
+    // task-trajectory: starts at θ0 = 0; a rare switch (λ = 0.01) learns the task, a frequent
+    // one (λ = 5) stays near the prior mean 0.
+    let slow = series(&data["task-trajectory"], "λ = 0.01");
+    let fast = series(&data["task-trajectory"], "λ = 5");
+    assert!(xy(&slow[0]).1.abs() < 1e-12 && xy(&fast[0]).1.abs() < 1e-12);
+    assert!(xy(slow.last().unwrap()).1 > 0.9 && xy(fast.last().unwrap()).1 < 0.1);
     // 3c: the marked end points are the closed-form rotation equilibria (q = 0.5, μ = (1, 0)).
     for gamma in [0.0, 1.0] {
         let rot = Rotation::new(0.5, 1.0, nalgebra::Vector2::new(1.0, 0.0), 1.0, 1.0, gamma);

@@ -11,7 +11,8 @@ use std::path::Path;
 pub use contour::contour;
 pub use plot::{render, render_to, Figure, Heatmap, Marker, Series};
 
-/// Computes every panel of Figures 1–3 and writes them to `dir`; returns the panel ids.
+/// Computes every panel of Figures 1–3 and the continual-learning panels and writes them to
+/// `dir`; returns the panel ids.
 pub fn paper_figures(dir: &Path) -> Result<Vec<String>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut ids = Vec::new();
@@ -19,6 +20,7 @@ pub fn paper_figures(dir: &Path) -> Result<Vec<String>, String> {
         .into_iter()
         .chain(panels::figure2()?)
         .chain(panels::figure3()?)
+        .chain(panels::continual()?)
     {
         render(&fig, dir)?;
         ids.push(fig.id);

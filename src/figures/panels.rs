@@ -508,3 +508,60 @@ pub fn escape_figure(d: &crate::escape::EscapeDiagram, id: &str) -> Figure {
     }
     f
 }
+
+/// The continual-learning panels (THEORY.md §6), from the closed form of
+/// [`crate::rules::task_switching`] on a 1-D task (h = 2, η = k = 1, current minimum m = 1, prior
+/// N(0, 0.8)): the pull ρ toward the current task against the hazard λ for several γ, and the
+/// expected trajectory θ(t) = μ0 + e^{-λt}a + e^{-rt}(θ0 − μ0 − a) for several λ.
+pub fn continual() -> Result<Vec<Figure>, String> {
+    use crate::rules::task_switching::TaskRule;
+    let spec = |gamma: f64, lambda: f64| {
+        lossnav_problems::Spec::from_json(&format!(
+            r#"{{"loss": {{"quadratic": {{"curvatures": [2.0], "minimum": [1.0]}}}},
+                "gamma": {gamma}, "theta0": [0.0], "horizon": "infinite",
+                "task_switching": {{"hazard": {lambda}, "prior_mean": [0.0], "prior_cov": [[0.8]]}}}}"#
+        ))
+        .map_err(|e| e.to_string())
+    };
+    let mut rho = figure(
+        "task-rho",
+        "Pull toward the current task vs task-switch rate (weight resetting as λ grows)",
+        "log₁₀ λ (switches per unit time)",
+        "ρ (1: learn the task, 0: stay at the prior mean)",
+        (-3.0, 3.0),
+        (0.0, 1.05),
+    );
+    for gamma in [0.1, 0.5, 2.0] {
+        let mut points = Vec::new();
+        for i in 0..=60 {
+            let log_lambda = -3.0 + 0.1 * i as f64;
+            let rule = TaskRule::from_spec(&spec(gamma, 10f64.powf(log_lambda))?)
+                .map_err(|e| e.to_string())?;
+            points.push((log_lambda, rule.rho[(0, 0)]));
+        }
+        rho.series.push(series(&format!("γ = {gamma}"), points));
+    }
+    let mut traj = figure(
+        "task-trajectory",
+        "Expected optimal trajectory under task switching (γ = 0.5, θ0 = μ0 = 0, m = 1)",
+        "t",
+        "θ(t)",
+        (0.0, 8.0),
+        // Headroom above the curves for the legend.
+        (0.0, 1.45),
+    );
+    for lambda in [0.01, 0.3, 1.0, 5.0] {
+        let rule = TaskRule::from_spec(&spec(0.5, lambda)?).map_err(|e| e.to_string())?;
+        let points = (0..=160)
+            .map(|i| {
+                let t = 0.05 * i as f64;
+                (t, rule.theta(t)[0])
+            })
+            .collect();
+        traj.series.push(series(&format!("λ = {lambda}"), points));
+    }
+    let mut m_line = series("current task's minimum m", vec![(0.0, 1.0), (8.0, 1.0)]);
+    m_line.dashed = true;
+    traj.series.push(m_line);
+    Ok(vec![rho, traj])
+}

@@ -2,6 +2,7 @@
 //!
 //! - [`adaptive`]: Adam-like rules from beliefs (gradient filter, curvature normalisation,
 //!   the Δt-window rule) and an optimiser for training loops.
+//! - [`continual`]: learners across task switches with belief updates, by Monte Carlo.
 //! - [`diagonal`]: per-direction rates and trajectories of diagonal quadratics, any γ ≥ 0 and
 //!   diagonal metric.
 //! - [`lq`]: general linear–quadratic problems (Riccati, equilibrium, policy, cost).
@@ -12,6 +13,7 @@
 //! - [`task_switching`]: the rule under task uncertainty (THEORY.md §6), toward the prior mean.
 
 pub mod adaptive;
+pub mod continual;
 pub mod diagonal;
 pub mod drift;
 pub mod krylov;
