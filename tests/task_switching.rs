@@ -33,8 +33,7 @@ fn closed_form_matches_the_boundary_value_solution() {
         // The expected problem on [0, T], T = 30/(slowest rate), with the limit problem's value
         // as terminal cost: an independent numerical route (the boundary-value solver on the
         // time-dependent loss ½(θ − c(t))ᵀH(θ − c(t)) + ½tr(H Var(t))).
-        let (p, t_end, rest) =
-            lossnav::rules::task_switching::truncated_problem(&spec, &rule).unwrap();
+        let (p, t_end, rest) = rule.truncated_problem().unwrap();
         let sol = Bvp::default().with_tol(1e-11).solve(&p).unwrap();
         let cost = sol.cost + (-spec.gamma * t_end).exp() * rest;
         // Boundary-value solution at tol 1e-11: global error a few 1e-11 on LQ problems;

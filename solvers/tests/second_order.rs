@@ -136,8 +136,10 @@ fn discrete_inertia_agrees_with_jacobi_on_nonlinear_paths() {
     assert!(saddles > 0 && saddles < cases.len(), "{saddles} saddles");
 }
 
+/// The smallest eigenvalue found by subspace iteration is the lowest of the spectrum, checked by
+/// the independent inertia count: no eigenvalue lies below it, at least one just above it.
 #[test]
-fn lowest_mode_of_a_saddle_decreases_the_cost() {
+fn lowest_mode_of_a_saddle_is_the_bottom_of_the_spectrum() {
     let p = long_double_well(20.0);
     let sol = Bvp::default().solve(&p).unwrap();
     assert!(sol.second_order.is_saddle());
@@ -145,6 +147,10 @@ fn lowest_mode_of_a_saddle_decreases_the_cost() {
     let (lambda, mode, _) = sv.lowest_mode();
     assert!(lambda < 0.0);
     assert_eq!(mode.len(), sv.mesh().len());
+    // Seven digits from the iteration: a margin of 1e-5 relative on either side.
+    let margin = 1e-5 * lambda.abs();
+    assert_eq!(sv.count_below(lambda - margin), 0);
+    assert!(sv.count_below(lambda + margin) >= 1);
 }
 
 /// Free end, `Φ = 0`: the eigenfunctions are `sin((n+½)πt/T)`, `λ_n = ((n+½)π/T)² − 1`.

@@ -143,11 +143,11 @@ fn emit(doc: &serde_json::Value, output: Option<&PathBuf>) -> Result<(), CliErro
 }
 
 /// An infinite-horizon task-switching spec: its expected problem has a moving target, so it is
-/// solved on the horizon [`truncated_problem`] chooses (where the target has reached the prior
+/// solved on the horizon [`TaskRule::truncated_problem`] chooses (where the target has reached the prior
 /// mean to e^{-30}) with the limit problem's value as terminal cost, and the cost completed
 /// with the variance still to come. `None` for every other spec.
 ///
-/// [`truncated_problem`]: crate::rules::task_switching::truncated_problem
+/// [`TaskRule::truncated_problem`]: crate::rules::task_switching::TaskRule::truncated_problem
 fn task_switching_infinite(
     path: &Path,
     problem: &lossnav_problems::Problem,
@@ -170,8 +170,7 @@ fn task_switching_infinite(
         source,
     };
     let rule = crate::rules::task_switching::TaskRule::from_spec(&spec).map_err(rule_err)?;
-    let (truncated, t_end, rest) =
-        crate::rules::task_switching::truncated_problem(&spec, &rule).map_err(rule_err)?;
+    let (truncated, t_end, rest) = rule.truncated_problem().map_err(rule_err)?;
     if let Some(&t) = at.iter().find(|&&t| t > t_end) {
         return Err(CliError::Usage(format!(
             "--at {t} is beyond the solved span [0, {t_end}] of this task-switching problem"

@@ -19,6 +19,8 @@
 
 use rayon::prelude::*;
 
+use super::random::PathStream;
+
 /// The task and observation process.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ContinualSetup {
@@ -119,7 +121,7 @@ impl ContinualSetup {
         steps: usize,
         dt: f64,
     ) -> Vec<(f64, f64)> {
-        let mut rng = Stream::new(seed, path);
+        let mut rng = PathStream::new(seed, path);
         let (rate, rho) = self.rate_and_pull();
         let (mu0, s0, h, r, lambda) = (
             self.prior_mean,
@@ -204,45 +206,5 @@ impl ContinualSetup {
         }
         let t_end = steps as f64 * dt;
         states.iter().map(|s| (s.cost, s.loss / t_end)).collect()
-    }
-}
-
-/// Normal and exponential samples from a splitmix64 stream per (seed, path).
-struct Stream {
-    state: u64,
-    spare: Option<f64>,
-}
-
-impl Stream {
-    fn new(seed: u64, path: u64) -> Self {
-        Self {
-            state: seed.wrapping_mul(0xA24B_AED4_963E_E407)
-                ^ path.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            spare: None,
-        }
-    }
-
-    fn uniform(&mut self) -> f64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        if let Some(s) = self.spare.take() {
-            return s;
-        }
-        let (u1, u2) = (self.uniform(), self.uniform());
-        let radius = (-2.0 * u1.ln()).sqrt();
-        let angle = 2.0 * std::f64::consts::PI * u2;
-        self.spare = Some(radius * angle.sin());
-        radius * angle.cos()
-    }
-
-    fn exponential(&mut self) -> f64 {
-        -self.uniform().ln()
     }
 }

@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use lossnav_problems::{Horizon, Spec};
 
 use super::lq::{LqData, LqRule, RuleError};
+use super::random::PathStream;
 
 /// A linear–quadratic–Gaussian learning problem with its optimal (certainty-equivalent) rule.
 #[derive(Debug, Clone)]
@@ -225,8 +226,8 @@ impl ObservedLq {
         let costs: Vec<f64> = (0..paths)
             .into_par_iter()
             .map(|i| {
-                let mut rng = Normal::new(seed, i as u64);
-                let z = DVector::from_fn(d, |_, _| rng.sample());
+                let mut rng = PathStream::new(seed, i as u64);
+                let z = DVector::from_fn(d, |_, _| rng.normal());
                 let mu = &self.prior_mean + &chol_s0 * z;
                 let mut theta = self.theta0.clone();
                 let mut mu_hat = self.prior_mean.clone();
@@ -239,7 +240,7 @@ impl ObservedLq {
                     let running = velocity.dot(&(&self.g * &velocity)) / (2.0 * self.eta)
                         + 0.5 * self.k * dev.dot(&(&self.h * &dev));
                     cost += (-self.gamma * t).exp() * running * dt;
-                    let dw = DVector::from_fn(d, |_, _| rng.sample() * sqrt_dt);
+                    let dw = DVector::from_fn(d, |_, _| rng.normal() * sqrt_dt);
                     let dy = &self.h * &dev * dt + &chol_r * dw;
                     let innovation = dy - &self.h * (&theta - &mu_hat) * dt;
                     mu_hat -= gain * innovation;
@@ -256,42 +257,5 @@ impl ObservedLq {
             stderr: (var / n).sqrt(),
             paths,
         }
-    }
-}
-
-/// Standard normal samples from a splitmix64 stream per (seed, path): reproducible and
-/// independent of scheduling.
-struct Normal {
-    state: u64,
-    spare: Option<f64>,
-}
-
-impl Normal {
-    fn new(seed: u64, path: u64) -> Self {
-        Self {
-            state: seed ^ path.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03,
-            spare: None,
-        }
-    }
-
-    fn uniform(&mut self) -> f64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// Box–Muller, both values used.
-    fn sample(&mut self) -> f64 {
-        if let Some(s) = self.spare.take() {
-            return s;
-        }
-        let (u1, u2) = (self.uniform(), self.uniform());
-        let r = (-2.0 * u1.ln()).sqrt();
-        let a = 2.0 * std::f64::consts::PI * u2;
-        self.spare = Some(r * a.sin());
-        r * a.cos()
     }
 }

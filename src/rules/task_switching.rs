@@ -24,7 +24,6 @@ use nalgebra::{DMatrix, DVector};
 
 use std::sync::Arc;
 
-use lossnav_problems::spec::HorizonSpec;
 use lossnav_problems::task::{ExpectedTaskLoss, TaskSwitching};
 use lossnav_problems::{Constant, End, Horizon, Lagrangian, Problem, Quadratic, Spec};
 
@@ -54,6 +53,21 @@ pub struct TaskRule {
     v: DMatrix<f64>,
     v_inv: DMatrix<f64>,
     rates: DVector<f64>,
+    /// The pieces of the expected problem, for [`TaskRule::truncated_problem`].
+    problem: ExpectedProblem,
+}
+
+/// What the expected problem is built from.
+#[derive(Debug, Clone)]
+struct ExpectedProblem {
+    hessian: DMatrix<f64>,
+    minimum: DVector<f64>,
+    task: TaskSwitching,
+    mobility: DMatrix<f64>,
+    eta: f64,
+    k: f64,
+    gamma: f64,
+    name: String,
 }
 
 impl TaskRule {
@@ -160,6 +174,16 @@ impl TaskRule {
             v,
             v_inv,
             rates,
+            problem: ExpectedProblem {
+                hessian: h.clone(),
+                minimum: minimum.clone(),
+                task: task.clone(),
+                mobility: m.clone(),
+                eta,
+                k,
+                gamma,
+                name: spec.name.clone().unwrap_or_default(),
+            },
         };
         let g = m
             .clone()
@@ -167,6 +191,52 @@ impl TaskRule {
             .ok_or_else(|| not("the metric is singular"))?;
         rule.expected_cost = rule.cost(&h, task.prior_cov(), &g, eta, k, gamma);
         Ok(rule)
+    }
+
+    /// The infinite-horizon expected problem of a task-switching spec as a finite one that a
+    /// boundary-value solver can solve: horizon `T = 30/min(λ, slowest rate)`, where `c(t)` is
+    /// within `e^{-30}` of `μ0` and every transient has decayed as far, and as terminal cost the
+    /// value of the limit problem, `½(θ − μ0)ᵀP(θ − μ0)`. Returns the problem, `T`, and the
+    /// variance cost still to come after `T`, `∫_T^∞ e^{-γ(t−T)} ½k tr(H Var(t)) dt` (add
+    /// `e^{-γT}` times it to the solution's cost to get `E[J]`). Neglected: terms of order
+    /// `e^{-30}` relative.
+    pub fn truncated_problem(&self) -> Result<(Problem, f64, f64), RuleError> {
+        let not = |e: lossnav_problems::ProblemError| RuleError::NotLinearQuadratic(e.to_string());
+        let e = &self.problem;
+        let slowest = self
+            .rates
+            .iter()
+            .copied()
+            .fold(self.hazard, f64::min)
+            .max(f64::MIN_POSITIVE);
+        let t_end = 30.0 / slowest;
+        let loss = ExpectedTaskLoss::new(e.hessian.clone(), e.minimum.clone(), e.task.clone())
+            .map_err(not)?;
+        let lag = Lagrangian::new(loss)
+            .with_metric(Constant::from_mobility("metric", e.mobility.clone()).map_err(not)?)
+            .with_eta(e.eta)
+            .with_k(e.k)
+            .with_gamma(e.gamma);
+        let tail = Quadratic::new(self.riccati.clone(), self.prior_mean.clone()).map_err(not)?;
+        let problem = Problem::new(
+            lag,
+            self.theta0.clone(),
+            Horizon::Finite(t_end),
+            End::Free {
+                terminal_cost: Some(Arc::new(tail)),
+            },
+        )
+        .map_err(not)?
+        .with_name(e.name.clone());
+        let (lambda, gamma, k) = (self.hazard, e.gamma, e.k);
+        let tr = (&e.hessian * e.task.prior_cov()).trace();
+        let dhd = self.delta.dot(&(&e.hessian * &self.delta));
+        let s = (-lambda * t_end).exp();
+        let rest = 0.5
+            * k
+            * (tr * (1.0 / gamma - s / (gamma + lambda))
+                + dhd * (s / (gamma + lambda) - s * s / (gamma + 2.0 * lambda)));
+        Ok((problem, t_end, rest))
     }
 
     /// θ(t).
@@ -235,81 +305,4 @@ impl TaskRule {
                 + dhd * (1.0 / (gamma + lambda) - 1.0 / (gamma + 2.0 * lambda)));
         kinetic + potential + variance
     }
-}
-
-/// The infinite-horizon expected problem of a task-switching spec as a finite one that a
-/// boundary-value solver can solve: horizon `T = 30/min(λ, slowest rate)`, where `c(t)` is
-/// within `e^{-30}` of `μ0` and every transient has decayed as far, and as terminal cost the
-/// value of the limit problem, `½(θ − μ0)ᵀP(θ − μ0)`. Returns the problem, `T`, and the
-/// variance cost still to come after `T`, `∫_T^∞ e^{-γ(t−T)} ½k tr(H Var(t)) dt` (add
-/// `e^{-γT}` times it to the solution's cost to get `E[J]`). Neglected: terms of order
-/// `e^{-30}` relative.
-pub fn truncated_problem(spec: &Spec, rule: &TaskRule) -> Result<(Problem, f64, f64), RuleError> {
-    let not = |s: String| RuleError::NotLinearQuadratic(s);
-    let ts = spec
-        .task_switching
-        .as_ref()
-        .ok_or_else(|| not("the spec has no task_switching".into()))?;
-    let slowest = rule
-        .rates
-        .iter()
-        .copied()
-        .fold(rule.hazard, f64::min)
-        .max(f64::MIN_POSITIVE);
-    let t_end = 30.0 / slowest;
-    let plain = Spec {
-        task_switching: None,
-        horizon: HorizonSpec::Finite(1.0),
-        end: None,
-        ..spec.clone()
-    }
-    .to_problem()
-    .map_err(|e| not(e.to_string()))?;
-    let q = plain
-        .lagrangian()
-        .loss()
-        .as_quadratic()
-        .ok_or_else(|| not("the loss is not quadratic".into()))?;
-    let d = spec.theta0.len();
-    let task = TaskSwitching::new(
-        ts.hazard,
-        DVector::from_vec(ts.prior_mean.clone()),
-        DMatrix::from_fn(d, d, |i, j| ts.prior_cov[i][j]),
-    )
-    .map_err(|e| not(e.to_string()))?;
-    let h = q.hessian.clone();
-    let loss = ExpectedTaskLoss::new(h.clone(), q.minimum.clone(), task.clone())
-        .map_err(|e| not(e.to_string()))?;
-    let m = plain
-        .lagrangian()
-        .metric()
-        .constant_mobility()
-        .ok_or_else(|| not("the metric is not constant".into()))?;
-    let lag = Lagrangian::new(loss)
-        .with_metric(Constant::from_mobility("metric", m).map_err(|e| not(e.to_string()))?)
-        .with_eta(spec.eta)
-        .with_k(spec.k)
-        .with_gamma(spec.gamma);
-    let tail = Quadratic::new(rule.riccati.clone(), task.prior_mean().clone())
-        .map_err(|e| not(e.to_string()))?;
-    let problem = Problem::new(
-        lag,
-        DVector::from_vec(spec.theta0.clone()),
-        Horizon::Finite(t_end),
-        End::Free {
-            terminal_cost: Some(Arc::new(tail)),
-        },
-    )
-    .map_err(|e| not(e.to_string()))?
-    .with_name(spec.name.clone().unwrap_or_default());
-    let (lambda, gamma, k) = (ts.hazard, spec.gamma, spec.k);
-    let delta = &q.minimum - task.prior_mean();
-    let tr = (&h * task.prior_cov()).trace();
-    let dhd = delta.dot(&(&h * &delta));
-    let s = (-lambda * t_end).exp();
-    let rest = 0.5
-        * k
-        * (tr * (1.0 / gamma - s / (gamma + lambda))
-            + dhd * (s / (gamma + lambda) - s * s / (gamma + 2.0 * lambda)));
-    Ok((problem, t_end, rest))
 }

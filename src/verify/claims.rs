@@ -1001,10 +1001,10 @@ fn task_spec_2d(hazard: f64) -> Result<lossnav_problems::Spec, String> {
 }
 
 fn task_switching_rule() -> Result<Measurement, String> {
-    use crate::rules::task_switching::{truncated_problem, TaskRule};
+    use crate::rules::task_switching::TaskRule;
     let spec = task_spec_2d(0.3)?;
     let rule = TaskRule::from_spec(&spec).map_err(|e| e.to_string())?;
-    let (p, t_end, rest) = truncated_problem(&spec, &rule).map_err(|e| e.to_string())?;
+    let (p, t_end, rest) = rule.truncated_problem().map_err(|e| e.to_string())?;
     let sol = lossnav_solvers::Bvp::default()
         .with_tol(1e-11)
         .solve(&p)
