@@ -8,6 +8,7 @@ pub mod escape;
 pub mod figures;
 pub mod rules;
 pub mod testbed;
+pub mod train;
 pub mod verify;
 
 pub use lossnav_problems as problems;

@@ -5,11 +5,13 @@
 mod contour;
 mod panels;
 mod plot;
+mod training;
 
 use std::path::Path;
 
 pub use contour::contour;
-pub use plot::{render, render_to, Figure, Heatmap, Marker, Series};
+pub use plot::{render, render_row, render_to, Band, Figure, Heatmap, Marker, Series};
+pub use training::{epoch_statistics, training_panels, EpochStatistics};
 
 /// Computes every panel of Figures 1–3 and the continual-learning panels and writes them to
 /// `dir`; returns the panel ids.

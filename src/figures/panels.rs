@@ -100,6 +100,8 @@ fn figure(id: &str, title: &str, x: &str, y: &str, xr: (f64, f64), yr: (f64, f64
         markers: Vec::new(),
         scatter: Vec::new(),
         legend_lower_left: x.starts_with('θ'),
+        legend_lower_right: false,
+        bands: Vec::new(),
     }
 }
 

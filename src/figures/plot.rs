@@ -84,6 +84,19 @@ fn dashes(points: &[(f64, f64)], scale: (f64, f64)) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
+/// A shaded band between two curves over the same abscissae (mean ± one standard deviation).
+#[derive(Debug, Clone, Serialize)]
+pub struct Band {
+    /// Abscissae.
+    pub xs: Vec<f64>,
+    /// Lower edge.
+    pub lower: Vec<f64>,
+    /// Upper edge.
+    pub upper: Vec<f64>,
+    /// Drawn in the colour of the series with this index.
+    pub color_of: usize,
+}
+
 /// Everything a panel shows; exported as JSON next to the images.
 #[derive(Debug, Clone, Serialize)]
 pub struct Figure {
@@ -111,6 +124,12 @@ pub struct Figure {
     pub scatter: Vec<Series>,
     /// Legend in the lower-left corner (plane plots) instead of the upper right (time plots).
     pub legend_lower_left: bool,
+    /// Legend in the lower-right corner (curves that rise toward the top, such as accuracy).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub legend_lower_right: bool,
+    /// Shaded bands, drawn beneath the curves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bands: Vec<Band>,
 }
 
 const PALETTE: [RGBColor; 6] = [
@@ -204,6 +223,21 @@ where
             )
             .map_err(e)?;
     }
+    for b in &fig.bands {
+        let color = PALETTE[b.color_of % PALETTE.len()];
+        let outline: Vec<(f64, f64)> =
+            b.xs.iter()
+                .zip(&b.upper)
+                .map(|(&x, &y)| (x, y))
+                .chain(b.xs.iter().zip(&b.lower).rev().map(|(&x, &y)| (x, y)))
+                .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                outline,
+                color.mix(0.2).filled(),
+            )))
+            .map_err(e)?;
+    }
     for (k, s) in fig.series.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
         let style = color.stroke_width(3);
@@ -242,7 +276,9 @@ where
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
     }
     if !fig.series.is_empty() || !fig.markers.is_empty() || !fig.scatter.is_empty() {
-        let corner = if fig.legend_lower_left {
+        let corner = if fig.legend_lower_right {
+            SeriesLabelPosition::LowerRight
+        } else if fig.legend_lower_left {
             SeriesLabelPosition::LowerLeft
         } else {
             SeriesLabelPosition::UpperRight
@@ -277,6 +313,40 @@ pub fn render(fig: &Figure, dir: &Path) -> Result<(), String> {
     draw(BitMapBackend::new(&png_tmp, size).into_drawing_area(), fig)?;
     std::fs::rename(&png_tmp, dir.join(format!("{}.png", fig.id))).map_err(|e| e.to_string())?;
     let json = serde_json::to_string_pretty(fig).map_err(|e| e.to_string())?;
+    std::fs::write(tmp("json"), json).map_err(|e| e.to_string())?;
+    finish("json")
+}
+
+/// Writes panels side by side as one image: `DIR/ID.svg`, `DIR/ID.png` and the panels' data
+/// as `DIR/ID.json`, each atomically.
+pub fn render_row(figs: &[Figure], id: &str, dir: &Path) -> Result<(), String> {
+    register_font();
+    let size = (700 * figs.len().max(1) as u32, 520);
+    let tmp = |ext: &str| dir.join(format!(".{id}.{}.tmp.{ext}", std::process::id()));
+    let finish = |ext: &str| -> Result<(), String> {
+        std::fs::rename(tmp(ext), dir.join(format!("{id}.{ext}"))).map_err(|e| e.to_string())
+    };
+    fn panels<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
+        figs: &[Figure],
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let areas = root.split_evenly((1, figs.len().max(1)));
+        for (area, fig) in areas.into_iter().zip(figs) {
+            draw(area, fig)?;
+        }
+        Ok(())
+    }
+    panels(SVGBackend::new(&tmp("svg"), size).into_drawing_area(), figs)?;
+    finish("svg")?;
+    panels(
+        BitMapBackend::new(&tmp("png"), size).into_drawing_area(),
+        figs,
+    )?;
+    finish("png")?;
+    let json = serde_json::to_string_pretty(figs).map_err(|e| e.to_string())?;
     std::fs::write(tmp("json"), json).map_err(|e| e.to_string())?;
     finish("json")
 }

@@ -115,6 +115,8 @@ pub struct DerivedOptimizer {
     pub beta2: f64,
     /// Decay of the first moment (`None`: the raw gradient, as in the paper's Ballistic rule).
     pub beta1: Option<f64>,
+    /// Added under the square root (default 0).
+    pub floor: f64,
     s: Vec<f64>,
     m: Vec<f64>,
 }
@@ -128,6 +130,7 @@ impl DerivedOptimizer {
             gamma: 0.0,
             beta2: 0.999,
             beta1: None,
+            floor: 0.0,
             s: vec![0.0; n],
             m: vec![0.0; n],
         }
@@ -152,11 +155,38 @@ impl DerivedOptimizer {
         self
     }
 
-    /// One step: `params` and `grads` have the optimiser's length.
+    /// Adds `δ` under the square root, `√(s + ε² + δ)`: the numerical floor of RMSprop and of
+    /// the paper's Ballistic step (`1e-8` there), which only matters where `s` is tiny.
+    pub fn with_floor(mut self, floor: f64) -> Self {
+        self.floor = floor;
+        self
+    }
+
+    /// The number of parameters the optimiser holds state for.
+    pub fn len(&self) -> usize {
+        self.s.len()
+    }
+
+    /// Whether it holds state for no parameter.
+    pub fn is_empty(&self) -> bool {
+        self.s.is_empty()
+    }
+
+    /// One step: `params` and `grads` have the optimiser's length. Works on `f32` and `f64`
+    /// parameters alike; the moments are kept in `f64`.
     ///
     /// # Panics
     /// If the lengths differ from the optimiser's.
-    pub fn step(&mut self, params: &mut [f64], grads: &[f64]) {
+    pub fn step<T: Scalar>(&mut self, params: &mut [T], grads: &[T]) {
+        self.step_scaled(params, grads, 1.0);
+    }
+
+    /// [`DerivedOptimizer::step`] on the gradient `scale·grads` (gradient clipping without a
+    /// copy of the gradient).
+    ///
+    /// # Panics
+    /// If the lengths differ from the optimiser's.
+    pub fn step_scaled<T: Scalar>(&mut self, params: &mut [T], grads: &[T], scale: f64) {
         assert!(
             params.len() == self.s.len() && grads.len() == self.s.len(),
             "the optimiser holds state for {} parameters",
@@ -164,14 +194,16 @@ impl DerivedOptimizer {
         );
         let root = self.eta_k.sqrt();
         let eps = self.gamma / (2.0 * root);
-        let eps2 = eps * eps;
+        let eps2 = eps * eps + self.floor;
         let (b2, c2) = (self.beta2, 1.0 - self.beta2);
-        let scale = self.lr * root;
+        let rate = self.lr * root;
         match self.beta1 {
             None => {
                 for ((p, &g), s) in params.iter_mut().zip(grads).zip(self.s.iter_mut()) {
+                    let g = scale * g.to_f64();
                     *s = b2 * *s + c2 * g * g;
-                    *p -= scale * g / ((*s + eps2).sqrt() + eps + f64::MIN_POSITIVE);
+                    let step = rate * g / ((*s + eps2).sqrt() + eps + f64::MIN_POSITIVE);
+                    *p = T::from_f64(p.to_f64() - step);
                 }
             }
             Some(b1) => {
@@ -182,11 +214,50 @@ impl DerivedOptimizer {
                     .zip(self.s.iter_mut())
                     .zip(self.m.iter_mut())
                 {
+                    let g = scale * g.to_f64();
                     *s = b2 * *s + c2 * g * g;
                     *m = b1 * *m + c1 * g;
-                    *p -= scale * *m / ((*s + eps2).sqrt() + eps + f64::MIN_POSITIVE);
+                    let step = rate * *m / ((*s + eps2).sqrt() + eps + f64::MIN_POSITIVE);
+                    *p = T::from_f64(p.to_f64() - step);
                 }
             }
         }
     }
+}
+
+/// A floating-point parameter type an optimiser can step: `f32` (deep-learning models) or
+/// `f64`.
+pub trait Scalar: Copy + sealed::Sealed {
+    /// Widens to `f64`.
+    fn to_f64(self) -> f64;
+    /// Rounds from `f64`.
+    fn from_f64(x: f64) -> Self;
+}
+
+impl Scalar for f64 {
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+}
+
+impl Scalar for f32 {
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
 }

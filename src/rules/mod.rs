@@ -20,7 +20,7 @@ pub mod krylov;
 pub mod limits;
 pub mod lq;
 pub mod observation;
-mod random;
+pub(crate) mod random;
 pub mod task_switching;
 
 pub use lq::{LqData, LqRule, RuleError};
