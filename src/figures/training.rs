@@ -16,11 +16,13 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// One epoch over seeds: `(epoch, (mean, sd) of the training loss, (mean, sd) of the test
+/// accuracy in %)`.
+pub type EpochStatistics = (usize, (f64, f64), (f64, f64));
+
 /// Per optimiser (in order of first appearance) and epoch: mean and sd over seeds of the
 /// training loss and of the test accuracy.
-pub fn epoch_statistics(
-    records: &[EpochRecord],
-) -> Vec<(&'static str, Vec<(usize, (f64, f64), (f64, f64))>)> {
+pub fn epoch_statistics(records: &[EpochRecord]) -> Vec<(&'static str, Vec<EpochStatistics>)> {
     let mut names: Vec<&'static str> = Vec::new();
     for r in records {
         if !names.contains(&r.optimizer) {
