@@ -11,6 +11,10 @@ pub mod testbed;
 pub mod train;
 pub mod verify;
 
+/// candle, the tensor crate the training code uses (re-exported so versions match).
+pub use candle_core;
+/// candle's layers, losses and optimiser trait.
+pub use candle_nn;
 pub use lossnav_problems as problems;
 pub use lossnav_solvers as solvers;
 /// The linear-algebra crate of every public signature, at the version lossnav uses.

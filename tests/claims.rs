@@ -64,6 +64,15 @@ claims! {
     epsilon_normalisation => "epsilon-normalisation",
     window_rule_limits => "window-rule-limits",
     continual_learning_advantage => "continual-learning-advantage",
+    noisy_quadratic_estimated_curvature => "noisy-quadratic-estimated-curvature",
+}
+
+/// A learner that believes the gradient noise twice as large as it is estimates every
+/// curvature at a quarter of the truth, steps too fast, and must not approach the oracle.
+#[test]
+fn wrong_noise_scale_fails_the_noisy_quadratic_claim() {
+    let m = verify::noisy_quadratic_gaps(2.0).unwrap();
+    assert!(!m.passed(), "{m:?}");
 }
 
 /// Adam's form `β1 = 1 − K` is right only for a random walk: with φ = 0.9 and 0.5 the check

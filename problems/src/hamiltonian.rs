@@ -37,9 +37,11 @@ pub struct FieldWorkspace {
 }
 
 impl FieldWorkspace {
-    /// Workspace for `D` parameters (`O(D²)` memory: the Jacobian route is for moderate `D`).
+    /// Workspace for `D` parameters: `O(D)` memory for field evaluations; the six `D×D`
+    /// matrices of the Jacobian route are allocated on the first Jacobian evaluation, so the
+    /// large-`D` routes that only evaluate the field never hold them.
     pub fn new(dim: usize) -> Self {
-        let z = DMatrix::zeros(dim, dim);
+        let z = DMatrix::zeros(0, 0);
         Self {
             v1: vec![0.0; dim],
             v2: vec![0.0; dim],
@@ -50,6 +52,19 @@ impl FieldWorkspace {
             b: z.clone(),
             c: z.clone(),
             h: z,
+        }
+    }
+
+    /// Allocates the Jacobian route's matrices for `D` parameters, if not yet done.
+    fn ensure_matrices(&mut self, dim: usize) {
+        if self.m.shape() != (dim, dim) {
+            let z = DMatrix::zeros(dim, dim);
+            self.m = z.clone();
+            self.df = z.clone();
+            self.dmp = z.clone();
+            self.b = z.clone();
+            self.c = z.clone();
+            self.h = z;
         }
     }
 }
@@ -156,6 +171,7 @@ impl Lagrangian {
         let n = 2 * d;
         // The blocks are written into the column-major storage directly.
         assert_eq!(jac.shape(), (n, n), "field Jacobian must be 2D×2D");
+        ws.ensure_matrices(d);
         let (metric, drift) = (self.metric(), self.drift());
         let ek = self.eta() * self.k();
         let (with_drift, with_geometry) = (!drift.is_zero(), !metric.is_constant());

@@ -193,6 +193,16 @@ impl SecondVariation {
         }
         let (gamma, eta) = (lag.gamma(), lag.eta());
         let n = 2 * d;
+        // The cheapest mesh the check could use bounds its cost from below: refuse before the
+        // per-node Jacobians (O(D²) memory, D Hessian–vector products each) are formed.
+        let fewest = MIN_ELEMENTS.max(solution.t.len() / 4).max(1) as f64;
+        let least_work = fewest * (2.0 * d as f64).powi(3) * 30.0;
+        if least_work > MAX_WORK {
+            return Err(format!(
+                "the check would cost at least {least_work:.1e} multiply-adds (O(N·D³) for D = {d}); \
+                 it runs below {MAX_WORK:.0e}"
+            ));
+        }
         let mut ws = FieldWorkspace::new(d);
         let mut jac = DMatrix::zeros(n, n);
         // Local frequency at the solution's nodes: how finely the elements must resolve.

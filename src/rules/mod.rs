@@ -19,6 +19,7 @@ pub mod drift;
 pub mod krylov;
 pub mod limits;
 pub mod lq;
+pub mod noisy_quadratic;
 pub mod observation;
 pub(crate) mod random;
 pub mod task_switching;

@@ -3,10 +3,12 @@
 //! - [`data`]: the UCI 8×8 digits embedded in `smartcore`, MNIST and CIFAR-10 loaders;
 //! - [`model`]: the paper's MLP and CNN and their digits-sized versions;
 //! - [`optimizer`]: the framework's rules as [`candle_nn::Optimizer`]s;
-//! - [`run`]: the training loop, learning-rate tuning on a validation split.
+//! - [`run`]: the training loop, learning-rate tuning on a validation split;
+//! - [`optimal`]: a network's full-batch loss as a landscape (exact gradients and
+//!   Hessian–vector products), and the continuous-time rules on it.
 //!
 //! Training sits beside the solvers, not on top of them: it consumes the rules of
-//! [`crate::rules::adaptive`], and [`crate::train::optimal`] feeds a network's loss back to the
+//! [`crate::rules::adaptive`], and [`optimal`] feeds a network's loss back to the
 //! direct solver as a landscape.
 
 pub mod data;

@@ -7,13 +7,27 @@ use candle_core::{DType, Device, Module, Result, Tensor, Var, D};
 
 use crate::rules::random::PathStream;
 
+/// The nonlinearity of an MLP's hidden layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activation {
+    /// `max(0, z)` (the paper's networks).
+    #[default]
+    Relu,
+    /// `tanh z`: a smooth (C^∞) loss, which the optimal-trajectory solver needs — with ReLU the
+    /// discretised objective has kinks wherever a quadrature point crosses an activation
+    /// boundary, and L-BFGS stalls there.
+    Tanh,
+}
+
 /// Which network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Architecture {
-    /// Fully connected with ReLU: input → `hidden[0]` → … → classes.
+    /// Fully connected: input → `hidden[0]` → … → classes, `activation` between layers.
     Mlp {
         /// Hidden widths.
         hidden: Vec<usize>,
+        /// Hidden nonlinearity.
+        activation: Activation,
     },
     /// `conv(c0)–conv(c1)–maxpool–conv(c2)–conv(c3)–maxpool` (3×3, padding 1, ReLU), then
     /// fully connected `→ hidden → classes`.
@@ -30,6 +44,7 @@ impl Architecture {
     pub fn paper_mlp() -> Self {
         Self::Mlp {
             hidden: vec![512, 256],
+            activation: Activation::Relu,
         }
     }
 
@@ -45,6 +60,7 @@ impl Architecture {
     pub fn digits_mlp() -> Self {
         Self::Mlp {
             hidden: vec![96, 48],
+            activation: Activation::Relu,
         }
     }
 
@@ -87,7 +103,7 @@ impl Network {
         }
         let mut shapes: Vec<(Vec<usize>, usize)> = Vec::new(); // (weight shape, fan_in)
         match &arch {
-            Architecture::Mlp { hidden } => {
+            Architecture::Mlp { hidden, .. } => {
                 let mut width = c * h * w;
                 for &next in hidden.iter().chain(std::iter::once(&classes)) {
                     if next == 0 {
@@ -185,14 +201,17 @@ impl Network {
         }
         let b = x.dim(0)?;
         match &self.arch {
-            Architecture::Mlp { .. } => {
+            Architecture::Mlp { activation, .. } => {
                 let (c, h, w) = self.input;
                 let mut a = x.reshape((b, c * h * w))?;
                 let layers = params.len() / 2;
                 for l in 0..layers {
                     a = a.matmul(params[2 * l])?.broadcast_add(params[2 * l + 1])?;
                     if l + 1 < layers {
-                        a = a.relu()?;
+                        a = match activation {
+                            Activation::Relu => a.relu()?,
+                            Activation::Tanh => a.tanh()?,
+                        };
                     }
                 }
                 Ok(a)

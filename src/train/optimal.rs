@@ -12,13 +12,14 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use lossnav_problems::Landscape;
 
 use super::data::Images;
-use super::model::{Architecture, Network};
+use super::model::{Activation, Architecture, Network};
 
 /// The mean cross-entropy of an MLP over a fixed set of images, as a function of its flat
 /// parameter vector (the layout of [`Network::flat`]).
 #[derive(Debug, Clone)]
 pub struct NetworkLoss {
     net: Network,
+    activation: Activation,
     x: Tensor,
     labels: Tensor,
     onehot: Tensor,
@@ -33,9 +34,10 @@ impl NetworkLoss {
     /// If the network is not an MLP (the Hessian–vector product is written for MLPs), or
     /// candle fails.
     pub fn new(net: &Network, images: &Images) -> candle_core::Result<Self> {
-        if !matches!(net.architecture(), Architecture::Mlp { .. }) {
+        let Architecture::Mlp { activation, .. } = net.architecture() else {
             candle_core::bail!("the network's loss landscape is implemented for MLPs");
-        }
+        };
+        let activation = *activation;
         let net64 = Network::new(
             net.architecture().clone(),
             (images.channels, images.height, images.width),
@@ -58,6 +60,7 @@ impl NetworkLoss {
         let dim = net64.parameter_count();
         Ok(Self {
             net: net64,
+            activation,
             x,
             labels,
             onehot,
@@ -110,7 +113,10 @@ impl NetworkLoss {
     }
 
     /// `∇²L·v` by the R-operator: the forward pass and its directional derivative, then the
-    /// back-propagation pass and its directional derivative (ReLU'' = 0 almost everywhere).
+    /// back-propagation pass and its directional derivative. With `a = σ(z)`:
+    /// `R{a} = σ'(z)⊙R{z}`, and `δ_{l−1} = (δ_l Wᵀ)⊙σ'(z)` gives
+    /// `R{δ_{l−1}} = (R{δ_l}Wᵀ + δ_l Vᵀ)⊙σ'(z) + (δ_l Wᵀ)⊙σ''(z)⊙R{z}` (σ'' = 0 for ReLU
+    /// almost everywhere; `σ' = 1 − a²`, `σ'' = −2a(1 − a²)` for tanh).
     fn try_hvp(&self, theta: &[f64], v: &[f64], out: &mut [f64]) -> candle_core::Result<()> {
         let w = self.tensors(theta)?;
         let dw = self.tensors(v)?;
@@ -119,7 +125,9 @@ impl NetworkLoss {
         // Forward: activations a_l, pre-activations z_l and their directional derivatives.
         let mut a = vec![self.x.clone()];
         let mut ra = vec![self.x.zeros_like()?];
-        let mut masks = Vec::new();
+        // σ'(z), σ''(z)⊙R{z} per hidden layer.
+        let mut slopes = Vec::new();
+        let mut curvatures = Vec::new();
         let mut z_last = None;
         let mut rz_last = None;
         for l in 0..layers {
@@ -127,10 +135,22 @@ impl NetworkLoss {
             let rz = (ra[l].matmul(&w[2 * l])? + a[l].matmul(&dw[2 * l])?)?
                 .broadcast_add(&dw[2 * l + 1])?;
             if l + 1 < layers {
-                let mask = z.gt(0.0)?.to_dtype(DType::F64)?;
-                a.push(z.relu()?);
-                ra.push((&rz * &mask)?);
-                masks.push(mask);
+                let (act, slope, curvature) = match self.activation {
+                    Activation::Relu => {
+                        let mask = z.gt(0.0)?.to_dtype(DType::F64)?;
+                        (z.relu()?, mask, None)
+                    }
+                    Activation::Tanh => {
+                        let t = z.tanh()?;
+                        let slope = (1.0 - t.sqr()?)?;
+                        let second = ((&t * &slope)? * -2.0)?;
+                        (t, slope, Some((second * &rz)?))
+                    }
+                };
+                a.push(act);
+                ra.push((&rz * &slope)?);
+                slopes.push(slope);
+                curvatures.push(curvature);
             } else {
                 z_last = Some(z);
                 rz_last = Some(rz);
@@ -150,8 +170,11 @@ impl NetworkLoss {
             if l > 0 {
                 let back = delta.matmul(&w[2 * l].t()?)?;
                 let rback = (rdelta.matmul(&w[2 * l].t()?)? + delta.matmul(&dw[2 * l].t()?)?)?;
-                delta = (back * &masks[l - 1])?;
-                rdelta = (rback * &masks[l - 1])?;
+                rdelta = (rback * &slopes[l - 1])?;
+                if let Some(c) = &curvatures[l - 1] {
+                    rdelta = (rdelta + (&back * c)?)?;
+                }
+                delta = (back * &slopes[l - 1])?;
             }
         }
         let mut at = 0;
@@ -205,9 +228,11 @@ pub enum Flow {
         /// The rate `c`.
         rate: f64,
     },
-    /// `θ̇ = −√(ηk)·g/(√(s + ε²) + ε)`, `ṡ = (g² − s)/τ`, `s(0) = g(0)²`, elementwise, with
-    /// `ε = γ/(2√(ηk))`: the derived rule (THEORY.md §5.3) with the running squared
-    /// gradient as curvature estimate; `γ = 0` is the Adam-like (RMSprop, Ballistic) flow.
+    /// `θ̇ = −√(ηk)·g/(√(s + ε² + δ) + ε)`, `ṡ = (g² − s)/τ`, `s(0) = g(0)²`, elementwise,
+    /// with `ε = γ/(2√(ηk))`: the derived rule (THEORY.md §5.3) with the running squared
+    /// gradient as curvature estimate; `γ = 0` is the Adam-like (RMSprop, Ballistic) flow,
+    /// whose floor `δ` (1e-8 in the Ballistic rule) keeps coordinates with vanishing
+    /// gradients (dead ReLUs) at rest instead of dividing 0 by 0.
     Normalised {
         /// `ηk`.
         eta_k: f64,
@@ -215,6 +240,8 @@ pub enum Flow {
         gamma: f64,
         /// Averaging time of the second moment.
         tau: f64,
+        /// `δ`, added under the square root.
+        floor: f64,
     },
 }
 
@@ -262,12 +289,18 @@ pub fn integrate_flow(
                     speed2 += out[i] * out[i];
                 }
             }
-            Flow::Normalised { eta_k, gamma, tau } => {
+            Flow::Normalised {
+                eta_k,
+                gamma,
+                tau,
+                floor,
+            } => {
                 let root = eta_k.sqrt();
                 let eps = gamma / (2.0 * root);
                 for i in 0..d {
                     let si = s[i].max(0.0);
-                    out[i] = -root * g[i] / ((si + eps * eps).sqrt() + eps + f64::MIN_POSITIVE);
+                    out[i] =
+                        -root * g[i] / ((si + eps * eps + floor).sqrt() + eps + f64::MIN_POSITIVE);
                     out[d + i] = (g[i] * g[i] - s[i]) / tau;
                     speed2 += out[i] * out[i];
                 }
