@@ -90,7 +90,7 @@ pub fn window_step(eta: f64, k: f64, gamma: f64, h: f64, m: f64, dt: f64) -> f64
 /// use lossnav::rules::adaptive::DerivedOptimizer;
 /// // Fit y = 2x + 1 by least squares on five points.
 /// let xs = [0.0, 1.0, 2.0, 3.0, 4.0];
-/// let mut params = [0.0, 0.0];
+/// let mut params = [0.0f64, 0.0];
 /// let mut opt = DerivedOptimizer::new(2, 0.05).with_beta1(0.9);
 /// for _ in 0..3000 {
 ///     let mut grads = [0.0, 0.0];
