@@ -118,10 +118,10 @@ impl Learner {
     /// A short name for tables and legends.
     pub fn name(&self) -> String {
         match self {
-            Learner::Sgd { lr } => format!("SGD (lr {lr})"),
-            Learner::Momentum { lr, momentum } => format!("momentum {momentum} (lr {lr})"),
-            Learner::RmsProp { lr, .. } => format!("RMSprop (lr {lr})"),
-            Learner::Adam { lr } => format!("Adam (lr {lr})"),
+            Learner::Sgd { lr } => format!("SGD (lr {lr:.1e})"),
+            Learner::Momentum { lr, momentum } => format!("momentum {momentum} (lr {lr:.1e})"),
+            Learner::RmsProp { lr, .. } => format!("RMSprop (lr {lr:.1e})"),
+            Learner::Adam { lr } => format!("Adam (lr {lr:.1e})"),
             Learner::Oracle => "oracle rule (true curvatures)".into(),
             Learner::Derived { beta, .. } => {
                 format!("derived rule, estimated curvature (β = {beta})")
