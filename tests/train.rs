@@ -307,3 +307,96 @@ fn reduced_training_run_writes_json_and_learns() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--seeds"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The paper's own networks run end to end on files in the real formats: the MNIST MLP
+/// (784 → 512 → 256 → 10) and the CIFAR-10 CNN with augmentation, one epoch each; and the
+/// learning-rate grid reports every rate it tried.
+#[test]
+fn paper_networks_train_on_generated_files() {
+    let mnist = tempdir("mnist-train");
+    let pixels: Vec<u8> = (0..20 * 784).map(|i| ((i * 37) % 256) as u8).collect();
+    let labels: Vec<u8> = (0..20).map(|i| (i % 10) as u8).collect();
+    idx(
+        &mnist.join("train-images-idx3-ubyte"),
+        &[20, 28, 28],
+        &pixels,
+    );
+    idx(&mnist.join("train-labels-idx1-ubyte"), &[20], &labels);
+    idx(
+        &mnist.join("t10k-images-idx3-ubyte"),
+        &[20, 28, 28],
+        &pixels,
+    );
+    idx(&mnist.join("t10k-labels-idx1-ubyte"), &[20], &labels);
+    let cifar = tempdir("cifar-train");
+    for name in [
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+    ] {
+        let bytes: Vec<u8> = (0..2 * 3073)
+            .map(|i| {
+                if i % 3073 == 0 {
+                    (i / 3073) as u8
+                } else {
+                    (i % 251) as u8
+                }
+            })
+            .collect();
+        std::fs::write(cifar.join(format!("{name}.bin")), bytes).unwrap();
+    }
+    for (data, model, extra) in [
+        (
+            format!("mnist:{}", mnist.display()),
+            "mlp",
+            vec!["--lr-grid", "0.5,2"],
+        ),
+        (format!("cifar10:{}", cifar.display()), "cnn", vec![]),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lossnav"))
+            .args(["train", "--data", &data, "--model", model, "--epochs", "1"])
+            .args(["--optimizers", "sgd,ballistic", "--batch", "8"])
+            .args(extra.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{data}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // Two records and the summary.
+        assert_eq!(lines.len(), 3, "{text}");
+        let summary = &lines[2];
+        let params = summary["parameters"].as_u64().unwrap();
+        if model == "mlp" {
+            assert_eq!(params, 784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10);
+            let tuning = summary["tuning"].as_array().unwrap();
+            assert_eq!(tuning.len(), 2);
+            for t in tuning {
+                assert_eq!(t["tried"].as_array().unwrap().len(), 2, "{t}");
+            }
+        } else {
+            let conv =
+                64 * 3 * 9 + 64 + 64 * 64 * 9 + 64 + 128 * 64 * 9 + 128 + 128 * 128 * 9 + 128;
+            assert_eq!(params, (conv + 8192 * 256 + 256 + 256 * 10 + 10) as u64);
+        }
+    }
+    // A missing file names what the format needs.
+    std::fs::remove_file(mnist.join("t10k-labels-idx1-ubyte")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lossnav"))
+        .args(["train", "--data", &format!("mnist:{}", mnist.display())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("t10k-labels-idx1-ubyte"));
+    let _ = std::fs::remove_dir_all(&mnist);
+    let _ = std::fs::remove_dir_all(&cifar);
+}

@@ -613,7 +613,12 @@ pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
     ];
     // Drawn in this order: the derived rule first, so the dashed curves on it stay visible.
     let learners = [
-        learners[5], learners[0], learners[1], learners[2], learners[3], learners[4],
+        learners[5],
+        learners[0],
+        learners[1],
+        learners[2],
+        learners[3],
+        learners[4],
     ];
     let record = 10;
     let mut loss = figure(
