@@ -65,6 +65,15 @@ claims! {
     window_rule_limits => "window-rule-limits",
     continual_learning_advantage => "continual-learning-advantage",
     noisy_quadratic_estimated_curvature => "noisy-quadratic-estimated-curvature",
+    belief_plasticity => "belief-plasticity",
+}
+
+/// A gain that ignores the belief variance (the prior's, S0 = 1, whatever v is): the Monte
+/// Carlo regression must reject it.
+#[test]
+fn a_gain_blind_to_uncertainty_fails_the_plasticity_claim() {
+    let m = verify::belief_plasticity_with(|_, h, r, _| h / r).unwrap();
+    assert!(!m.passed(), "{m:?}");
 }
 
 /// A learner that believes the gradient noise twice as large as it is estimates every

@@ -23,6 +23,7 @@ pub fn paper_figures(dir: &Path) -> Result<Vec<String>, String> {
         .chain(panels::figure2()?)
         .chain(panels::figure3()?)
         .chain(panels::continual()?)
+        .chain(panels::task_switches()?)
         .chain(panels::noisy_quadratic()?)
     {
         render(&fig, dir)?;

@@ -683,3 +683,147 @@ pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
         .push(series("excess cost (band: ± 2 standard errors)", points));
     Ok(vec![loss, gap])
 }
+
+/// One path through several task switches (λ = 0.3): θ of the derived rule and of gradient
+/// flow with the current task's minimum, and beneath it the derived learner's belief (mean ±
+/// one standard deviation); and plasticity: the belief's gain on gradient evidence, and the
+/// learner's effective learning rate, against the belief variance.
+pub fn task_switches() -> Result<Vec<Figure>, String> {
+    use crate::rules::continual::{ContinualSetup, Learner};
+    let setup = ContinualSetup {
+        h: 2.0,
+        eta: 1.0,
+        k: 1.0,
+        gamma: 0.2,
+        hazard: 0.3,
+        prior_mean: 0.0,
+        prior_var: 1.0,
+        first_minimum: 1.0,
+        noise: 0.5,
+    };
+    let t_end = 30.0;
+    let trace = setup.trace(
+        &[Learner::Derived, Learner::GradientFlow],
+        1,
+        0,
+        0.01,
+        t_end,
+        10,
+    );
+    let mut traj = figure(
+        "task-switch-path",
+        "One path through task switches (λ = 0.3, h = 2, noisy gradients r = 0.5)",
+        "t",
+        "θ",
+        (0.0, t_end),
+        (-3.0, 3.0),
+    );
+    let column =
+        |k: usize, f: fn(&crate::rules::continual::BeliefState) -> f64| -> Vec<(f64, f64)> {
+            trace
+                .t
+                .iter()
+                .zip(&trace.states[k])
+                .map(|(&t, s)| (t, f(s)))
+                .collect()
+        };
+    traj.series
+        .push(series("derived rule, θ(t)", column(0, |s| s.theta)));
+    traj.series.push(series(
+        "gradient flow (rate ηk/γ), θ(t)",
+        column(1, |s| s.theta),
+    ));
+    let mut minimum = series(
+        "current task's minimum μ(t)",
+        trace
+            .t
+            .iter()
+            .copied()
+            .zip(trace.minimum.iter().copied())
+            .collect(),
+    );
+    minimum.dashed = true;
+    traj.series.push(minimum);
+    let (lo, hi) = trace
+        .minimum
+        .iter()
+        .chain(trace.states.iter().flatten().map(|s| &s.theta))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    traj.y_range = ((lo - 0.3).floor(), (hi + 1.2).ceil());
+    let mut belief = figure(
+        "task-switch-belief",
+        "The derived learner's belief about the current minimum (mean ± 1 sd)",
+        "t",
+        "belief about μ",
+        (0.0, t_end),
+        traj.y_range,
+    );
+    belief.bands.push(super::plot::Band {
+        xs: trace.t.clone(),
+        lower: trace.states[0]
+            .iter()
+            .map(|s| s.mean - s.variance.sqrt())
+            .collect(),
+        upper: trace.states[0]
+            .iter()
+            .map(|s| s.mean + s.variance.sqrt())
+            .collect(),
+        color_of: 0,
+    });
+    belief
+        .series
+        .push(series("belief mean m(t)", column(0, |s| s.mean)));
+    let mut truth = series(
+        "current task's minimum μ(t)",
+        trace
+            .t
+            .iter()
+            .copied()
+            .zip(trace.minimum.iter().copied())
+            .collect(),
+    );
+    truth.dashed = true;
+    belief.series.push(truth);
+    // Plasticity: the gain κ = vh/r of the belief on gradient evidence, and the learner's
+    // effective learning rate R·ρ·κ (how far θ̇ moves per unit of gradient surprise).
+    let (rate, rho) = setup.rate_and_pull();
+    let v_max = setup.prior_var;
+    let mut plastic = figure(
+        "task-plasticity",
+        "Uncertain weights are more plastic (λ = 0.3, h = 2, r = 0.5)",
+        "belief variance v",
+        "response to gradient evidence",
+        (0.0, v_max),
+        (
+            0.0,
+            1.15 * v_max * setup.h / setup.noise * (rate * rho).max(1.0),
+        ),
+    );
+    let vs: Vec<f64> = (0..=50).map(|i| v_max * i as f64 / 50.0).collect();
+    plastic.series.push(series(
+        "belief gain κ = vh/r",
+        vs.iter().map(|&v| (v, v * setup.h / setup.noise)).collect(),
+    ));
+    plastic.series.push(series(
+        "effective learning rate R·ρ·κ",
+        vs.iter()
+            .map(|&v| (v, rate * rho * v * setup.h / setup.noise))
+            .collect(),
+    ));
+    // The variances the learner visits on the path above, as points on the gain line.
+    plastic.scatter.push(Series {
+        name: "visited on the path above (every 2 time units)".into(),
+        points: trace
+            .t
+            .iter()
+            .zip(&trace.states[0])
+            .step_by(20)
+            .map(|(_, s)| (s.variance, s.variance * setup.h / setup.noise))
+            .collect(),
+        dashed: false,
+    });
+    plastic.legend_lower_left = false;
+    Ok(vec![traj, belief, plastic])
+}

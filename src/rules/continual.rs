@@ -57,6 +57,28 @@ pub enum Learner {
     ResetOnDetection,
 }
 
+/// A learner's parameter and belief about the current minimum at one time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BeliefState {
+    /// θ.
+    pub theta: f64,
+    /// Belief mean m.
+    pub mean: f64,
+    /// Belief variance v.
+    pub variance: f64,
+}
+
+/// One recorded path ([`ContinualSetup::trace`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    /// Times.
+    pub t: Vec<f64>,
+    /// The current task's minimum μ(t).
+    pub minimum: Vec<f64>,
+    /// Per learner, its state at each time.
+    pub states: Vec<Vec<BeliefState>>,
+}
+
 /// Per-learner results, each with its standard error over paths.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outcome {
@@ -112,6 +134,40 @@ impl ContinualSetup {
         (outcomes, costs)
     }
 
+    /// One path of every learner in `learners`, recorded every `every` steps up to `t_end`:
+    /// the true minimum and each learner's θ and belief. The path is path `path` of
+    /// [`ContinualSetup::simulate`] with the same `seed` and `dt` (the same switches and
+    /// noise).
+    pub fn trace(
+        &self,
+        learners: &[Learner],
+        seed: u64,
+        path: u64,
+        dt: f64,
+        t_end: f64,
+        every: usize,
+    ) -> Trace {
+        let steps = (t_end / dt).ceil() as usize;
+        let dt = t_end / steps as f64;
+        let every = every.max(1);
+        let mut trace = Trace {
+            t: Vec::new(),
+            minimum: Vec::new(),
+            states: vec![Vec::new(); learners.len()],
+        };
+        let mut record = |n: usize, t: f64, mu: f64, states: &[BeliefState]| {
+            if n % every == 0 {
+                trace.t.push(t);
+                trace.minimum.push(mu);
+                for (out, s) in trace.states.iter_mut().zip(states) {
+                    out.push(*s);
+                }
+            }
+        };
+        self.path_with(learners, seed, path, steps, dt, Some(&mut record));
+        trace
+    }
+
     /// One path: the same switch times and noise for every learner.
     fn path(
         &self,
@@ -120,6 +176,18 @@ impl ContinualSetup {
         path: u64,
         steps: usize,
         dt: f64,
+    ) -> Vec<(f64, f64)> {
+        self.path_with(learners, seed, path, steps, dt, None)
+    }
+
+    fn path_with(
+        &self,
+        learners: &[Learner],
+        seed: u64,
+        path: u64,
+        steps: usize,
+        dt: f64,
+        mut record: Option<&mut dyn FnMut(usize, f64, f64, &[BeliefState])>,
     ) -> Vec<(f64, f64)> {
         let mut rng = PathStream::new(seed, path);
         let (rate, rho) = self.rate_and_pull();
@@ -160,6 +228,17 @@ impl ContinualSetup {
             while next_switch <= t {
                 mu = mu0 + s0.sqrt() * rng.normal();
                 next_switch += rng.exponential() / lambda;
+            }
+            if let Some(record) = record.as_mut() {
+                let snapshot: Vec<BeliefState> = states
+                    .iter()
+                    .map(|s| BeliefState {
+                        theta: s.theta,
+                        mean: s.m,
+                        variance: s.v,
+                    })
+                    .collect();
+                record(n, t, mu, &snapshot);
             }
             let dw = rng.normal() * sqrt_dt;
             let discount = (-self.gamma * t).exp();

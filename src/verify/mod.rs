@@ -8,7 +8,7 @@ mod claims;
 mod support;
 
 pub use claims::{
-    certificate_classifier, gradient_filter_with, noisy_quadratic_gaps,
+    belief_plasticity_with, certificate_classifier, gradient_filter_with, noisy_quadratic_gaps,
     observed_expected_cost_with, rotation_claim, saddle_and_minimum_with, task_belief_moments_with,
     weight_decay_claim, Classifier,
 };
