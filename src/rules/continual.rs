@@ -68,6 +68,9 @@ pub struct BeliefState {
     pub variance: f64,
 }
 
+/// Called at every step with the step, the time, the true minimum and every learner's state.
+type Recorder<'a> = &'a mut dyn FnMut(usize, f64, f64, &[BeliefState]);
+
 /// One recorded path ([`ContinualSetup::trace`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
@@ -187,7 +190,7 @@ impl ContinualSetup {
         path: u64,
         steps: usize,
         dt: f64,
-        mut record: Option<&mut dyn FnMut(usize, f64, f64, &[BeliefState])>,
+        mut record: Option<Recorder<'_>>,
     ) -> Vec<(f64, f64)> {
         let mut rng = PathStream::new(seed, path);
         let (rate, rho) = self.rate_and_pull();
