@@ -245,6 +245,15 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         source,
     })?;
     let minima = lossnav_solvers::extremals::candidate_minima(&base);
+    // Grids over the Lagrangian's scalars alone need no recompilation of the spec's
+    // expressions; task-switching and observation specs build their problems from the
+    // scalars, so they take the full route.
+    let scalars_only = spec.task_switching.is_none()
+        && spec.observation.is_none()
+        && args
+            .axes
+            .iter()
+            .all(|a| matches!(a.name.as_str(), "gamma" | "eta" | "k"));
     // The grid, row-major: the first --set varies slowest.
     let lengths: Vec<usize> = args.axes.iter().map(|a| a.values.len()).collect();
     let total = grid_size("--set", &lengths)?;
@@ -292,9 +301,22 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
                     .zip(&values)
                     .map(|(a, v)| (a.name.clone(), json!(v)))
                     .collect();
-                let outcome = apply(&spec, &args.axes, &values)
-                    .and_then(|s| s.to_problem().map_err(|e| e.to_string()))
-                    .and_then(|p| bvp.solve(&p).map_err(|e| e.to_string()));
+                let problem = if scalars_only {
+                    // Only η, k, γ vary: the compiled loss, metric and drift are reused.
+                    let mut lag = base.lagrangian().clone();
+                    for (axis, &v) in args.axes.iter().zip(&values) {
+                        lag = match axis.name.as_str() {
+                            "gamma" => lag.with_gamma(v),
+                            "eta" => lag.with_eta(v),
+                            _ => lag.with_k(v),
+                        };
+                    }
+                    base.with_lagrangian(lag).map_err(|e| e.to_string())
+                } else {
+                    apply(&spec, &args.axes, &values)
+                        .and_then(|s| s.to_problem().map_err(|e| e.to_string()))
+                };
+                let outcome = problem.and_then(|p| bvp.solve(&p).map_err(|e| e.to_string()));
                 bar.inc(1);
                 match outcome {
                     Ok(sol) => {
