@@ -18,22 +18,26 @@ fn main() {
     model.batch = batch;
     let grid: Vec<f64> = (0..13).map(|i| 1e-4 * 10f64.powf(i as f64 / 3.0)).collect();
     let t0 = std::time::Instant::now();
-    let sgd = tune(&model, |lr| Learner::Sgd { lr }, &grid, paths / 4, 99);
+    let sgd = tune(&model, |lr| Learner::Sgd { lr }, &grid, paths / 4, 99)
+        .expect("a learning rate in the grid keeps the learner finite");
     let mom = tune(
         &model,
         |lr| Learner::Momentum { lr, momentum: 0.9 },
         &grid,
         paths / 4,
         99,
-    );
+    )
+    .expect("a learning rate in the grid keeps the learner finite");
     let rms = tune(
         &model,
         |lr| Learner::RmsProp { lr, beta2: 0.999 },
         &grid,
         paths / 4,
         99,
-    );
-    let adam = tune(&model, |lr| Learner::Adam { lr }, &grid, paths / 4, 99);
+    )
+    .expect("a learning rate in the grid keeps the learner finite");
+    let adam = tune(&model, |lr| Learner::Adam { lr }, &grid, paths / 4, 99)
+        .expect("a learning rate in the grid keeps the learner finite");
     let learners = [
         Learner::Sgd { lr: sgd },
         Learner::Momentum {

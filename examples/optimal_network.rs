@@ -132,8 +132,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut report = Vec::new();
     for (name, flow) in rules {
         let t0 = Instant::now();
-        let fine = integrate_flow(&loss, flow, &theta0, (eta, k, gamma), t_end, 0.05);
-        let coarse = integrate_flow(&loss, flow, &theta0, (eta, k, gamma), t_end, 0.1);
+        let fine = integrate_flow(&loss, flow, &theta0, (eta, k, gamma), t_end, 0.05)?;
+        let coarse = integrate_flow(&loss, flow, &theta0, (eta, k, gamma), t_end, 0.1)?;
         println!(
             "{name}: J = {:.6} (RK4 step 0.05; step 0.1 gives {:.6}), final loss {:.4}, {:.1} s",
             fine.cost,

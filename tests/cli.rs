@@ -716,3 +716,44 @@ fn summary_is_a_screenful_with_the_implied_rule() {
         assert!((v - p).abs() < 1e-12);
     }
 }
+
+/// `solve -o F.csv` writes the JSON document's per-node arrays as CSV, value for value.
+#[test]
+fn solve_writes_csv_matching_the_json() {
+    let dir = std::env::temp_dir().join(format!("lossnav-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (csv, json) = (dir.join("s.csv"), dir.join("s.json"));
+    let spec = "problems/specs/figure2-anisotropic-2d.json";
+    for out in [&csv, &json] {
+        let o = lossnav(&["solve", spec, "-o", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    assert_eq!(
+        lines.next().unwrap(),
+        "t,theta_0,theta_1,p_0,p_1,loss,kinetic,hamiltonian"
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let t = doc["t"].as_array().unwrap();
+    assert_eq!(rows.len(), t.len());
+    // Both files print the same f64 in shortest round-trip form; serde_json's default parser
+    // (without its float_roundtrip feature) may read a value 1 ulp off, so compare to 2 ulps.
+    let same = |a: f64, b: f64| (a - b).abs() <= 2.0 * f64::EPSILON * a.abs().max(b.abs());
+    for (n, row) in rows.iter().enumerate() {
+        assert!(same(row[0], t[n].as_f64().unwrap()));
+        assert!(same(row[1], doc["theta"][n][0].as_f64().unwrap()));
+        assert!(same(row[4], doc["p"][n][1].as_f64().unwrap()));
+        assert!(same(row[5], doc["loss"][n].as_f64().unwrap()));
+        assert!(same(row[7], doc["hamiltonian"][n].as_f64().unwrap()));
+    }
+    assert!(text.contains("# second_order: \"minimum\""));
+    // CSV and --summary contradict each other.
+    let o = lossnav(&["solve", spec, "--format", "csv", "--summary"]);
+    assert!(!o.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -315,6 +315,15 @@ impl Bvp {
         ws: &mut Workspace,
     ) -> Result<(State, Stats, usize), SolverError> {
         const MIN_STEP: f64 = 1.0 / 4096.0;
+        // A continuation step starts from the previous solution, so Newton converges in a few
+        // iterations when the step is small enough; one that needs more is too long and is
+        // halved at once instead of spending the full budget on it (where the extremal stops
+        // existing, every try would otherwise run to the limit before the step shrinks).
+        const STEP_NEWTON_ITERATIONS: usize = 12;
+        let stepper = Bvp {
+            max_newton_iterations: self.max_newton_iterations.min(STEP_NEWTON_ITERATIONS),
+            ..self.clone()
+        };
         let (lag0, th0) = make(0.0);
         let sys0 = System::new(&lag0, &th0, end);
         let (mut state, mut stats) = self.adapt(&sys0, initial, ws)?;
@@ -323,7 +332,7 @@ impl Bvp {
             let next = (s + ds).min(1.0);
             let (lag, th) = make(next);
             let sys = System::new(&lag, &th, end);
-            match self.adapt(&sys, state.clone(), ws) {
+            match stepper.adapt(&sys, state.clone(), ws) {
                 Ok((st, stt)) => {
                     state = st;
                     stats.iterations += stt.iterations;

@@ -61,6 +61,15 @@ pub enum CliError {
     Figure(String),
 }
 
+/// Output formats of `solve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON document.
+    Json,
+    /// Comma-separated values, one row per mesh node.
+    Csv,
+}
+
 /// Derive learning rules as solutions of an optimal-control problem.
 #[derive(Debug, Parser)]
 #[command(
@@ -134,6 +143,12 @@ pub enum Command {
         /// samples, without the per-node arrays.
         #[arg(long)]
         summary: bool,
+        /// Output format: json, or csv (one row per mesh node: t, θ_i, p_i, loss, kinetic,
+        /// hamiltonian; `#` lines before the header give the problem, method, cost and
+        /// certificate; loads with numpy.loadtxt(F, delimiter=",", skiprows=…) or
+        /// pandas.read_csv(F, comment="#")). Default: csv when -o ends in .csv, else json.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
     },
     /// Integrate a learning rule forward and report the objective J it achieves.
     ///
@@ -390,6 +405,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output,
             local,
             summary,
+            format,
         } => solve::run(solve::SolveArgs {
             spec: &spec,
             method,
@@ -399,6 +415,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output: output.as_ref(),
             local,
             summary,
+            format,
         }),
         Command::Rule { spec } => rule::run(&spec),
         Command::Sweep {

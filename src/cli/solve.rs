@@ -11,7 +11,7 @@ use serde_json::json;
 use super::output::{
     compact_pretty, implied_rule_json, print, second_order_json, solution_json, write_atomic,
 };
-use super::{CliError, Method};
+use super::{CliError, Format, Method};
 
 /// Arguments of `lossnav solve`.
 pub struct SolveArgs<'a> {
@@ -23,10 +23,29 @@ pub struct SolveArgs<'a> {
     pub output: Option<&'a PathBuf>,
     pub local: bool,
     pub summary: bool,
+    pub format: Option<Format>,
 }
 
 pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
     let path = args.spec.display().to_string();
+    let csv = match args.format {
+        Some(f) => f == Format::Csv,
+        None => args
+            .output
+            .is_some_and(|o| o.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))),
+    };
+    if csv && args.summary {
+        return Err(CliError::Usage(
+            "--summary leaves out the per-node arrays that CSV holds: use one or the other".into(),
+        ));
+    }
+    let emit = |doc: &serde_json::Value, output: Option<&PathBuf>| {
+        if csv {
+            emit_csv(doc, output)
+        } else {
+            emit(doc, output)
+        }
+    };
     let problem = load_problem(args.spec).map_err(|source| CliError::Spec {
         path: path.clone(),
         source,
@@ -126,6 +145,78 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Writes the per-node arrays of a solution document as CSV to `output` (atomically) or
+/// standard output.
+fn emit_csv(doc: &serde_json::Value, output: Option<&PathBuf>) -> Result<(), CliError> {
+    let text = csv_from_doc(doc);
+    match output {
+        Some(file) => write_atomic(file, &text),
+        None => print(&text),
+    }
+}
+
+/// `#` lines with the scalars, a header, and one row per node: `t, θ_0…, p_0…, loss, kinetic,
+/// hamiltonian`. Numbers are written in Rust's shortest round-trip form.
+pub(crate) fn csv_from_doc(doc: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for key in [
+        "problem",
+        "method",
+        "converged",
+        "cost",
+        "cost_is_relative",
+        "optimality",
+    ] {
+        if let Some(v) = doc.get(key) {
+            let _ = writeln!(out, "# {key}: {v}");
+        }
+    }
+    if let Some(v) = doc.pointer("/second_order/verdict") {
+        let _ = writeln!(out, "# second_order: {v}");
+    }
+    let rows = |key: &str| -> Vec<Vec<f64>> {
+        doc.get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .map(|r| match r {
+                        serde_json::Value::Array(x) => {
+                            x.iter().filter_map(|v| v.as_f64()).collect()
+                        }
+                        v => v.as_f64().into_iter().collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (t, theta, p) = (rows("t"), rows("theta"), rows("p"));
+    let (loss, kinetic, ham) = (rows("loss"), rows("kinetic"), rows("hamiltonian"));
+    let d = theta.first().map_or(0, Vec::len);
+    let mut header = vec!["t".to_string()];
+    header.extend((0..d).map(|i| format!("theta_{i}")));
+    header.extend((0..d).map(|i| format!("p_{i}")));
+    header.extend(["loss", "kinetic", "hamiltonian"].map(String::from));
+    let _ = writeln!(out, "{}", header.join(","));
+    let cell = |v: Option<&Vec<f64>>, i: usize| {
+        // `+ 0.0` turns −0 into 0.
+        v.and_then(|r| r.get(i))
+            .map_or(String::from("nan"), |x| (x + 0.0).to_string())
+    };
+    for (n, tn) in t.iter().enumerate() {
+        let mut row = vec![cell(Some(tn), 0)];
+        row.extend((0..d).map(|i| cell(theta.get(n), i)));
+        row.extend((0..d).map(|i| cell(p.get(n), i)));
+        row.extend([
+            cell(loss.get(n), 0),
+            cell(kinetic.get(n), 0),
+            cell(ham.get(n), 0),
+        ]);
+        let _ = writeln!(out, "{}", row.join(","));
+    }
+    out
 }
 
 /// Writes the document to `output` (atomically) or standard output: a summary (no `t` key)

@@ -583,7 +583,8 @@ pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
     };
     let learners = [
         Learner::Sgd {
-            lr: tune(&model, |lr| Learner::Sgd { lr }, &grid, 100, 99),
+            lr: tune(&model, |lr| Learner::Sgd { lr }, &grid, 100, 99)
+                .ok_or("no learning rate in the grid keeps the learner finite")?,
         },
         Learner::Momentum {
             lr: tune(
@@ -592,7 +593,8 @@ pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
                 &grid,
                 100,
                 99,
-            ),
+            )
+            .ok_or("no learning rate in the grid keeps the learner finite")?,
             momentum: 0.9,
         },
         Learner::RmsProp {
@@ -602,11 +604,13 @@ pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
                 &grid,
                 100,
                 99,
-            ),
+            )
+            .ok_or("no learning rate in the grid keeps the learner finite")?,
             beta2: 0.999,
         },
         Learner::Adam {
-            lr: tune(&model, |lr| Learner::Adam { lr }, &grid, 100, 99),
+            lr: tune(&model, |lr| Learner::Adam { lr }, &grid, 100, 99)
+                .ok_or("no learning rate in the grid keeps the learner finite")?,
         },
         Learner::Oracle,
         derived,

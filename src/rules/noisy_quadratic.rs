@@ -280,19 +280,20 @@ fn path(
 }
 
 /// The learning rate among `grid` with the lowest mean J of `make(lr)` on `paths` paths of
-/// `seed` (tune on one seed, compare on another: no selection bias in the comparison).
+/// `seed` (tune on one seed, compare on another: no selection bias in the comparison);
+/// `None` if the grid is empty or every rate diverges.
 pub fn tune(
     model: &NoisyQuadratic,
     make: impl Fn(f64) -> Learner,
     grid: &[f64],
     paths: usize,
     seed: u64,
-) -> f64 {
+) -> Option<f64> {
     grid.iter()
         .map(|&lr| (lr, simulate(model, make(lr), paths, seed, model.steps).cost))
         .filter(|(_, c)| c.is_finite())
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(grid[0], |(lr, _)| lr)
+        .map(|(lr, _)| lr)
 }
 
 #[cfg(test)]

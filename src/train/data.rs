@@ -124,13 +124,14 @@ const DIGITS_TEST: usize = 360;
 
 /// The UCI 8×8 handwritten digits (Alpaydin & Kaynak; 1797 images of 10 classes, pixel values
 /// 0–16), as embedded in `smartcore`. Fixed split: the images are permuted by a seeded shuffle
-/// (seed 0 of [`PathStream`]), the last 360 are the test set (20 %). Pixels are scaled to
+/// (a fixed stream of [`PathStream`]), the last 360 are the test set (20 %). Pixels are scaled to
 /// `[0, 1]` and standardised by the training set's mean and standard deviation.
 pub fn digits() -> DataSet {
     let raw = smartcore::dataset::digits::load_dataset();
     debug_assert_eq!(raw.num_samples, DIGITS);
     let mut order: Vec<usize> = (0..raw.num_samples).collect();
-    shuffle(&mut order, 0, 0);
+    // Stream (0, 4·2⁴⁰): apart from the initialisation's, shuffles' and augmentation's.
+    shuffle(&mut order, 0, 4 << 40);
     let to_images = |idx: &[usize]| Images {
         pixels: idx
             .iter()
@@ -163,7 +164,7 @@ pub fn digits() -> DataSet {
         classes: 10,
         augment: false,
         note: format!(
-            "UCI 8x8 digits (smartcore), 1437 train / 360 test by a seeded shuffle (seed 0); \
+            "UCI 8x8 digits (smartcore), 1437 train / 360 test by a fixed seeded shuffle; \
              pixels /16, standardised by the training mean {mean:.4} and sd {sd:.4}"
         ),
     }
@@ -185,7 +186,8 @@ const MNIST_FILES: [&str; 4] = [
     "t10k-labels-idx1-ubyte",
 ];
 
-/// Finds each file, also under the `.idx3-ubyte` → `-idx3-ubyte` spelling some mirrors use.
+/// Finds each file under its canonical name (`…-idx3-ubyte`) or the `….idx3-ubyte` spelling
+/// some mirrors use.
 fn find(dir: &Path, names: &[&str], format: &'static str) -> Result<Vec<PathBuf>, DataError> {
     names
         .iter()

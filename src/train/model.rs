@@ -19,6 +19,10 @@ pub enum Activation {
     Tanh,
 }
 
+/// Streams `(seed, INIT_STREAMS | layer)` initialise the weights: a range of its own, apart
+/// from the minibatch shuffles ([`crate::train::run`]) and the data split.
+pub(crate) const INIT_STREAMS: u64 = 1 << 40;
+
 /// Which network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Architecture {
@@ -135,7 +139,7 @@ impl Network {
         let mut vars = Vec::with_capacity(2 * shapes.len());
         for (layer, (shape, fan_in)) in shapes.iter().enumerate() {
             let bound = 1.0 / (*fan_in as f64).sqrt();
-            let mut rng = PathStream::new(seed, layer as u64);
+            let mut rng = PathStream::new(seed, INIT_STREAMS | layer as u64);
             let mut draw = |n: usize| -> Vec<f64> {
                 (0..n)
                     .map(|_| bound * (2.0 * rng.uniform() - 1.0))

@@ -5,7 +5,7 @@
 //!
 //! Gradients are candle's back-propagation in `f64`; Hessian–vector products are exact too,
 //! by Pearlmutter's R-operator (forward-mode differentiation of the back-propagation pass),
-//! written out for the MLP with ReLU and softmax cross-entropy.
+//! written out for the MLP with ReLU or tanh and softmax cross-entropy.
 
 use candle_core::{DType, Device, Tensor, Var, D};
 
@@ -47,6 +47,9 @@ impl NetworkLoss {
         )?;
         net64.set_flat(&net.flat()?)?;
         let n = images.len();
+        if let Some(bad) = images.labels.iter().find(|&&l| l as usize >= net.classes()) {
+            candle_core::bail!("label {bad} for a network with {} classes", net.classes());
+        }
         let x = Tensor::from_slice(&images.pixels, (n, images.image_len()), &Device::Cpu)?
             .to_dtype(DType::F64)?;
         let labels_u32: Vec<u32> = images.labels.iter().map(|&l| l as u32).collect();
@@ -137,7 +140,8 @@ impl NetworkLoss {
             if l + 1 < layers {
                 let (act, slope, curvature) = match self.activation {
                     Activation::Relu => {
-                        let mask = z.gt(0.0)?.to_dtype(DType::F64)?;
+                        // `ge`, as candle's ReLU backward: the slope at z = 0 is 1 there.
+                        let mask = z.ge(0.0)?.to_dtype(DType::F64)?;
                         (z.relu()?, mask, None)
                     }
                     Activation::Tanh => {
@@ -230,9 +234,11 @@ pub enum Flow {
     },
     /// `θ̇ = −√(ηk)·g/(√(s + ε² + δ) + ε)`, `ṡ = (g² − s)/τ`, `s(0) = g(0)²`, elementwise,
     /// with `ε = γ/(2√(ηk))`: the derived rule (THEORY.md §5.3) with the running squared
-    /// gradient as curvature estimate; `γ = 0` is the Adam-like (RMSprop, Ballistic) flow,
-    /// whose floor `δ` (1e-8 in the Ballistic rule) keeps coordinates with vanishing
-    /// gradients (dead ReLUs) at rest instead of dividing 0 by 0.
+    /// gradient as curvature estimate; `γ = 0` is the Adam-like (RMSprop) flow. The floor `δ`
+    /// (1e-8 in the Ballistic rule) bounds `g/√s` where a gradient is tiny but not zero. The
+    /// second moment starts at `g(0)²`, as a bias-corrected average does; the discrete
+    /// Ballistic rule starts it at 0 without correction, so its first steps are larger (by up
+    /// to `1/√(1 − β2)`).
     Normalised {
         /// `ηk`.
         eta_k: f64,
@@ -258,8 +264,16 @@ pub struct FlowPath {
     pub theta_end: Vec<f64>,
 }
 
+/// The most RK4 steps [`integrate_flow`] takes.
+pub const MAX_FLOW_STEPS: usize = 10_000_000;
+
 /// Integrates `flow` from `theta0` on `loss` up to `t_end` with classical RK4 (step `dt`),
 /// accumulating the objective with weights `(eta, k, gamma)` alongside.
+///
+/// # Errors
+/// If `t_end` or `dt` is not a positive finite number, the step count exceeds
+/// [`MAX_FLOW_STEPS`], or the path or its cost stops being finite (a diverging rule, or a
+/// loss that failed to evaluate).
 pub fn integrate_flow(
     loss: &dyn Landscape,
     flow: Flow,
@@ -267,7 +281,18 @@ pub fn integrate_flow(
     (eta, k, gamma): (f64, f64, f64),
     t_end: f64,
     dt: f64,
-) -> FlowPath {
+) -> Result<FlowPath, String> {
+    if !(t_end.is_finite() && t_end > 0.0 && dt.is_finite() && dt > 0.0) {
+        return Err(format!(
+            "t_end = {t_end} and dt = {dt}: both must be finite and > 0"
+        ));
+    }
+    if t_end / dt > MAX_FLOW_STEPS as f64 {
+        return Err(format!(
+            "t_end/dt = {:.3e} steps, above the limit {MAX_FLOW_STEPS}",
+            t_end / dt
+        ));
+    }
     let d = theta0.len();
     let steps = (t_end / dt).ceil().max(1.0) as usize;
     let h = t_end / steps as f64;
@@ -338,12 +363,16 @@ pub fn integrate_flow(
         }
         t += h;
         ts.push(t);
-        losses.push(loss.value(&y[..d], t));
+        let l = loss.value(&y[..d], t);
+        if !(l.is_finite() && y[2 * d].is_finite()) {
+            return Err(format!("the path stopped being finite at t = {t:.4}"));
+        }
+        losses.push(l);
     }
-    FlowPath {
+    Ok(FlowPath {
         t: ts,
         loss: losses,
         cost: y[2 * d],
         theta_end: y[..d].to_vec(),
-    }
+    })
 }

@@ -3,8 +3,9 @@
 //!
 //! The update itself is written once, on slices, in [`crate::rules::adaptive`]; here it runs
 //! in place on each parameter's storage through a candle in-place operation (no copy of the
-//! parameter or its gradient, no tensor allocated per step). Global-norm gradient clipping is
-//! folded into the step as a scale factor.
+//! parameter or its gradient; the update itself allocates nothing). Global-norm gradient
+//! clipping is folded into the step as a scale factor; computing the norm takes two small
+//! reductions per parameter.
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor, Var};
@@ -288,7 +289,8 @@ where
     fn new(vars: Vec<Var>, config: R::Config) -> Result<Self> {
         let vars = vars
             .into_iter()
-            .filter(|v| v.dtype().is_float())
+            // The update runs on f32 and f64 storage (half precision is refused at its step).
+            .filter(|v| matches!(v.dtype(), candle_core::DType::F32 | candle_core::DType::F64))
             .map(|v| {
                 let rule = R::for_len(v.elem_count(), &config);
                 (v, Mutex::new(rule))

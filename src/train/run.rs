@@ -13,6 +13,11 @@ use super::optimizer::{clip_scale, Momentum, MomentumConfig, RuleConfig, RuleOpt
 use crate::rules::adaptive::DerivedOptimizer;
 use crate::rules::random::PathStream;
 
+/// Streams `(seed, SHUFFLE_STREAMS | epoch)` order the minibatches, `(seed, AUGMENT_STREAM)`
+/// draws the augmentation: ranges apart from the initialisation's and the data split's.
+const SHUFFLE_STREAMS: u64 = 2 << 40;
+const AUGMENT_STREAM: u64 = 3 << 40;
+
 /// The optimisers `lossnav train` compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OptimizerKind {
@@ -298,11 +303,11 @@ pub fn train_run(
     let mut opt = AnyOptimizer::new(kind, lr, &net, cfg)?;
     let mut records = Vec::with_capacity(cfg.epochs);
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut aug = PathStream::new(seed, u64::MAX);
+    let mut aug = PathStream::new(seed, AUGMENT_STREAM);
     for epoch in 1..=cfg.epochs {
         // The minibatch order depends on the seed and epoch only, so every optimiser sees the
         // same batches (common random numbers).
-        shuffle(&mut order, seed, epoch as u64);
+        shuffle(&mut order, seed, SHUFFLE_STREAMS | epoch as u64);
         let start = Instant::now();
         let (mut sum, mut count) = (0.0f64, 0usize);
         for idx in order.chunks(cfg.batch) {
@@ -323,6 +328,18 @@ pub fn train_run(
             on_batch();
         }
         let seconds = start.elapsed().as_secs_f64();
+        // The last step may have left non-finite weights that no loss of this epoch saw.
+        for v in net.vars() {
+            let s = v.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            if !s.is_finite() {
+                return Err(TrainError::Diverged {
+                    optimizer: kind.name(),
+                    lr,
+                    epoch,
+                    loss: s,
+                });
+            }
+        }
         records.push(EpochRecord {
             optimizer: kind.name(),
             lr,
