@@ -151,6 +151,17 @@ pub fn escape_diagram(
     gammas: &[f64],
     theta0s: &[Vec<f64>],
 ) -> Result<EscapeDiagram, String> {
+    escape_diagram_with_progress(spec, gammas, theta0s, &|| {})
+}
+
+/// [`escape_diagram`], calling `progress` after each grid point (from any thread), for a
+/// progress bar.
+pub fn escape_diagram_with_progress(
+    spec: &Spec,
+    gammas: &[f64],
+    theta0s: &[Vec<f64>],
+    progress: &(dyn Fn() + Sync),
+) -> Result<EscapeDiagram, String> {
     if gammas.iter().any(|&g| g.is_nan() || g <= 0.0) {
         return Err(
             "every γ must be > 0 (costs of different minima are comparable only with discounting)"
@@ -200,6 +211,7 @@ pub fn escape_diagram(
                     }
                 }
                 prev = Some((g, here));
+                progress();
             }
             (points, switches)
         })

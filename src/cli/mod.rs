@@ -531,8 +531,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 None => vec![s.theta0.clone()],
             };
             sweep::grid_size("--gamma × --theta0-grid", &[gammas.len(), theta0s.len()])?;
-            let d =
-                crate::escape::escape_diagram(&s, &gammas, &theta0s).map_err(CliError::Figure)?;
+            // A progress bar with ETA on a terminal (hidden otherwise): the diagram solves two
+            // extremals per grid point and can take minutes.
+            let bar = indicatif::ProgressBar::new((gammas.len() * theta0s.len()) as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "escape [{bar:40}] {pos}/{len} grid points, {eta} left",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let d = crate::escape::escape_diagram_with_progress(&s, &gammas, &theta0s, &|| {
+                bar.inc(1)
+            })
+            .map_err(CliError::Figure)?;
+            bar.finish_and_clear();
             if let Some(out) = out {
                 crate::figures::escape_figure(&d, &out).map_err(CliError::Figure)?;
             }
