@@ -111,6 +111,25 @@ pub enum SecondOrder {
 }
 
 impl SecondOrder {
+    /// As JSON: `checked`, and `verdict`, `descent_directions`, `near_zero`,
+    /// `first_conjugate_time`, `smallest_eigenvalue`, `elements` when it ran, `reason` when not.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            SecondOrder::Checked(c) => serde_json::json!({
+                "checked": true,
+                "verdict": c.verdict.as_str(),
+                "descent_directions": c.descent_directions,
+                "near_zero": c.near_zero,
+                "first_conjugate_time": c.first_conjugate_time,
+                "smallest_eigenvalue": c.smallest_eigenvalue,
+                "elements": c.elements,
+            }),
+            SecondOrder::Unchecked(reason) => {
+                serde_json::json!({"checked": false, "reason": reason})
+            }
+        }
+    }
+
     /// The certificate, if the check ran.
     pub fn certificate(&self) -> Option<&Certificate> {
         match self {

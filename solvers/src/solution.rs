@@ -347,3 +347,76 @@ impl Solution {
         (out, p)
     }
 }
+
+fn matrix_json(m: &DMatrix<f64>) -> serde_json::Value {
+    serde_json::Value::from(
+        (0..m.nrows())
+            .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect::<Vec<_>>())
+            .collect::<Vec<_>>(),
+    )
+}
+
+impl Solution {
+    /// The solution as the JSON document `lossnav solve` writes, without the problem's name
+    /// and the `--at` samples: method, converged, cost, theta_end, cost_is_relative, the
+    /// per-node arrays t, theta, p, loss, kinetic, hamiltonian, diagnostics, second_order and,
+    /// for infinite horizons, equilibrium.
+    ///
+    /// ```
+    /// use lossnav_problems::load_problem;
+    /// use lossnav_solvers::Bvp;
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../problems/specs/figure1-double-well.json");
+    /// let solution = Bvp::default().solve(&load_problem(path).unwrap()).unwrap();
+    /// // `Solution` is `Serialize`: the same document.
+    /// let text = serde_json::to_string(&solution).unwrap();
+    /// let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    /// assert_eq!(doc["second_order"]["verdict"], "minimum");
+    /// assert_eq!(doc["t"].as_array().unwrap().len(), solution.t.len());
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let d = &self.diagnostics;
+        let mut doc = json!({
+            "method": self.method,
+            "converged": self.converged,
+            "cost": self.cost,
+            "theta_end": self.theta.last(),
+            "cost_is_relative": self.cost_is_relative,
+            "t": self.t,
+            "theta": self.theta.to_nested(),
+            "p": self.p.to_nested(),
+            "loss": self.loss,
+            "kinetic": self.kinetic,
+            "hamiltonian": self.hamiltonian,
+            "diagnostics": {
+                "iterations": d.iterations,
+                "nodes": d.nodes,
+                "max_residual": d.max_residual,
+                "mesh_passes": d.mesh_passes,
+                "continuation": d.continuation.as_ref().map(|(p, steps)| json!({"parameter": p, "steps": steps})),
+            },
+            "second_order": self.second_order.to_json(),
+        });
+        if self.method == "direct" {
+            doc["diagnostics"]["gradient_norm"] = json!(d.max_residual);
+        }
+        if let Some(tail) = &self.tail {
+            doc["equilibrium"] = json!({
+                "theta": tail.theta_star.as_slice(),
+                "p": tail.p_star.as_slice(),
+                "riccati": matrix_json(&tail.riccati),
+                "closed_loop": matrix_json(&tail.closed_loop),
+                "truncation": tail.truncation,
+                "running_cost": tail.equilibrium_running_cost,
+            });
+        }
+        doc
+    }
+}
+
+/// Serialises as [`Solution::to_json`].
+impl serde::Serialize for Solution {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
+    }
+}

@@ -540,10 +540,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let d = crate::escape::escape_diagram_with_progress(&s, &gammas, &theta0s, &|| {
-                bar.inc(1)
-            })
-            .map_err(CliError::Figure)?;
+            let d =
+                crate::escape::escape_diagram_with_progress(&s, &gammas, &theta0s, &|| bar.inc(1))
+                    .map_err(CliError::Figure)?;
             bar.finish_and_clear();
             if let Some(out) = out {
                 crate::figures::escape_figure(&d, &out).map_err(CliError::Figure)?;

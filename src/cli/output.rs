@@ -164,73 +164,22 @@ pub fn print(text: &str) -> Result<(), CliError> {
     }
 }
 
-fn matrix(m: &nalgebra::DMatrix<f64>) -> Value {
-    json!((0..m.nrows())
-        .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect::<Vec<_>>())
-        .collect::<Vec<_>>())
-}
-
 /// The second-order check as JSON: `{"checked": true, "verdict": "minimum", ...}` or
 /// `{"checked": false, "reason": ...}`.
 pub fn second_order_json(so: &SecondOrder) -> Value {
-    match so {
-        SecondOrder::Checked(c) => json!({
-            "checked": true,
-            "verdict": c.verdict.as_str(),
-            "descent_directions": c.descent_directions,
-            "near_zero": c.near_zero,
-            "first_conjugate_time": c.first_conjugate_time,
-            "smallest_eigenvalue": c.smallest_eigenvalue,
-            "elements": c.elements,
-        }),
-        SecondOrder::Unchecked(reason) => json!({"checked": false, "reason": reason}),
-    }
+    so.to_json()
 }
 
 /// The JSON document of a solution, with the interpolant sampled at `at`.
 pub fn solution_json(name: &str, sol: &Solution, at: &[f64]) -> Value {
     let samples: Vec<(Vec<f64>, Vec<f64>)> = at.iter().map(|&t| sol.eval(t)).collect();
-    let d = &sol.diagnostics;
-    let mut doc = json!({
-        "problem": name,
-        "method": sol.method,
-        "converged": sol.converged,
-        "cost": sol.cost,
-        "theta_end": sol.theta.last(),
-        "cost_is_relative": sol.cost_is_relative,
-        "t": sol.t,
-        "theta": sol.theta.to_nested(),
-        "p": sol.p.to_nested(),
-        "loss": sol.loss,
-        "kinetic": sol.kinetic,
-        "hamiltonian": sol.hamiltonian,
-        "at": {
-            "t": at,
-            "theta": samples.iter().map(|s| &s.0).collect::<Vec<_>>(),
-            "p": samples.iter().map(|s| &s.1).collect::<Vec<_>>(),
-        },
-        "diagnostics": {
-            "iterations": d.iterations,
-            "nodes": d.nodes,
-            "max_residual": d.max_residual,
-            "mesh_passes": d.mesh_passes,
-            "continuation": d.continuation.as_ref().map(|(p, steps)| json!({"parameter": p, "steps": steps})),
-        },
+    let mut doc = sol.to_json();
+    doc["problem"] = json!(name);
+    doc["at"] = json!({
+        "t": at,
+        "theta": samples.iter().map(|s| &s.0).collect::<Vec<_>>(),
+        "p": samples.iter().map(|s| &s.1).collect::<Vec<_>>(),
     });
-    doc["second_order"] = second_order_json(&sol.second_order);
-    if sol.method == "direct" {
-        doc["diagnostics"]["gradient_norm"] = json!(d.max_residual);
-    }
-    if let Some(tail) = &sol.tail {
-        doc["equilibrium"] = json!({
-            "theta": tail.theta_star.as_slice(),
-            "p": tail.p_star.as_slice(),
-            "riccati": matrix(&tail.riccati),
-            "closed_loop": matrix(&tail.closed_loop),
-            "truncation": tail.truncation,
-            "running_cost": tail.equilibrium_running_cost,
-        });
-    }
     doc
 }
 
