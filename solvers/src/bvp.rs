@@ -85,6 +85,10 @@ impl Default for Bvp {
     }
 }
 
+/// Newton iterations allowed per step of the continuation in the start point (infinite
+/// horizons) before the step is halved.
+const THETA0_STEP_NEWTON: usize = 12;
+
 /// An initial guess `t ↦ (θ(t), p(t))`.
 pub type Guess<'a> = dyn Fn(f64) -> (Vec<f64>, Vec<f64>) + 'a;
 
@@ -305,23 +309,20 @@ impl Bvp {
     }
 
     /// Continuation over `s ∈ [0, 1]`: `make(s)` gives the Lagrangian and start point at `s`;
-    /// `s = 0` must be solvable from `initial`.
+    /// `s = 0` must be solvable from `initial`. Each step may take at most `step_newton`
+    /// Newton iterations (per mesh pass) before it is halved.
     fn continuation(
         &self,
         parameter: &str,
         end: &EndCondition,
         initial: State,
         make: &dyn Fn(f64) -> (Lagrangian, Vec<f64>),
+        step_newton: usize,
         ws: &mut Workspace,
     ) -> Result<(State, Stats, usize), SolverError> {
         const MIN_STEP: f64 = 1.0 / 4096.0;
-        // A continuation step starts from the previous solution, so Newton converges in a few
-        // iterations when the step is small enough; one that needs more is too long and is
-        // halved at once instead of spending the full budget on it (where the extremal stops
-        // existing, every try would otherwise run to the limit before the step shrinks).
-        const STEP_NEWTON_ITERATIONS: usize = 12;
         let stepper = Bvp {
-            max_newton_iterations: self.max_newton_iterations.min(STEP_NEWTON_ITERATIONS),
+            max_newton_iterations: self.max_newton_iterations.min(step_newton),
             ..self.clone()
         };
         let (lag0, th0) = make(0.0);
@@ -448,8 +449,14 @@ impl Bvp {
                 let k = lag.k();
                 let make = |s: f64| (lag.clone().with_k(s * k), theta0.to_vec());
                 let (lag0, _) = make(0.0);
-                let (state, stats, steps) =
-                    self.continuation("k", &end, guess(&lag0, theta0), &make, &mut ws)?;
+                let (state, stats, steps) = self.continuation(
+                    "k",
+                    &end,
+                    guess(&lag0, theta0),
+                    &make,
+                    self.max_newton_iterations,
+                    &mut ws,
+                )?;
                 (state, stats, Some(("k".to_string(), steps)))
             }
         };
@@ -514,6 +521,12 @@ impl Bvp {
                             y: at_rest,
                         },
                         &make,
+                        // A step starts from the previous solution, so Newton converges in a
+                        // few iterations when the step is short enough; one that needs more
+                        // is too long and is halved at once. Where the extremal stops existing
+                        // (a fold: `escape` meets them across its grid), every try would
+                        // otherwise run to the full budget before the step shrinks.
+                        THETA0_STEP_NEWTON,
                         &mut ws,
                     )?;
                     continuation = Some(("theta0".to_string(), steps));

@@ -124,7 +124,7 @@ const DIGITS_TEST: usize = 360;
 
 /// The UCI 8×8 handwritten digits (Alpaydin & Kaynak; 1797 images of 10 classes, pixel values
 /// 0–16), as embedded in `smartcore`. Fixed split: the images are permuted by a seeded shuffle
-/// (a fixed stream of [`PathStream`]), the last 360 are the test set (20 %). Pixels are scaled to
+/// (a fixed reproducible stream), the last 360 are the test set (20 %). Pixels are scaled to
 /// `[0, 1]` and standardised by the training set's mean and standard deviation.
 pub fn digits() -> DataSet {
     let raw = smartcore::dataset::digits::load_dataset();
