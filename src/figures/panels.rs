@@ -345,6 +345,17 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
         .map_err(|e| e.to_string())?;
     let lag = problem.lagrangian();
     let t_end = sol.end_time();
+    // Titles name the problem (the spec's `name` up to any parenthesis, at most 40
+    // characters so the title fits the panel), not the output file.
+    let short: String = {
+        let head = problem.name().split(" (").next().unwrap_or("").trim();
+        if head.chars().count() > 40 {
+            head.chars().take(39).collect::<String>() + "…"
+        } else {
+            head.to_string()
+        }
+    };
+    let name = if short.is_empty() { id } else { short.as_str() };
     let mut out = Vec::new();
     if problem.dim() == 2 {
         let gf_rate = if lag.gamma() > 0.0 {
@@ -386,7 +397,11 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
         let (xr, yr) = ((x0 - px, x1 + px), (y0 - py, y1 + py));
         let mut f = figure(
             &format!("{id}-landscape"),
-            &format!("{id}: optimal and gradient-flow paths"),
+            &if lag.loss().is_time_dependent() {
+                format!("{name}: optimal and gradient-flow paths (background: L at t = 0)")
+            } else {
+                format!("{name}: optimal and gradient-flow paths")
+            },
             "θ₁",
             "θ₂",
             xr,
@@ -411,7 +426,7 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
     let states: Vec<(Vec<f64>, Vec<f64>)> = times.iter().map(|&t| sol.eval(t)).collect();
     let mut f = figure(
         &format!("{id}-time"),
-        &format!("{id}: optimal trajectory over time"),
+        &format!("{name}: optimal trajectory over time"),
         "t",
         "",
         (0.0, t_end),
