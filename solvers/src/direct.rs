@@ -350,6 +350,16 @@ impl Direct {
                 requirement: "must be a finite number > 0",
             });
         }
+        // The estimate is a collocation defect computed in floating point: like the
+        // boundary-value solver's, it cannot fall below rounding, so a smaller bound would
+        // only be refused after the whole minimisation.
+        if self.tol < 1e-13 {
+            return Err(SolverError::InvalidOption {
+                name: "tol",
+                value: self.tol,
+                requirement: "must be at least 1e-13 (rounding error dominates below)",
+            });
+        }
         if !(self.gradient_tol.is_finite() && self.gradient_tol > 0.0) {
             return Err(SolverError::InvalidOption {
                 name: "gradient_tol",

@@ -71,7 +71,7 @@ pub enum SolverError {
     },
     /// The forward integration of a rule used up its step budget before the end time.
     #[error(
-        "the integrator took {steps} steps and reached only t = {t:.4e} of {t_end:.4e}: the \
+        "the integrator took {steps} steps and reached only t = {t} of {t_end}: the \
          integrated dynamics are stiff (a very large curvature or mobility) or the time span is \
          too long for the steps an explicit method can take"
     )]
