@@ -190,7 +190,8 @@ fn plot_writes_a_users_problem() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(png_size(&png), (800, 600));
-    assert_eq!(png_size(&dir.join("fisher-time.png")), (800, 600));
+    // The time courses: two panels of 700×520 side by side (parameters; loss, kinetic term, ℋ).
+    assert_eq!(png_size(&dir.join("fisher-time.png")), (1400, 520));
     let svg = dir.join("q.svg");
     let out = lossnav(&[
         "plot",

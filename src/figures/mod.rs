@@ -10,7 +10,9 @@ mod training;
 use std::path::Path;
 
 pub use contour::contour;
-pub use plot::{render, render_row, render_to, Band, Figure, Heatmap, Marker, Series};
+pub use plot::{
+    render, render_row, render_row_to, render_to, Band, Figure, Heatmap, Marker, Series,
+};
 pub use training::{epoch_statistics, training_panels, EpochStatistics};
 
 /// Computes every panel of Figures 1–3 and the continual-learning panels and writes them to
@@ -69,16 +71,19 @@ pub fn problem_figures(
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
-    let figs = panels::user_problem(spec, &stem)?;
+    let mut figs = panels::user_problem(spec, &stem)?;
+    // The last two panels are the time courses, drawn side by side in one image.
+    let time = figs.split_off(figs.len().saturating_sub(2));
     let mut written = Vec::new();
-    for (i, fig) in figs.iter().enumerate() {
-        let path = if i == 0 {
-            out.to_path_buf()
-        } else {
-            out.with_file_name(format!("{stem}-time.{ext}"))
-        };
-        render_to(fig, &path)?;
+    if let Some(plane) = figs.first() {
+        render_to(plane, out)?;
+        written.push(out.to_path_buf());
+        let path = out.with_file_name(format!("{stem}-time.{ext}"));
+        render_row_to(&time, &path)?;
         written.push(path);
+    } else {
+        render_row_to(&time, out)?;
+        written.push(out.to_path_buf());
     }
     Ok(written)
 }

@@ -424,11 +424,21 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
     }
     let times: Vec<f64> = (0..=300).map(|i| t_end * i as f64 / 300.0).collect();
     let states: Vec<(Vec<f64>, Vec<f64>)> = times.iter().map(|&t| sol.eval(t)).collect();
+    // Two panels, each with one kind of quantity on its axis: the parameters, and the
+    // running-cost terms with the Hamiltonian.
     let mut f = figure(
         &format!("{id}-time"),
-        &format!("{name}: optimal trajectory over time"),
+        &format!("{name}: parameters"),
         "t",
-        "",
+        "θ(t)",
+        (0.0, t_end),
+        (0.0, 1.0),
+    );
+    let mut q = figure(
+        &format!("{id}-quantities"),
+        &format!("{name}: loss, kinetic term, ℋ"),
+        "t",
+        "value along the optimal trajectory",
         (0.0, t_end),
         (0.0, 1.0),
     );
@@ -442,42 +452,46 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
                 .collect(),
         ));
     }
-    f.series.push(series(
-        "loss",
+    q.series.push(series(
+        "loss L(θ(t))",
         times
             .iter()
             .zip(&states)
             .map(|(&t, s)| (t, lag.loss().value(&s.0, t)))
             .collect(),
     ));
-    f.series.push(series(
-        "kinetic",
+    q.series.push(series(
+        "kinetic term",
         times
             .iter()
             .zip(&states)
             .map(|(&t, s)| (t, lag.kinetic_from_momentum(&s.0, &s.1)))
             .collect(),
     ));
-    f.series.push(series(
-        "ℋ",
+    q.series.push(series(
+        "ℋ (current-value Hamiltonian)",
         times
             .iter()
             .zip(&states)
             .map(|(&t, s)| (t, lag.hamiltonian(t, &s.0, &s.1)))
             .collect(),
     ));
-    let (lo, hi) = f
-        .series
-        .iter()
-        .flat_map(|s| s.points.iter())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.1), b.max(p.1))
-        });
-    f.y_range = (
-        lo - 0.05 * (hi - lo).max(1e-9),
-        hi + 0.05 * (hi - lo).max(1e-9),
-    );
+    for panel in [&mut f, &mut q] {
+        let (lo, hi) = panel
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p.1), b.max(p.1))
+            });
+        // Headroom above the curves for the legend.
+        panel.y_range = (
+            lo - 0.05 * (hi - lo).max(1e-9),
+            hi + 0.25 * (hi - lo).max(1e-9),
+        );
+    }
     out.push(f);
+    out.push(q);
     Ok(out)
 }
 

@@ -351,6 +351,57 @@ pub fn render_row(figs: &[Figure], id: &str, dir: &Path) -> Result<(), String> {
     finish("json")
 }
 
+/// Writes panels side by side as one image to `path`, as SVG or PNG by its extension,
+/// atomically.
+pub fn render_row_to(figs: &[Figure], path: &Path) -> Result<(), String> {
+    register_font();
+    let size = (700 * figs.len().max(1) as u32, 520);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = |e: &str| dir.join(format!(".{stem}.{}.tmp.{e}", std::process::id()));
+    fn panels<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
+        figs: &[Figure],
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        for (area, fig) in root
+            .split_evenly((1, figs.len().max(1)))
+            .into_iter()
+            .zip(figs)
+        {
+            draw(area, fig)?;
+        }
+        Ok(())
+    }
+    match ext.as_deref() {
+        Some("svg") => panels(SVGBackend::new(&tmp("svg"), size).into_drawing_area(), figs)?,
+        Some("png") => panels(
+            BitMapBackend::new(&tmp("png"), size).into_drawing_area(),
+            figs,
+        )?,
+        _ => {
+            return Err(format!(
+                "{}: the output must end in .png or .svg",
+                path.display()
+            ))
+        }
+    }
+    let e = ext.unwrap_or_default();
+    std::fs::rename(tmp(&e), path).map_err(|err| format!("cannot write {}: {err}", path.display()))
+}
+
 /// Writes one figure to `path`, as SVG or PNG by its extension, atomically.
 pub fn render_to(fig: &Figure, path: &Path) -> Result<(), String> {
     register_font();
