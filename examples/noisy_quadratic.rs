@@ -3,7 +3,7 @@
 //! rates tuned on another seed, and the derived rule's curvature estimate at several window
 //! lengths against the oracle.
 
-use lossnav::rules::noisy_quadratic::{simulate, tune, Learner, NoisyQuadratic};
+use lossnav::rules::noisy_quadratic::{paired_difference, simulate, tune, Learner, NoisyQuadratic};
 
 fn main() {
     let paths: usize = std::env::args()
@@ -70,15 +70,7 @@ fn main() {
     let oracle = simulate(&model, Learner::Oracle, paths, 1, model.steps);
     for l in learners {
         let o = simulate(&model, l, paths, 1, model.steps);
-        let diff: Vec<f64> = o
-            .costs
-            .iter()
-            .zip(&oracle.costs)
-            .map(|(a, b)| a - b)
-            .collect();
-        let n = diff.len() as f64;
-        let md = diff.iter().sum::<f64>() / n;
-        let se = (diff.iter().map(|d| (d - md).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+        let (md, se) = paired_difference(&o.costs, &oracle.costs);
         println!(
             "{:55} J = {:.5} ± {:.5}  vs oracle {:+.5} ± {:.5}  estimate error {:.3}",
             l.name(),

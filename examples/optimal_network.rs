@@ -113,22 +113,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ),
     ];
-    let mut fig = Figure {
-        id: "optimal-network".into(),
-        title: format!("Digits MLP (D = {d}): loss along the optimal path and along the rules"),
-        x_label: "t (SGD steps × learning rate)".into(),
-        y_label: "full-batch training loss".into(),
-        x_range: (0.0, t_end),
-        y_range: (0.0, 2.5),
-        heatmap: None,
-        contours: Vec::new(),
-        series: Vec::new(),
-        markers: Vec::new(),
-        scatter: Vec::new(),
-        legend_lower_left: false,
-        legend_lower_right: false,
-        bands: Vec::new(),
-    };
+    let mut fig = Figure::new(
+        "optimal-network",
+        &format!("Digits MLP (D = {d}): loss along the optimal path and along the rules"),
+        "t (SGD steps × learning rate)",
+        "full-batch training loss",
+        (0.0, t_end),
+        (0.0, 2.5),
+    );
     let mut report = Vec::new();
     for (name, flow) in rules {
         let t0 = Instant::now();

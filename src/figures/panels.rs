@@ -88,20 +88,9 @@ fn landscape(
 #[allow(clippy::too_many_arguments)]
 fn figure(id: &str, title: &str, x: &str, y: &str, xr: (f64, f64), yr: (f64, f64)) -> Figure {
     Figure {
-        id: id.into(),
-        title: title.into(),
-        x_label: x.into(),
-        y_label: y.into(),
-        x_range: xr,
-        y_range: yr,
-        heatmap: None,
-        contours: Vec::new(),
-        series: Vec::new(),
-        markers: Vec::new(),
-        scatter: Vec::new(),
+        // Plane plots keep the legend clear of the paths, which leave θ0 upward.
         legend_lower_left: x.starts_with('θ'),
-        legend_lower_right: false,
-        bands: Vec::new(),
+        ..Figure::new(id, title, x, y, xr, yr)
     }
 }
 
@@ -601,7 +590,9 @@ pub fn continual() -> Result<Vec<Figure>, String> {
 /// another seed), the oracle rule and the derived rule with estimated curvature (M = 8), and
 /// the derived rule's excess cost over the oracle as the minibatch grows.
 pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
-    use crate::rules::noisy_quadratic::{simulate, tune, Learner, NoisyQuadratic};
+    use crate::rules::noisy_quadratic::{
+        paired_difference, simulate, tune, Learner, NoisyQuadratic,
+    };
     let mut model = NoisyQuadratic::log_spaced(12, 0.01, 100.0, 0.3);
     model.batch = 8;
     // Half-decade steps from 1e-5 to 1: every tuned rate lands inside the grid.
@@ -697,10 +688,7 @@ pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
         model.batch = batch;
         let o = simulate(&model, Learner::Oracle, 200, 1, model.steps);
         let d = simulate(&model, derived, 200, 1, model.steps);
-        let diff: Vec<f64> = d.costs.iter().zip(&o.costs).map(|(a, b)| a - b).collect();
-        let n = diff.len() as f64;
-        let mean = diff.iter().sum::<f64>() / n;
-        let se = (diff.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+        let (mean, se) = paired_difference(&d.costs, &o.costs);
         let x = (batch as f64).log2();
         points.push((x, mean.max(1e-12).log10()));
         upper.push((mean + 2.0 * se).max(1e-12).log10());
@@ -776,7 +764,7 @@ pub fn task_switches() -> Result<Vec<Figure>, String> {
             .collect(),
     );
     minimum.dashed = true;
-    traj.series.push(minimum);
+    traj.series.push(minimum.clone());
     let (lo, hi) = trace
         .minimum
         .iter()
@@ -808,17 +796,7 @@ pub fn task_switches() -> Result<Vec<Figure>, String> {
     belief
         .series
         .push(series("belief mean m(t)", column(0, |s| s.mean)));
-    let mut truth = series(
-        "current task's minimum μ(t)",
-        trace
-            .t
-            .iter()
-            .copied()
-            .zip(trace.minimum.iter().copied())
-            .collect(),
-    );
-    truth.dashed = true;
-    belief.series.push(truth);
+    belief.series.push(minimum);
     // Plasticity: the gain κ = vh/r of the belief on gradient evidence, and the learner's
     // effective learning rate R·ρ·κ (how far θ̇ moves per unit of gradient surprise).
     let (rate, rho) = setup.rate_and_pull();

@@ -132,6 +132,35 @@ pub struct Figure {
     pub bands: Vec<Band>,
 }
 
+impl Figure {
+    /// An empty panel: no curves, legend in the upper right.
+    pub fn new(
+        id: &str,
+        title: &str,
+        x_label: &str,
+        y_label: &str,
+        x_range: (f64, f64),
+        y_range: (f64, f64),
+    ) -> Self {
+        Self {
+            id: id.into(),
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            x_range,
+            y_range,
+            heatmap: None,
+            contours: Vec::new(),
+            series: Vec::new(),
+            markers: Vec::new(),
+            scatter: Vec::new(),
+            legend_lower_left: false,
+            legend_lower_right: false,
+            bands: Vec::new(),
+        }
+    }
+}
+
 const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
@@ -320,42 +349,29 @@ pub fn render(fig: &Figure, dir: &Path) -> Result<(), String> {
 /// Writes panels side by side as one image: `DIR/ID.svg`, `DIR/ID.png` and the panels' data
 /// as `DIR/ID.json`, each atomically.
 pub fn render_row(figs: &[Figure], id: &str, dir: &Path) -> Result<(), String> {
-    register_font();
-    let size = (700 * figs.len().max(1) as u32, 520);
-    let tmp = |ext: &str| dir.join(format!(".{id}.{}.tmp.{ext}", std::process::id()));
-    let finish = |ext: &str| -> Result<(), String> {
-        std::fs::rename(tmp(ext), dir.join(format!("{id}.{ext}"))).map_err(|e| e.to_string())
-    };
-    fn panels<DB: DrawingBackend>(
-        root: DrawingArea<DB, Shift>,
-        figs: &[Figure],
-    ) -> Result<(), String>
-    where
-        DB::ErrorType: 'static,
-    {
-        let areas = root.split_evenly((1, figs.len().max(1)));
-        for (area, fig) in areas.into_iter().zip(figs) {
-            draw(area, fig)?;
-        }
-        Ok(())
-    }
-    panels(SVGBackend::new(&tmp("svg"), size).into_drawing_area(), figs)?;
-    finish("svg")?;
-    panels(
-        BitMapBackend::new(&tmp("png"), size).into_drawing_area(),
-        figs,
-    )?;
-    finish("png")?;
+    render_row_to(figs, &dir.join(format!("{id}.svg")))?;
+    render_row_to(figs, &dir.join(format!("{id}.png")))?;
+    let tmp = dir.join(format!(".{id}.{}.tmp.json", std::process::id()));
     let json = serde_json::to_string_pretty(figs).map_err(|e| e.to_string())?;
-    std::fs::write(tmp("json"), json).map_err(|e| e.to_string())?;
-    finish("json")
+    std::fs::write(&tmp, json).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, dir.join(format!("{id}.json"))).map_err(|e| e.to_string())
 }
 
-/// Writes panels side by side as one image to `path`, as SVG or PNG by its extension,
-/// atomically.
+/// Writes panels side by side (700×520 each) as one image to `path`, as SVG or PNG by its
+/// extension, atomically.
 pub fn render_row_to(figs: &[Figure], path: &Path) -> Result<(), String> {
+    write_panels(figs, (700 * figs.len().max(1) as u32, 520), path)
+}
+
+/// Writes one figure (800×600) to `path`, as SVG or PNG by its extension, atomically.
+pub fn render_to(fig: &Figure, path: &Path) -> Result<(), String> {
+    write_panels(std::slice::from_ref(fig), (800, 600), path)
+}
+
+/// Draws `figs` side by side into an image of `size`, written under a temporary name (which
+/// ends in the extension: plotters picks the format from it) and renamed to `path`.
+fn write_panels(figs: &[Figure], size: (u32, u32), path: &Path) -> Result<(), String> {
     register_font();
-    let size = (700 * figs.len().max(1) as u32, 520);
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -390,40 +406,6 @@ pub fn render_row_to(figs: &[Figure], path: &Path) -> Result<(), String> {
         Some("png") => panels(
             BitMapBackend::new(&tmp("png"), size).into_drawing_area(),
             figs,
-        )?,
-        _ => {
-            return Err(format!(
-                "{}: the output must end in .png or .svg",
-                path.display()
-            ))
-        }
-    }
-    let e = ext.unwrap_or_default();
-    std::fs::rename(tmp(&e), path).map_err(|err| format!("cannot write {}: {err}", path.display()))
-}
-
-/// Writes one figure to `path`, as SVG or PNG by its extension, atomically.
-pub fn render_to(fig: &Figure, path: &Path) -> Result<(), String> {
-    register_font();
-    let size = (800, 600);
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let stem = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = |e: &str| dir.join(format!(".{stem}.{}.tmp.{e}", std::process::id()));
-    match ext.as_deref() {
-        Some("svg") => draw(SVGBackend::new(&tmp("svg"), size).into_drawing_area(), fig)?,
-        Some("png") => draw(
-            BitMapBackend::new(&tmp("png"), size).into_drawing_area(),
-            fig,
         )?,
         _ => {
             return Err(format!(

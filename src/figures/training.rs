@@ -71,21 +71,8 @@ pub fn training_panels(records: &[EpochRecord], setting: &str) -> [Figure; 2] {
         .flat_map(|(_, rows)| rows.iter().map(|r| r.0))
         .max()
         .unwrap_or(1) as f64;
-    let empty = |id: &str, title: String, y: &str| Figure {
-        id: id.into(),
-        title,
-        x_label: "epoch".into(),
-        y_label: y.into(),
-        x_range: (1.0, epochs.max(2.0)),
-        y_range: (0.0, 1.0),
-        heatmap: None,
-        contours: Vec::new(),
-        series: Vec::new(),
-        markers: Vec::new(),
-        scatter: Vec::new(),
-        legend_lower_left: false,
-        legend_lower_right: false,
-        bands: Vec::new(),
+    let empty = |id: &str, title: String, y: &str| {
+        Figure::new(id, &title, "epoch", y, (1.0, epochs.max(2.0)), (0.0, 1.0))
     };
     let band = if seeds > 1 {
         format!("mean ± 1 sd over {seeds} seeds")

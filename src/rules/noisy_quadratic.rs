@@ -279,6 +279,16 @@ fn path(
     (cost, curve, est_err / est_n.max(1) as f64)
 }
 
+/// Mean and standard error of the paired differences `a[j] − b[j]` (per-path costs under
+/// common random numbers).
+pub fn paired_difference(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let n = d.len().max(1) as f64;
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, (var / n).sqrt())
+}
+
 /// The learning rate among `grid` with the lowest mean J of `make(lr)` on `paths` paths of
 /// `seed` (tune on one seed, compare on another: no selection bias in the comparison);
 /// `None` if the grid is empty or every rate diverges.

@@ -1378,7 +1378,7 @@ fn noisy_quadratic_estimated_curvature() -> Result<Measurement, String> {
 /// The noisy-quadratic claim for a learner that assumes the noise scale `noise_belief·σ`
 /// (1 is the claim; another value must make it fail).
 pub fn noisy_quadratic_gaps(noise_belief: f64) -> Result<Measurement, String> {
-    use crate::rules::noisy_quadratic::{simulate, Learner, NoisyQuadratic};
+    use crate::rules::noisy_quadratic::{paired_difference, simulate, Learner, NoisyQuadratic};
     let mut model = NoisyQuadratic::log_spaced(12, 0.01, 100.0, 0.3);
     let mut gaps = Vec::new();
     for batch in [2, 8, 32] {
@@ -1395,15 +1395,7 @@ pub fn noisy_quadratic_gaps(noise_belief: f64) -> Result<Measurement, String> {
             model.steps,
         );
         // Paired under common random numbers: the excess cost per path.
-        let diff: Vec<f64> = derived
-            .costs
-            .iter()
-            .zip(&oracle.costs)
-            .map(|(a, b)| a - b)
-            .collect();
-        let n = diff.len() as f64;
-        let mean = diff.iter().sum::<f64>() / n;
-        let se = (diff.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+        let (mean, se) = paired_difference(&derived.costs, &oracle.costs);
         gaps.push((batch, mean, se, oracle.cost, derived.estimate_error));
     }
     // Each larger minibatch must lower the excess by 4 standard errors of the difference
@@ -1471,13 +1463,7 @@ fn continual_learning_advantage() -> Result<Measurement, String> {
         Learner::GradientFlow,
         Learner::ResetOnDetection,
     ];
-    let paired = |a: &[f64], b: &[f64]| {
-        let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-        let n = d.len() as f64;
-        let m = d.iter().sum::<f64>() / n;
-        let se = (d.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
-        (m, se)
-    };
+    let paired = crate::rules::noisy_quadratic::paired_difference;
     let mut failures = 0;
     let mut previous_gap = f64::NEG_INFINITY;
     let mut detail = String::new();
