@@ -130,7 +130,8 @@ fn solve_prints_the_documented_json() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in [
         "method",
-        "converged",
+        "status",
+        "accuracy",
         "cost",
         "t",
         "theta",
@@ -179,7 +180,7 @@ fn solve_writes_output_atomically() {
     assert!(out.stdout.is_empty(), "nothing on stdout with -o");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(doc["converged"], true);
+    assert_eq!(doc["accuracy"]["verified"], "tolerance met");
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -362,6 +363,7 @@ fn sweep_shards_concatenate_to_the_whole_and_failures_are_recorded() {
             "gamma=0.05:1.5:7",
             "--set",
             "k=1,1.5",
+            "--allow-failures",
         ];
         args.extend_from_slice(extra);
         let out = lossnav(&args);
@@ -384,7 +386,7 @@ fn sweep_shards_concatenate_to_the_whole_and_failures_are_recorded() {
     assert_eq!(lines[1]["params"]["gamma"], 0.05);
     assert_eq!(lines[1]["params"]["k"], 1.5);
     // Small γ crosses to the far minimum; large γ has no such extremal, recorded as an error.
-    assert_eq!(lines[0]["converged"], true);
+    assert_eq!(lines[0]["solved"], true);
     assert!(
         lines.iter().any(|l| l.get("error").is_some()),
         "a failing point is recorded"
@@ -393,6 +395,60 @@ fn sweep_shards_concatenate_to_the_whole_and_failures_are_recorded() {
     assert!(!out.status.success());
     let out = lossnav(&["sweep", spec, "--set", "gamma=1,2", "--shard", "3/2"]);
     assert!(!out.status.success());
+}
+
+/// The guide's sweep: the spec pins the far minimum, whose extremal ceases to exist beyond
+/// γ ≈ 0.87. Each failed point names the fold and where it is, the summary counts them, and the
+/// exit code is 1 unless --allow-failures; CSV has one row per point.
+#[test]
+fn sweep_failures_are_named_summarised_and_exit_nonzero() {
+    let spec = "problems/specs/figure1-double-well-infinite.json";
+    let out = lossnav(&["sweep", spec, "--set", "gamma=0.5,0.9,1.5"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["solved"], true);
+    for l in &lines[1..] {
+        assert_eq!(l["solved"], false);
+        assert_eq!(l["error_kind"], "the extremal ceases to exist (a fold)");
+        let e = l["error"].as_str().unwrap();
+        assert!(
+            e.contains("reaches the equilibrium θ* = (1.057, 0)")
+                && e.contains("ceases to exist near θ0 = ("),
+            "{e}"
+        );
+    }
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("sweep: 1 of 3 points solved, 2 failed (2 × the extremal ceases to exist (a fold), first at gamma = 0.9)"),
+        "{stderr}"
+    );
+    let out = lossnav(&[
+        "sweep",
+        spec,
+        "--set",
+        "gamma=0.5,0.9,1.5",
+        "--allow-failures",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "index,gamma,solved,cost,cost_is_relative,end_0,end_1,minimum,second_order,error_kind,error"
+    );
+    assert_eq!(rows.len(), 4);
+    assert!(rows[1].starts_with("0,0.5,true,"), "{}", rows[1]);
+    assert!(
+        rows[2].starts_with("1,0.9,false,,,,,,,\"the extremal"),
+        "{}",
+        rows[2]
+    );
 }
 
 #[test]
@@ -475,7 +531,7 @@ fn output_follows_links_and_keeps_special_files() {
         .is_symlink());
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
-    assert_eq!(written["converged"], true);
+    assert_eq!(written["accuracy"]["verified"], "tolerance met");
     let mode = std::fs::metadata(&real).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
@@ -489,7 +545,10 @@ fn output_follows_links_and_keeps_special_files() {
     let out = lossnav(&["solve", spec, "-o", fifo.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     let received = reader.join().unwrap();
-    assert!(received.contains("\"converged\": true"), "{received}");
+    assert!(
+        received.contains("\"verified\": \"tolerance met\""),
+        "{received}"
+    );
     assert!(std::fs::symlink_metadata(&fifo)
         .unwrap()
         .file_type()
@@ -508,7 +567,7 @@ fn output_follows_links_and_keeps_special_files() {
     assert!(status.success());
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
-        text.starts_with("keep\n{") && text.contains("\"converged\": true"),
+        text.starts_with("keep\n{") && text.contains("\"verified\": \"tolerance met\""),
         "{text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

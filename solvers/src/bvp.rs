@@ -24,7 +24,7 @@ use crate::collocation::{EndCondition, Linearisation, NewtonOptions, System, Wor
 use crate::error::SolverError;
 use crate::mesh;
 use crate::quadrature;
-use crate::solution::{Diagnostics, Solution, Summary, Tail};
+use crate::solution::{Accuracy, Diagnostics, Solution, Summary, Tail};
 use crate::target::Target;
 
 /// How often an infinite horizon's truncation is lengthened (by 1.5 each time, so up to about
@@ -39,7 +39,7 @@ const MAX_LENGTHENINGS: usize = 12;
 /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../problems/specs/figure1-double-well.json");
 /// let problem = load_problem(path).unwrap();
 /// let solution = Bvp::default().with_tol(1e-8).solve(&problem).unwrap();
-/// assert!(solution.converged);
+/// assert!(solution.accuracy.tolerance_met());
 /// assert_eq!(solution.theta[0], vec![-0.6, 0.55]);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -64,8 +64,8 @@ pub struct Bvp {
     /// not checked.
     pub second_order: bool,
     /// Whether to adapt the mesh. When false the problem is solved once on a uniform mesh of
-    /// `initial_intervals` intervals (for convergence studies); `converged` then says whether
-    /// that mesh happens to meet `tol`.
+    /// `initial_intervals` intervals (for convergence studies); [`Solution::accuracy`] then says
+    /// whether that mesh happens to meet `tol`.
     pub adapt_mesh: bool,
 }
 
@@ -88,6 +88,9 @@ impl Default for Bvp {
 /// Newton iterations allowed per step of the continuation in the start point (infinite
 /// horizons) before the step is halved.
 const THETA0_STEP_NEWTON: usize = 12;
+
+/// What [`Accuracy`] reports the boundary-value solver's tolerance against.
+const MEASURE: &str = "collocation error estimate";
 
 /// An initial guess `t ↦ (θ(t), p(t))`.
 pub type Guess<'a> = dyn Fn(f64) -> (Vec<f64>, Vec<f64>) + 'a;
@@ -513,22 +516,56 @@ impl Bvp {
                         .iter()
                         .flat_map(|_| target.theta_star.iter().chain(&target.p_star).copied())
                         .collect();
-                    let (st, stats, steps) = self.continuation(
-                        "theta0",
-                        &end,
-                        State {
-                            t: state.t.clone(),
-                            y: at_rest,
-                        },
-                        &make,
-                        // A step starts from the previous solution, so Newton converges in a
-                        // few iterations when the step is short enough; one that needs more
-                        // is too long and is halved at once. Where the extremal stops existing
-                        // (a fold: `escape` meets them across its grid), every try would
-                        // otherwise run to the full budget before the step shrinks.
-                        THETA0_STEP_NEWTON,
-                        &mut ws,
-                    )?;
+                    let (st, stats, steps) = self
+                        .continuation(
+                            "theta0",
+                            &end,
+                            State {
+                                t: state.t.clone(),
+                                y: at_rest,
+                            },
+                            &make,
+                            // A step starts from the previous solution, so Newton converges in a
+                            // few iterations when the step is short enough; one that needs more
+                            // is too long and is halved at once. Where the extremal stops existing
+                            // (a fold: `escape` meets them across its grid), every try would
+                            // otherwise run to the full budget before the step shrinks.
+                            THETA0_STEP_NEWTON,
+                            &mut ws,
+                        )
+                        .map_err(|e| match e {
+                            SolverError::ContinuationFailed {
+                                reached,
+                                min_step,
+                                cause,
+                                ..
+                            } if !matches!(
+                                *cause,
+                                SolverError::MemoryLimit { .. } | SolverError::TimeLimit { .. }
+                            ) =>
+                            {
+                                SolverError::ExtremalEnds {
+                                    theta0: theta0.to_vec(),
+                                    theta_star: target.theta_star.clone(),
+                                    fold: make(reached).1,
+                                    reached,
+                                    min_step,
+                                    hint: if matches!(
+                                        problem.end(),
+                                        End::Equilibrium { guess: Some(_) }
+                                    ) {
+                                        "pin another one (`end`), or leave `end` out; `lossnav \
+                                     escape` maps where this happens"
+                                    } else {
+                                        "it is the equilibrium nearest θ0; pin another one with \
+                                     `end`, and `lossnav escape` maps where each is reached"
+                                    }
+                                    .into(),
+                                    cause,
+                                }
+                            }
+                            other => other,
+                        })?;
                     continuation = Some(("theta0".to_string(), steps));
                     (st, stats)
                 }
@@ -602,7 +639,19 @@ impl Bvp {
         cost += lag.discount(t_end) * terminal_value(problem, target, last_theta, t_end);
         let summary = Summary {
             method: "bvp",
-            converged: stats.max_error <= self.tol,
+            accuracy: if stats.max_error <= self.tol {
+                Accuracy::Met {
+                    measure: MEASURE,
+                    estimate: stats.max_error,
+                    tol: self.tol,
+                }
+            } else {
+                Accuracy::FixedMeshAbove {
+                    measure: MEASURE,
+                    estimate: stats.max_error,
+                    tol: self.tol,
+                }
+            },
             cost,
             cost_is_relative: relative,
             diagnostics: Diagnostics {

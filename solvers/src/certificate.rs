@@ -111,6 +111,31 @@ pub enum SecondOrder {
 }
 
 impl SecondOrder {
+    /// One line: `strict local minimum (discretised δ²J positive definite, smallest eigenvalue
+    /// 0.12)`, `saddle with 1 descent direction`, `degenerate …`, or `not checked (why)`.
+    pub fn describe(&self) -> String {
+        match self {
+            SecondOrder::Checked(c) => match c.verdict {
+                Verdict::Minimum => format!(
+                    "strict local minimum (discretised second variation positive definite, \
+                     smallest eigenvalue {:.3e})",
+                    c.smallest_eigenvalue
+                ),
+                Verdict::Saddle => format!(
+                    "saddle of J, not a minimum ({} descent direction{})",
+                    c.descent_directions,
+                    if c.descent_directions == 1 { "" } else { "s" }
+                ),
+                Verdict::Degenerate => format!(
+                    "degenerate ({} direction{} the check cannot decide): not certified",
+                    c.near_zero,
+                    if c.near_zero == 1 { "" } else { "s" }
+                ),
+            },
+            SecondOrder::Unchecked(why) => format!("not checked ({why})"),
+        }
+    }
+
     /// As JSON: `checked`, and `verdict`, `descent_directions`, `near_zero`,
     /// `first_conjugate_time`, `smallest_eigenvalue`, `elements` when it ran, `reason` when not.
     pub fn to_json(&self) -> serde_json::Value {

@@ -29,7 +29,7 @@ use crate::collocation::{EndCondition, System, Workspace};
 use crate::error::SolverError;
 use crate::hermite;
 use crate::mesh;
-use crate::solution::{Diagnostics, Solution, Summary};
+use crate::solution::{Accuracy, Diagnostics, Solution, Summary};
 use crate::target::Target;
 
 /// The most mesh intervals the direct method accepts. Memory is about 50 buffers of
@@ -47,7 +47,7 @@ const ESTIMATE_MAX_DIM: usize = 500;
 /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../problems/specs/figure1-double-well.json");
 /// let problem = load_problem(path).unwrap();
 /// let solution = Direct::default().with_intervals(64).solve(&problem).unwrap();
-/// assert!(solution.converged);
+/// assert!(solution.accuracy.tolerance_met());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Direct {
@@ -535,7 +535,6 @@ impl Direct {
                 target.as_ref(),
                 iterations,
                 gnorm,
-                converged,
             )
             .finite()?;
         self.estimate(problem, sol).map(|s| s.checked(problem))
@@ -547,7 +546,16 @@ impl Direct {
         let lag = problem.lagrangian();
         let d = lag.dim();
         if d > ESTIMATE_MAX_DIM {
+            // `assemble` left the gradient norm there.
+            let gradient_norm = sol.diagnostics.max_residual;
             sol.diagnostics.max_residual = f64::NAN;
+            sol.accuracy = Accuracy::NotEstimated {
+                gradient_norm,
+                reason: format!(
+                    "the defect estimate is made up to D = {ESTIMATE_MAX_DIM}: it uses \
+                     O(D²) workspaces"
+                ),
+            };
             return Ok(sol);
         }
         let n = 2 * d;
@@ -565,8 +573,13 @@ impl Direct {
         let errors = mesh::estimate(&sys, &sol.t, &y, &mut ws);
         let (worst, estimate) = mesh::worst(&errors);
         sol.diagnostics.max_residual = estimate;
-        sol.converged = estimate <= self.tol;
-        if !sol.converged {
+        if estimate <= self.tol {
+            sol.accuracy = Accuracy::Met {
+                measure: "collocation defect of the optimality conditions",
+                estimate,
+                tol: self.tol,
+            };
+        } else {
             return Err(SolverError::AccuracyNotMet {
                 estimate,
                 tol: self.tol,
@@ -594,7 +607,6 @@ impl Direct {
         target: Option<&Target>,
         iterations: usize,
         gnorm: f64,
-        converged: bool,
     ) -> Solution {
         let lag = problem.lagrangian();
         let d = lag.dim();
@@ -619,7 +631,11 @@ impl Direct {
         let (cost, _) = objective.evaluate(&objective.pack(theta, v));
         let summary = Summary {
             method: "direct",
-            converged,
+            // Replaced by `estimate`, which knows whether the path's error was estimated.
+            accuracy: Accuracy::NotEstimated {
+                gradient_norm: gnorm,
+                reason: "not yet estimated".into(),
+            },
             cost,
             cost_is_relative: target.is_some_and(Target::relative),
             diagnostics: Diagnostics {

@@ -134,6 +134,35 @@ pub enum SolverError {
         /// The failure at the last attempted step.
         cause: Box<SolverError>,
     },
+    /// Infinite horizon with a pinned equilibrium: no extremal from `θ0` reaches it. Followed
+    /// from the equilibrium toward `θ0`, the extremal stops existing on the way (Newton's
+    /// method fails from a converged neighbouring solution even for the smallest step, which
+    /// by the implicit function theorem means its Jacobian is singular there: a fold).
+    #[error(
+        "no extremal from θ0 = {} reaches the equilibrium θ* = {}: followed from θ*, it \
+         ceases to exist near θ0 = {} ({reached:.4} of the way; a fold, where Newton's method \
+         fails even for steps below {min_step:.1e}). For these parameters the optimal path does \
+         not go to this equilibrium: {hint}. Last failure: {cause}",
+        vector(theta0),
+        vector(theta_star),
+        vector(fold)
+    )]
+    ExtremalEnds {
+        /// The requested start point.
+        theta0: Vec<f64>,
+        /// The pinned equilibrium.
+        theta_star: Vec<f64>,
+        /// The start point where the continuation stalled.
+        fold: Vec<f64>,
+        /// Fraction of the way from `θ*` to `θ0` reached.
+        reached: f64,
+        /// The smallest step tried.
+        min_step: f64,
+        /// What to do instead.
+        hint: String,
+        /// The failure at the last attempted step.
+        cause: Box<SolverError>,
+    },
     /// The optimiser of the direct method stopped without converging.
     #[error("the optimiser stopped after {iterations} iterations without converging: {reason}")]
     OptimizerFailed {
@@ -157,6 +186,61 @@ pub enum SolverError {
         /// The rule it breaks.
         requirement: &'static str,
     },
+}
+
+impl SolverError {
+    /// The cause in a few words, the same for every failure of one kind (for tallies such as a
+    /// sweep's summary); the `Display` text has the details.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NewtonFailed { .. } => "Newton's method did not converge",
+            Self::MeshLimit { .. } => "mesh node limit",
+            Self::NonFinite { .. } => "non-finite value",
+            Self::Singular { .. } => "singular collocation matrix",
+            Self::NoEquilibrium(_) => "no equilibrium",
+            Self::NotHyperbolic(_) => "equilibrium not hyperbolic",
+            Self::TruncationLimit { .. } => "truncation limit",
+            Self::StepLimit { .. } => "integrator step limit",
+            Self::AccuracyNotMet { .. } => "accuracy not met",
+            Self::MemoryLimit { .. } => "memory limit",
+            Self::TimeLimit { .. } => "time limit",
+            Self::ContinuationFailed { .. } => "continuation stalled",
+            Self::ExtremalEnds { .. } => "the extremal ceases to exist (a fold)",
+            Self::OptimizerFailed { .. } => "optimiser did not converge",
+            Self::Unsupported(_) => "unsupported problem",
+            Self::InvalidOption { .. } => "invalid option",
+        }
+    }
+}
+
+/// A vector with four significant digits per entry: `(1.057, 0)`.
+pub(crate) fn vector(v: &[f64]) -> String {
+    let parts: Vec<String> = v.iter().map(|x| format!("{}", Sig4(*x))).collect();
+    format!("({})", parts.join(", "))
+}
+
+/// Four significant digits, without trailing zeros.
+struct Sig4(f64);
+
+impl std::fmt::Display for Sig4 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        if v == 0.0 || !v.is_finite() {
+            return write!(f, "{v}");
+        }
+        let mag = v.abs().log10().floor() as i32;
+        if !(-4..9).contains(&mag) {
+            return write!(f, "{v:.3e}");
+        }
+        let decimals = (3 - mag).max(0) as usize;
+        let text = format!("{v:.decimals$}");
+        let text = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        };
+        f.write_str(&text)
+    }
 }
 
 /// A number as a user would write it: plain between 10⁻⁴ and 10⁹, scientific otherwise (`{}`

@@ -39,7 +39,7 @@ pub use error::SolverError;
 pub use lossnav_problems as problems;
 pub use search::{Optimality, Search, SearchResult};
 pub use shooting::Shooting;
-pub use solution::{Diagnostics, Solution, Tail};
+pub use solution::{Accuracy, Diagnostics, Solution, Tail};
 
 /// An algorithm that computes optimal trajectories.
 pub trait Solver {

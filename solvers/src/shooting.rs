@@ -19,7 +19,7 @@ use lossnav_problems::{End, FieldWorkspace, Horizon, Lagrangian, Problem};
 use crate::banded::BandedLu;
 use crate::bvp::terminal_value;
 use crate::error::SolverError;
-use crate::solution::{Diagnostics, Solution, Summary};
+use crate::solution::{Accuracy, Diagnostics, Solution, Summary};
 use crate::target::Target;
 use crate::Guess;
 
@@ -31,7 +31,7 @@ use crate::Guess;
 /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../problems/specs/figure1-double-well.json");
 /// let problem = load_problem(path).unwrap();
 /// let solution = Shooting::default().solve(&problem).unwrap();
-/// assert!(solution.converged);
+/// assert!(solution.accuracy.tolerance_met());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shooting {
@@ -680,7 +680,11 @@ impl Shooting {
         let y_flat: Vec<f64> = y_all.concat();
         let summary = Summary {
             method: "shooting",
-            converged: true,
+            accuracy: Accuracy::Met {
+                measure: "largest relative matching residual",
+                estimate: residual.iter().fold(0.0_f64, |a, v| a.max(v.abs())),
+                tol: self.tol,
+            },
             cost,
             cost_is_relative: relative,
             diagnostics: Diagnostics {

@@ -15,12 +15,104 @@ pub struct Diagnostics {
     pub iterations: usize,
     /// Mesh nodes of the final solution.
     pub nodes: usize,
-    /// Largest per-interval error estimate on the final mesh (≤ tol when converged).
+    /// Largest per-interval error estimate on the final mesh (≤ tol when the tolerance is met).
     pub max_residual: f64,
     /// Meshes solved (refinements + coarsenings + 1).
     pub mesh_passes: usize,
     /// Continuation used to reach the answer, if any (`"k"`, `"theta0"`), with its steps.
     pub continuation: Option<(String, usize)>,
+}
+
+/// What was verified about a solution's first-order conditions (the optimality conditions the
+/// path satisfies up to discretisation error). The second-order check, whether the path is a
+/// minimum, is [`Solution::second_order`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Accuracy {
+    /// The solver's error estimate met the requested tolerance.
+    Met {
+        /// What was estimated.
+        measure: &'static str,
+        /// The estimate.
+        estimate: f64,
+        /// The tolerance it meets.
+        tol: f64,
+    },
+    /// A fixed mesh was asked for ([`crate::Bvp::with_fixed_mesh`], for convergence studies)
+    /// and its error estimate is above the tolerance: the result is what that mesh gives.
+    FixedMeshAbove {
+        /// What was estimated.
+        measure: &'static str,
+        /// The estimate.
+        estimate: f64,
+        /// The tolerance it misses.
+        tol: f64,
+    },
+    /// The path's error was not estimated; only the optimiser's stopping test passed.
+    NotEstimated {
+        /// The optimiser's final gradient norm of the discretised objective.
+        gradient_norm: f64,
+        /// Why no estimate was made.
+        reason: String,
+    },
+}
+
+impl Accuracy {
+    /// True when an error estimate met the tolerance.
+    pub fn tolerance_met(&self) -> bool {
+        matches!(self, Self::Met { .. })
+    }
+
+    /// One line: what was verified, with the numbers.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Met {
+                measure,
+                estimate,
+                tol,
+            } => format!("{measure} {estimate:.2e} ≤ tol {tol:.1e}"),
+            Self::FixedMeshAbove {
+                measure,
+                estimate,
+                tol,
+            } => format!("fixed mesh: {measure} {estimate:.2e} above tol {tol:.1e}"),
+            Self::NotEstimated {
+                gradient_norm,
+                reason,
+            } => format!(
+                "error not estimated ({reason}); the optimiser's gradient norm is \
+                 {gradient_norm:.2e}"
+            ),
+        }
+    }
+
+    /// The JSON form: `verified` (`"tolerance met"`, `"fixed mesh above tolerance"`, `"not
+    /// estimated"`) with the numbers and `text`, the [`Accuracy::describe`] line.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let text = self.describe();
+        match self {
+            Self::Met {
+                measure,
+                estimate,
+                tol,
+            } => {
+                json!({"verified": "tolerance met", "measure": measure, "estimate": estimate, "tol": tol, "text": text})
+            }
+            Self::FixedMeshAbove {
+                measure,
+                estimate,
+                tol,
+            } => {
+                json!({"verified": "fixed mesh above tolerance", "measure": measure, "estimate": estimate, "tol": tol, "text": text})
+            }
+            Self::NotEstimated {
+                gradient_norm,
+                reason,
+            } => {
+                json!({"verified": "not estimated", "gradient_norm": gradient_norm, "reason": reason, "text": text})
+            }
+        }
+    }
 }
 
 /// The infinite-horizon tail: the equilibrium approached and the linearisation beyond the
@@ -150,8 +242,8 @@ impl<'a> IntoIterator for &'a NodeValues {
 pub struct Solution {
     /// The method that produced it (`"bvp"`, ...).
     pub method: String,
-    /// Whether the tolerance was met.
-    pub converged: bool,
+    /// What was verified about the first-order conditions (see also `second_order`).
+    pub accuracy: Accuracy,
     /// Mesh times.
     pub t: Vec<f64>,
     /// `θ` at each mesh time.
@@ -186,7 +278,7 @@ pub struct Solution {
 /// What a solver knows besides the nodal trajectory.
 pub(crate) struct Summary {
     pub method: &'static str,
-    pub converged: bool,
+    pub accuracy: Accuracy,
     pub cost: f64,
     pub cost_is_relative: bool,
     pub diagnostics: Diagnostics,
@@ -196,7 +288,7 @@ pub(crate) struct Summary {
 impl Solution {
     /// The solution if every reported number is finite; otherwise the first that is not, as
     /// an error. A converged solve can still overflow (a horizon so short that the velocity
-    /// overflows, say): that must not reach the user as `null`s next to `converged: true`.
+    /// overflows, say): that must not reach the user as `null`s next to a met tolerance.
     pub(crate) fn finite(self) -> Result<Self, SolverError> {
         if !self.cost.is_finite() {
             return Err(SolverError::NonFinite {
@@ -263,7 +355,7 @@ impl Solution {
         );
         Self {
             method: summary.method.to_string(),
-            converged: summary.converged,
+            accuracy: summary.accuracy,
             t,
             theta,
             p,
@@ -278,6 +370,17 @@ impl Solution {
             second_order: SecondOrder::Unchecked("the second-order check was not requested".into()),
             slopes,
         }
+    }
+
+    /// One line saying what was verified: the first-order accuracy and the second-order
+    /// verdict, e.g. `collocation error estimate 3.1e-10 ≤ tol 1.0e-8; second order: strict
+    /// local minimum`.
+    pub fn status(&self) -> String {
+        format!(
+            "{}; second order: {}",
+            self.accuracy.describe(),
+            self.second_order.describe()
+        )
     }
 
     /// The solution with its second-order check against `problem` (the problem it solves).
@@ -358,7 +461,7 @@ fn matrix_json(m: &DMatrix<f64>) -> serde_json::Value {
 
 impl Solution {
     /// The solution as the JSON document `lossnav solve` writes, without the problem's name
-    /// and the `--at` samples: method, converged, cost, theta_end, cost_is_relative, the
+    /// and the `--at` samples: method, status, accuracy, cost, theta_end, cost_is_relative, the
     /// per-node arrays t, theta, p, loss, kinetic, hamiltonian, diagnostics, second_order and,
     /// for infinite horizons, equilibrium.
     ///
@@ -378,7 +481,8 @@ impl Solution {
         let d = &self.diagnostics;
         let mut doc = json!({
             "method": self.method,
-            "converged": self.converged,
+            "status": self.status(),
+            "accuracy": self.accuracy.to_json(),
             "cost": self.cost,
             "theta_end": self.theta.last(),
             "cost_is_relative": self.cost_is_relative,

@@ -70,6 +70,15 @@ pub enum Format {
     Csv,
 }
 
+/// Output formats of `sweep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SweepFormat {
+    /// One JSON document per line.
+    Jsonl,
+    /// Comma-separated values, one row per grid point.
+    Csv,
+}
+
 /// Derive learning rules as solutions of an optimal-control problem.
 #[derive(Debug, Parser)]
 #[command(
@@ -103,14 +112,15 @@ pub enum Command {
     },
     /// Solve a problem: the optimal trajectory as JSON.
     ///
-    /// Prints (or writes) a JSON document with keys method, converged, cost,
+    /// Prints (or writes) a JSON document with keys method, status (one line: what was
+    /// verified), accuracy (the first-order error estimate against the tolerance), cost,
     /// cost_is_relative, t, theta, p, loss, kinetic, hamiltonian, at (the interpolant at the
     /// --at times), diagnostics (iterations, nodes, max_residual, ...), second_order (the
     /// certificate: minimum, saddle or degenerate, descent directions, first conjugate time,
     /// smallest eigenvalue of the second variation) and, for infinite horizons, equilibrium.
     /// The default (bvp) searches for the cheapest certified minimum and adds optimality (what
     /// is certified) and extremals (every distinct extremal found); --local skips the search.
-    /// Exit status 0 when converged, 1 when not, 2 on error.
+    /// Exit status 0 on a solution (its status says what was verified), 2 on error.
     #[command(
         after_help = "Examples:\n  lossnav solve problems/specs/figure1-double-well.json\n  \
                             lossnav solve problems/specs/figure2-anisotropic-2d.json --tol 1e-10 --at 0,1,2 -o result.json"
@@ -248,9 +258,11 @@ pub enum Command {
     },
     /// Solve a spec over a grid of parameters in parallel: one JSON line per grid point.
     ///
-    /// Each line has index, params, converged, cost, cost_is_relative, end (θ* or θ(T)) and
-    /// minimum (index of the nearest minimum of L found from theta0), or error. Failed points
-    /// are recorded and the sweep continues. A progress bar with ETA is shown on a terminal.
+    /// Each line has index, params, solved, cost, cost_is_relative, end (θ* or θ(T)), minimum
+    /// (index of the nearest minimum of L found from theta0) and second_order, or error_kind
+    /// and error. Failed points are recorded and the sweep continues; at the end a summary
+    /// line goes to standard error, and the exit code is 1 if any point failed (unless
+    /// --allow-failures). A progress bar with ETA is shown on a terminal.
     #[command(
         after_help = "Examples:\n  lossnav sweep problems/specs/figure1-double-well-infinite.json --set gamma=0.05:2:40\n  \
                             lossnav sweep SPEC --set gamma=0:10:41 --set k=0.5,1,2 --jobs 2 -o sweep.jsonl\n  \
@@ -276,6 +288,13 @@ pub enum Command {
         /// Write the JSON lines here (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Exit with 0 even when some grid points failed.
+        #[arg(long)]
+        allow_failures: bool,
+        /// Output format: JSON lines (default) or CSV, one row per grid point (default: from
+        /// the extension of -o).
+        #[arg(long, value_enum)]
+        format: Option<SweepFormat>,
     },
     /// Closed-form learning rule of a linear–quadratic problem (infinite horizon).
     ///
@@ -425,13 +444,22 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             tol,
             shard,
             output,
+            allow_failures,
+            format,
         } => sweep::run(sweep::SweepArgs {
             spec: &spec,
             axes,
             jobs,
             tol,
             shard,
+            csv: match format {
+                Some(f) => f == SweepFormat::Csv,
+                None => output
+                    .as_ref()
+                    .is_some_and(|o| o.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))),
+            },
             output: output.as_ref(),
+            allow_failures,
         }),
         Command::Simulate {
             spec,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use lossnav_problems::{load_problem, Horizon};
-use lossnav_solvers::{Bvp, Direct, Search, Shooting};
+use lossnav_solvers::{Accuracy, Bvp, Direct, Search, Shooting};
 
 use serde_json::json;
 
@@ -105,15 +105,15 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
                 })
             })
             .collect::<Vec<_>>());
-        let converged = solution.converged;
+        let missed = matches!(solution.accuracy, Accuracy::FixedMeshAbove { .. });
         if args.summary {
             summarise(&mut doc);
         }
         emit(&doc, args.output)?;
-        return Ok(if converged {
-            ExitCode::SUCCESS
-        } else {
+        return Ok(if missed {
             ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
         });
     }
     let solution = match args.method {
@@ -140,11 +140,13 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
         summarise(&mut doc);
     }
     emit(&doc, args.output)?;
-    Ok(if solution.converged {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(
+        if matches!(solution.accuracy, Accuracy::FixedMeshAbove { .. }) {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// Writes the per-node arrays of a solution document as CSV to `output` (atomically) or
@@ -165,7 +167,7 @@ pub(crate) fn csv_from_doc(doc: &serde_json::Value) -> String {
     for key in [
         "problem",
         "method",
-        "converged",
+        "status",
         "cost",
         "cost_is_relative",
         "optimality",

@@ -222,6 +222,8 @@ pub struct SweepArgs<'a> {
     pub tol: f64,
     pub shard: Option<(usize, usize)>,
     pub output: Option<&'a PathBuf>,
+    pub allow_failures: bool,
+    pub csv: bool,
 }
 
 pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
@@ -316,7 +318,9 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
                     apply(&spec, &args.axes, &values)
                         .and_then(|s| s.to_problem().map_err(|e| e.to_string()))
                 };
-                let outcome = problem.and_then(|p| bvp.solve(&p).map_err(|e| e.to_string()));
+                let outcome = problem
+                    .map_err(|e| ("invalid grid point", e))
+                    .and_then(|p| bvp.solve(&p).map_err(|e| (e.kind(), e.to_string())));
                 bar.inc(1);
                 match outcome {
                     Ok(sol) => {
@@ -327,7 +331,7 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
                         json!({
                             "index": idx,
                             "params": params,
-                            "converged": sol.converged,
+                            "solved": true,
                             "cost": sol.cost,
                             "cost_is_relative": sol.cost_is_relative,
                             "end": end,
@@ -338,22 +342,116 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
                             },
                         })
                     }
-                    Err(e) => {
-                        json!({"index": idx, "params": params, "converged": false, "error": e})
-                    }
+                    Err((kind, e)) => json!({
+                        "index": idx,
+                        "params": params,
+                        "solved": false,
+                        "error_kind": kind,
+                        "error": e,
+                    }),
                 }
             })
             .collect()
     });
     bar.finish_and_clear();
-    let mut text = String::new();
-    for line in &lines {
-        text.push_str(&serde_json::to_string(line).expect("JSON values serialise"));
-        text.push('\n');
-    }
+    let text = if args.csv {
+        csv_from_lines(&args.axes, &lines)
+    } else {
+        let mut text = String::new();
+        for line in &lines {
+            text.push_str(&serde_json::to_string(line).expect("JSON values serialise"));
+            text.push('\n');
+        }
+        text
+    };
     match args.output {
         Some(file) => write_atomic(file, &text)?,
         None => print(&text)?,
     }
-    Ok(ExitCode::SUCCESS)
+    let (line, failed) = summary(&lines);
+    eprintln!("{line}");
+    Ok(if failed > 0 && !args.allow_failures {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// One line for the end of a sweep: how many points were solved, how many failed, and the
+/// most common cause with the first point where it occurred. Also the failure count.
+fn summary(lines: &[Value]) -> (String, usize) {
+    let failed: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["solved"] == json!(false))
+        .collect();
+    let total = lines.len();
+    let mut line = format!(
+        "sweep: {} of {total} points solved, {} failed",
+        total - failed.len(),
+        failed.len()
+    );
+    let mut counts: Vec<(&str, usize, &Value)> = Vec::new();
+    for f in &failed {
+        let kind = f["error_kind"].as_str().unwrap_or("unknown");
+        match counts.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some(c) => c.1 += 1,
+            None => counts.push((kind, 1, &f["params"])),
+        }
+    }
+    // Most common first; among equals, the one met first in grid order.
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    if let Some((kind, n, params)) = counts.first() {
+        let at: Vec<String> = params
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| format!("{k} = {v}")).collect())
+            .unwrap_or_default();
+        line.push_str(&format!(
+            " ({n} × {kind}, first at {}{})",
+            at.join(", "),
+            if counts.len() > 1 {
+                format!("; {} other causes", counts.len() - 1)
+            } else {
+                String::new()
+            }
+        ));
+        line.push_str("; the lines' \"error\" fields say why; exit code 1 unless --allow-failures");
+    }
+    (line, failed.len())
+}
+
+/// The sweep as CSV, one row per grid point: `index`, the swept parameters, `solved`, `cost`,
+/// `cost_is_relative`, `end_0…`, `minimum`, `second_order`, `error_kind`, `error` (quoted).
+fn csv_from_lines(axes: &[Axis], lines: &[Value]) -> String {
+    use std::fmt::Write;
+    let dim = lines
+        .iter()
+        .find_map(|l| l["end"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    let mut header: Vec<String> = vec!["index".into()];
+    header.extend(axes.iter().map(|a| a.name.clone()));
+    header.extend(["solved", "cost", "cost_is_relative"].map(String::from));
+    header.extend((0..dim).map(|i| format!("end_{i}")));
+    header.extend(["minimum", "second_order", "error_kind", "error"].map(String::from));
+    let mut out = header.join(",");
+    out.push('\n');
+    let quote = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => format!("\"{}\"", s.replace('"', "\"\"")),
+        other => other.to_string(),
+    };
+    for l in lines {
+        let mut row = vec![quote(&l["index"])];
+        row.extend(axes.iter().map(|a| quote(&l["params"][&a.name])));
+        for key in ["solved", "cost", "cost_is_relative"] {
+            row.push(quote(&l[key]));
+        }
+        for i in 0..dim {
+            row.push(quote(&l["end"][i]));
+        }
+        for key in ["minimum", "second_order", "error_kind", "error"] {
+            row.push(quote(&l[key]));
+        }
+        let _ = writeln!(out, "{}", row.join(","));
+    }
+    out
 }

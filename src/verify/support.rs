@@ -47,10 +47,13 @@ pub fn solve(problem: &Problem) -> Result<Solution, String> {
         .with_tol(TOL)
         .solve(problem)
         .map_err(|e| e.to_string())?;
-    if sol.converged {
+    if sol.accuracy.tolerance_met() {
         Ok(sol)
     } else {
-        Err("the boundary-value solver did not converge".into())
+        Err(format!(
+            "the boundary-value solver's tolerance is not met: {}",
+            sol.accuracy.describe()
+        ))
     }
 }
 
