@@ -3,6 +3,7 @@
 //! Re-exports the problem model ([`problems`]) and the solvers ([`solvers`]), and holds the
 //! command-line interface ([`cli`]).
 
+pub mod atomic;
 pub mod cli;
 pub mod escape;
 pub mod figures;

@@ -6,6 +6,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = lossnav::cli::Cli::parse();
+    // Ctrl-C and SIGTERM remove the temporary files of writes in progress.
+    lossnav::atomic::install_interrupt_cleanup();
     match lossnav::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -1,4 +1,4 @@
-//! Learning across task switches with belief updates (THEORY.md §6).
+//! Learning across task switches with belief updates (docs/theory.md §6).
 
 use lossnav::rules::continual::{ContinualSetup, Learner};
 

@@ -1,4 +1,4 @@
-//! Partial observability (THEORY.md §5.1): the exact expected cost of the certainty-equivalent
+//! Partial observability (docs/theory.md §5.1): the exact expected cost of the certainty-equivalent
 //! rule against a Monte Carlo of the observed system.
 
 use lossnav::problems::Spec;

@@ -1,4 +1,4 @@
-//! Task uncertainty (THEORY.md §6): the closed-form rule against the boundary-value solution of
+//! Task uncertainty (docs/theory.md §6): the closed-form rule against the boundary-value solution of
 //! the expected problem, and against a Monte Carlo of the switching process.
 
 use lossnav::problems::Spec;

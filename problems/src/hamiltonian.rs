@@ -1,4 +1,4 @@
-//! The Hamiltonian vector field of the optimality conditions (THEORY.md §2), its exact
+//! The Hamiltonian vector field of the optimality conditions (docs/theory.md §2), its exact
 //! Jacobian, and the current-value Hamiltonian.
 //!
 //! State `y = (θ, p)` with `p = G(θ)(θ̇ - f)`:

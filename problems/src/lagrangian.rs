@@ -1,7 +1,7 @@
 //! The Lagrangian: kinetic term (cost of change) plus potential term (the loss).
 //!
 //! `ℓ(θ, θ̇, t) = (1/2η)(θ̇ - f)ᵀ G (θ̇ - f) + k L(θ, t)`, discounted by `e^{-γt}` in the
-//! objective `J = ∫ e^{-γt} ℓ dt` (THEORY.md §1).
+//! objective `J = ∫ e^{-γt} ℓ dt` (docs/theory.md §1).
 
 use std::sync::Arc;
 
@@ -236,7 +236,7 @@ impl Lagrangian {
         theta_dot.iter().zip(&f).map(|(a, b)| a - b).collect()
     }
 
-    /// The momentum `p = G(θ)(θ̇ - f)` of THEORY.md §2.
+    /// The momentum `p = G(θ)(θ̇ - f)` of docs/theory.md §2.
     pub fn momentum(&self, theta: &[f64], theta_dot: &[f64], t: f64, p: &mut [f64]) {
         with_scratch(theta.len(), |u| {
             self.drift.value(theta, t, u);

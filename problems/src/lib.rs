@@ -27,6 +27,7 @@
 //! assert_eq!(problem.dim(), 2);
 //! ```
 
+pub mod differentiable;
 pub mod drift;
 pub mod error;
 pub mod expr;
@@ -42,6 +43,7 @@ pub mod spec;
 mod tape;
 pub mod task;
 
+pub use differentiable::{DifferentiableDrift, DifferentiableMetric};
 pub use drift::{Affine, Drift, ExprDrift, NoDrift};
 pub use error::{ProblemError, Result};
 pub use hamiltonian::FieldWorkspace;

@@ -1,6 +1,6 @@
 //! The metric `G(θ)` of the kinetic term, or its inverse, the mobility `M = G⁻¹`.
 //!
-//! The Hamiltonian field (THEORY.md §2) needs `M p`, `∇_θ(pᵀMp)` and, for Newton's method,
+//! The Hamiltonian field (docs/theory.md §2) needs `M p`, `∇_θ(pᵀMp)` and, for Newton's method,
 //! their derivatives with respect to `θ`. The direct method needs `G v` and `∇_θ(vᵀGv)`.
 //! Constant metrics return zeros for every `θ`-derivative.
 
@@ -298,11 +298,69 @@ pub struct ExprMetric {
     entries: Vec<Option<ExprFunction>>,
 }
 
-/// `G`, `∂_k G` and (optionally) `∂_k ∂_l G` at one point.
-struct MetricParts {
-    g: DMatrix<f64>,
-    dg: Vec<DMatrix<f64>>,
-    ddg: Vec<DMatrix<f64>>,
+/// `G`, `∂_k G` and (optionally) `∂_k ∂_l G` at one point, and what the [`Metric`] methods
+/// compute from them (shared by the expression metric and [`crate::AutoDiff`] metrics).
+pub(crate) struct MetricParts {
+    pub(crate) g: DMatrix<f64>,
+    pub(crate) dg: Vec<DMatrix<f64>>,
+    /// `∂_k ∂_l G` at `k·D + l` (empty unless second derivatives were asked for).
+    pub(crate) ddg: Vec<DMatrix<f64>>,
+}
+
+impl MetricParts {
+    /// `M = G⁻¹`, or NaN where `G` is not positive definite.
+    pub(crate) fn inverse(&self) -> DMatrix<f64> {
+        let d = self.g.nrows();
+        match self.g.clone().cholesky() {
+            Some(c) => c.inverse(),
+            None => DMatrix::from_element(d, d, f64::NAN),
+        }
+    }
+
+    pub(crate) fn mobility_mul(&self, p: &[f64], out: &mut [f64]) {
+        let q = self.inverse() * DVector::from_column_slice(p);
+        out.copy_from_slice(q.as_slice());
+    }
+
+    pub(crate) fn mobility_quadratic_gradient(&self, p: &[f64], out: &mut [f64]) {
+        // ∂_k(pᵀMp) = -qᵀ (∂_k G) q with q = M p.
+        let q = self.inverse() * DVector::from_column_slice(p);
+        for (o, dgk) in out.iter_mut().zip(&self.dg) {
+            *o = -q.dot(&(dgk * &q));
+        }
+    }
+
+    pub(crate) fn mobility_derivatives(
+        &self,
+        p: &[f64],
+        dmp: &mut DMatrix<f64>,
+        hess: &mut DMatrix<f64>,
+    ) {
+        // With q = Mp and w_k = (∂_k G) q:  ∂_k(Mp) = -M w_k,
+        // ∂_k∂_l(pᵀMp) = 2 w_lᵀ M w_k - qᵀ (∂_k∂_l G) q.
+        let d = self.g.nrows();
+        let m = self.inverse();
+        let q = &m * DVector::from_column_slice(p);
+        let w: Vec<DVector<f64>> = self.dg.iter().map(|dgk| dgk * &q).collect();
+        let mw: Vec<DVector<f64>> = w.iter().map(|wk| &m * wk).collect();
+        for k in 0..d {
+            dmp.column_mut(k).copy_from(&(-&mw[k]));
+            for l in 0..d {
+                hess[(k, l)] = 2.0 * w[l].dot(&mw[k]) - q.dot(&(&self.ddg[k * d + l] * &q));
+            }
+        }
+    }
+
+    pub(crate) fn metric_mul(&self, v: &[f64], out: &mut [f64]) {
+        mat_vec(&self.g, v, out);
+    }
+
+    pub(crate) fn metric_quadratic_gradient(&self, v: &[f64], out: &mut [f64]) {
+        let v = DVector::from_column_slice(v);
+        for (o, dgk) in out.iter_mut().zip(&self.dg) {
+            *o = v.dot(&(dgk * &v));
+        }
+    }
 }
 
 impl ExprMetric {
@@ -403,14 +461,6 @@ impl ExprMetric {
         }
         MetricParts { g, dg, ddg }
     }
-
-    /// `M = G⁻¹`, or NaN where `G` is not positive definite.
-    fn inverse(&self, g: &DMatrix<f64>) -> DMatrix<f64> {
-        match g.clone().cholesky() {
-            Some(c) => c.inverse(),
-            None => DMatrix::from_element(self.dim, self.dim, f64::NAN),
-        }
-    }
 }
 
 impl Metric for ExprMetric {
@@ -424,21 +474,14 @@ impl Metric for ExprMetric {
             .all(ExprFunction::is_constant_in_theta)
     }
     fn mobility(&self, theta: &[f64], out: &mut DMatrix<f64>) {
-        let parts = self.evaluate(theta, false);
-        out.copy_from(&self.inverse(&parts.g));
+        out.copy_from(&self.evaluate(theta, false).inverse());
     }
     fn mobility_mul(&self, theta: &[f64], p: &[f64], out: &mut [f64]) {
-        let parts = self.evaluate(theta, false);
-        let q = self.inverse(&parts.g) * DVector::from_column_slice(p);
-        out.copy_from_slice(q.as_slice());
+        self.evaluate(theta, false).mobility_mul(p, out);
     }
     fn mobility_quadratic_gradient(&self, theta: &[f64], p: &[f64], out: &mut [f64]) {
-        // ∂_k(pᵀMp) = -qᵀ (∂_k G) q with q = M p.
-        let parts = self.evaluate(theta, false);
-        let q = self.inverse(&parts.g) * DVector::from_column_slice(p);
-        for (o, dgk) in out.iter_mut().zip(&parts.dg) {
-            *o = -q.dot(&(dgk * &q));
-        }
+        self.evaluate(theta, false)
+            .mobility_quadratic_gradient(p, out);
     }
     fn mobility_derivatives(
         &self,
@@ -447,36 +490,19 @@ impl Metric for ExprMetric {
         dmp: &mut DMatrix<f64>,
         hess: &mut DMatrix<f64>,
     ) {
-        // With q = Mp and w_k = (∂_k G) q:  ∂_k(Mp) = -M w_k,
-        // ∂_k∂_l(pᵀMp) = 2 w_lᵀ M w_k - qᵀ (∂_k∂_l G) q.
-        let d = self.dim;
-        let parts = self.evaluate(theta, true);
-        let m = self.inverse(&parts.g);
-        let q = &m * DVector::from_column_slice(p);
-        let w: Vec<DVector<f64>> = parts.dg.iter().map(|dgk| dgk * &q).collect();
-        let mw: Vec<DVector<f64>> = w.iter().map(|wk| &m * wk).collect();
-        for k in 0..d {
-            dmp.column_mut(k).copy_from(&(-&mw[k]));
-            for l in 0..d {
-                hess[(k, l)] = 2.0 * w[l].dot(&mw[k]) - q.dot(&(&parts.ddg[k * d + l] * &q));
-            }
-        }
+        self.evaluate(theta, true)
+            .mobility_derivatives(p, dmp, hess);
     }
     fn metric_mul(&self, theta: &[f64], v: &[f64], out: &mut [f64]) {
-        let parts = self.evaluate(theta, false);
-        mat_vec(&parts.g, v, out);
+        self.evaluate(theta, false).metric_mul(v, out);
     }
     fn metric_quadratic_gradient(&self, theta: &[f64], v: &[f64], out: &mut [f64]) {
-        let parts = self.evaluate(theta, false);
-        let v = DVector::from_column_slice(v);
-        for (o, dgk) in out.iter_mut().zip(&parts.dg) {
-            *o = v.dot(&(dgk * &v));
-        }
+        self.evaluate(theta, false)
+            .metric_quadratic_gradient(v, out);
     }
     fn constant_mobility(&self) -> Option<DMatrix<f64>> {
         if self.is_constant() {
-            let parts = self.evaluate(&vec![0.0; self.dim], false);
-            Some(self.inverse(&parts.g))
+            Some(self.evaluate(&vec![0.0; self.dim], false).inverse())
         } else {
             None
         }

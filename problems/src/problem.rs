@@ -17,7 +17,7 @@ pub enum Horizon {
     Infinite,
 }
 
-/// The condition at the end of the horizon (THEORY.md §2).
+/// The condition at the end of the horizon (docs/theory.md §2).
 #[derive(Clone)]
 pub enum End {
     /// `θ(T) = θ_T`.

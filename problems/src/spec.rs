@@ -59,11 +59,11 @@ pub struct Spec {
     /// Named constants visible to every expression (besides the loss's own `params`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, f64>,
-    /// Task uncertainty (THEORY.md §6): the quadratic loss's minimum is the current task's,
+    /// Task uncertainty (docs/theory.md §6): the quadratic loss's minimum is the current task's,
     /// and tasks switch at `hazard` to fresh minima from `N(prior_mean, prior_cov)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_switching: Option<TaskSwitchingSpec>,
-    /// Partial observability (THEORY.md §5.1): the quadratic loss's minimum is the prior mean
+    /// Partial observability (docs/theory.md §5.1): the quadratic loss's minimum is the prior mean
     /// of the unknown minimum, seen through noisy gradients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observation: Option<ObservationSpec>,
@@ -439,7 +439,7 @@ impl Spec {
         Ok(problem.with_name(self.name.clone().unwrap_or_default()))
     }
 
-    /// The expected loss of THEORY.md §6 for a task-switching spec, after checking what the
+    /// The expected loss of docs/theory.md §6 for a task-switching spec, after checking what the
     /// model needs: a quadratic loss (its minimum is the current task's), a constant metric,
     /// no drift, and γ > 0 on an infinite horizon.
     fn expected_task_loss(

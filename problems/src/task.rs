@@ -1,4 +1,4 @@
-//! Task uncertainty (THEORY.md §6): the loss minimum switches at Poisson rate `λ` to fresh
+//! Task uncertainty (docs/theory.md §6): the loss minimum switches at Poisson rate `λ` to fresh
 //! draws from `N(μ0, S0)`, and the learner knows the current task's minimum `m` now.
 //!
 //! Without new evidence the belief over the minimum at time `t` has the exact moments

@@ -2,7 +2,7 @@
 //!
 //! One documented algorithm, in the spirit of scipy's `solve_bvp`:
 //!
-//! 1. Discretise the Hamiltonian system (THEORY.md §2) by three-stage Lobatto IIIA collocation
+//! 1. Discretise the Hamiltonian system (docs/theory.md §2) by three-stage Lobatto IIIA collocation
 //!    (order 4) on a mesh; solve the collocation equations by damped Newton with the exact
 //!    Jacobian, factored as a band for small `D` and panel by panel with dense kernels beyond
 //!    (`O(N·D²)` memory, `O(N·D³)` work per step), with chord steps while they contract fast.
@@ -18,11 +18,14 @@
 //!    plain initial guess, continue from an easy problem: in `k`
 //!    from 0 (finite horizon) or in the start point from the equilibrium (infinite horizon).
 
+use std::time::Instant;
+
 use lossnav_problems::{End, Horizon, Lagrangian, Points, Problem};
 
 use crate::collocation::{EndCondition, Linearisation, NewtonOptions, System, Workspace};
 use crate::error::SolverError;
 use crate::mesh;
+use crate::observe::{Observer, Observers, Progress};
 use crate::quadrature;
 use crate::solution::{Accuracy, Diagnostics, Solution, Summary, Tail};
 use crate::target::Target;
@@ -67,6 +70,11 @@ pub struct Bvp {
     /// `initial_intervals` intervals (for convergence studies); [`Solution::accuracy`] then says
     /// whether that mesh happens to meet `tol`.
     pub adapt_mesh: bool,
+    /// Wall-clock budget in seconds (none by default): past it the solve ends with
+    /// [`SolverError::TimeLimit`], checked at every Newton iteration.
+    pub max_seconds: Option<f64>,
+    /// Who hears about progress ([`crate::observe`]): once per mesh pass.
+    pub observers: Observers,
 }
 
 impl Default for Bvp {
@@ -81,7 +89,53 @@ impl Default for Bvp {
             adapt_mesh: true,
             max_memory: 16 << 30,
             second_order: true,
+            max_seconds: None,
+            observers: Observers::default(),
         }
+    }
+}
+
+thread_local! {
+    /// The start and deadline of the solve running on this thread: solves nest (the search
+    /// and the certificate call the solver again), and every level keeps the earliest deadline.
+    static BUDGET: std::cell::Cell<Option<(Instant, Option<Instant>)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Sets this thread's budget for one solve, restoring the enclosing one on drop.
+pub(crate) struct Budget(Option<(Instant, Option<Instant>)>);
+
+impl Budget {
+    pub(crate) fn start(max_seconds: Option<f64>) -> Self {
+        let previous = BUDGET.get();
+        let now = Instant::now();
+        let own = max_seconds.map(|s| now + std::time::Duration::from_secs_f64(s));
+        let current = match previous {
+            Some((start, outer)) => (
+                start,
+                match (outer, own) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+            ),
+            None => (now, own),
+        };
+        BUDGET.set(Some(current));
+        Self(previous)
+    }
+
+    pub(crate) fn deadline() -> Option<Instant> {
+        BUDGET.get().and_then(|(_, d)| d)
+    }
+
+    fn elapsed() -> f64 {
+        BUDGET.get().map_or(0.0, |(s, _)| s.elapsed().as_secs_f64())
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        BUDGET.set(self.0);
     }
 }
 
@@ -131,9 +185,10 @@ impl Bvp {
     }
 
     /// Bytes a mesh of `nodes` nodes at `D = dim` needs: the Newton matrix (a band of
-    /// `2·(3D−1) + 3D` diagonals below `D = 8`, two `3D×2D` panels per interval above) and
-    /// about 40 vectors of `2D` values per node (states, fields, residuals, steps, the
-    /// error-estimate batch, the solution).
+    /// `2·(3D−1) + 3D` diagonals below `D = 8`, two `3D×2D` panels per interval above), about
+    /// 40 vectors of `2D` values per node (states, fields, residuals, steps, the error-estimate
+    /// batch, the solution), and, once per solve, the dense `2D×2D` workspaces of the field
+    /// Jacobian and of the infinite-horizon target (about twenty).
     pub fn memory_estimate(dim: usize, nodes: usize) -> usize {
         let d = dim as u128;
         let per_node = if dim < 8 {
@@ -141,9 +196,12 @@ impl Bvp {
         } else {
             12 * d * d
         } + 80 * d;
-        usize::try_from(8 * per_node * nodes as u128).unwrap_or(usize::MAX)
+        let fixed = 80 * d * d;
+        usize::try_from(8 * (per_node * nodes as u128 + fixed)).unwrap_or(usize::MAX)
     }
 
+    /// Refuses a mesh whose [`Bvp::memory_estimate`] is above `max_memory`, and one whose
+    /// memory the system would not grant ([`crate::memory::probe`]).
     fn check_memory(&self, dim: usize, nodes: usize) -> Result<(), SolverError> {
         let estimate = Self::memory_estimate(dim, nodes);
         if estimate > self.max_memory {
@@ -154,11 +212,32 @@ impl Bvp {
                 dim,
             });
         }
-        Ok(())
+        crate::memory::probe(estimate, "the boundary-value solver's mesh")
+    }
+
+    /// Sets the wall-clock budget in seconds.
+    pub fn with_max_seconds(mut self, seconds: f64) -> Self {
+        self.max_seconds = Some(seconds);
+        self
+    }
+
+    /// Reports progress to `observer`.
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn Observer>) -> Self {
+        self.observers = Observers(Some(observer));
+        self
     }
 
     /// Checks the options (tolerance, node limit, ...) without solving anything.
     pub fn validate(&self) -> Result<(), SolverError> {
+        if let Some(seconds) = self.max_seconds {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                return Err(SolverError::InvalidOption {
+                    name: "max_seconds",
+                    value: seconds,
+                    requirement: "must be a finite number > 0",
+                });
+            }
+        }
         if !(self.tol.is_finite() && self.tol > 0.0 && self.tol < 1.0) {
             return Err(SolverError::InvalidOption {
                 name: "tol",
@@ -197,6 +276,9 @@ impl Bvp {
     /// end or rest at `θ0`; the linearised solution at the equilibrium for an infinite horizon).
     pub fn solve(&self, problem: &Problem) -> Result<Solution, SolverError> {
         self.validate()?;
+        let _budget = Budget::start(self.max_seconds);
+        // Before the dense workspaces are allocated.
+        self.check_memory(problem.dim(), self.initial_intervals + 1)?;
         match problem.horizon() {
             Horizon::Finite(t_end) => self.solve_finite(problem, t_end, None),
             Horizon::Infinite => self.solve_infinite(problem, None),
@@ -218,6 +300,8 @@ impl Bvp {
     /// guess selects which one is found.
     pub fn solve_from(&self, problem: &Problem, guess: &Guess) -> Result<Solution, SolverError> {
         self.validate()?;
+        let _budget = Budget::start(self.max_seconds);
+        self.check_memory(problem.dim(), self.initial_intervals + 1)?;
         match problem.horizon() {
             Horizon::Finite(t_end) => self.solve_finite(problem, t_end, Some(guess)),
             Horizon::Infinite => self.solve_infinite(problem, Some(guess)),
@@ -230,6 +314,7 @@ impl Bvp {
         NewtonOptions {
             tol: (1e-3 * self.tol).max(1e-14),
             max_iterations: self.max_newton_iterations,
+            deadline: Budget::deadline(),
         }
     }
 
@@ -253,6 +338,14 @@ impl Bvp {
             let errors = mesh::estimate(sys, &state.t, &state.y, ws);
             let (worst_i, max_error) = mesh::worst(&errors);
             stats.max_error = max_error;
+            self.observers.report(|| Progress {
+                solver: "bvp",
+                stage: format!("mesh pass {}, {} nodes", stats.passes, state.t.len()),
+                iteration: stats.iterations,
+                measure: "largest error estimate",
+                value: max_error,
+                elapsed: Budget::elapsed(),
+            });
             if !self.adapt_mesh {
                 return Ok((state, stats));
             }
@@ -443,7 +536,9 @@ impl Bvp {
                 if !self.continuation
                     || matches!(
                         e,
-                        SolverError::InvalidOption { .. } | SolverError::MemoryLimit { .. }
+                        SolverError::InvalidOption { .. }
+                            | SolverError::MemoryLimit { .. }
+                            | SolverError::OutOfMemory { .. }
                     ) =>
             {
                 return Err(e)
@@ -500,7 +595,13 @@ impl Bvp {
             let attempt = self.adapt(&sys, state.clone(), &mut ws);
             let (solved, stats) = match attempt {
                 Ok(ok) => ok,
-                Err(e) if !self.continuation || matches!(e, SolverError::MemoryLimit { .. }) => {
+                Err(e)
+                    if !self.continuation
+                        || matches!(
+                            e,
+                            SolverError::MemoryLimit { .. } | SolverError::OutOfMemory { .. }
+                        ) =>
+                {
                     return Err(e)
                 }
                 Err(_) => {
@@ -539,15 +640,20 @@ impl Bvp {
                                 min_step,
                                 cause,
                                 ..
-                            } if !matches!(
-                                *cause,
-                                SolverError::MemoryLimit { .. } | SolverError::TimeLimit { .. }
-                            ) =>
+                            // A fold: steps from a converged neighbour fail for Newton's
+                            // method (not for a mesh, memory or time budget, and not at the
+                            // very start, where a badly scaled problem fails the same way).
+                            } if reached > 0.0
+                                && matches!(
+                                    *cause,
+                                    SolverError::NewtonFailed { .. }
+                                        | SolverError::Singular { .. }
+                                ) =>
                             {
                                 SolverError::ExtremalEnds {
-                                    theta0: theta0.to_vec(),
-                                    theta_star: target.theta_star.clone(),
-                                    fold: make(reached).1,
+                                    theta0: theta0.into(),
+                                    theta_star: target.theta_star.as_slice().into(),
+                                    fold: make(reached).1.into(),
                                     reached,
                                     min_step,
                                     hint: if matches!(
@@ -559,8 +665,7 @@ impl Bvp {
                                     } else {
                                         "it is the equilibrium nearest θ0; pin another one with \
                                      `end`, and `lossnav escape` maps where each is reached"
-                                    }
-                                    .into(),
+                                    },
                                     cause,
                                 }
                             }

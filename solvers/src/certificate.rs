@@ -1,4 +1,4 @@
-//! Second-order check of a stationary path (THEORY.md §7): is it a strict local minimum of
+//! Second-order check of a stationary path (docs/theory.md §7): is it a strict local minimum of
 //! `J`, and if not, in how many directions does `J` decrease?
 //!
 //! The second variation along a solution, written with the exact field Jacobian

@@ -231,6 +231,8 @@ pub(crate) struct NewtonOptions {
     /// Converged when every step component is below `tol · (1 + |y|)`.
     pub tol: f64,
     pub max_iterations: usize,
+    /// Wall-clock budget of the whole solve.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl<'a> System<'a> {
@@ -562,6 +564,15 @@ impl<'a> System<'a> {
         self.residual(t, y, ws, res)?;
         let mut last_step = f64::INFINITY;
         for iter in 0..opts.max_iterations {
+            if opts.deadline.is_some_and(|d| std::time::Instant::now() > d) {
+                return Err(SolverError::TimeLimit {
+                    what: format!(
+                        "the boundary-value solver's Newton iteration {iter} (mesh of {} nodes)",
+                        t.len()
+                    ),
+                    residual: last_step,
+                });
+            }
             if iter > 0 {
                 // `reset` left it zero for the first.
                 jac.clear();
@@ -866,6 +877,7 @@ mod tests {
                 let opts = NewtonOptions {
                     tol,
                     max_iterations: 50,
+                    deadline: None,
                 };
                 sys.newton(&t, &mut y, opts, &mut Workspace::new(2))
                     .unwrap();

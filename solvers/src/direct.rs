@@ -1,4 +1,4 @@
-//! Direct minimisation of the discretised objective (THEORY.md §3): an independent route to
+//! Direct minimisation of the discretised objective (docs/theory.md §3): an independent route to
 //! optimal trajectories, and the one that scales to large parameter counts.
 //!
 //! The path is a C¹ piecewise-cubic Hermite spline: nodal values `θ_i` and velocities `v_i`
@@ -17,7 +17,13 @@
 
 use std::cell::RefCell;
 
-use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use argmin::core::observers::{Observe, ObserverMode};
+use argmin::core::{
+    CostFunction, Executor, Gradient, IterState, State, TerminationReason, TerminationStatus, KV,
+};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 
@@ -29,6 +35,7 @@ use crate::collocation::{EndCondition, System, Workspace};
 use crate::error::SolverError;
 use crate::hermite;
 use crate::mesh;
+use crate::observe::{Observer, Observers, Progress};
 use crate::solution::{Accuracy, Diagnostics, Solution, Summary};
 use crate::target::Target;
 
@@ -56,7 +63,8 @@ pub struct Direct {
     /// Stop when the gradient norm of the discretised objective, per unknown and relative
     /// to the interval length, falls below this.
     pub gradient_tol: f64,
-    /// L-BFGS iterations allowed.
+    /// L-BFGS iterations allowed. Well-scaled problems take tens to hundreds (the kinetic term
+    /// is preconditioned away; the 11 386-parameter network of docs/guide.md §9 took 183).
     pub max_iterations: u64,
     /// L-BFGS memory.
     pub memory: usize,
@@ -67,6 +75,17 @@ pub struct Direct {
     /// ([`crate::mesh`]). A result above it is [`SolverError::AccuracyNotMet`]. Checked up to
     /// `D =` 500 (the estimate needs the dense field workspace).
     pub tol: f64,
+    /// Wall-clock budget in seconds (none by default): past it the solve ends with
+    /// [`SolverError::TimeLimit`].
+    pub max_seconds: Option<f64>,
+    /// The optimiser stops, as [`SolverError::OptimizerFailed`], when over this many
+    /// iterations its gradient norm has not halved, or has fallen at a rate that would need
+    /// more than `max_iterations` in all to reach the tolerance: a discretisation too coarse
+    /// for the problem's fastest rates (a huge curvature or drift) keeps L-BFGS crawling for
+    /// tens of seconds otherwise.
+    pub stall_window: u64,
+    /// Who hears about progress ([`crate::observe`]): every 50 iterations.
+    pub observers: Observers,
 }
 
 impl Default for Direct {
@@ -74,13 +93,134 @@ impl Default for Direct {
         Self {
             intervals: 100,
             gradient_tol: 1e-8,
-            max_iterations: 50_000,
+            max_iterations: 10_000,
             memory: 20,
             truncation: None,
             // Refuses paths wrong in the fourth digit (too few intervals, a discount that
             // hides the path from the optimiser); tighter bounds are the caller's choice.
             tol: 1e-4,
+            max_seconds: None,
+            // Well-scaled problems halve the gradient norm every few dozen iterations (the
+            // kinetic term is preconditioned away); the network example of docs/guide.md §9,
+            // the slowest converging case shipped, every few hundred.
+            stall_window: 1000,
+            observers: Observers::default(),
         }
+    }
+}
+
+/// Watches L-BFGS: reports progress, and stops it at the deadline or when it stalls, leaving
+/// the typed reason in `stop` (argmin only passes on that an observer failed).
+struct Watch {
+    start: Instant,
+    deadline: Option<Instant>,
+    observers: Observers,
+    window: u64,
+    tol: f64,
+    intervals: usize,
+    max_iterations: u64,
+    /// Iteration and best gradient norm at the last checkpoint (every quarter window).
+    checkpoint: (u64, f64),
+    /// Every checkpoint so far.
+    history: Vec<(u64, f64)>,
+    /// Best gradient norm so far.
+    best: f64,
+    stop: Arc<Mutex<Option<SolverError>>>,
+}
+
+impl Watch {
+    fn advice(&self) -> String {
+        format!(
+            "The discretised problem is badly conditioned: rates that differ by orders of \
+             magnitude (a very large curvature, drift or parameter) that {} intervals cannot \
+             resolve. Use the boundary-value solver (adaptive mesh) or rescale the problem",
+            self.intervals
+        )
+    }
+}
+
+type LbfgsState = IterState<Vec<f64>, Vec<f64>, (), (), (), f64>;
+
+impl Observe<LbfgsState> for Watch {
+    fn observe_iter(&mut self, state: &LbfgsState, _kv: &KV) -> Result<(), argmin::core::Error> {
+        let iteration = state.get_iter();
+        let gnorm = state
+            .get_gradient()
+            .map_or(f64::NAN, |g| g.iter().map(|x| x * x).sum::<f64>().sqrt());
+        if gnorm.is_finite() {
+            self.best = self.best.min(gnorm);
+        }
+        if iteration % 50 == 0 {
+            self.observers.report(|| Progress {
+                solver: "direct",
+                stage: "L-BFGS".into(),
+                iteration: iteration as usize,
+                measure: "gradient norm",
+                value: gnorm,
+                elapsed: self.start.elapsed().as_secs_f64(),
+            });
+        }
+        let fail = |e: SolverError| {
+            let text = e.to_string();
+            *self.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            Err(argmin::core::Error::msg(text))
+        };
+        if self.deadline.is_some_and(|d| Instant::now() > d) {
+            return fail(SolverError::TimeLimit {
+                what: format!(
+                    "the direct method's L-BFGS (iteration {iteration}, best gradient norm \
+                     {:.3e})",
+                    self.best
+                ),
+                residual: f64::NAN,
+            });
+        }
+        if iteration >= self.checkpoint.0 + self.window / 4 {
+            self.history.push((iteration, self.best));
+            self.checkpoint = (iteration, self.best);
+            // The rate over the last window, from the checkpoint a window back.
+            let back = self
+                .history
+                .iter()
+                .rev()
+                .find(|(it, _)| iteration >= it + self.window);
+            if let Some(&(then, best_then)) = back {
+                let span = (iteration - then) as f64;
+                let rate = self.best / best_then;
+                if rate > 0.5 {
+                    return fail(SolverError::OptimizerFailed {
+                        iterations: iteration as usize,
+                        gradient_norm: self.best,
+                        reason: format!(
+                            "stalled: the gradient norm fell by less than half over the last \
+                             {span} iterations (best {:.3e}, tolerance {:.3e}). {}",
+                            self.best,
+                            self.tol,
+                            self.advice()
+                        ),
+                    });
+                }
+                // Iterations still needed at this rate.
+                let needed = span * (self.best / self.tol).ln() / (1.0 / rate).ln();
+                if iteration as f64 + needed > self.max_iterations as f64 {
+                    return fail(SolverError::OptimizerFailed {
+                        iterations: iteration as usize,
+                        gradient_norm: self.best,
+                        reason: format!(
+                            "too slow: at its rate over the last {span} iterations (gradient \
+                             norm ×{rate:.2}, now {:.3e}) it would need about {:.1e} more to \
+                             reach the tolerance {:.3e}, beyond the budget of {} iterations. {}",
+                            self.best,
+                            needed,
+                            self.tol,
+                            self.max_iterations,
+                            self.advice()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -323,6 +463,18 @@ impl Direct {
         self
     }
 
+    /// Sets the wall-clock budget in seconds.
+    pub fn with_max_seconds(mut self, seconds: f64) -> Self {
+        self.max_seconds = Some(seconds);
+        self
+    }
+
+    /// Reports progress to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers = Observers(Some(observer));
+        self
+    }
+
     /// Sets the bound on the error estimate.
     pub fn with_tol(mut self, tol: f64) -> Self {
         self.tol = tol;
@@ -360,6 +512,22 @@ impl Direct {
                 requirement: "must be at least 1e-13 (rounding error dominates below)",
             });
         }
+        if let Some(seconds) = self.max_seconds {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                return Err(SolverError::InvalidOption {
+                    name: "max_seconds",
+                    value: seconds,
+                    requirement: "must be a finite number > 0",
+                });
+            }
+        }
+        if self.stall_window == 0 {
+            return Err(SolverError::InvalidOption {
+                name: "stall_window",
+                value: 0.0,
+                requirement: "must be at least 1",
+            });
+        }
         if !(self.gradient_tol.is_finite() && self.gradient_tol > 0.0) {
             return Err(SolverError::InvalidOption {
                 name: "gradient_tol",
@@ -384,6 +552,7 @@ impl Direct {
         guess: Option<&crate::Guess>,
     ) -> Result<Solution, SolverError> {
         self.validate()?;
+        let _budget = crate::bvp::Budget::start(self.max_seconds);
         let lag = problem.lagrangian();
         let d = lag.dim();
         if !lag.metric().is_invertible() {
@@ -487,13 +656,32 @@ impl Direct {
             .with_tolerance_grad(tol)
             .and_then(|s| s.with_tolerance_cost(0.0))
             .map_err(|e| SolverError::Unsupported(e.to_string()))?;
+        let stop = Arc::new(Mutex::new(None));
+        let watch = Watch {
+            start: Instant::now(),
+            // Its own budget, or what is left of an enclosing one (a search's).
+            deadline: crate::bvp::Budget::deadline(),
+            observers: self.observers.clone(),
+            window: self.stall_window,
+            tol,
+            intervals: self.intervals,
+            max_iterations: self.max_iterations,
+            checkpoint: (0, f64::INFINITY),
+            history: vec![(0, f64::INFINITY)],
+            best: f64::INFINITY,
+            stop: stop.clone(),
+        };
         let result = Executor::new(ByRef(&objective), solver)
             .configure(|s| s.param(x0).max_iters(self.max_iterations))
+            .add_observer(watch, ObserverMode::Always)
             .run()
-            .map_err(|e| SolverError::OptimizerFailed {
-                iterations: 0,
-                gradient_norm: f64::NAN,
-                reason: e.to_string(),
+            .map_err(|e| {
+                let stopped = stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+                stopped.unwrap_or_else(|| SolverError::OptimizerFailed {
+                    iterations: 0,
+                    gradient_norm: f64::NAN,
+                    reason: e.to_string(),
+                })
             })?;
         let state = result.state();
         let iterations = state.get_iter() as usize;

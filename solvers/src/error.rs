@@ -114,6 +114,18 @@ pub enum SolverError {
         /// Parameters.
         dim: usize,
     },
+    /// The system refused memory the solve needs (an address-space limit).
+    #[error(
+        "the system refused {:.2} GB for {what}: it is over this process's memory limit; \
+         the direct method (--method direct) works in O(N·D) memory",
+        *bytes as f64 / 1e9
+    )]
+    OutOfMemory {
+        /// Bytes requested.
+        bytes: usize,
+        /// What they were for.
+        what: String,
+    },
     /// A solve used up its wall-clock budget.
     #[error("the time budget ran out in {what}{}", if residual.is_finite() { format!(" (largest scaled residual {residual:.3e})") } else { String::new() })]
     TimeLimit {
@@ -149,17 +161,17 @@ pub enum SolverError {
     )]
     ExtremalEnds {
         /// The requested start point.
-        theta0: Vec<f64>,
+        theta0: Box<[f64]>,
         /// The pinned equilibrium.
-        theta_star: Vec<f64>,
+        theta_star: Box<[f64]>,
         /// The start point where the continuation stalled.
-        fold: Vec<f64>,
+        fold: Box<[f64]>,
         /// Fraction of the way from `θ*` to `θ0` reached.
         reached: f64,
         /// The smallest step tried.
         min_step: f64,
         /// What to do instead.
-        hint: String,
+        hint: &'static str,
         /// The failure at the last attempted step.
         cause: Box<SolverError>,
     },
@@ -203,6 +215,7 @@ impl SolverError {
             Self::StepLimit { .. } => "integrator step limit",
             Self::AccuracyNotMet { .. } => "accuracy not met",
             Self::MemoryLimit { .. } => "memory limit",
+            Self::OutOfMemory { .. } => "out of memory",
             Self::TimeLimit { .. } => "time limit",
             Self::ContinuationFailed { .. } => "continuation stalled",
             Self::ExtremalEnds { .. } => "the extremal ceases to exist (a fold)",

@@ -5,7 +5,7 @@
 //! eigenvalues symmetric about `γ/2`. Solutions that approach the equilibrium live on the
 //! invariant subspace of the `D` eigenvalues with real part below `γ/2`; writing it as
 //! `δp = -η P δθ` defines `P`, the Hessian of the value function and, for linear–quadratic
-//! problems, the solution of the discounted algebraic Riccati equation of THEORY.md §4.
+//! problems, the solution of the discounted algebraic Riccati equation of docs/theory.md §4.
 //!
 //! `sign(Z - γ/2·I)` maps that subspace to `-1`; the subspace is then the solution of a
 //! least-squares problem (Byers' method). The Newton iteration for the sign function with

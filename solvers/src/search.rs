@@ -159,6 +159,21 @@ pub fn is_convex(problem: &Problem) -> bool {
 impl Search {
     /// Searches for the cheapest certified minimum of `problem`.
     pub fn solve(&self, problem: &Problem) -> Result<SearchResult, SolverError> {
+        // One budget for the whole search: every solve in it shares `bvp.max_seconds`.
+        let _budget = crate::bvp::Budget::start(self.bvp.max_seconds);
+        let out_of_time = |found: &[Found]| -> Result<(), SolverError> {
+            match crate::bvp::Budget::deadline() {
+                Some(d) if std::time::Instant::now() > d => Err(SolverError::TimeLimit {
+                    what: format!(
+                        "the search for the cheapest minimum ({} extremals found so far; \
+                         --local solves once)",
+                        found.len()
+                    ),
+                    residual: f64::NAN,
+                }),
+                _ => Ok(()),
+            }
+        };
         let mut found: Vec<Found> = Vec::new();
         let mut failures = Vec::new();
         // 1. The local solve.
@@ -192,6 +207,7 @@ impl Search {
             }
         };
         record(&mut found, &mut failures, "local solve".into(), first);
+        out_of_time(&found)?;
         let pinned = matches!(problem.end(), End::Equilibrium { guess: Some(_) });
         let d = problem.dim();
         // 2. Toward each local minimum of L.
@@ -200,6 +216,7 @@ impl Search {
                 let origin = format!("toward minimum {m:?}");
                 let result = self.toward(problem, &m);
                 record(&mut found, &mut failures, origin, result);
+                out_of_time(&found)?;
             }
         }
         // 3. Continuation in the horizon.
@@ -213,6 +230,7 @@ impl Search {
                 ),
                 Err(e) => failures.push(("horizon continuation".into(), e)),
             }
+            out_of_time(&found)?;
         }
         // 4. Leave saddles cheaper than every minimum found so far (descent from a saddle ends
         // below its cost; one above the best minimum is unlikely to lead lower, and each escape
@@ -240,6 +258,7 @@ impl Search {
                         result,
                     );
                 }
+                out_of_time(&found)?;
             }
             k += 1;
         }

@@ -268,7 +268,7 @@ pub struct Solution {
     pub diagnostics: Diagnostics,
     /// Infinite horizon: the equilibrium and the linearised tail.
     pub tail: Option<Tail>,
-    /// The second-order check (THEORY.md §7): whether the path is a strict local minimum of
+    /// The second-order check (docs/theory.md §7): whether the path is a strict local minimum of
     /// `J`, a saddle (with its number of descent directions), or was not checked and why.
     pub second_order: SecondOrder,
     /// `dθ/dt, dp/dt` at the nodes, node-major (for the interpolant).

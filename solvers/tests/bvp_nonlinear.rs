@@ -1,5 +1,5 @@
 //! The boundary-value solver on nonlinear problems: order of convergence, the identities of
-//! THEORY.md §2, infinite versus long finite horizons, and robustness over γ and T.
+//! docs/theory.md §2, infinite versus long finite horizons, and robustness over γ and T.
 
 use nalgebra::DVector;
 

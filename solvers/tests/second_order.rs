@@ -1,4 +1,4 @@
-//! The second-order check (THEORY.md §7) against closed forms and against Jacobi's test.
+//! The second-order check (docs/theory.md §7) against closed forms and against Jacobi's test.
 
 use lossnav_problems::{End, Horizon, Lagrangian, Problem, Spec};
 use lossnav_solvers::certificate::SecondVariation;

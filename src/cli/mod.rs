@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod output;
+mod progress;
 mod rule;
 mod simulate;
 mod solve;
@@ -159,6 +160,10 @@ pub enum Command {
         /// pandas.read_csv(F, comment="#")). Default: csv when -o ends in .csv, else json.
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Wall-clock budget in seconds: past it the solve ends with an error saying where it
+        /// was (bvp and direct; shooting has its own 20 s budget).
+        #[arg(long)]
+        max_seconds: Option<f64>,
     },
     /// Integrate a learning rule forward and report the objective J it achieves.
     ///
@@ -425,6 +430,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             local,
             summary,
             format,
+            max_seconds,
         } => solve::run(solve::SolveArgs {
             spec: &spec,
             method,
@@ -435,6 +441,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             local,
             summary,
             format,
+            max_seconds,
         }),
         Command::Rule { spec } => rule::run(&spec),
         Command::Sweep {

@@ -42,58 +42,17 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
         }
     }
     let target = &chain[chain.len() - 1];
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = target
-        .file_name()
-        .ok_or_else(|| CliError::Usage(format!("{} is not a file path", path.display())))?;
-    remove_stale_temporaries(&dir, &name.to_string_lossy());
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = crate::atomic::TempPath::beside(target, false).map_err(io)?;
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::File::create(tmp.path())?;
         f.write_all(text.as_bytes())?;
         if let Some(meta) = &existing {
             f.set_permissions(meta.permissions())?;
         }
         f.sync_all()?;
-        std::fs::rename(&tmp, target)
+        tmp.persist()
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
     result.map_err(io)
-}
-
-/// Removes `.NAME.PID.tmp` files in `dir` left by an earlier run of this program that was
-/// killed mid-write (`kill -9`): those whose process no longer exists (Linux: `/proc/PID`).
-fn remove_stale_temporaries(dir: &Path, name: &str) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let prefix = format!(".{name}.");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let file = file.to_string_lossy();
-        let Some(pid) = file
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 /// Checks, before any work, that `path` can be written: an existing file (or device) opens for

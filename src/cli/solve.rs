@@ -2,9 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use lossnav_problems::{load_problem, Horizon};
 use lossnav_solvers::{Accuracy, Bvp, Direct, Search, Shooting};
+
+use super::progress::StatusLine;
 
 use serde_json::json;
 
@@ -24,6 +27,7 @@ pub struct SolveArgs<'a> {
     pub local: bool,
     pub summary: bool,
     pub format: Option<Format>,
+    pub max_seconds: Option<f64>,
 }
 
 pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
@@ -65,7 +69,11 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
             )));
         }
     }
-    let bvp = Bvp::default().with_tol(args.tol.unwrap_or(1e-8));
+    let status = Arc::new(StatusLine::new());
+    let mut bvp = Bvp::default()
+        .with_tol(args.tol.unwrap_or(1e-8))
+        .with_observer(status.clone());
+    bvp.max_seconds = args.max_seconds;
     if let Some(mut doc) = task_switching_infinite(args.spec, &problem, &bvp, args.at)? {
         if args.summary {
             summarise(&mut doc);
@@ -119,7 +127,10 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
     let solution = match args.method {
         Method::Bvp => bvp.solve(&problem),
         Method::Direct => {
-            let mut direct = Direct::default().with_intervals(args.intervals);
+            let mut direct = Direct::default()
+                .with_intervals(args.intervals)
+                .with_observer(status.clone());
+            direct.max_seconds = args.max_seconds;
             if let Some(tol) = args.tol {
                 direct.tol = tol;
             }

@@ -399,7 +399,7 @@ fn summary(lines: &[Value]) -> (String, usize) {
         }
     }
     // Most common first; among equals, the one met first in grid order.
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     if let Some((kind, n, params)) = counts.first() {
         let at: Vec<String> = params
             .as_object()

@@ -51,6 +51,38 @@ pub fn problem_figures(
     spec: &lossnav_problems::Spec,
     out: &Path,
 ) -> Result<Vec<std::path::PathBuf>, String> {
+    check_image_path(out)?;
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    write_problem_panels(panels::user_problem(spec, &stem)?, out)
+}
+
+/// The pictures of [`problem_figures`] for a problem defined in Rust and a solution of it
+/// (from any solver), written to `out` (`.png` or `.svg`). Returns the files written.
+///
+/// ```no_run
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/problems/specs/figure1-double-well.json");
+/// let problem = lossnav::problems::load_problem(path).unwrap();
+/// let solution = lossnav::solvers::Bvp::default().solve(&problem).unwrap();
+/// lossnav::figures::solution_figures(&problem, &solution, "mine.png".as_ref()).unwrap();
+/// ```
+pub fn solution_figures(
+    problem: &lossnav_problems::Problem,
+    solution: &lossnav_solvers::Solution,
+    out: &Path,
+) -> Result<Vec<std::path::PathBuf>, String> {
+    check_image_path(out)?;
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    write_problem_panels(panels::solution_panels(problem, solution, &stem)?, out)
+}
+
+/// `out` must end in `.png` or `.svg` and be in an existing directory.
+fn check_image_path(out: &Path) -> Result<(), String> {
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !matches!(ext.to_ascii_lowercase().as_str(), "png" | "svg") {
         return Err(format!(
@@ -67,11 +99,20 @@ pub fn problem_figures(
             ));
         }
     }
+    Ok(())
+}
+
+/// Writes the landscape panel (if any) to `out` and the two time-course panels beside each
+/// other to `out` (no landscape) or to `STEM-time.EXT`.
+fn write_problem_panels(
+    mut figs: Vec<Figure>,
+    out: &Path,
+) -> Result<Vec<std::path::PathBuf>, String> {
+    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
-    let mut figs = panels::user_problem(spec, &stem)?;
     // The last two panels are the time courses, drawn side by side in one image.
     let time = figs.split_off(figs.len().saturating_sub(2));
     let mut written = Vec::new();

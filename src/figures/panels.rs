@@ -332,6 +332,18 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
         .with_tol(1e-8)
         .solve(&problem)
         .map_err(|e| e.to_string())?;
+    solution_panels(&problem, &sol, id)
+}
+
+/// The panels of [`user_problem`] for a problem and a solution of it (from any solver): for
+/// D = 2 the landscape with the optimal and gradient-flow paths, then the time courses.
+pub fn solution_panels(
+    problem: &lossnav_problems::Problem,
+    sol: &lossnav_solvers::Solution,
+    id: &str,
+) -> Result<Vec<Figure>, String> {
+    let problem = problem.clone();
+    let sol = sol.clone();
     let lag = problem.lagrangian();
     let t_end = sol.end_time();
     // Titles name the problem (the spec's `name` up to any parenthesis, at most 40
@@ -406,7 +418,7 @@ pub fn user_problem(spec: &Spec, id: &str) -> Result<Vec<Figure>, String> {
         ));
         f.markers.push(Marker {
             name: "θ0".into(),
-            at: (spec.theta0[0], spec.theta0[1]),
+            at: (problem.theta0()[0], problem.theta0()[1]),
             color_of: None,
         });
         out.push(f);
@@ -529,7 +541,7 @@ pub fn escape_figure(d: &crate::escape::EscapeDiagram, id: &str) -> Figure {
     f
 }
 
-/// The continual-learning panels (THEORY.md §6), from the closed form of
+/// The continual-learning panels (docs/theory.md §6), from the closed form of
 /// [`crate::rules::task_switching`] on a 1-D task (h = 2, η = k = 1, current minimum m = 1, prior
 /// N(0, 0.8)): the pull ρ toward the current task against the hazard λ for several γ, and the
 /// expected trajectory θ(t) = μ0 + e^{-λt}a + e^{-rt}(θ0 − μ0 − a) for several λ.

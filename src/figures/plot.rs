@@ -9,6 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 
+use crate::atomic::TempPath;
+
 /// A colour-mapped scalar field on a grid.
 #[derive(Debug, Clone, Serialize)]
 pub struct Heatmap {
@@ -330,20 +332,26 @@ where
 pub fn render(fig: &Figure, dir: &Path) -> Result<(), String> {
     register_font();
     let size = (800, 600);
-    let tmp = |ext: &str| dir.join(format!(".{}.{ext}.{}.tmp", fig.id, std::process::id()));
-    let finish = |ext: &str| -> Result<(), String> {
-        std::fs::rename(tmp(ext), dir.join(format!("{}.{ext}", fig.id))).map_err(|e| e.to_string())
+    let target = |ext: &str| dir.join(format!("{}.{ext}", fig.id));
+    let tmp = |ext: &str| TempPath::beside(&target(ext), true).map_err(|e| e.to_string());
+    let moved = |t: TempPath, ext: &str| {
+        t.persist()
+            .map_err(|e| format!("cannot write {}: {e}", target(ext).display()))
     };
     // plotters picks the image format from the extension, so the temporary name ends in it.
-    let svg_tmp = tmp("svg");
-    draw(SVGBackend::new(&svg_tmp, size).into_drawing_area(), fig)?;
-    finish("svg")?;
-    let png_tmp = dir.join(format!(".{}.{}.tmp.png", fig.id, std::process::id()));
-    draw(BitMapBackend::new(&png_tmp, size).into_drawing_area(), fig)?;
-    std::fs::rename(&png_tmp, dir.join(format!("{}.png", fig.id))).map_err(|e| e.to_string())?;
+    let svg = tmp("svg")?;
+    draw(SVGBackend::new(svg.path(), size).into_drawing_area(), fig)?;
+    moved(svg, "svg")?;
+    let png = tmp("png")?;
+    draw(
+        BitMapBackend::new(png.path(), size).into_drawing_area(),
+        fig,
+    )?;
+    moved(png, "png")?;
     let json = serde_json::to_string_pretty(fig).map_err(|e| e.to_string())?;
-    std::fs::write(tmp("json"), json).map_err(|e| e.to_string())?;
-    finish("json")
+    let file = tmp("json")?;
+    std::fs::write(file.path(), json).map_err(|e| e.to_string())?;
+    moved(file, "json")
 }
 
 /// Writes panels side by side as one image: `DIR/ID.svg`, `DIR/ID.png` and the panels' data
@@ -351,10 +359,12 @@ pub fn render(fig: &Figure, dir: &Path) -> Result<(), String> {
 pub fn render_row(figs: &[Figure], id: &str, dir: &Path) -> Result<(), String> {
     render_row_to(figs, &dir.join(format!("{id}.svg")))?;
     render_row_to(figs, &dir.join(format!("{id}.png")))?;
-    let tmp = dir.join(format!(".{id}.{}.tmp.json", std::process::id()));
+    let target = dir.join(format!("{id}.json"));
+    let tmp = TempPath::beside(&target, true).map_err(|e| e.to_string())?;
     let json = serde_json::to_string_pretty(figs).map_err(|e| e.to_string())?;
-    std::fs::write(&tmp, json).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, dir.join(format!("{id}.json"))).map_err(|e| e.to_string())
+    std::fs::write(tmp.path(), json).map_err(|e| e.to_string())?;
+    tmp.persist()
+        .map_err(|e| format!("cannot write {}: {e}", target.display()))
 }
 
 /// Writes panels side by side (700×520 each) as one image to `path`, as SVG or PNG by its
@@ -376,15 +386,7 @@ fn write_panels(figs: &[Figure], size: (u32, u32), path: &Path) -> Result<(), St
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let stem = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = |e: &str| dir.join(format!(".{stem}.{}.tmp.{e}", std::process::id()));
+    let tmp = TempPath::beside(path, true).map_err(|e| e.to_string())?;
     fn panels<DB: DrawingBackend>(
         root: DrawingArea<DB, Shift>,
         figs: &[Figure],
@@ -402,9 +404,9 @@ fn write_panels(figs: &[Figure], size: (u32, u32), path: &Path) -> Result<(), St
         Ok(())
     }
     match ext.as_deref() {
-        Some("svg") => panels(SVGBackend::new(&tmp("svg"), size).into_drawing_area(), figs)?,
+        Some("svg") => panels(SVGBackend::new(tmp.path(), size).into_drawing_area(), figs)?,
         Some("png") => panels(
-            BitMapBackend::new(&tmp("png"), size).into_drawing_area(),
+            BitMapBackend::new(tmp.path(), size).into_drawing_area(),
             figs,
         )?,
         _ => {
@@ -414,6 +416,6 @@ fn write_panels(figs: &[Figure], size: (u32, u32), path: &Path) -> Result<(), St
             ))
         }
     }
-    let e = ext.unwrap_or_default();
-    std::fs::rename(tmp(&e), path).map_err(|err| format!("cannot write {}: {err}", path.display()))
+    tmp.persist()
+        .map_err(|err| format!("cannot write {}: {err}", path.display()))
 }

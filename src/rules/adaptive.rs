@@ -1,4 +1,4 @@
-//! Adam-like rules from beliefs about the landscape (THEORY.md §5.2–5.3), as closed forms and as
+//! Adam-like rules from beliefs about the landscape (docs/theory.md §5.2–5.3), as closed forms and as
 //! optimisers anyone's training loop can call.
 //!
 //! - [`steady_state_gain`]: the discrete-time Kalman filter of a gradient with an AR(1) prior,
@@ -82,7 +82,7 @@ pub fn window_step(eta: f64, k: f64, gamma: f64, h: f64, m: f64, dt: f64) -> f64
 ///
 /// which is the curvature-normalised rule of [`normalised_rate`] with the curvature estimate
 /// `ĥ = s`: the mean squared gradient, the empirical Fisher, which estimates the curvature of a
-/// likelihood loss (THEORY.md §5.3). With γ = 0, no first moment and `ηk = 1` it is the
+/// likelihood loss (docs/theory.md §5.3). With γ = 0, no first moment and `ηk = 1` it is the
 /// paper's "Ballistic" step `θ ← θ − lr·g/√s`; with large γ it tends to SGD with rate
 /// `lr·ηk/γ`.
 ///

@@ -1,4 +1,4 @@
-//! Learning across task switches with belief updates (THEORY.md §6): a Monte Carlo of learners
+//! Learning across task switches with belief updates (docs/theory.md §6): a Monte Carlo of learners
 //! that see noisy gradients of a task whose minimum switches at rate λ.
 //!
 //! One coordinate (directions of a diagonal problem are independent): `L = ½h(θ − μ_t)²`, μ_t

@@ -1,4 +1,4 @@
-//! Diagonal quadratics: `L = ½ Σ hᵢ(θᵢ-μᵢ)²`, `G = diag(g)`, no drift (THEORY.md §4).
+//! Diagonal quadratics: `L = ½ Σ hᵢ(θᵢ-μᵢ)²`, `G = diag(g)`, no drift (docs/theory.md §4).
 //!
 //! Each direction decouples. The Riccati equation for direction `i` is the scalar quadratic
 //! `-γ Pᵢ - η Pᵢ²/gᵢ + k hᵢ = 0`, whose stabilising root gives the rate

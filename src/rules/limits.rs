@@ -1,4 +1,4 @@
-//! Limits and special forms of the optimal rule (THEORY.md §1, §4).
+//! Limits and special forms of the optimal rule (docs/theory.md §1, §4).
 
 use nalgebra::{DMatrix, DVector};
 

@@ -1,5 +1,5 @@
 //! General linear–quadratic problems: `L = ½(θ-μ)ᵀH(θ-μ)`, constant metric (or mobility `M`),
-//! affine drift `f = Aθ + b` (THEORY.md §4).
+//! affine drift `f = Aθ + b` (docs/theory.md §4).
 //!
 //! The value function is quadratic, `V(θ) = V(θ*) - p*ᵀ(θ-θ*)/η + ½(θ-θ*)ᵀP(θ-θ*)`, where `P`
 //! is the stabilising solution of the discounted algebraic Riccati equation

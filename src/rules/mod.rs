@@ -1,4 +1,4 @@
-//! Closed-form learning rules (THEORY.md §4) and their limits.
+//! Closed-form learning rules (docs/theory.md §4) and their limits.
 //!
 //! - [`adaptive`]: Adam-like rules from beliefs (gradient filter, curvature normalisation,
 //!   the Δt-window rule) and an optimiser for training loops.
@@ -9,8 +9,8 @@
 //! - [`drift`]: the rotation and weight-decay cases of Figure 3 in closed form.
 //! - [`limits`]: single-step, gradient-descent, Newton and ballistic forms.
 //! - [`krylov`]: costs of large quadratics as matrix functions, by Lanczos quadrature.
-//! - [`observation`]: the partially observed (linear–quadratic–Gaussian) case, THEORY.md §5.1.
-//! - [`task_switching`]: the rule under task uncertainty (THEORY.md §6), toward the prior mean.
+//! - [`observation`]: the partially observed (linear–quadratic–Gaussian) case, docs/theory.md §5.1.
+//! - [`task_switching`]: the rule under task uncertainty (docs/theory.md §6), toward the prior mean.
 
 pub mod adaptive;
 pub mod continual;

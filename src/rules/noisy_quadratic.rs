@@ -1,4 +1,4 @@
-//! The noisy quadratic model: a testbed for the Adam-like rules of THEORY.md §5.3.
+//! The noisy quadratic model: a testbed for the Adam-like rules of docs/theory.md §5.3.
 //!
 //! `L(θ) = ½ Σᵢ hᵢ θᵢ²` with curvatures spread over decades, observed through minibatch-like
 //! gradients `gᵢ = hᵢθᵢ + σ√hᵢ ξᵢ` (noise variance proportional to curvature, as for a

@@ -1,4 +1,4 @@
-//! Partial observability, the linear–quadratic–Gaussian case (THEORY.md §5.1): the learner does
+//! Partial observability, the linear–quadratic–Gaussian case (docs/theory.md §5.1): the learner does
 //! not know the minimum `μ ~ N(m0, S0)` of `L = ½(θ−μ)ᵀH(θ−μ)` and sees gradients through
 //! noise, `dy = H(θ − μ)dt + R^{1/2}dW`.
 //!

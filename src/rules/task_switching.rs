@@ -1,4 +1,4 @@
-//! Task uncertainty in closed form (THEORY.md §6): constant metric, no drift, infinite
+//! Task uncertainty in closed form (docs/theory.md §6): constant metric, no drift, infinite
 //! horizon, γ > 0.
 //!
 //! With `R = ηG⁻¹P` the stable rate matrix (`R² + γR = ηkG⁻¹H`, P from the Riccati equation of

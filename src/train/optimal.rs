@@ -233,7 +233,7 @@ pub enum Flow {
         rate: f64,
     },
     /// `θ̇ = −√(ηk)·g/(√(s + ε² + δ) + ε)`, `ṡ = (g² − s)/τ`, `s(0) = g(0)²`, elementwise,
-    /// with `ε = γ/(2√(ηk))`: the derived rule (THEORY.md §5.3) with the running squared
+    /// with `ε = γ/(2√(ηk))`: the derived rule (docs/theory.md §5.3) with the running squared
     /// gradient as curvature estimate; `γ = 0` is the Adam-like (RMSprop) flow. The floor `δ`
     /// (1e-8 in the Ballistic rule) bounds `g/√s` where a gradient is tiny but not zero. The
     /// second moment starts at `g(0)²`, as a bias-corrected average does; the discrete

@@ -80,7 +80,7 @@ impl RuleConfig {
         }
     }
 
-    /// The derived rule of THEORY.md §5.3 for an objective with `ηk` and `γ`:
+    /// The derived rule of docs/theory.md §5.3 for an objective with `ηk` and `γ`:
     /// `θ ← θ − lr·√(ηk)·g/(√(s + ε²) + ε)`, `ε = γ/(2√(ηk))`, `β2 = 0.999`.
     pub fn derived(lr: f64, eta_k: f64, gamma: f64) -> Self {
         Self {
@@ -137,7 +137,7 @@ pub struct MomentumConfig {
 }
 
 /// SGD with heavy-ball momentum as PyTorch writes it: `b ← μb + g`, `θ ← θ − lr·b` (the
-/// discretised long-horizon rule of the framework, THEORY.md §4).
+/// discretised long-horizon rule of the framework, docs/theory.md §4).
 #[derive(Debug, Clone)]
 pub struct Momentum {
     lr: f64,

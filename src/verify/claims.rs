@@ -131,7 +131,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "saddle-and-minimum",
-            paper: "THEORY.md §7",
+            paper: "docs/theory.md §7",
             statement: "On the Figure 1 double well with a long horizon (T = 20, free end, γ = 0.01) the optimality conditions have a stationary path that is a saddle of J and a cheaper strict minimum in the deeper well",
             closed_form: "second-order conditions: a saddle has negative eigenvalues of δ²J, a minimum none; the minimum costs less",
             procedure: "local boundary-value solve (the saddle), search for the cheapest certified minimum; both classified by the discretised second variation",
@@ -139,7 +139,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "second-order-agreement",
-            paper: "THEORY.md §7",
+            paper: "docs/theory.md §7",
             statement: "The discrete Hessian inertia and Jacobi's conjugate-point test count the same descent directions, and the second variation has the closed-form spectrum on a hill",
             closed_form: "Morse index = conjugate points in (0, T] (+ negative terminal-form eigenvalues); λ_min = ((n+½)π/T)² − 1 for L = −θ²/2, free end",
             procedure: "block LDLᵀ of the cubic-element second variation vs RK4 Jacobi fields with sign counting of det δθ; double-well saddles and minima, 1-D and 2-D",
@@ -147,7 +147,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "lq-minimum",
-            paper: "THEORY.md §7, §4",
+            paper: "docs/theory.md §7, §4",
             statement: "Linear–quadratic extremals with H ⪰ 0 are strict minima (J is convex)",
             closed_form: "δ²J = ∫ e^{-γt}[(δθ̇ − Aδθ)ᵀG(δθ̇ − Aδθ)/η + k δθᵀHδθ] > 0",
             procedure: "second-order check on boundary-value solutions of 12 random LQ problems (G SPD, H ⪰ 0 with a zero eigenvalue, affine drift, γ ∈ {0, 0.5, 3}, finite and infinite horizons)",
@@ -155,7 +155,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "task-switching-rule",
-            paper: "§ continual learning; THEORY.md §6",
+            paper: "§ continual learning; docs/theory.md §6",
             statement: "Under task switches at rate λ to minima drawn from N(μ0, S0), the optimal rule is θ̇ = −R[(θ − μ0) − ρ(m_t − μ0)], and the closed-form trajectory and E[J] solve the expected problem",
             closed_form: "θ(t) = μ0 + e^{-λt}a + e^{-Rt}(θ0 − μ0 − a), ρ = (R+(λ+γ)I)⁻¹(R+γI), E[J] by eigen-decomposition of R",
             procedure: "boundary-value solver on the expected (time-dependent) loss ½(θ−c(t))ᵀH(θ−c(t)) + ½tr(H Var(t)), horizon 30/(slowest rate), limit value as terminal cost; D = 2, non-diagonal G and H",
@@ -163,7 +163,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "weight-resetting-limit",
-            paper: "§ continual learning; THEORY.md §6",
+            paper: "§ continual learning; docs/theory.md §6",
             statement: "Weight resetting is the optimal response to likely task changes: the pull ρ toward the current task falls monotonically with the hazard λ, from the identity (λ → 0, track the task) to 0 (λ → ∞, return to the prior mean)",
             closed_form: "ρ(λ) = (R+(λ+γ)I)⁻¹(R+γI): ‖ρ − I‖/λ → ‖(R+γI)⁻¹‖ as λ → 0, λ‖ρ‖ → ‖R+γI‖ as λ → ∞",
             procedure: "ρ from the rule's Riccati solution at λ from 1e-6 to 1e6; eigenvalues of ρ across λ; the two limits' rates",
@@ -171,7 +171,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "task-belief-moments",
-            paper: "THEORY.md §6",
+            paper: "docs/theory.md §6",
             statement: "Without new evidence the belief over the current minimum has mean μ0 + e^{-λt}(m − μ0) and variance (1 − e^{-λt})S0 + e^{-λt}(1 − e^{-λt})(m − μ0)(m − μ0)ᵀ",
             closed_form: "mixture of 'no switch yet' (a point at m) and 'switched' (N(μ0, S0))",
             procedure: "Monte Carlo of the Poisson switching process (seed 7, 40 000 paths, several switches per path), mean and variance at t = 0.5, 1, 2, 4 within 4 standard errors",
@@ -179,7 +179,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "observed-expected-cost",
-            paper: "§ beliefs; THEORY.md §5.1",
+            paper: "§ beliefs; docs/theory.md §5.1",
             statement: "A learner that sees only noisy gradients of a quadratic with unknown minimum, filtering them (Kalman–Bucy) and applying the certainty-equivalent rule, pays E[J*] = ∫e^{-γt}[½tr((ηPG⁻¹P + kH)C_t) + (k/2)tr(HΣ_t)]dt",
             closed_form: "Σ_t = S0(I + HR⁻¹HS0t)⁻¹, dC/dt = −KC − CKᵀ + ΣHR⁻¹HΣ, RK4 with step halving (error estimate 1e-11)",
             procedure: "Monte Carlo of the observed system (μ from the prior, noisy gradients, the filter, the rule; Euler–Maruyama dt = 0.01, 10 000 paths, seed 11) within 4 standard errors plus the time-step bias measured against dt = 0.02 under common random numbers",
@@ -187,7 +187,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "certainty-equivalence",
-            paper: "§ beliefs; THEORY.md §5.1",
+            paper: "§ beliefs; docs/theory.md §5.1",
             statement: "The certainty-equivalent gain is optimal: scaling it by 0.8 or 1.2 raises the expected cost (exactly and in Monte Carlo under common random numbers), and not knowing the minimum costs more than knowing it",
             closed_form: "E[J](s) from the C_t equation with gain sK; E[J*] ≥ ½[(θ0−m0)ᵀP(θ0−m0) + tr(PS0)]",
             procedure: "the exact E[J](s) at s = 0.8, 1, 1.2; Monte Carlo (4 000 paths, seed 5, the same noise for every s) of the cost differences with their standard errors",
@@ -195,7 +195,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "gradient-filter-gain",
-            paper: "§ beliefs (first moment); THEORY.md §5.2",
+            paper: "§ beliefs (first moment); docs/theory.md §5.2",
             statement: "Filtering noisy gradients with an AR(1) prior gives the first-moment update m_n = β1 m_{n−1} + K ĝ_n with β1 = φ(1 − K); Adam's 1 − β1 on the new gradient holds only for a random walk",
             closed_form: "P⁻ the positive root of P² + P(r(1−φ²) − q) − qr = 0, K = P⁻/(P⁻ + r)",
             procedure: "the time-varying Kalman filter iterated to convergence for φ ∈ {1, 0.9, 0.5} and three noise ratios, its update checked against β1 m + K ĝ on random data",
@@ -203,7 +203,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "epsilon-normalisation",
-            paper: "§ beliefs (Adam-like); THEORY.md §5.3",
+            paper: "§ beliefs (Adam-like); docs/theory.md §5.3",
             statement: "The optimal rate per unit curvature is √(ηk)/(√(h + ε²) + ε) with ε = γ/(2√(ηk)): RMSprop/Adam's square-root normalisation as γ → 0, SGD with rate ηk/γ for large γ",
             closed_form: "r(h)/h = (√(γ²/4 + ηkh) − γ/2)/h; limits √(ηk/h) and ηk/γ (relative error O(ηkh/γ²))",
             procedure: "decay rate of boundary-value solutions of 1-D quadratic problems on an infinite horizon (h from 0.01 to 100, γ from 0 to 5); the large-γ error at γ = 1e3 and 1e4 (observed order 2)",
@@ -211,7 +211,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "window-rule-limits",
-            paper: "§ beliefs (Δt window); THEORY.md §5.3",
+            paper: "§ beliefs (Δt window); docs/theory.md §5.3",
             statement: "Holding a local quadratic model for a time Δt, the optimal step −(1 − e^{−rΔt})m/h is Newton's step for long windows, and for short ones −Δt·r(h)/h·m: gradient descent for large γ, the ballistic rule for γ = 0",
             closed_form: "error to Newton e^{−rΔt}; to the short-window form O(Δt²)",
             procedure: "the window step at Δt = 20/r, 40/r (ratio e^{20}), and at Δt = 1e-2, 1e-3 (observed order of the short-window error)",
@@ -219,7 +219,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "noisy-quadratic-estimated-curvature",
-            paper: "§ beliefs (Adam-like); THEORY.md §5.3",
+            paper: "§ beliefs (Adam-like); docs/theory.md §5.3",
             statement: "On the noisy quadratic model (curvatures over four decades, gradient noise proportional to curvature), the derived rule with the curvature estimated from the gradients approaches the oracle rule that knows the curvatures as the estimate improves",
             closed_form: "oracle: Δθ = −Δt·r(h)/h·ḡ with r(h)/h = √(ηk)/(√(h + ε²) + ε); derived: the same with ĥ = averaged minibatch variance / σ²",
             procedure: "Monte Carlo (200 paths, seed 1, common random numbers across learners) at minibatch sizes M = 2, 8, 32 (β = 0.9): the excess cost over the oracle must fall at each step by 4 standard errors and end below 0.5 % of the oracle's cost",
@@ -227,7 +227,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "belief-plasticity",
-            paper: "§ continual learning; THEORY.md §6",
+            paper: "§ continual learning; docs/theory.md §6",
             statement: "Uncertain weights are more plastic: the belief about a weight's minimum moves with gain κ = vh/r on gradient evidence, growing with the belief variance v, and the learner's effective learning rate R·ρ·κ with it",
             closed_form: "over a window Δ the Bayes update of N(m, v) by y = h(θ − μ)Δ + √r W_Δ has gain vh/(r + vh²Δ) → vh/r",
             procedure: "Monte Carlo of μ ~ N(m, v) and one observation (Δ = 0.01, 10⁶ draws per v, seed 1): the regression slope of μ on the innovation at v = 0.1, 0.4, 1 within 4 standard errors of the gain, and increasing in v at 4 standard errors",
@@ -235,7 +235,7 @@ pub(super) fn all() -> Vec<Claim> {
         },
         Claim {
             id: "continual-learning-advantage",
-            paper: "§ continual learning; THEORY.md §6",
+            paper: "§ continual learning; docs/theory.md §6",
             statement: "Across task switches with noisy gradients, the derived rule with a task-aware belief costs less than the same learner assuming no switches and than gradient flow, and its advantage over the no-switch learner grows with the hazard λ",
             closed_form: "θ̇ = −R[(θ − μ0) − ρ(m − μ0)] with the belief relaxing at λ (moments of §6) and gain vh/r",
             procedure: "Monte Carlo (1 000 paths, seed 1, common random numbers, Euler–Maruyama dt = 0.02) at λ = 0.05, 0.3, 1; paired cost differences at 4 standard errors; reset-on-detection reported beside",

@@ -60,6 +60,10 @@ impl Landscape for ExprLoss {
         self.f.hessian(theta, t, hess);
     }
 
+    fn hessian_vector(&self, theta: &[f64], t: f64, v: &[f64], out: &mut [f64]) {
+        self.f.hessian_vector(theta, t, v, out);
+    }
+
     fn is_time_dependent(&self) -> bool {
         self.f.uses_time()
     }

@@ -1,0 +1,112 @@
+//! Work budgets: every solver ends with a typed error naming what ran out, and a badly scaled
+//! problem fails in a bounded number of iterations instead of crawling through the whole
+//! budget. (No timing assertions: budgets are checked through what the errors report.)
+
+use std::sync::{Arc, Mutex};
+
+use lossnav_problems::{load_problem, Spec};
+use lossnav_solvers::observe::{Observer, Progress};
+use lossnav_solvers::{Bvp, Direct, Search, SolverError};
+
+fn shipped(name: &str) -> lossnav_problems::Problem {
+    load_problem(format!(
+        "{}/../problems/specs/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_wall_clock_budget_ends_each_solver_with_time_limit() {
+    let p = shipped("figure1-double-well");
+    // 1 µs: spent before the first Newton or L-BFGS iteration on any machine.
+    let tiny = 1e-6;
+    for result in [
+        Bvp::default().with_max_seconds(tiny).solve(&p),
+        Direct::default().with_max_seconds(tiny).solve(&p),
+    ] {
+        match result {
+            Err(e @ SolverError::TimeLimit { .. }) => {
+                assert!(e.to_string().contains("time budget ran out"), "{e}")
+            }
+            other => panic!("expected TimeLimit, got {other:?}"),
+        }
+    }
+    // The search shares one budget across its solves and does not swallow it as a failure.
+    let search = Search {
+        bvp: Bvp::default().with_max_seconds(tiny),
+        ..Search::default()
+    };
+    assert!(matches!(
+        search.solve(&p),
+        Err(SolverError::TimeLimit { .. })
+    ));
+    // Invalid budgets are refused up front.
+    assert!(matches!(
+        Bvp::default().with_max_seconds(0.0).solve(&p),
+        Err(SolverError::InvalidOption {
+            name: "max_seconds",
+            ..
+        })
+    ));
+    // With room, the same solves succeed.
+    assert!(Bvp::default().with_max_seconds(60.0).solve(&p).is_ok());
+}
+
+/// A drift of 10⁶ on a horizon of 2 with 100 intervals: the fastest rate times the mesh
+/// spacing is 2·10⁴, far beyond what the discretisation resolves, and L-BFGS crawls. It used to
+/// run 8916 iterations (47 s) before its line search failed; the rate test stops it once the
+/// iterations it would still need exceed the budget, within a few windows.
+#[test]
+fn a_badly_scaled_problem_fails_within_a_few_windows() {
+    let spec = Spec::from_json(
+        r#"{"name": "huge drift",
+            "loss": {"quadratic": {"hessian": [[1, 0], [0, 1]], "minimum": [0, 0]}},
+            "drift": {"linear": [[0, 1e6], [-1e6, 0]]},
+            "eta": 1, "k": 1, "gamma": 0.1, "theta0": [1, 1], "horizon": 2}"#,
+    )
+    .unwrap();
+    let direct = Direct::default();
+    match direct.solve(&spec.to_problem().unwrap()) {
+        Err(SolverError::OptimizerFailed {
+            iterations, reason, ..
+        }) => {
+            assert!(
+                iterations as u64 <= 5 * direct.stall_window,
+                "{iterations} iterations"
+            );
+            assert!(
+                reason.contains("too slow") || reason.contains("stalled"),
+                "{reason}"
+            );
+            assert!(reason.contains("badly conditioned"), "{reason}");
+        }
+        other => panic!("expected OptimizerFailed, got {other:?}"),
+    }
+}
+
+#[derive(Default)]
+struct Log(Mutex<Vec<Progress>>);
+
+impl Observer for Log {
+    fn progress(&self, p: &Progress) {
+        self.0.lock().unwrap().push(p.clone());
+    }
+}
+
+/// Observers hear every mesh pass of the boundary-value solver, and their last report is the
+/// largest error estimate of the final mesh, the one the solution reports.
+#[test]
+fn observers_hear_each_mesh_pass() {
+    let p = shipped("figure1-double-well");
+    let log = Arc::new(Log::default());
+    let sol = Bvp::default().with_observer(log.clone()).solve(&p).unwrap();
+    let reports = log.0.lock().unwrap();
+    assert!(!reports.is_empty());
+    assert!(reports.iter().all(|r| r.solver == "bvp"));
+    // The certificate re-solves nothing: the last report is the final mesh's.
+    let last = reports.last().unwrap();
+    assert_eq!(last.value, sol.diagnostics.max_residual);
+    assert!(reports.len() >= sol.diagnostics.mesh_passes);
+    assert!(reports.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
+}
