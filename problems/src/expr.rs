@@ -28,14 +28,18 @@ pub const TIME: &str = "t";
 pub struct Scope {
     vars: Vec<String>,
     params: BTreeMap<String, f64>,
+    /// Position of each variable in `vars` (lookups are per name occurrence: a linear search
+    /// made a 20 000-variable expression quadratic).
+    index: std::collections::HashMap<String, usize>,
 }
 
 impl Scope {
     /// Checks the names: distinct, well formed, not `t`, not a constant or function name.
     pub fn new(vars: Vec<String>, params: BTreeMap<String, f64>) -> Result<Self> {
+        let mut index = std::collections::HashMap::with_capacity(vars.len());
         for (i, v) in vars.iter().enumerate() {
             check_name(&format!("vars[{i}]"), v)?;
-            if vars[..i].contains(v) {
+            if index.insert(v.clone(), i).is_some() {
                 return Err(ProblemError::invalid(
                     format!("vars[{i}]"),
                     format!("variable `{v}` is listed twice"),
@@ -57,7 +61,11 @@ impl Scope {
                 });
             }
         }
-        Ok(Self { vars, params })
+        Ok(Self {
+            vars,
+            params,
+            index,
+        })
     }
 
     /// Default coordinate names `x1, …, xD` when a spec gives none.
@@ -109,7 +117,7 @@ fn check_name(field: &str, name: &str) -> Result<()> {
 fn resolve(name: &str, scope: &Scope) -> Tracer {
     if name == TIME {
         Tape::input(Input::Time)
-    } else if let Some(i) = scope.vars.iter().position(|v| v == name) {
+    } else if let Some(&i) = scope.index.get(name) {
         Tape::input(Input::Theta(i))
     } else if let Some(c) = constant(name) {
         Tracer::Const(c)
@@ -201,7 +209,7 @@ impl ExprFunction {
             .iter()
             .filter(|name| {
                 !(*name == TIME
-                    || scope.vars.contains(name)
+                    || scope.index.contains_key(name.as_str())
                     || scope.params.contains_key(*name)
                     || constant(name).is_some())
             })

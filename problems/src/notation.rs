@@ -83,11 +83,13 @@ pub(crate) fn parse(text: &str) -> Result<Node, String> {
 pub(crate) fn names(node: &Node, out: &mut Vec<String>) {
     // Iterative: long sums are left-deep trees as deep as they have terms.
     let mut stack = vec![node];
+    // Membership by hash: a linear search made 20 000 distinct names quadratic.
+    let mut seen: std::collections::HashSet<String> = out.iter().cloned().collect();
     while let Some(n) = stack.pop() {
         match n {
             Node::Number(..) => {}
             Node::Name(name) => {
-                if !out.contains(name) {
+                if seen.insert(name.clone()) {
                     out.push(name.clone());
                 }
             }

@@ -180,9 +180,11 @@ impl Problem {
         if let Some(v) = first_bad(gradient_vec(lag.loss(), th, 0.0).as_slice()) {
             return Err(not_finite("the gradient of the loss", v));
         }
-        let mut m = nalgebra::DMatrix::zeros(d, d);
-        lag.metric().mobility(th, &mut m);
-        if let Some(v) = first_bad(m.as_slice()) {
+        // M·1 has a non-finite entry exactly when M has one (NaN and ±∞ propagate through a
+        // sum of entries times one), without forming the D×D mobility.
+        let mut m1 = vec![0.0; d];
+        lag.metric().mobility_mul(th, &vec![1.0; d], &mut m1);
+        if let Some(v) = first_bad(&m1) {
             return Err(not_finite("the mobility (inverse metric)", v));
         }
         let mut f = vec![0.0; d];

@@ -283,7 +283,7 @@ impl Bvp {
             Horizon::Finite(t_end) => self.solve_finite(problem, t_end, None),
             Horizon::Infinite => self.solve_infinite(problem, None),
         }
-        .and_then(Solution::finite)
+        .and_then(|s| s.finite(problem.lagrangian()))
         .map(|s| self.certified(problem, s))
     }
 
@@ -306,7 +306,7 @@ impl Bvp {
             Horizon::Finite(t_end) => self.solve_finite(problem, t_end, Some(guess)),
             Horizon::Infinite => self.solve_infinite(problem, Some(guess)),
         }
-        .and_then(Solution::finite)
+        .and_then(|s| s.finite(problem.lagrangian()))
         .map(|s| self.certified(problem, s))
     }
 

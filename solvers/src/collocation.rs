@@ -309,8 +309,12 @@ impl<'a> System<'a> {
         ws.f.resize(t.len() * n, 0.0);
         self.eval_many(t, y, &mut ws.f, &mut ws.field);
         first_non_finite(&ws.f, n).map_or(Ok(()), |i| {
+            let theta = &y[i * n..i * n + self.d()];
             Err(SolverError::NonFinite {
-                what: "the Hamiltonian field".into(),
+                what: match crate::error::culprit(self.lag, theta, t[i]) {
+                    Some(c) => format!("the Hamiltonian field ({c})"),
+                    None => "the Hamiltonian field".into(),
+                },
                 t: t[i],
             })
         })

@@ -724,7 +724,7 @@ impl Direct {
                 iterations,
                 gnorm,
             )
-            .finite()?;
+            .finite(lag)?;
         self.estimate(problem, sol).map(|s| s.checked(problem))
     }
 

@@ -226,6 +226,39 @@ impl SolverError {
     }
 }
 
+/// Which part of the problem is undefined at `(θ, t)`, in words, if any: the loss, its
+/// gradient, the metric (not positive definite, so no mobility), or the drift. Solvers add it
+/// to a [`SolverError::NonFinite`] so the message names the cause, not only the symptom.
+pub(crate) fn culprit(lag: &lossnav_problems::Lagrangian, theta: &[f64], t: f64) -> Option<String> {
+    let d = theta.len();
+    let bad = |v: &[f64]| v.iter().any(|x| !x.is_finite());
+    let at = vector(theta);
+    if !lag.loss().value(theta, t).is_finite() {
+        return Some(format!("the loss is not finite at θ = {at}"));
+    }
+    let mut g = vec![0.0; d];
+    lag.loss().gradient(theta, t, &mut g);
+    if bad(&g) {
+        return Some(format!(
+            "the gradient of the loss is not finite at θ = {at}"
+        ));
+    }
+    let mut m1 = vec![0.0; d];
+    lag.metric().mobility_mul(theta, &vec![1.0; d], &mut m1);
+    if bad(&m1) {
+        return Some(format!(
+            "the metric ({}) is not positive definite at θ = {at}",
+            lag.metric().describe()
+        ));
+    }
+    let mut f = vec![0.0; d];
+    lag.drift().value(theta, t, &mut f);
+    if bad(&f) {
+        return Some(format!("the drift is not finite at θ = {at}"));
+    }
+    None
+}
+
 /// A vector with four significant digits per entry: `(1.057, 0)`.
 pub(crate) fn vector(v: &[f64]) -> String {
     let parts: Vec<String> = v.iter().map(|x| format!("{}", Sig4(*x))).collect();

@@ -696,6 +696,6 @@ impl Shooting {
             },
             tail: target.map(|tg| tg.tail(t_end)),
         };
-        Solution::from_nodes(lag, t_all, &y_flat, slopes, summary).finite()
+        Solution::from_nodes(lag, t_all, &y_flat, slopes, summary).finite(lag)
     }
 }

@@ -289,7 +289,7 @@ impl Solution {
     /// The solution if every reported number is finite; otherwise the first that is not, as
     /// an error. A converged solve can still overflow (a horizon so short that the velocity
     /// overflows, say): that must not reach the user as `null`s next to a met tolerance.
-    pub(crate) fn finite(self) -> Result<Self, SolverError> {
+    pub(crate) fn finite(self, lag: &Lagrangian) -> Result<Self, SolverError> {
         if !self.cost.is_finite() {
             return Err(SolverError::NonFinite {
                 what: "the cost".into(),
@@ -299,8 +299,8 @@ impl Solution {
         let finite = |v: &f64| v.is_finite();
         let vectors = [("θ", &self.theta), ("θ̇", &self.theta_dot), ("p", &self.p)];
         let scalars = [
-            ("the loss", &self.loss),
-            ("the kinetic term", &self.kinetic),
+            ("loss", &self.loss),
+            ("kinetic term", &self.kinetic),
             ("ℋ", &self.hamiltonian),
         ];
         let first_bad = vectors
@@ -312,8 +312,12 @@ impl Solution {
                     .find_map(|(what, v)| Some((*what, v.iter().position(|x| !finite(x))?)))
             });
         if let Some((what, i)) = first_bad {
+            let culprit = crate::error::culprit(lag, &self.theta[i], self.t[i]);
             return Err(SolverError::NonFinite {
-                what: format!("the solution's {what}"),
+                what: match culprit {
+                    Some(c) => format!("the solution's {what} ({c})"),
+                    None => format!("the solution's {what}"),
+                },
                 t: self.t[i],
             });
         }

@@ -1,0 +1,79 @@
+//! Every command of docs/guide.md runs as written and succeeds: the guide is checked, not only
+//! read. Outputs (`-o`, `--out`) go to a temporary directory. One command is not run here:
+//! `cargo run --release --example optimal_network` (5–6 minutes, 1 GB; `cargo test` compiles
+//! the example, docs/benchmarks.md records its run).
+
+use std::process::Command;
+
+/// The shell commands of the guide's ```sh blocks, continuation lines joined.
+fn guide_commands() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide.md")).unwrap();
+    let mut commands = Vec::new();
+    let mut in_block = false;
+    let mut current = String::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_block = line.trim() == "```sh";
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        let line = line.trim();
+        if let Some(head) = line.strip_suffix('\\') {
+            current.push_str(head);
+            current.push(' ');
+        } else {
+            current.push_str(line);
+            if !current.trim().is_empty() {
+                commands.push(current.trim().to_string());
+            }
+            current.clear();
+        }
+    }
+    commands
+}
+
+#[test]
+fn every_command_of_the_guide_succeeds() {
+    let commands = guide_commands();
+    assert!(commands.len() >= 10, "{commands:?}");
+    let dir = std::env::temp_dir().join(format!("lossnav-guide-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ran = 0;
+    for command in &commands {
+        if command.starts_with("cargo run --release --example optimal_network") {
+            continue;
+        }
+        let words: Vec<&str> = command.split_whitespace().collect();
+        assert_eq!(
+            words[0], "lossnav",
+            "a guide command this test cannot run: {command}"
+        );
+        let mut args: Vec<String> = Vec::new();
+        let mut redirect = false;
+        for w in &words[1..] {
+            if redirect {
+                args.push(dir.join(w.replace('/', "_")).display().to_string());
+                redirect = false;
+            } else {
+                redirect = matches!(*w, "-o" | "--out" | "--output");
+                args.push(w.to_string());
+            }
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_lossnav"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`{command}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ran += 1;
+    }
+    assert_eq!(ran, commands.len() - 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
