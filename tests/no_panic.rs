@@ -135,7 +135,7 @@ proptest! {
     }
 
     /// Random token strings as a loss: compiled (or refused with a typed error), and where
-    /// compiled, value, gradient and Hessian evaluate without panicking.
+    /// compiled, value, gradient, Hessian and Hessian–vector product evaluate without panicking.
     #[test]
     fn random_expressions_never_panic(tokens in proptest::collection::vec(0usize..TOKENS.len(), 1..40)) {
         let expr: String = tokens.iter().map(|&i| TOKENS[i]).collect::<Vec<_>>().join(" ");
@@ -152,6 +152,7 @@ proptest! {
                 loss.gradient(&[0.3, -0.7], 0.5, &mut g);
                 let mut h = nalgebra::DMatrix::zeros(2, 2);
                 loss.hessian(&[0.3, -0.7], 0.5, &mut h);
+                loss.hessian_vector(&[0.3, -0.7], 0.5, &[1.0, -2.0], &mut g);
             }
         });
         prop_assert!(result.is_ok(), "panicked on {expr}");
