@@ -109,7 +109,13 @@ impl Budget {
     pub(crate) fn start(max_seconds: Option<f64>) -> Self {
         let previous = BUDGET.get();
         let now = Instant::now();
-        let own = max_seconds.map(|s| now + std::time::Duration::from_secs_f64(s));
+        // A budget too long to represent (or not a duration) is no deadline; options are
+        // validated before a solve starts.
+        let own = max_seconds.and_then(|s| {
+            std::time::Duration::try_from_secs_f64(s)
+                .ok()
+                .and_then(|d| now.checked_add(d))
+        });
         let current = match previous {
             Some((start, outer)) => (
                 start,
@@ -439,6 +445,12 @@ impl Bvp {
                     steps += 1;
                     ds = (ds * 1.5).min(0.5);
                 }
+                // Budgets are not cured by shorter steps.
+                Err(
+                    e @ (SolverError::TimeLimit { .. }
+                    | SolverError::MemoryLimit { .. }
+                    | SolverError::OutOfMemory { .. }),
+                ) => return Err(e),
                 Err(e) => {
                     ds *= 0.5;
                     if ds < MIN_STEP {

@@ -121,10 +121,14 @@ struct Watch {
     max_iterations: u64,
     /// Iteration and best gradient norm at the last checkpoint (every quarter window).
     checkpoint: (u64, f64),
-    /// Every checkpoint so far.
+    /// Every checkpoint so far, with the smallest gradient norm of the quarter window it
+    /// closes (progress is measured between recent iterates: the smallest norm of the whole
+    /// run can belong to an early iterate the optimiser has since left, near a saddle say).
     history: Vec<(u64, f64)>,
-    /// Best gradient norm so far.
+    /// Best gradient norm so far (reported).
     best: f64,
+    /// Smallest gradient norm since the last checkpoint.
+    recent: f64,
     stop: Arc<Mutex<Option<SolverError>>>,
 }
 
@@ -149,6 +153,7 @@ impl Observe<LbfgsState> for Watch {
             .map_or(f64::NAN, |g| g.iter().map(|x| x * x).sum::<f64>().sqrt());
         if gnorm.is_finite() {
             self.best = self.best.min(gnorm);
+            self.recent = self.recent.min(gnorm);
         }
         if iteration % 50 == 0 {
             self.observers.report(|| Progress {
@@ -176,17 +181,18 @@ impl Observe<LbfgsState> for Watch {
             });
         }
         if iteration >= self.checkpoint.0 + self.window / 4 {
-            self.history.push((iteration, self.best));
-            self.checkpoint = (iteration, self.best);
+            let recent = std::mem::replace(&mut self.recent, f64::INFINITY);
+            self.history.push((iteration, recent));
+            self.checkpoint = (iteration, recent);
             // The rate over the last window, from the checkpoint a window back.
             let back = self
                 .history
                 .iter()
                 .rev()
                 .find(|(it, _)| iteration >= it + self.window);
-            if let Some(&(then, best_then)) = back {
+            if let Some(&(then, recent_then)) = back {
                 let span = (iteration - then) as f64;
-                let rate = self.best / best_then;
+                let rate = recent / recent_then;
                 if rate > 0.5 {
                     return fail(SolverError::OptimizerFailed {
                         iterations: iteration as usize,
@@ -201,7 +207,7 @@ impl Observe<LbfgsState> for Watch {
                     });
                 }
                 // Iterations still needed at this rate.
-                let needed = span * (self.best / self.tol).ln() / (1.0 / rate).ln();
+                let needed = span * (recent / self.tol).ln() / (1.0 / rate).ln();
                 if iteration as f64 + needed > self.max_iterations as f64 {
                     return fail(SolverError::OptimizerFailed {
                         iterations: iteration as usize,
@@ -669,6 +675,7 @@ impl Direct {
             checkpoint: (0, f64::INFINITY),
             history: vec![(0, f64::INFINITY)],
             best: f64::INFINITY,
+            recent: f64::INFINITY,
             stop: stop.clone(),
         };
         let result = Executor::new(ByRef(&objective), solver)

@@ -146,15 +146,18 @@ pub enum SolverError {
         /// The failure at the last attempted step.
         cause: Box<SolverError>,
     },
-    /// Infinite horizon with a pinned equilibrium: no extremal from `θ0` reaches it. Followed
-    /// from the equilibrium toward `θ0`, the extremal stops existing on the way (Newton's
-    /// method fails from a converged neighbouring solution even for the smallest step, which
-    /// by the implicit function theorem means its Jacobian is singular there: a fold).
+    /// Infinite horizon: most likely no extremal from `θ0` reaches the equilibrium (pinned, or
+    /// the one nearest `θ0`). Followed from the equilibrium toward `θ0`, the extremal appears
+    /// to stop existing on the way: Newton's method fails from a converged neighbouring
+    /// solution even for the smallest step, which near a regular solution the implicit
+    /// function theorem rules out, so its Jacobian is (nearly) singular there, as at a fold.
+    /// A heuristic diagnosis, and the message says so.
     #[error(
-        "no extremal from θ0 = {} reaches the equilibrium θ* = {}: followed from θ*, it \
-         ceases to exist near θ0 = {} ({reached:.4} of the way; a fold, where Newton's method \
-         fails even for steps below {min_step:.1e}). For these parameters the optimal path does \
-         not go to this equilibrium: {hint}. Last failure: {cause}",
+        "most likely no extremal from θ0 = {} reaches the equilibrium θ* = {}: followed from \
+         θ*, it ceases to exist near θ0 = {} ({reached:.4} of the way; the sign of a fold: \
+         Newton's method fails from the converged neighbour even for steps below \
+         {min_step:.1e}). For these parameters the optimal path then does not go to this \
+         equilibrium: {hint}. Last failure: {cause}",
         vector(theta0),
         vector(theta_star),
         vector(fold)
@@ -232,6 +235,10 @@ impl SolverError {
 pub(crate) fn culprit(lag: &lossnav_problems::Lagrangian, theta: &[f64], t: f64) -> Option<String> {
     let d = theta.len();
     let bad = |v: &[f64]| v.iter().any(|x| !x.is_finite());
+    if bad(theta) {
+        // The path itself overflowed: nothing to blame on the problem's parts.
+        return None;
+    }
     let at = vector(theta);
     if !lag.loss().value(theta, t).is_finite() {
         return Some(format!("the loss is not finite at θ = {at}"));
@@ -247,7 +254,7 @@ pub(crate) fn culprit(lag: &lossnav_problems::Lagrangian, theta: &[f64], t: f64)
     lag.metric().mobility_mul(theta, &vec![1.0; d], &mut m1);
     if bad(&m1) {
         return Some(format!(
-            "the metric ({}) is not positive definite at θ = {at}",
+            "the metric ({}) is not positive definite, or not finite, at θ = {at}",
             lag.metric().describe()
         ));
     }

@@ -159,6 +159,7 @@ pub fn is_convex(problem: &Problem) -> bool {
 impl Search {
     /// Searches for the cheapest certified minimum of `problem`.
     pub fn solve(&self, problem: &Problem) -> Result<SearchResult, SolverError> {
+        self.bvp.validate()?;
         // One budget for the whole search: every solve in it shares `bvp.max_seconds`.
         let _budget = crate::bvp::Budget::start(self.bvp.max_seconds);
         let out_of_time = |found: &[Found]| -> Result<(), SolverError> {

@@ -377,7 +377,7 @@ impl Solution {
     }
 
     /// One line saying what was verified: the first-order accuracy and the second-order
-    /// verdict, e.g. `collocation error estimate 3.1e-10 ≤ tol 1.0e-8; second order: strict
+    /// verdict, e.g. `collocation error estimate 3.10e-10 ≤ tol 1.0e-8; second order: strict
     /// local minimum`.
     pub fn status(&self) -> String {
         format!(

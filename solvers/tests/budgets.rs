@@ -49,8 +49,20 @@ fn a_wall_clock_budget_ends_each_solver_with_time_limit() {
             ..
         })
     ));
-    // With room, the same solves succeed.
+    // With room, the same solves succeed; a budget too long to represent as an instant
+    // (1e19 s) is no budget, not a panic.
     assert!(Bvp::default().with_max_seconds(60.0).solve(&p).is_ok());
+    assert!(Bvp::default().with_max_seconds(1e19).solve(&p).is_ok());
+    let shooting = lossnav_solvers::Shooting {
+        max_seconds: 1e19,
+        ..Default::default()
+    };
+    let sol = shooting.solve(&p).unwrap();
+    // Shooting reports the residual its Newton test checked, against the bound it used.
+    match sol.accuracy {
+        lossnav_solvers::Accuracy::Met { estimate, tol, .. } => assert!(estimate <= tol),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A drift of 10⁶ on a horizon of 2 with 100 intervals: the fastest rate times the mesh

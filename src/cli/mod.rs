@@ -121,7 +121,8 @@ pub enum Command {
     /// smallest eigenvalue of the second variation) and, for infinite horizons, equilibrium.
     /// The default (bvp) searches for the cheapest certified minimum and adds optimality (what
     /// is certified) and extremals (every distinct extremal found); --local skips the search.
-    /// Exit status 0 on a solution (its status says what was verified), 2 on error.
+    /// Exit status 0 on a solution (its status says what was verified), 1 if a solution misses
+    /// its tolerance (only a fixed mesh can, which this command never asks for), 2 on error.
     #[command(
         after_help = "Examples:\n  lossnav solve problems/specs/figure1-double-well.json\n  \
                             lossnav solve problems/specs/figure2-anisotropic-2d.json --tol 1e-10 --at 0,1,2 -o result.json"
