@@ -89,8 +89,14 @@ pub enum SweepFormat {
     long_about = "Derive learning rules as solutions of an optimal-control problem: a loss \
                   landscape, a metric, a drift and a discount define an objective whose \
                   optimal trajectories are learning rules.",
-    after_help = "Examples:\n  lossnav validate problems/specs/figure1-double-well.json\n  \
-                  lossnav validate problems/specs/*.json"
+    after_help = "Examples:\n  \
+                  lossnav solve problems/specs/figure1-double-well.json --summary --at 0,1,2\n  \
+                  lossnav plot problems/specs/figure1-double-well.json --out fig1.png\n  \
+                  lossnav rule problems/specs/figure3-rotation.json\n  \
+                  lossnav sweep problems/specs/figure1-double-well-infinite.json --set gamma=0.05:0.85:17\n  \
+                  lossnav check\n  \
+                  lossnav validate problems/specs/*.json\n\n\
+                  docs/guide.md walks through them; `lossnav COMMAND --help` has the details."
 )]
 pub struct Cli {
     /// The subcommand.
