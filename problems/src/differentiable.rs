@@ -1,6 +1,7 @@
 //! Metrics and drifts written once in Rust, generically over the scalar type, with exact
-//! derivatives by forward-mode automatic differentiation (num-dual), as [`DifferentiableLoss`]
-//! does for losses: wrap them in [`AutoDiff`] and they are a [`Metric`] or a [`Drift`].
+//! derivatives by forward-mode automatic differentiation (num-dual), as
+//! [`DifferentiableLoss`](crate::DifferentiableLoss) does for losses: wrap them in [`AutoDiff`]
+//! and they are a [`Metric`] or a [`Drift`].
 //!
 //! ```
 //! use lossnav_problems::{AutoDiff, DifferentiableDrift, DifferentiableMetric, Drift, Metric, Scalar};
