@@ -235,15 +235,7 @@ impl Bvp {
 
     /// Checks the options (tolerance, node limit, ...) without solving anything.
     pub fn validate(&self) -> Result<(), SolverError> {
-        if let Some(seconds) = self.max_seconds {
-            if !(seconds.is_finite() && seconds > 0.0) {
-                return Err(SolverError::InvalidOption {
-                    name: "max_seconds",
-                    value: seconds,
-                    requirement: "must be a finite number > 0",
-                });
-            }
-        }
+        crate::error::check_max_seconds(self.max_seconds)?;
         if !(self.tol.is_finite() && self.tol > 0.0 && self.tol < 1.0) {
             return Err(SolverError::InvalidOption {
                 name: "tol",

@@ -518,15 +518,7 @@ impl Direct {
                 requirement: "must be at least 1e-13 (rounding error dominates below)",
             });
         }
-        if let Some(seconds) = self.max_seconds {
-            if !(seconds.is_finite() && seconds > 0.0) {
-                return Err(SolverError::InvalidOption {
-                    name: "max_seconds",
-                    value: seconds,
-                    requirement: "must be a finite number > 0",
-                });
-            }
-        }
+        crate::error::check_max_seconds(self.max_seconds)?;
         if self.stall_window == 0 {
             return Err(SolverError::InvalidOption {
                 name: "stall_window",

@@ -51,12 +51,8 @@ pub fn problem_figures(
     spec: &lossnav_problems::Spec,
     out: &Path,
 ) -> Result<Vec<std::path::PathBuf>, String> {
-    check_image_path(out)?;
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    write_problem_panels(panels::user_problem(spec, &stem)?, out)
+    let stem = image_stem(out)?;
+    write_problem_panels(panels::user_problem(spec, &stem)?, out, &stem)
 }
 
 /// The pictures of [`problem_figures`] for a problem defined in Rust and a solution of it
@@ -73,16 +69,16 @@ pub fn solution_figures(
     solution: &lossnav_solvers::Solution,
     out: &Path,
 ) -> Result<Vec<std::path::PathBuf>, String> {
-    check_image_path(out)?;
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    write_problem_panels(panels::solution_panels(problem, solution, &stem)?, out)
+    let stem = image_stem(out)?;
+    write_problem_panels(
+        panels::solution_panels(problem, solution, &stem)?,
+        out,
+        &stem,
+    )
 }
 
-/// `out` must end in `.png` or `.svg` and be in an existing directory.
-fn check_image_path(out: &Path) -> Result<(), String> {
+/// The file stem of `out`, which must end in `.png` or `.svg` and be in an existing directory.
+fn image_stem(out: &Path) -> Result<String, String> {
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !matches!(ext.to_ascii_lowercase().as_str(), "png" | "svg") {
         return Err(format!(
@@ -99,7 +95,10 @@ fn check_image_path(out: &Path) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(out
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default())
 }
 
 /// Writes the landscape panel (if any) to `out` and the two time-course panels beside each
@@ -107,12 +106,9 @@ fn check_image_path(out: &Path) -> Result<(), String> {
 fn write_problem_panels(
     mut figs: Vec<Figure>,
     out: &Path,
+    stem: &str,
 ) -> Result<Vec<std::path::PathBuf>, String> {
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
     // The last two panels are the time courses, drawn side by side in one image.
     let time = figs.split_off(figs.len().saturating_sub(2));
     let mut written = Vec::new();
