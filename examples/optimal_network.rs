@@ -208,7 +208,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             dashed: true,
         },
     );
-    render(&fig, &out)?;
+    render(&fig, &out, &lossnav::figures::ImageSize::default())?;
     let summary = serde_json::json!({
         "dim": d, "images": set.train.len(), "eta": eta, "k": k, "gamma": gamma, "horizon": t_end,
         "gradient_ms": 1e3 * per_gradient,

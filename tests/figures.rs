@@ -77,7 +77,8 @@ fn paper_figures_are_written_and_show_what_they_claim() {
     ];
     let mut data = std::collections::HashMap::new();
     for id in panels {
-        assert_eq!(png_size(&dir.join(format!("{id}.png"))), (800, 600));
+        // 800 × 600 CSS pixels at the default 192 dpi.
+        assert_eq!(png_size(&dir.join(format!("{id}.png"))), (1600, 1200));
         let svg = std::fs::read_to_string(dir.join(format!("{id}.svg"))).unwrap();
         assert!(
             svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
@@ -156,6 +157,50 @@ fn paper_figures_are_written_and_show_what_they_claim() {
             "fig3c γ={gamma}"
         );
     }
+    // The composed figures: grids of the panels above, with the same data.
+    for (id, parts, size) in [
+        ("fig1", &["fig1b", "fig1c"][..], (3200, 1200)),
+        (
+            "fig2",
+            &["fig2a", "fig2b", "fig2c", "fig2d"][..],
+            (3200, 2400),
+        ),
+        (
+            "fig3",
+            &["fig3a", "fig3b", "fig3c", "fig3d"][..],
+            (3200, 2400),
+        ),
+    ] {
+        assert_eq!(png_size(&dir.join(format!("{id}.png"))), size, "{id}");
+        let svg = std::fs::read_to_string(dir.join(format!("{id}.svg"))).unwrap();
+        let (w, h) = (size.0 / 2, size.1 / 2);
+        assert!(
+            svg.starts_with(&format!("<svg width=\"{w}\" height=\"{h}\"")),
+            "{id}.svg is {w} × {h} CSS pixels"
+        );
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{id}.json"))).unwrap())
+                .unwrap();
+        let composed = json.as_array().unwrap();
+        assert_eq!(composed.len(), parts.len());
+        for (panel, part) in composed.iter().zip(parts) {
+            assert_eq!(panel, &data[part], "{id} shows {part}");
+        }
+    }
+    // Every background field has the colour bar's name and the contour levels it marks, and
+    // the levels are those of the contour lines drawn (each segment's ends lie on one).
+    for id in ["fig1b", "fig2c", "fig3a", "fig3b", "fig3c", "fig3d"] {
+        let heat = &data[id]["heatmap"];
+        assert!(heat["label"].as_str().unwrap().starts_with("loss L(θ"));
+        let levels: Vec<f64> = heat["levels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(levels.len() >= 10, "{id}");
+        assert!(!data[id]["contours"].as_array().unwrap().is_empty(), "{id}");
+    }
     // 1b: gradient flow stays left; the optimal path reaches the fixed end (1.0625, 0).
     let gf = series(&data["fig1b"], "gradient flow");
     assert!(xy(gf.last().unwrap()).0 < 0.0);
@@ -189,9 +234,56 @@ fn plot_writes_a_users_problem() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(png_size(&png), (800, 600));
-    // The time courses: two panels of 700×520 side by side (parameters; loss, kinetic term, ℋ).
-    assert_eq!(png_size(&dir.join("fisher-time.png")), (1400, 520));
+    assert_eq!(png_size(&png), (1600, 1200));
+    // The time courses: θ, loss, kinetic term and ℋ, one 800 × 600 panel each in a 2 × 2 grid.
+    assert_eq!(png_size(&dir.join("fisher-time.png")), (3200, 2400));
+    // Panel size and resolution: 640 × 480 at 300 dpi is 2000 × 1500 pixels.
+    let small = dir.join("small.png");
+    let out = lossnav(&[
+        "plot",
+        "problems/specs/fisher-metric.json",
+        "--out",
+        small.to_str().unwrap(),
+        "--width",
+        "640",
+        "--height",
+        "480",
+        "--dpi",
+        "300",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(png_size(&small), (2000, 1500));
+    // Sizes that cannot hold a panel, or images too large to allocate, are refused before
+    // anything is solved or written.
+    let refused = dir.join("refused.png");
+    for (flags, why) in [
+        (&["--dpi", "0"][..], "outside 24..=2400"),
+        (&["--width", "20"][..], "outside 240..=8000"),
+        (
+            &["--width", "8000", "--height", "8000", "--dpi", "2400"][..],
+            "larger than the limit",
+        ),
+    ] {
+        let mut args = vec![
+            "plot",
+            "problems/specs/fisher-metric.json",
+            "--out",
+            refused.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
+        let out = lossnav(&args);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!refused.exists());
+    }
     let svg = dir.join("q.svg");
     let out = lossnav(&[
         "plot",

@@ -100,7 +100,7 @@ fn a_users_metric_and_drift_solve_and_two_solvers_agree() {
     let dir = std::env::temp_dir().join(format!("lossnav-user-crate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("mine.png");
-    let written = lossnav::figures::solution_figures(&p, &bvp, &out).unwrap();
+    let written = lossnav::figures::solution_figures(&p, &bvp, &out, &Default::default()).unwrap();
     assert_eq!(written.len(), 2);
     for f in &written {
         assert!(

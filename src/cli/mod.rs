@@ -331,12 +331,17 @@ pub enum Command {
         json: bool,
     },
     /// Regenerate the paper's figures (Figures 1b,c, 2a–d, 3a–d) from the shipped specs and
-    /// the solvers: SVG, PNG and the JSON data of each panel.
-    #[command(after_help = "Example:\n  lossnav figures --out figures")]
+    /// the solvers: SVG, anti-aliased PNG and the JSON data of each panel, and fig1, fig2,
+    /// fig3 composed of their panels.
+    #[command(
+        after_help = "Examples:\n  lossnav figures --out figures\n  lossnav figures --out figures --width 640 --height 480 --dpi 300"
+    )]
     Figures {
         /// Output directory.
         #[arg(long, default_value = "figures")]
         out: PathBuf,
+        #[command(flatten)]
+        image: ImageArgs,
     },
     /// Escape diagram of a double well: for which γ (and start points) the optimal
     /// infinite-horizon trajectory crosses to the far minimum, with the switching discounts
@@ -359,10 +364,12 @@ pub enum Command {
         /// Write the data (grid outcomes and switches) here as JSON instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        image: ImageArgs,
     },
     /// Plot a spec's optimal trajectory: for D = 2 over the loss landscape with the
     /// gradient-flow path (OUT), and for any D the time courses of θ, loss, kinetic term and
-    /// ℋ (OUT with -time added for D = 2).
+    /// ℋ, one panel each (OUT with -time added for D = 2).
     #[command(
         after_help = "Examples:\n  lossnav plot problems/specs/figure1-double-well.json --out fig1.png\n  \
                             lossnav plot problems/specs/fisher-metric.json --out fisher.svg"
@@ -373,7 +380,30 @@ pub enum Command {
         /// Output image (.png or .svg).
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        image: ImageArgs,
     },
+}
+
+/// Size and resolution of the images written.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ImageArgs {
+    /// Width of one panel in CSS pixels (1/96 inch); composed figures are grids of panels.
+    #[arg(long, default_value_t = 800)]
+    pub width: u32,
+    /// Height of one panel in CSS pixels.
+    #[arg(long, default_value_t = 600)]
+    pub height: u32,
+    /// Resolution of PNG images: a panel is WIDTH·DPI/96 pixels wide.
+    #[arg(long, default_value_t = 192.0)]
+    pub dpi: f64,
+}
+
+impl ImageArgs {
+    /// The checked image size.
+    fn size(&self) -> Result<crate::figures::ImageSize, CliError> {
+        crate::figures::ImageSize::new(self.width, self.height, self.dpi).map_err(CliError::Usage)
+    }
 }
 
 /// Numerical methods for `solve`.
@@ -519,8 +549,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
         }
         Command::Check { filter, json } => check::run(filter.as_deref(), json),
-        Command::Figures { out } => {
-            let ids = crate::figures::paper_figures(&out).map_err(CliError::Figure)?;
+        Command::Figures { out, image } => {
+            let ids =
+                crate::figures::paper_figures(&out, &image.size()?).map_err(CliError::Figure)?;
             for id in ids {
                 print(&format!(
                     "{}\n",
@@ -535,7 +566,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             theta0_grid,
             out,
             output,
+            image,
         } => {
+            let size = image.size()?;
             for file in output.iter().chain(out.iter()) {
                 output::check_writable(file)?;
             }
@@ -587,7 +620,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     .map_err(CliError::Figure)?;
             bar.finish_and_clear();
             if let Some(out) = out {
-                crate::figures::escape_figure(&d, &out).map_err(CliError::Figure)?;
+                crate::figures::escape_figure(&d, &out, &size).map_err(CliError::Figure)?;
             }
             let text = serde_json::to_string_pretty(&d).expect("JSON values serialise");
             match output {
@@ -596,11 +629,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plot { spec, out } => {
+        Command::Plot { spec, out, image } => {
+            let size = image.size()?;
             let path = spec.display().to_string();
             let s = lossnav_problems::Spec::from_file(&spec)
                 .map_err(|source| CliError::Spec { path, source })?;
-            for file in crate::figures::problem_figures(&s, &out).map_err(CliError::Figure)? {
+            for file in
+                crate::figures::problem_figures(&s, &out, &size).map_err(CliError::Figure)?
+            {
                 print(&format!("{}\n", file.display()))?;
             }
             Ok(ExitCode::SUCCESS)

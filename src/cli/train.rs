@@ -243,10 +243,12 @@ pub(super) fn run(args: TrainArgs) -> Result<ExitCode, CliError> {
                 &serde_json::to_string_pretty(&summary).unwrap_or_default(),
             )?;
             let id = format!("train-{}-{}", data.name, args.model);
-            crate::figures::render_row(
+            crate::figures::render_grid(
                 &crate::figures::training_panels(&records, &setting),
+                2,
                 &id,
                 dir,
+                &crate::figures::ImageSize::default(),
             )
             .map_err(CliError::Figure)?;
             println!(

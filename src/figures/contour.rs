@@ -13,11 +13,13 @@ pub fn contour(xs: &[f64], ys: &[f64], values: &[f64], level: f64) -> Vec<[(f64,
                 (xs[i + 1], ys[j + 1], values[(j + 1) * nx + i + 1]),
                 (xs[i], ys[j + 1], values[(j + 1) * nx + i]),
             ];
-            // Crossing points on the four edges.
+            // Crossing points on the four edges. A corner on the level counts as above it, so
+            // a level through grid values still crosses (a sign test would leave a gap there).
+            let above = |v: f64| v >= level;
             let mut pts = Vec::with_capacity(4);
             for e in 0..4 {
                 let (a, b) = (corners[e], corners[(e + 1) % 4]);
-                if (a.2 - level) * (b.2 - level) < 0.0 {
+                if above(a.2) != above(b.2) {
                     let s = (level - a.2) / (b.2 - a.2);
                     pts.push((a.0 + s * (b.0 - a.0), a.1 + s * (b.1 - a.1)));
                 }
@@ -36,6 +38,19 @@ pub fn contour(xs: &[f64], ys: &[f64], values: &[f64], level: f64) -> Vec<[(f64,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_level_through_grid_values_has_no_gaps() {
+        // f = x on integer points: the level 5 runs through a column of samples, and every
+        // row of cells must still carry its piece of the line x = 5.
+        let xs: Vec<f64> = (0..11).map(f64::from).collect();
+        let vals: Vec<f64> = xs.iter().flat_map(|_| xs.iter().copied()).collect();
+        let segs = contour(&xs, &xs, &vals, 5.0);
+        assert_eq!(segs.len(), 10);
+        for s in &segs {
+            assert!(s.iter().all(|p| p.0 == 5.0));
+        }
+    }
 
     #[test]
     fn circle_contour_points_lie_on_the_circle() {

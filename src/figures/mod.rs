@@ -11,69 +11,81 @@ use std::path::Path;
 
 pub use contour::contour;
 pub use plot::{
-    render, render_row, render_row_to, render_to, Band, Figure, Heatmap, Marker, Series,
+    render, render_grid, render_grid_to, render_to, Band, Figure, Heatmap, ImageSize, Marker,
+    Series,
 };
 pub use training::{epoch_statistics, training_panels, EpochStatistics};
 
-/// Computes every panel of Figures 1–3 and the continual-learning panels and writes them to
-/// `dir`; returns the panel ids.
-pub fn paper_figures(dir: &Path) -> Result<Vec<String>, String> {
+/// Computes every panel of Figures 1–3 and the continual-learning panels and writes each to
+/// `dir`, then Figures 1 (b, c), 2 (a–d) and 3 (a–d) composed as one image each (`fig1`,
+/// `fig2`, `fig3`); returns the ids written.
+pub fn paper_figures(dir: &Path, size: &ImageSize) -> Result<Vec<String>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let (fig1, fig2, fig3) = (panels::figure1()?, panels::figure2()?, panels::figure3()?);
     let mut ids = Vec::new();
-    for fig in panels::figure1()?
-        .into_iter()
-        .chain(panels::figure2()?)
-        .chain(panels::figure3()?)
-        .chain(panels::continual()?)
-        .chain(panels::task_switches()?)
-        .chain(panels::noisy_quadratic()?)
+    for fig in fig1
+        .iter()
+        .chain(&fig2)
+        .chain(&fig3)
+        .chain(&panels::continual()?)
+        .chain(&panels::task_switches()?)
+        .chain(&panels::noisy_quadratic()?)
     {
-        render(&fig, dir)?;
-        ids.push(fig.id);
+        render(fig, dir, size)?;
+        ids.push(fig.id.clone());
+    }
+    for (id, figs, cols) in [("fig1", &fig1, 2), ("fig2", &fig2, 2), ("fig3", &fig3, 2)] {
+        render_grid(figs, cols, id, dir, size)?;
+        ids.push(id.to_string());
     }
     Ok(ids)
 }
 
 /// Writes the escape diagram to `out` (`.png` or `.svg`).
-pub fn escape_figure(d: &crate::escape::EscapeDiagram, out: &Path) -> Result<(), String> {
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    render_to(&panels::escape_figure(d, &stem), out)
+pub fn escape_figure(
+    d: &crate::escape::EscapeDiagram,
+    out: &Path,
+    size: &ImageSize,
+) -> Result<(), String> {
+    let stem = image_stem(out)?;
+    render_to(&panels::escape_figure(d, &stem), out, size)
 }
 
 /// Pictures of a user's spec written to `out` (`.png` or `.svg`): for D = 2 the landscape with
 /// the optimal and gradient-flow paths goes to `out` and the time courses (θᵢ, loss, kinetic
-/// term, ℋ) to `out` with `-time` added to the stem; otherwise the time courses go to `out`.
-/// Returns the files written.
+/// term, ℋ: one panel each, in a 2 × 2 grid) to `out` with `-time` added to the stem;
+/// otherwise the time courses go to `out`. Returns the files written.
 pub fn problem_figures(
     spec: &lossnav_problems::Spec,
     out: &Path,
+    size: &ImageSize,
 ) -> Result<Vec<std::path::PathBuf>, String> {
     let stem = image_stem(out)?;
-    write_problem_panels(panels::user_problem(spec, &stem)?, out, &stem)
+    write_problem_panels(panels::user_problem(spec, &stem)?, out, &stem, size)
 }
 
 /// The pictures of [`problem_figures`] for a problem defined in Rust and a solution of it
 /// (from any solver), written to `out` (`.png` or `.svg`). Returns the files written.
 ///
 /// ```no_run
+/// use lossnav::figures::{solution_figures, ImageSize};
 /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/problems/specs/figure1-double-well.json");
 /// let problem = lossnav::problems::load_problem(path).unwrap();
 /// let solution = lossnav::solvers::Bvp::default().solve(&problem).unwrap();
-/// lossnav::figures::solution_figures(&problem, &solution, "mine.png".as_ref()).unwrap();
+/// solution_figures(&problem, &solution, "mine.png".as_ref(), &ImageSize::default()).unwrap();
 /// ```
 pub fn solution_figures(
     problem: &lossnav_problems::Problem,
     solution: &lossnav_solvers::Solution,
     out: &Path,
+    size: &ImageSize,
 ) -> Result<Vec<std::path::PathBuf>, String> {
     let stem = image_stem(out)?;
     write_problem_panels(
         panels::solution_panels(problem, solution, &stem)?,
         out,
         &stem,
+        size,
     )
 }
 
@@ -101,25 +113,26 @@ fn image_stem(out: &Path) -> Result<String, String> {
         .unwrap_or_default())
 }
 
-/// Writes the landscape panel (if any) to `out` and the two time-course panels beside each
-/// other to `out` (no landscape) or to `STEM-time.EXT`.
+/// Writes the landscape panel (if any) to `out` and the four time-course panels as a 2 × 2
+/// grid to `out` (no landscape) or to `STEM-time.EXT`.
 fn write_problem_panels(
     mut figs: Vec<Figure>,
     out: &Path,
     stem: &str,
+    size: &ImageSize,
 ) -> Result<Vec<std::path::PathBuf>, String> {
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
-    // The last two panels are the time courses, drawn side by side in one image.
-    let time = figs.split_off(figs.len().saturating_sub(2));
+    // The last four panels are the time courses.
+    let time = figs.split_off(figs.len().saturating_sub(4));
     let mut written = Vec::new();
     if let Some(plane) = figs.first() {
-        render_to(plane, out)?;
+        render_to(plane, out, size)?;
         written.push(out.to_path_buf());
         let path = out.with_file_name(format!("{stem}-time.{ext}"));
-        render_row_to(&time, &path)?;
+        render_grid_to(&time, 2, &path, size)?;
         written.push(path);
     } else {
-        render_row_to(&time, out)?;
+        render_grid_to(&time, 2, out, size)?;
         written.push(out.to_path_buf());
     }
     Ok(written)

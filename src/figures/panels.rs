@@ -77,21 +77,33 @@ fn landscape(
             (a.min(v), b.max(v))
         });
     let mut segs = Vec::new();
-    for k in 1..=levels {
-        // Levels spaced quadratically: denser near the minima.
-        let s = k as f64 / (levels + 1) as f64;
-        segs.extend(contour(&xs, &ys, &values, lo + (hi - lo) * s * s));
+    // Levels spaced quadratically: denser near the minima.
+    let levels: Vec<f64> = (1..=levels)
+        .map(|k| k as f64 / (levels + 1) as f64)
+        .map(|s| lo + (hi - lo) * s * s)
+        .collect();
+    for &level in &levels {
+        segs.extend(contour(&xs, &ys, &values, level));
     }
-    (Heatmap { xs, ys, values }, segs)
+    let label = if loss.is_time_dependent() {
+        "loss L(θ, t = 0)"
+    } else {
+        "loss L(θ)"
+    };
+    (
+        Heatmap {
+            xs,
+            ys,
+            values,
+            label: label.into(),
+            levels,
+        },
+        segs,
+    )
 }
 
-#[allow(clippy::too_many_arguments)]
 fn figure(id: &str, title: &str, x: &str, y: &str, xr: (f64, f64), yr: (f64, f64)) -> Figure {
-    Figure {
-        // Plane plots keep the legend clear of the paths, which leave θ0 upward.
-        legend_lower_left: x.starts_with('θ'),
-        ..Figure::new(id, title, x, y, xr, yr)
-    }
+    Figure::new(id, title, x, y, xr, yr)
 }
 
 fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
@@ -100,6 +112,14 @@ fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
         points,
         dashed: false,
     }
+}
+
+/// `n` in subscript digits (θ₁₂).
+fn subscript(n: usize) -> String {
+    n.to_string()
+        .chars()
+        .map(|c| char::from_u32(0x2080 + c.to_digit(10).unwrap_or(0)).unwrap_or(c))
+        .collect()
 }
 
 /// Figure 1b and 1c.
@@ -137,12 +157,13 @@ pub fn figure1() -> Result<Vec<Figure>, String> {
         name: "θ0".into(),
         at: (spec.theta0[0], spec.theta0[1]),
         color_of: None,
+        ring: false,
     });
     let mut c = figure(
         "fig1c",
         "Figure 1c: kinetic and potential terms along the optimal path",
         "t",
-        "",
+        "running-cost term",
         (0.0, t_end),
         (0.0, 1.0),
     );
@@ -259,6 +280,7 @@ pub fn figure2() -> Result<Vec<Figure>, String> {
             name: format!("solver, γ = {g}"),
             at: (4.0, rate(1) / rate(0)),
             color_of: Some(k),
+            ring: false,
         });
     }
     Ok(vec![a, b, c, d])
@@ -308,15 +330,20 @@ pub fn figure3() -> Result<Vec<Figure>, String> {
             name: "loss minimum μ".into(),
             at: (q.minimum[0], q.minimum[1]),
             color_of: Some(5),
+            ring: true,
         });
         for (k, (gamma, s)) in sweeps.iter().enumerate() {
-            f.series
-                .push(series(&format!("optimal, γ = {gamma}"), path(s, 25.0)));
+            let mut line = series(&format!("optimal, γ = {gamma}"), path(s, 25.0));
+            // The second path starts on the first and runs along it (weight decay): dashed,
+            // so the first shows through.
+            line.dashed = k > 0;
+            f.series.push(line);
             let tail = s.tail.as_ref().ok_or("infinite horizon")?;
             f.markers.push(Marker {
                 name: format!("end point θ*, γ = {gamma}"),
                 at: (tail.theta_star[0], tail.theta_star[1]),
                 color_of: Some(k),
+                ring: false,
             });
         }
         out.push(f);
@@ -420,64 +447,77 @@ pub fn solution_panels(
             name: "θ0".into(),
             at: (problem.theta0()[0], problem.theta0()[1]),
             color_of: None,
+            ring: false,
         });
         out.push(f);
     }
     let times: Vec<f64> = (0..=300).map(|i| t_end * i as f64 / 300.0).collect();
     let states: Vec<(Vec<f64>, Vec<f64>)> = times.iter().map(|&t| sol.eval(t)).collect();
-    // Two panels, each with one kind of quantity on its axis: the parameters, and the
-    // running-cost terms with the Hamiltonian.
-    let mut f = figure(
-        &format!("{id}-time"),
+    // One quantity per panel: the parameters, the loss, the kinetic term and ℋ.
+    type State = (Vec<f64>, Vec<f64>);
+    let along = |f: &dyn Fn(f64, &State) -> f64| -> Vec<(f64, f64)> {
+        times
+            .iter()
+            .zip(&states)
+            .map(|(&t, s)| (t, f(t, s)))
+            .collect()
+    };
+    let mut theta = figure(
+        &format!("{id}-theta"),
         &format!("{name}: parameters"),
         "t",
-        "θ(t)",
-        (0.0, t_end),
-        (0.0, 1.0),
-    );
-    let mut q = figure(
-        &format!("{id}-quantities"),
-        &format!("{name}: loss, kinetic term, ℋ"),
-        "t",
-        "value along the optimal trajectory",
+        "θᵢ(t)",
         (0.0, t_end),
         (0.0, 1.0),
     );
     for i in 0..problem.dim().min(6) {
-        f.series.push(series(
-            &format!("θ{}", i + 1),
-            times
-                .iter()
-                .zip(&states)
-                .map(|(&t, s)| (t, s.0[i]))
-                .collect(),
+        theta.series.push(series(
+            &format!("θ{}", subscript(i + 1)),
+            along(&|_, s| s.0[i]),
         ));
     }
-    q.series.push(series(
-        "loss L(θ(t))",
-        times
-            .iter()
-            .zip(&states)
-            .map(|(&t, s)| (t, lag.loss().value(&s.0, t)))
-            .collect(),
+    let time_dependent = lag.loss().is_time_dependent();
+    let mut loss = figure(
+        &format!("{id}-loss"),
+        &format!("{name}: loss"),
+        "t",
+        if time_dependent {
+            "L(θ(t), t)"
+        } else {
+            "L(θ(t))"
+        },
+        (0.0, t_end),
+        (0.0, 1.0),
+    );
+    loss.series.push(series(
+        "loss along the optimal trajectory",
+        along(&|t, s| lag.loss().value(&s.0, t)),
     ));
-    q.series.push(series(
-        "kinetic term",
-        times
-            .iter()
-            .zip(&states)
-            .map(|(&t, s)| (t, lag.kinetic_from_momentum(&s.0, &s.1)))
-            .collect(),
+    let mut kinetic = figure(
+        &format!("{id}-kinetic"),
+        &format!("{name}: kinetic term"),
+        "t",
+        "(1/2η) pᵀM(θ)p",
+        (0.0, t_end),
+        (0.0, 1.0),
+    );
+    kinetic.series.push(series(
+        "cost of change along the optimal trajectory",
+        along(&|_, s| lag.kinetic_from_momentum(&s.0, &s.1)),
     ));
-    q.series.push(series(
-        "ℋ (current-value Hamiltonian)",
-        times
-            .iter()
-            .zip(&states)
-            .map(|(&t, s)| (t, lag.hamiltonian(t, &s.0, &s.1)))
-            .collect(),
+    let mut hamiltonian = figure(
+        &format!("{id}-hamiltonian"),
+        &format!("{name}: current-value Hamiltonian"),
+        "t",
+        "ℋ(t, θ, p)",
+        (0.0, t_end),
+        (0.0, 1.0),
+    );
+    hamiltonian.series.push(series(
+        "ℋ along the optimal trajectory",
+        along(&|t, s| lag.hamiltonian(t, &s.0, &s.1)),
     ));
-    for panel in [&mut f, &mut q] {
+    for panel in [&mut theta, &mut loss, &mut kinetic, &mut hamiltonian] {
         let (lo, hi) = panel
             .series
             .iter()
@@ -485,14 +525,14 @@ pub fn solution_panels(
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
                 (a.min(p.1), b.max(p.1))
             });
-        // Headroom above the curves for the legend.
-        panel.y_range = (
-            lo - 0.05 * (hi - lo).max(1e-9),
-            hi + 0.25 * (hi - lo).max(1e-9),
-        );
+        // A conserved quantity (ℋ without discount or time dependence) is drawn as the flat
+        // line it is, in a ±2 % window, rather than magnifying its rounding errors.
+        let pad = (0.05 * (hi - lo))
+            .max(0.02 * lo.abs().max(hi.abs()))
+            .max(1e-9);
+        panel.y_range = (lo - pad, hi + pad);
     }
-    out.push(f);
-    out.push(q);
+    out.extend([theta, loss, kinetic, hamiltonian]);
     Ok(out)
 }
 
@@ -579,8 +619,7 @@ pub fn continual() -> Result<Vec<Figure>, String> {
         "t",
         "θ(t)",
         (0.0, 8.0),
-        // Headroom above the curves for the legend.
-        (0.0, 1.45),
+        (0.0, 1.05),
     );
     for lambda in [0.01, 0.3, 1.0, 5.0] {
         let rule = TaskRule::from_spec(&spec(0.5, lambda)?).map_err(|e| e.to_string())?;
@@ -784,7 +823,7 @@ pub fn task_switches() -> Result<Vec<Figure>, String> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
             (a.min(v), b.max(v))
         });
-    traj.y_range = ((lo - 0.3).floor(), (hi + 1.2).ceil());
+    traj.y_range = ((lo - 0.3).floor(), (hi + 0.3).ceil());
     let mut belief = figure(
         "task-switch-belief",
         "The derived learner's belief about the current minimum (mean ± 1 sd)",
@@ -847,6 +886,5 @@ pub fn task_switches() -> Result<Vec<Figure>, String> {
             .collect(),
         dashed: false,
     });
-    plastic.legend_lower_left = false;
     Ok(vec![traj, belief, plastic])
 }

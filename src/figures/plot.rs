@@ -1,15 +1,85 @@
-//! A figure as data, and its rendering to SVG and PNG with plotters.
+//! A figure as data, and its rendering: plotters draws the SVG, resvg rasterises that SVG into
+//! an anti-aliased PNG, so both files show the same picture.
 //!
-//! Text uses the DejaVu Sans font embedded in the binary (no system font libraries needed).
+//! Text uses the DejaVu Sans font embedded in the binary, both for plotters' layout and for
+//! the rasteriser (no system font libraries needed). A panel is laid out as a title, the plot
+//! with a colour bar beside it when there is a background field, and the legend in a strip
+//! beneath the axes, outside the data.
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::{Arc, Once, OnceLock};
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use crate::atomic::TempPath;
+
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// The size of one panel and the resolution of PNG images.
+///
+/// Sizes are in CSS pixels (1/96 inch), the units of the SVG; a PNG is `width · dpi / 96`
+/// pixels wide. A composed figure is a grid of panels of this size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImageSize {
+    /// Width of one panel.
+    pub width: u32,
+    /// Height of one panel.
+    pub height: u32,
+    /// Resolution of PNG images in dots per inch.
+    pub dpi: f64,
+}
+
+impl Default for ImageSize {
+    /// 800 × 600 panels; PNGs at 192 dpi (twice the SVG's pixel size, sharp on print and on
+    /// high-density screens).
+    fn default() -> Self {
+        Self {
+            width: 800,
+            height: 600,
+            dpi: 192.0,
+        }
+    }
+}
+
+/// The largest PNG written, in pixels: 2.5·10⁸ pixels are 1 GB of RGBA while rendering.
+const MAX_PIXELS: f64 = 2.5e8;
+
+impl ImageSize {
+    /// A panel size, checked: width and height from 240 to 8000 CSS pixels (smaller panels
+    /// have no room for their labels) and a resolution from 24 to 2400 dpi.
+    pub fn new(width: u32, height: u32, dpi: f64) -> Result<Self, String> {
+        for (name, v) in [("width", width), ("height", height)] {
+            if !(240..=8000).contains(&v) {
+                return Err(format!(
+                    "the panel {name} {v} is outside 240..=8000 (CSS pixels, 1/96 inch)"
+                ));
+            }
+        }
+        if !(24.0..=2400.0).contains(&dpi) {
+            return Err(format!("the resolution {dpi} dpi is outside 24..=2400"));
+        }
+        let size = Self { width, height, dpi };
+        size.png_pixels(1, 1)?;
+        Ok(size)
+    }
+
+    /// The PNG size of a grid of `rows × cols` panels, refused above [`MAX_PIXELS`].
+    fn png_pixels(&self, rows: usize, cols: usize) -> Result<(u32, u32), String> {
+        let scale = self.dpi / 96.0;
+        let w = (self.width as f64 * cols as f64 * scale).round();
+        let h = (self.height as f64 * rows as f64 * scale).round();
+        if w * h > MAX_PIXELS {
+            return Err(format!(
+                "a {w} × {h} pixel image is larger than the limit of {MAX_PIXELS:.1e} pixels: \
+                 lower the resolution or the panel size"
+            ));
+        }
+        Ok((w as u32, h as u32))
+    }
+}
 
 /// A colour-mapped scalar field on a grid.
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +90,10 @@ pub struct Heatmap {
     pub ys: Vec<f64>,
     /// `values[j * xs.len() + i]` at `(xs[i], ys[j])`.
     pub values: Vec<f64>,
+    /// What the field is, for the colour bar ("L(θ)").
+    pub label: String,
+    /// Values of the contour lines drawn over the field (marked on the colour bar).
+    pub levels: Vec<f64>,
 }
 
 /// A polyline.
@@ -42,48 +116,9 @@ pub struct Marker {
     pub at: (f64, f64),
     /// Colour of the series with this index (default: a colour of its own).
     pub color_of: Option<usize>,
-}
-
-/// Splits a polyline into dashes: alternate pieces of about 1/80 of its length.
-fn dashes(points: &[(f64, f64)], scale: (f64, f64)) -> Vec<Vec<(f64, f64)>> {
-    let norm = |a: (f64, f64), b: (f64, f64)| {
-        (((b.0 - a.0) / scale.0).powi(2) + ((b.1 - a.1) / scale.1).powi(2)).sqrt()
-    };
-    let total: f64 = points.windows(2).map(|w| norm(w[0], w[1])).sum();
-    let piece = (total / 80.0).max(f64::MIN_POSITIVE);
-    let mut out = Vec::new();
-    let mut current = Vec::new();
-    let (mut acc, mut on) = (0.0, true);
-    for w in points.windows(2) {
-        let len = norm(w[0], w[1]);
-        let steps = (len / piece * 4.0).ceil().max(1.0) as usize;
-        for k in 0..steps {
-            let s0 = k as f64 / steps as f64;
-            let p = (
-                w[0].0 + s0 * (w[1].0 - w[0].0),
-                w[0].1 + s0 * (w[1].1 - w[0].1),
-            );
-            if on {
-                current.push(p);
-            }
-            acc += len / steps as f64;
-            if acc >= piece {
-                acc = 0.0;
-                if on && current.len() > 1 {
-                    out.push(std::mem::take(&mut current));
-                }
-                current.clear();
-                on = !on;
-            }
-        }
-    }
-    if on {
-        current.push(*points.last().unwrap_or(&(0.0, 0.0)));
-        if current.len() > 1 {
-            out.push(current);
-        }
-    }
-    out
+    /// Drawn as a ring around the point, so a dot at the same place stays visible.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ring: bool,
 }
 
 /// A shaded band between two curves over the same abscissae (mean ± one standard deviation).
@@ -124,18 +159,13 @@ pub struct Figure {
     pub markers: Vec<Marker>,
     /// Point clouds (one legend entry each).
     pub scatter: Vec<Series>,
-    /// Legend in the lower-left corner (plane plots) instead of the upper right (time plots).
-    pub legend_lower_left: bool,
-    /// Legend in the lower-right corner (curves that rise toward the top, such as accuracy).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub legend_lower_right: bool,
     /// Shaded bands, drawn beneath the curves.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bands: Vec<Band>,
 }
 
 impl Figure {
-    /// An empty panel: no curves, legend in the upper right.
+    /// An empty panel.
     pub fn new(
         id: &str,
         title: &str,
@@ -156,13 +186,13 @@ impl Figure {
             series: Vec::new(),
             markers: Vec::new(),
             scatter: Vec::new(),
-            legend_lower_left: false,
-            legend_lower_right: false,
             bands: Vec::new(),
         }
     }
 }
 
+/// Tableau 10's first six colours: distinct for the common forms of colour blindness in the
+/// pairs used for overlapping curves here, and distinct from the viridis background.
 const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
@@ -175,83 +205,401 @@ const PALETTE: [RGBColor; 6] = [
 fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
         // The embedded font is valid; a failure would only lose text, never the plot.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, bytes);
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
 }
 
-/// Viridis-like colour ramp for `s ∈ [0, 1]`.
-fn ramp(s: f64) -> RGBColor {
-    let s = s.clamp(0.0, 1.0);
-    let stops = [
-        (68.0, 1.0, 84.0),
-        (59.0, 82.0, 139.0),
-        (33.0, 145.0, 140.0),
-        (94.0, 201.0, 98.0),
-        (253.0, 231.0, 37.0),
-    ];
-    let x = s * (stops.len() - 1) as f64;
-    let i = (x.floor() as usize).min(stops.len() - 2);
-    let f = x - i as f64;
-    let lerp = |a: f64, b: f64| (a + f * (b - a)) as u8;
-    RGBColor(
-        lerp(stops[i].0, stops[i + 1].0),
-        lerp(stops[i].1, stops[i + 1].1),
-        lerp(stops[i].2, stops[i + 1].2),
+/// The background's colour at `s ∈ [0, 1]`: viridis, lightened a quarter toward white so
+/// the curves drawn over it stand out. Opaque, so neighbouring cells may overlap (which
+/// hides the seams an anti-aliasing rasteriser leaves between abutting rectangles).
+fn background(s: f64) -> RGBColor {
+    use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
+    let c: RGBColor = ViridisRGB.get_color_normalized(s.clamp(0.0, 1.0), 0.0, 1.0);
+    let light = |v: u8| (0.75 * v as f64 + 0.25 * 255.0).round() as u8;
+    RGBColor(light(c.0), light(c.1), light(c.2))
+}
+
+/// Where a value sits on the colour scale: a square root of the normalised value, which
+/// spreads the low-loss region where the trajectories live.
+fn scale_position(v: f64, lo: f64, hi: f64) -> f64 {
+    ((v - lo) / (hi - lo).max(f64::MIN_POSITIVE))
+        .clamp(0.0, 1.0)
+        .sqrt()
+}
+
+/// About `target` round tick values in `[lo, hi]` (steps of 1, 2, 2.5 or 5 times a power of
+/// ten) and the number of decimals that shows them exactly.
+fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, usize) {
+    let span = hi - lo;
+    if span.is_nan() || span <= 0.0 || !span.is_finite() {
+        return (vec![lo], 3);
+    }
+    let mag = 10f64.powf((span / target as f64).log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= target as f64)
+        .unwrap_or(10.0 * mag);
+    let decimals = step_decimals(step / mag, mag);
+    let first = (lo / step - 1e-9).ceil();
+    // Rounded to the decimals shown, so 3 × 0.2 is the 0.6 its label says.
+    let unit = 10f64.powi(decimals as i32);
+    let ticks = (0..=target * 2 + 2)
+        .map(|i| ((first + i as f64) * step * unit).round() / unit)
+        .take_while(|v| *v <= hi + 1e-9 * span)
+        .collect();
+    (ticks, decimals)
+}
+
+/// The decimals that show multiples of the step `m · mag` exactly (`mag` a power of ten,
+/// `m` one of 1, 2, 2.5, 5, 10).
+fn step_decimals(m: f64, mag: f64) -> usize {
+    let of_mag = (-mag.log10()).round().max(0.0) as usize;
+    if (m - 2.5).abs() < 1e-9 {
+        of_mag + 1
+    } else if m >= 10.0 - 1e-9 {
+        of_mag.saturating_sub(1)
+    } else {
+        of_mag
+    }
+}
+
+/// The decimals of the tick labels plotters puts on an axis over `[lo, hi]`: it steps by 1, 2
+/// or 5 times a power of ten, the smallest such step giving at most ten intervals.
+fn axis_decimals(lo: f64, hi: f64) -> usize {
+    let span = hi - lo;
+    if span.is_nan() || span <= 0.0 || !span.is_finite() {
+        return 2;
+    }
+    let mag = 10f64.powf((span / 10.0).log10().floor());
+    let m = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .find(|m| span / (m * mag) <= 10.0 + 1e-9)
+        .unwrap_or(10.0);
+    step_decimals(m, mag)
+}
+
+/// A tick label: fixed-point with `decimals`, or scientific for very large or small values.
+fn tick_label(v: f64, decimals: usize) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-4..1e5).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    let s = format!("{v:.decimals$}");
+    // "-0.0" reads as a different number from "0.0".
+    if s.trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
+        s.trim_start_matches('-').to_string()
+    } else {
+        s
+    }
+}
+
+/// One legend entry: its sample and label.
+enum Sample {
+    Line { color: RGBColor, dashed: bool },
+    Dot { color: RGBColor, radius: i32 },
+    Ring { color: RGBColor },
+}
+
+/// The outer radius of a ring marker; a dot marker has radius 6.
+const RING: i32 = 10;
+
+fn legend_entries(fig: &Figure) -> Vec<(Sample, &str)> {
+    let mut out = Vec::new();
+    for (k, s) in fig.series.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        out.push((
+            Sample::Line {
+                color,
+                dashed: s.dashed,
+            },
+            s.name.as_str(),
+        ));
+    }
+    for (k, s) in fig.scatter.iter().enumerate() {
+        let color = PALETTE[(k + 3) % PALETTE.len()];
+        out.push((Sample::Dot { color, radius: 4 }, s.name.as_str()));
+    }
+    for (k, m) in fig.markers.iter().enumerate() {
+        let color = PALETTE[m.color_of.unwrap_or(k + fig.series.len()) % PALETTE.len()];
+        let sample = if m.ring {
+            Sample::Ring { color }
+        } else {
+            Sample::Dot { color, radius: 6 }
+        };
+        out.push((sample, m.name.as_str()));
+    }
+    out
+}
+
+/// SVG units per CSS pixel. plotters rounds coordinates to whole units, so drawing at four
+/// units per pixel (the SVG's `viewBox`; its `width` and `height` stay in pixels) keeps curves
+/// smooth to a quarter pixel instead of stair-stepped at whole pixels.
+const U: i32 = 4;
+
+/// `n` CSS pixels in SVG units.
+const fn px(n: i32) -> i32 {
+    n * U
+}
+
+/// A font size of `n` CSS pixels in SVG units.
+fn pt(n: f64) -> f64 {
+    n * U as f64
+}
+
+const LEGEND_FONT: f64 = 14.0;
+const LEGEND_ROW: i32 = px(22);
+const SAMPLE_WIDTH: i32 = px(30);
+
+/// Packs the legend entries into rows no wider than `width`: each row is a list of
+/// (entry index, entry width).
+fn legend_rows<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(Sample, &str)],
+    width: i32,
+) -> Vec<Vec<(usize, i32)>> {
+    let font = ("sans-serif", pt(LEGEND_FONT)).into_font();
+    let mut rows: Vec<Vec<(usize, i32)>> = Vec::new();
+    let mut used = 0;
+    for (i, (_, label)) in entries.iter().enumerate() {
+        // A failed measurement (never with the embedded font) falls back to a wide guess.
+        let text = area
+            .estimate_text_size(label, &font.clone().into())
+            .map(|s| s.0 as i32)
+            .unwrap_or(px(8) * label.chars().count() as i32);
+        let w = SAMPLE_WIDTH + px(8) + text + px(24);
+        match rows.last_mut() {
+            Some(row) if used + w <= width => {
+                row.push((i, w));
+                used += w;
+            }
+            _ => {
+                rows.push(vec![(i, w)]);
+                used = w;
+            }
+        }
+    }
+    rows
+}
+
+fn draw_sample<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    sample: &Sample,
+    (x, y): (i32, i32),
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    match *sample {
+        Sample::Line { color, dashed } => {
+            let style = color.stroke_width(px(3) as u32);
+            if dashed {
+                area.draw(&plotters::element::DashedPathElement::new(
+                    vec![(x, y), (x + SAMPLE_WIDTH, y)],
+                    px(10),
+                    px(6),
+                    style,
+                ))
+            } else {
+                area.draw(&PathElement::new(
+                    vec![(x, y), (x + SAMPLE_WIDTH, y)],
+                    style,
+                ))
+            }
+        }
+        Sample::Dot { color, radius } => {
+            let c = (x + SAMPLE_WIDTH / 2, y);
+            area.draw(&Circle::new(c, px(radius), color.filled()))?;
+            area.draw(&Circle::new(
+                c,
+                px(radius),
+                WHITE.stroke_width(px(1) as u32),
+            ))
+        }
+        Sample::Ring { color } => area.draw(&Circle::new(
+            (x + SAMPLE_WIDTH / 2, y),
+            px(RING) - px(3) / 2,
+            color.stroke_width(px(3) as u32),
+        )),
+    }
+}
+
+/// The colour bar of `map` in `area`, spanning the plot's rows `rows` (absolute pixels):
+/// the colour scale with labelled values, the contour levels marked across it, and the
+/// field's name along its side.
+fn colour_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    map: &Heatmap,
+    rows: std::ops::Range<i32>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let (lo, hi) = map
+        .values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if !(lo.is_finite() && hi.is_finite()) {
+        return Ok(());
+    }
+    let offset = area.get_pixel_range().1.start;
+    let (top, bottom) = (rows.start - offset, rows.end - offset);
+    let (x0, x1) = (px(14), px(32));
+    let height = (bottom - top).max(1);
+    let y_of = |v: f64| {
+        bottom - (((v - lo) / (hi - lo).max(f64::MIN_POSITIVE)) * height as f64).round() as i32
+    };
+    for k in 0..height {
+        let v = lo + (hi - lo) * (k as f64 + 0.5) / height as f64;
+        let c = background(scale_position(v, lo, hi));
+        area.draw(&Rectangle::new(
+            [(x0, bottom - k - 1), (x1, bottom - k)],
+            c.filled(),
+        ))?;
+    }
+    for &level in &map.levels {
+        let y = y_of(level);
+        area.draw(&PathElement::new(
+            vec![(x0, y), (x1, y)],
+            BLACK.mix(0.6).stroke_width(px(1) as u32),
+        ))?;
+    }
+    area.draw(&Rectangle::new(
+        [(x0, top), (x1, bottom)],
+        BLACK.stroke_width(px(1) as u32),
+    ))?;
+    let (ticks, decimals) = nice_ticks(lo, hi, 6);
+    let font = ("sans-serif", pt(14.0)).into_font();
+    let label = font.color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    let mut widest = 0;
+    for v in ticks {
+        let y = y_of(v);
+        area.draw(&PathElement::new(
+            vec![(x1, y), (x1 + px(4), y)],
+            BLACK.stroke_width(px(1) as u32),
+        ))?;
+        let text = tick_label(v, decimals);
+        widest = widest.max(
+            area.estimate_text_size(&text, &font.clone().into())
+                .map(|s| s.0)
+                .unwrap_or(40),
+        );
+        area.draw_text(&text, &label, (x1 + px(7), y))?;
+    }
+    // Read from bottom to top, as a y-axis label.
+    let name = ("sans-serif", pt(16.0))
+        .into_font()
+        .transform(FontTransform::Rotate270)
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    area.draw_text(
+        &map.label,
+        &name,
+        (x1 + px(12) + widest as i32, (top + bottom) / 2),
     )
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String>
+/// Draws one panel into `area`.
+fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
     let e = |err: DrawingAreaErrorKind<DB::ErrorType>| err.to_string();
-    root.fill(&WHITE).map_err(e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(&fig.title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
+    area.fill(&WHITE).map_err(e)?;
+    let (w, h) = area.dim_in_pixel();
+    let (w, h) = (w as i32, h as i32);
+    // The title shrinks to fit the panel's width.
+    let mut size = 20.0;
+    let title_font = loop {
+        let font = ("sans-serif", pt(size)).into_font();
+        let fits = area
+            .estimate_text_size(&fig.title, &font.clone().into())
+            .map(|s| s.0 as i32 + px(24) <= w)
+            .unwrap_or(true);
+        if fits || size <= 11.0 {
+            break font;
+        }
+        size -= 1.0;
+    };
+    area.draw_text(
+        &fig.title,
+        &title_font
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Top)),
+        (w / 2, px(10)),
+    )
+    .map_err(e)?;
+    let entries = legend_entries(fig);
+    let rows = legend_rows(area, &entries, w - px(40));
+    let legend_h = if rows.is_empty() {
+        0
+    } else {
+        rows.len() as i32 * LEGEND_ROW + px(8)
+    };
+    let title_h = px(40);
+    let (_, rest) = area.split_vertically(title_h);
+    let (body, legend) = rest.split_vertically((h - title_h - legend_h).max(1));
+    let bar_w = if fig.heatmap.is_some() { px(105) } else { 0 };
+    let (plot, bar) = body.split_horizontally((w - bar_w).max(1));
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(px(6))
+        .margin_right(if bar_w > 0 { px(4) } else { px(24) })
+        .x_label_area_size(px(50))
+        .y_label_area_size(px(74))
         .build_cartesian_2d(fig.x_range.0..fig.x_range.1, fig.y_range.0..fig.y_range.1)
         .map_err(e)?;
+    let (dx, dy) = (
+        axis_decimals(fig.x_range.0, fig.x_range.1),
+        axis_decimals(fig.y_range.0, fig.y_range.1),
+    );
+    let (x_label, y_label) = (|v: &f64| tick_label(*v, dx), |v: &f64| tick_label(*v, dy));
     chart
         .configure_mesh()
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
         .x_desc(&fig.x_label)
         .y_desc(&fig.y_label)
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 16))
-        .light_line_style(WHITE.mix(0.0))
+        .label_style(("sans-serif", pt(14.0)))
+        .axis_desc_style(("sans-serif", pt(16.0)))
+        .set_all_tick_mark_size(px(5))
+        .axis_style(BLACK.stroke_width(px(1) as u32))
+        .bold_line_style(BLACK.mix(0.08).stroke_width(px(1) as u32))
+        .light_line_style(TRANSPARENT)
         .draw()
         .map_err(e)?;
-    if let Some(h) = &fig.heatmap {
-        let (lo, hi) = h
+    if let Some(map) = &fig.heatmap {
+        let (lo, hi) = map
             .values
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
                 (a.min(v), b.max(v))
             });
-        let nx = h.xs.len();
-        let rects = (0..h.ys.len().saturating_sub(1)).flat_map(|j| {
+        let (nx, ny) = (map.xs.len(), map.ys.len());
+        let cells = (0..ny.saturating_sub(1)).flat_map(|j| {
             (0..nx.saturating_sub(1)).map(move |i| {
-                let v = h.values[j * nx + i];
-                // A square-root ramp spreads the low-loss region, where trajectories live.
-                let s = ((v - lo) / (hi - lo).max(f64::MIN_POSITIVE)).sqrt();
+                let v = 0.25
+                    * (map.values[j * nx + i]
+                        + map.values[j * nx + i + 1]
+                        + map.values[(j + 1) * nx + i]
+                        + map.values[(j + 1) * nx + i + 1]);
+                // Each cell reaches halfway into its upper and right neighbours, which paint
+                // over the overlap: no background shows between cells.
+                let x1 = (map.xs[i + 1] + 0.5 * (map.xs[i + 1] - map.xs[i])).min(map.xs[nx - 1]);
+                let y1 = (map.ys[j + 1] + 0.5 * (map.ys[j + 1] - map.ys[j])).min(map.ys[ny - 1]);
                 Rectangle::new(
-                    [(h.xs[i], h.ys[j]), (h.xs[i + 1], h.ys[j + 1])],
-                    ramp(s).mix(0.75).filled(),
+                    [(map.xs[i], map.ys[j]), (x1, y1)],
+                    background(scale_position(v, lo, hi)).filled(),
                 )
             })
         });
-        chart.draw_series(rects).map_err(e)?;
+        chart.draw_series(cells).map_err(e)?;
+        colour_bar(&bar, map, chart.plotting_area().get_pixel_range().1).map_err(e)?;
     }
     if !fig.contours.is_empty() {
         chart
-            .draw_series(
-                fig.contours
-                    .iter()
-                    .map(|s| PathElement::new(vec![s[0], s[1]], BLACK.mix(0.35))),
-            )
+            .draw_series(fig.contours.iter().map(|s| {
+                PathElement::new(vec![s[0], s[1]], BLACK.mix(0.4).stroke_width(px(1) as u32))
+            }))
             .map_err(e)?;
     }
     for b in &fig.bands {
@@ -270,152 +618,233 @@ where
             .map_err(e)?;
     }
     for (k, s) in fig.series.iter().enumerate() {
-        let color = PALETTE[k % PALETTE.len()];
-        let style = color.stroke_width(3);
-        let anno = if s.dashed {
-            let scale = (fig.x_range.1 - fig.x_range.0, fig.y_range.1 - fig.y_range.0);
+        let style = PALETTE[k % PALETTE.len()].stroke_width(px(3) as u32);
+        if s.dashed {
             chart
-                .draw_series(
-                    dashes(&s.points, scale)
-                        .into_iter()
-                        .map(move |c| PathElement::new(c, style)),
-                )
-                .map_err(e)?
+                .draw_series(DashedLineSeries::new(
+                    s.points.clone(),
+                    px(10),
+                    px(6),
+                    style,
+                ))
+                .map_err(e)?;
         } else {
             chart
                 .draw_series(LineSeries::new(s.points.clone(), style))
-                .map_err(e)?
-        };
-        anno.label(&s.name).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-        });
+                .map_err(e)?;
+        }
     }
     for (k, sc) in fig.scatter.iter().enumerate() {
         let color = PALETTE[(k + 3) % PALETTE.len()];
         chart
-            .draw_series(sc.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-            .map_err(e)?
-            .label(&sc.name)
-            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+            .draw_series(
+                sc.points
+                    .iter()
+                    .map(|&p| Circle::new(p, px(4), color.filled())),
+            )
+            .map_err(e)?;
     }
     for (k, m) in fig.markers.iter().enumerate() {
         let color = PALETTE[m.color_of.unwrap_or(k + fig.series.len()) % PALETTE.len()];
-        chart
-            .draw_series(std::iter::once(Circle::new(m.at, 7, color.filled())))
-            .map_err(e)?
-            .label(&m.name)
-            .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
-    }
-    if !fig.series.is_empty() || !fig.markers.is_empty() || !fig.scatter.is_empty() {
-        let corner = if fig.legend_lower_right {
-            SeriesLabelPosition::LowerRight
-        } else if fig.legend_lower_left {
-            SeriesLabelPosition::LowerLeft
+        let shapes = if m.ring {
+            vec![Circle::new(
+                m.at,
+                px(RING) - px(3) / 2,
+                color.stroke_width(px(3) as u32),
+            )]
         } else {
-            SeriesLabelPosition::UpperRight
+            vec![
+                Circle::new(m.at, px(6), color.filled()),
+                Circle::new(m.at, px(6), WHITE.stroke_width(px(1) as u32)),
+            ]
         };
-        chart
-            .configure_series_labels()
-            .position(corner)
-            .label_font(("sans-serif", 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        chart.draw_series(shapes).map_err(e)?;
     }
-    root.present().map_err(e)?;
+    let font = ("sans-serif", pt(LEGEND_FONT)).into_font();
+    let text = font.color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    for (r, row) in rows.iter().enumerate() {
+        let total: i32 = row.iter().map(|&(_, w)| w).sum::<i32>() - px(24);
+        let mut x = (w - total) / 2;
+        let y = px(4) + r as i32 * LEGEND_ROW + LEGEND_ROW / 2;
+        for &(i, width) in row {
+            draw_sample(&legend, &entries[i].0, (x, y)).map_err(e)?;
+            legend
+                .draw_text(entries[i].1, &text, (x + SAMPLE_WIDTH + px(8), y))
+                .map_err(e)?;
+            x += width;
+        }
+    }
     Ok(())
 }
 
-/// Writes `DIR/ID.svg`, `DIR/ID.png` and `DIR/ID.json`, each atomically (written under a
-/// temporary name, then renamed).
-pub fn render(fig: &Figure, dir: &Path) -> Result<(), String> {
+/// Draws `figs` as a grid with `cols` columns of `size` panels; returns the SVG text.
+fn svg_grid(figs: &[Figure], cols: usize, size: &ImageSize) -> Result<String, String> {
     register_font();
-    let size = (800, 600);
-    let target = |ext: &str| dir.join(format!("{}.{ext}", fig.id));
-    let tmp = |ext: &str| TempPath::beside(&target(ext), true).map_err(|e| e.to_string());
-    let moved = |t: TempPath, ext: &str| {
-        t.persist()
-            .map_err(|e| format!("cannot write {}: {e}", target(ext).display()))
+    let cols = cols.clamp(1, figs.len().max(1));
+    let rows = figs.len().div_ceil(cols).max(1);
+    let mut svg = String::new();
+    let (w, h) = (size.width * cols as u32, size.height * rows as u32);
+    let canvas = (w * U as u32, h * U as u32);
+    {
+        let root = SVGBackend::with_string(&mut svg, canvas).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        for (area, fig) in root.split_evenly((rows, cols)).iter().zip(figs) {
+            draw(area, fig)?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    // The document's size in CSS pixels; the drawing keeps its finer units in the viewBox.
+    let header = format!("<svg width=\"{}\" height=\"{}\"", canvas.0, canvas.1);
+    if !svg.starts_with(&header) {
+        return Err("the SVG backend wrote an unexpected header".into());
+    }
+    Ok(format!(
+        "<svg width=\"{w}\" height=\"{h}\"{}",
+        &svg[header.len()..]
+    ))
+}
+
+/// The font database of the rasteriser: the embedded DejaVu Sans as every generic family.
+fn fonts() -> Arc<resvg::usvg::fontdb::Database> {
+    static DB: OnceLock<Arc<resvg::usvg::fontdb::Database>> = OnceLock::new();
+    DB.get_or_init(|| {
+        let mut db = resvg::usvg::fontdb::Database::new();
+        db.load_font_data(FONT.to_vec());
+        db.set_sans_serif_family("DejaVu Sans");
+        db.set_serif_family("DejaVu Sans");
+        db.set_monospace_family("DejaVu Sans");
+        Arc::new(db)
+    })
+    .clone()
+}
+
+/// Rasterises `svg` (a grid of `rows × cols` panels of `size`) into an anti-aliased PNG.
+fn png(svg: &str, rows: usize, cols: usize, size: &ImageSize) -> Result<Vec<u8>, String> {
+    let (w, h) = size.png_pixels(rows, cols)?;
+    let options = resvg::usvg::Options {
+        fontdb: fonts(),
+        ..Default::default()
     };
-    // plotters picks the image format from the extension, so the temporary name ends in it.
-    let svg = tmp("svg")?;
-    draw(SVGBackend::new(svg.path(), size).into_drawing_area(), fig)?;
-    moved(svg, "svg")?;
-    let png = tmp("png")?;
-    draw(
-        BitMapBackend::new(png.path(), size).into_drawing_area(),
-        fig,
-    )?;
-    moved(png, "png")?;
-    let json = serde_json::to_string_pretty(fig).map_err(|e| e.to_string())?;
-    let file = tmp("json")?;
-    std::fs::write(file.path(), json).map_err(|e| e.to_string())?;
-    moved(file, "json")
+    let tree = resvg::usvg::Tree::from_str(svg, &options)
+        .map_err(|e| format!("the figure's SVG does not parse: {e}"))?;
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(w, h)
+        .ok_or_else(|| format!("cannot allocate a {w} × {h} pixel image"))?;
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    let sx = w as f32 / tree.size().width();
+    let sy = h as f32 / tree.size().height();
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(sx, sy),
+        &mut pixmap.as_mut(),
+    );
+    pixmap
+        .encode_png()
+        .map_err(|e| format!("cannot encode the PNG: {e}"))
 }
 
-/// Writes panels side by side as one image: `DIR/ID.svg`, `DIR/ID.png` and the panels' data
-/// as `DIR/ID.json`, each atomically.
-pub fn render_row(figs: &[Figure], id: &str, dir: &Path) -> Result<(), String> {
-    render_row_to(figs, &dir.join(format!("{id}.svg")))?;
-    render_row_to(figs, &dir.join(format!("{id}.png")))?;
-    let target = dir.join(format!("{id}.json"));
-    let tmp = TempPath::beside(&target, true).map_err(|e| e.to_string())?;
-    let json = serde_json::to_string_pretty(figs).map_err(|e| e.to_string())?;
-    std::fs::write(tmp.path(), json).map_err(|e| e.to_string())?;
+/// Writes `bytes` to `path` atomically (under a temporary name, then renamed).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = TempPath::beside(path, true).map_err(|e| e.to_string())?;
+    std::fs::write(tmp.path(), bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     tmp.persist()
-        .map_err(|e| format!("cannot write {}: {e}", target.display()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Writes panels side by side (700×520 each) as one image to `path`, as SVG or PNG by its
+/// Writes one panel as `DIR/ID.svg`, `DIR/ID.png` and its data as `DIR/ID.json`, each
+/// atomically.
+pub fn render(fig: &Figure, dir: &Path, size: &ImageSize) -> Result<(), String> {
+    render_grid(std::slice::from_ref(fig), 1, &fig.id, dir, size)
+}
+
+/// Writes panels as one image, a grid with `cols` columns: `DIR/ID.svg`, `DIR/ID.png` and
+/// the panels' data as `DIR/ID.json` (one panel: its object; several: an array), each
+/// atomically.
+pub fn render_grid(
+    figs: &[Figure],
+    cols: usize,
+    id: &str,
+    dir: &Path,
+    size: &ImageSize,
+) -> Result<(), String> {
+    let cols = cols.clamp(1, figs.len().max(1));
+    let rows = figs.len().div_ceil(cols).max(1);
+    let svg = svg_grid(figs, cols, size)?;
+    let png = png(&svg, rows, cols, size)?;
+    let json = match figs {
+        [one] => serde_json::to_string_pretty(one),
+        _ => serde_json::to_string_pretty(figs),
+    }
+    .map_err(|e| e.to_string())?;
+    write_file(&dir.join(format!("{id}.svg")), svg.as_bytes())?;
+    write_file(&dir.join(format!("{id}.png")), &png)?;
+    write_file(&dir.join(format!("{id}.json")), json.as_bytes())
+}
+
+/// Writes panels as one image (a grid with `cols` columns) to `path`, as SVG or PNG by its
 /// extension, atomically.
-pub fn render_row_to(figs: &[Figure], path: &Path) -> Result<(), String> {
-    write_panels(figs, (700 * figs.len().max(1) as u32, 520), path)
-}
-
-/// Writes one figure (800×600) to `path`, as SVG or PNG by its extension, atomically.
-pub fn render_to(fig: &Figure, path: &Path) -> Result<(), String> {
-    write_panels(std::slice::from_ref(fig), (800, 600), path)
-}
-
-/// Draws `figs` side by side into an image of `size`, written under a temporary name (which
-/// ends in the extension: plotters picks the format from it) and renamed to `path`.
-fn write_panels(figs: &[Figure], size: (u32, u32), path: &Path) -> Result<(), String> {
-    register_font();
+pub fn render_grid_to(
+    figs: &[Figure],
+    cols: usize,
+    path: &Path,
+    size: &ImageSize,
+) -> Result<(), String> {
+    let cols = cols.clamp(1, figs.len().max(1));
+    let rows = figs.len().div_ceil(cols).max(1);
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let tmp = TempPath::beside(path, true).map_err(|e| e.to_string())?;
-    fn panels<DB: DrawingBackend>(
-        root: DrawingArea<DB, Shift>,
-        figs: &[Figure],
-    ) -> Result<(), String>
-    where
-        DB::ErrorType: 'static,
-    {
-        for (area, fig) in root
-            .split_evenly((1, figs.len().max(1)))
-            .into_iter()
-            .zip(figs)
-        {
-            draw(area, fig)?;
-        }
-        Ok(())
-    }
     match ext.as_deref() {
-        Some("svg") => panels(SVGBackend::new(tmp.path(), size).into_drawing_area(), figs)?,
-        Some("png") => panels(
-            BitMapBackend::new(tmp.path(), size).into_drawing_area(),
-            figs,
-        )?,
-        _ => {
-            return Err(format!(
-                "{}: the output must end in .png or .svg",
-                path.display()
-            ))
-        }
+        Some("svg") => write_file(path, svg_grid(figs, cols, size)?.as_bytes()),
+        Some("png") => write_file(path, &png(&svg_grid(figs, cols, size)?, rows, cols, size)?),
+        _ => Err(format!(
+            "{}: the output must end in .png or .svg",
+            path.display()
+        )),
     }
-    tmp.persist()
-        .map_err(|err| format!("cannot write {}: {err}", path.display()))
+}
+
+/// Writes one panel to `path`, as SVG or PNG by its extension, atomically.
+pub fn render_to(fig: &Figure, path: &Path, size: &ImageSize) -> Result<(), String> {
+    render_grid_to(std::slice::from_ref(fig), 1, path, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_inside() {
+        let (t, d) = nice_ticks(0.0, 1.0, 6);
+        assert_eq!(t, vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        assert_eq!(d, 1);
+        let (t, d) = nice_ticks(-0.13, 2.61, 6);
+        assert_eq!(d, 1);
+        assert!(t.iter().all(|v| (-0.13..=2.61).contains(v)));
+        let (t, d) = nice_ticks(0.0, 0.25, 5);
+        assert_eq!(t, vec![0.0, 0.05, 0.1, 0.15, 0.2, 0.25]);
+        assert_eq!(d, 2);
+        assert_eq!(tick_label(-0.0000001 + 1e-7, 2), "0.00");
+        assert_eq!(tick_label(-0.004, 2), "0.00");
+        // plotters' steps on these ranges: 2, 0.1, 0.05, 0.01.
+        assert_eq!(axis_decimals(0.0, 16.0), 0);
+        assert_eq!(axis_decimals(-0.22, 0.64), 1);
+        assert_eq!(axis_decimals(0.0, 0.5), 2);
+        assert_eq!(axis_decimals(0.67, 0.76), 2);
+        assert_eq!(axis_decimals(-0.93, -0.27), 1);
+        assert_eq!(nice_ticks(0.0, 2.5, 6).1, 1);
+        assert_eq!(tick_label(2.5e7, 1), "2.5e7");
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        assert!(ImageSize::new(100, 600, 96.0).is_err());
+        assert!(ImageSize::new(800, 600, 0.0).is_err());
+        assert!(ImageSize::new(800, 600, f64::NAN).is_err());
+        // 8000 × 8000 at 2400 dpi: 25 times too many pixels.
+        assert!(ImageSize::new(8000, 8000, 2400.0).is_err());
+        let s = ImageSize::new(800, 600, 192.0).unwrap();
+        assert_eq!(s.png_pixels(2, 2).unwrap(), (3200, 2400));
+    }
 }

@@ -130,14 +130,12 @@ pub fn training_panels(records: &[EpochRecord], setting: &str) -> [Figure; 2] {
         let pad = 0.05 * (hi - lo).max(0.1);
         loss.y_range = (lo - pad, hi + pad);
     }
-    // Accuracy: from a round number below the lowest band up to 100 %, with room for the
-    // legend in the lower right.
+    // Accuracy: from a round number below the lowest band up to 100 %.
     let floor = if acc_lo.is_finite() {
         ((acc_lo - 5.0) / 10.0).floor() * 10.0
     } else {
         0.0
     };
     acc.y_range = (floor.clamp(0.0, 90.0), 100.5);
-    acc.legend_lower_right = true;
     [loss, acc]
 }
