@@ -8,6 +8,7 @@
 //! point `ΔJ = 0`; where the far extremal ceases to exist first (a fold of its stable
 //! manifold), the switch is that fold, bracketed by bisection on existence.
 
+use lossnav_solvers::observe::{Observer, Progress};
 use nalgebra::DVector;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -151,17 +152,20 @@ pub fn escape_diagram(
     gammas: &[f64],
     theta0s: &[Vec<f64>],
 ) -> Result<EscapeDiagram, String> {
-    escape_diagram_with_progress(spec, gammas, theta0s, &|| {})
+    escape_diagram_observed(spec, gammas, theta0s, &())
 }
 
-/// [`escape_diagram`], calling `progress` after each grid point (from any thread), for a
-/// progress bar.
-pub fn escape_diagram_with_progress(
+/// [`escape_diagram`], reporting to `observer` after each grid point (from the worker
+/// threads): the points done so far as the iteration, out of the grid's size as the total.
+pub fn escape_diagram_observed(
     spec: &Spec,
     gammas: &[f64],
     theta0s: &[Vec<f64>],
-    progress: &(dyn Fn() + Sync),
+    observer: &dyn Observer,
 ) -> Result<EscapeDiagram, String> {
+    let started = std::time::Instant::now();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let total = gammas.len() * theta0s.len();
     if gammas.iter().any(|&g| g.is_nan() || g <= 0.0) {
         return Err(
             "every γ must be > 0 (costs of different minima are comparable only with discounting)"
@@ -211,7 +215,16 @@ pub fn escape_diagram_with_progress(
                     }
                 }
                 prev = Some((g, here));
-                progress();
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                observer.progress(&Progress {
+                    solver: "escape",
+                    stage: format!("γ = {g}, θ0₁ = {}", th0[0]),
+                    iteration: n,
+                    measure: "grid points done",
+                    value: n as f64,
+                    elapsed: started.elapsed().as_secs_f64(),
+                    total: Some(total),
+                });
             }
             (points, switches)
         })

@@ -49,3 +49,36 @@ fn switching_discount_is_where_the_two_extremals_cost_the_same() {
         "γ = 0 is rejected"
     );
 }
+
+/// Records every report.
+#[derive(Default)]
+struct Log(std::sync::Mutex<Vec<lossnav::solvers::observe::Progress>>);
+
+impl lossnav::solvers::observe::Observer for Log {
+    fn progress(&self, p: &lossnav::solvers::observe::Progress) {
+        self.0.lock().unwrap().push(p.clone());
+    }
+}
+
+#[test]
+fn the_diagram_reports_each_grid_point_once() {
+    let spec = Spec::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/specs/figure1-double-well-infinite.json"
+    ))
+    .unwrap();
+    let starts = vec![spec.theta0.clone(), vec![-0.5, spec.theta0[1]]];
+    let log = Log::default();
+    let d = lossnav::escape::escape_diagram_observed(&spec, &[0.3, 1.2], &starts, &log).unwrap();
+    let mut reports = log.0.into_inner().unwrap();
+    // Worker threads report in any order; the counts are 1..=4, each once, out of 4.
+    reports.sort_by_key(|p| p.iteration);
+    assert_eq!(
+        reports.iter().map(|p| p.iteration).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert!(reports
+        .iter()
+        .all(|p| p.total == Some(4) && p.solver == "escape"));
+    assert_eq!(d.points.len(), 4);
+}

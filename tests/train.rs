@@ -400,3 +400,35 @@ fn paper_networks_train_on_generated_files() {
     let _ = std::fs::remove_dir_all(&mnist);
     let _ = std::fs::remove_dir_all(&cifar);
 }
+
+/// Records (iteration, total, finite loss) of every report.
+#[derive(Default)]
+struct Steps(std::sync::Mutex<Vec<(usize, Option<usize>, bool)>>);
+
+impl lossnav::solvers::observe::Observer for Steps {
+    fn progress(&self, p: &lossnav::solvers::observe::Progress) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((p.iteration, p.total, p.value.is_finite()));
+    }
+}
+
+#[test]
+fn tuning_reports_every_step_counted_over_all_rates() {
+    use lossnav::train::run::{tune, OptimizerKind, TrainConfig};
+    let data = data::digits();
+    let mut cfg = TrainConfig::paper("digits", Architecture::digits_mlp());
+    cfg.epochs = 1;
+    let steps = Steps::default();
+    tune(&data, &cfg, OptimizerKind::Sgd, &[0.1, 0.05], &steps).unwrap();
+    let steps = steps.0.into_inner().unwrap();
+    // The training set minus its last 10 %, in minibatches of 128, once per rate.
+    let per_run =
+        (data.train.len() - (data.train.len() as f64 * 0.1).round() as usize).div_ceil(cfg.batch);
+    assert_eq!(
+        steps.iter().map(|s| s.0).collect::<Vec<_>>(),
+        (1..=2 * per_run).collect::<Vec<_>>()
+    );
+    assert!(steps.iter().all(|s| s.1 == Some(2 * per_run) && s.2));
+}

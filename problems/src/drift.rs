@@ -58,6 +58,13 @@ pub struct NoDrift {
     pub dim: usize,
 }
 
+impl NoDrift {
+    /// No drift on `dim` parameters.
+    pub fn new(dim: usize) -> Self {
+        Self { dim }
+    }
+}
+
 impl Drift for NoDrift {
     fn dim(&self) -> usize {
         self.dim

@@ -54,8 +54,8 @@ impl Lagrangian {
         let dim = loss.dim();
         Self {
             loss,
-            metric: Arc::new(Identity { dim }),
-            drift: Arc::new(NoDrift { dim }),
+            metric: Arc::new(Identity::new(dim)),
+            drift: Arc::new(NoDrift::new(dim)),
             eta: 1.0,
             k: 1.0,
             gamma: 0.0,

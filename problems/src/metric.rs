@@ -72,6 +72,13 @@ pub struct Identity {
     pub dim: usize,
 }
 
+impl Identity {
+    /// The Euclidean metric on `dim` parameters.
+    pub fn new(dim: usize) -> Self {
+        Self { dim }
+    }
+}
+
 impl Metric for Identity {
     fn dim(&self) -> usize {
         self.dim

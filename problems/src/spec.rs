@@ -572,7 +572,7 @@ impl Spec {
 
     fn build_metric(&self, d: usize, scope: &Scope) -> Result<Arc<dyn Metric>> {
         Ok(match &self.metric {
-            MetricSpec::Identity => Arc::new(Identity { dim: d }),
+            MetricSpec::Identity => Arc::new(Identity::new(d)),
             MetricSpec::Diag(g) => {
                 check_len("metric.diag", g.len(), d)?;
                 Arc::new(Diagonal::new(g.clone())?)
@@ -593,7 +593,7 @@ impl Spec {
 
     fn build_drift(&self, d: usize, scope: &Scope) -> Result<Arc<dyn Drift>> {
         let Some(spec) = &self.drift else {
-            return Ok(Arc::new(NoDrift { dim: d }));
+            return Ok(Arc::new(NoDrift::new(d)));
         };
         match (&spec.linear, &spec.offset, &spec.expr) {
             (Some(a), offset, None) => {
@@ -693,23 +693,11 @@ fn build_loss(field: &str, spec: &LossSpec, d: usize, scope: &Scope) -> Result<A
         }));
     }
     if let Some(w) = &spec.double_well {
-        let well = DoubleWell {
-            dim: d,
-            a: w.a,
-            b: w.b,
-            c: w.c,
-            d: w.d,
-        };
-        well.validate().map_err(|e| prefix(e, field))?;
+        let well = DoubleWell::new(d, w.a, w.b, w.c, w.d).map_err(|e| prefix(e, field))?;
         return Ok(Arc::new(AutoDiff(well)));
     }
     let r = spec.rosenbrock.as_ref().expect("one form is given");
-    let rosen = Rosenbrock {
-        dim: d,
-        a: r.a,
-        b: r.b,
-    };
-    rosen.validate().map_err(|e| prefix(e, field))?;
+    let rosen = Rosenbrock::new(d, r.a, r.b).map_err(|e| prefix(e, field))?;
     Ok(Arc::new(AutoDiff(rosen)))
 }
 

@@ -78,7 +78,7 @@ proptest! {
         // D = 2 uses scalar duals, D = 16 the dynamically sized dual vectors.
         let small = AutoDiff(Rosenbrock::classic());
         check_landscape("rosenbrock D=2", &small, &x[..2], &v[..2], 0.0);
-        let large = AutoDiff(Rosenbrock { dim: 16, a: 1.0, b: 3.0 });
+        let large = AutoDiff(Rosenbrock::new(16, 1.0, 3.0).unwrap());
         check_landscape("rosenbrock D=16", &large, &x, &v, 0.0);
     }
 

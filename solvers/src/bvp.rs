@@ -343,6 +343,7 @@ impl Bvp {
                 measure: "largest error estimate",
                 value: max_error,
                 elapsed: Budget::elapsed(),
+                total: None,
             });
             if !self.adapt_mesh {
                 return Ok((state, stats));

@@ -163,6 +163,7 @@ impl Observe<LbfgsState> for Watch {
                 measure: "gradient norm",
                 value: gnorm,
                 elapsed: self.start.elapsed().as_secs_f64(),
+                total: None,
             });
         }
         let fail = |e: SolverError| {

@@ -39,6 +39,10 @@ pub struct Progress {
     pub value: f64,
     /// Seconds since the solve started.
     pub elapsed: f64,
+    /// The iteration count at which the work is done, when it is known in advance (the grid
+    /// points of an escape diagram, the steps of a training run); `None` for solvers, which
+    /// stop on a tolerance.
+    pub total: Option<usize>,
 }
 
 /// Receives progress reports. Called from the solving thread; a sweep calls it from several
@@ -47,6 +51,11 @@ pub struct Progress {
 pub trait Observer: Send + Sync {
     /// One report.
     fn progress(&self, report: &Progress);
+}
+
+/// No observer: `&()` where an observer is asked for and nothing should be reported.
+impl Observer for () {
+    fn progress(&self, _: &Progress) {}
 }
 
 /// An optional shared observer, as solvers hold it (options stay `Clone` and comparable:

@@ -608,17 +608,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             sweep::grid_size("--gamma × --theta0-grid", &[gammas.len(), theta0s.len()])?;
             // A progress bar with ETA on a terminal (hidden otherwise): the diagram solves two
             // extremals per grid point and can take minutes.
-            let bar = indicatif::ProgressBar::new((gammas.len() * theta0s.len()) as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "escape [{bar:40}] {pos}/{len} grid points, {eta} left",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            let d =
-                crate::escape::escape_diagram_with_progress(&s, &gammas, &theta0s, &|| bar.inc(1))
-                    .map_err(CliError::Figure)?;
-            bar.finish_and_clear();
+            let bar = progress::CountBar::new((gammas.len() * theta0s.len()) as u64, "grid points");
+            let d = crate::escape::escape_diagram_observed(&s, &gammas, &theta0s, &bar)
+                .map_err(CliError::Figure)?;
+            drop(bar);
             if let Some(out) = out {
                 crate::figures::escape_figure(&d, &out, &size).map_err(CliError::Figure)?;
             }

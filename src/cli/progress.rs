@@ -1,6 +1,9 @@
-//! A one-line status of a running solve on a terminal: the solver's latest progress report
-//! (stage, iteration, the measure it reports and its value, elapsed time). Nothing is drawn
-//! when standard error is not a terminal, so piped and redirected runs see no extra output.
+//! Progress on a terminal: a one-line status of a running solve (the solver's latest report:
+//! stage, iteration, the measure it reports and its value, elapsed time), and a bar for work
+//! of known size (escape grids, training steps). Nothing is drawn when standard error is not a
+//! terminal, so piped and redirected runs see no extra output.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -33,5 +36,50 @@ impl Observer for StatusLine {
 impl Drop for StatusLine {
     fn drop(&mut self) {
         self.0.finish_and_clear();
+    }
+}
+
+/// A progress bar over `len` units of work done in several observed runs: each report puts
+/// the bar at the runs finished so far ([`CountBar::finish_run`]) plus the report's iteration,
+/// with the report's stage as the message. Cleared when dropped.
+pub(crate) struct CountBar {
+    bar: ProgressBar,
+    offset: AtomicU64,
+}
+
+impl CountBar {
+    /// A bar of `len` units; `unit` names them ("grid points", "steps").
+    pub(crate) fn new(len: u64, unit: &str) -> Self {
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{msg:>24}} [{{bar:40}}] {{pos}}/{{len}} {unit}, {{eta}} left"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Self {
+            bar,
+            offset: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts `units` more as done (a run's whole share, also when it stopped early).
+    pub(crate) fn finish_run(&self, units: u64) {
+        let at = self.offset.fetch_add(units, Ordering::Relaxed) + units;
+        self.bar.set_position(at);
+    }
+}
+
+impl Observer for CountBar {
+    fn progress(&self, p: &Progress) {
+        self.bar
+            .set_position(self.offset.load(Ordering::Relaxed) + p.iteration as u64);
+        self.bar.set_message(p.stage.clone());
+    }
+}
+
+impl Drop for CountBar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
     }
 }

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::CliError;
@@ -148,18 +147,16 @@ pub(super) fn run(args: TrainArgs) -> Result<ExitCode, CliError> {
     let total = kinds.len() as u64
         * cfg.epochs as u64
         * (args.seeds * batches + args.lr_grid.len() * tuning_batches) as u64;
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} steps, {eta} left")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = super::progress::CountBar::new(total, "steps");
+    let tuning_steps = (cfg.epochs * tuning_batches) as u64;
+    let run_steps = (cfg.epochs * batches) as u64;
     let started = std::time::Instant::now();
     let mut tunings = Vec::new();
     if !args.lr_grid.is_empty() {
         for entry in lrs.iter_mut() {
-            bar.set_message(format!("tune {}", entry.0.name()));
             let grid: Vec<f64> = args.lr_grid.iter().map(|f| f * entry.1).collect();
-            let t = tune(&data, &cfg, entry.0, &grid, &mut || bar.inc(1)).map_err(train_error)?;
+            let t = tune(&data, &cfg, entry.0, &grid, &bar).map_err(train_error)?;
+            bar.finish_run(tuning_steps * grid.len() as u64);
             entry.1 = t.chosen;
             tunings.push(t);
         }
@@ -169,17 +166,9 @@ pub(super) fn run(args: TrainArgs) -> Result<ExitCode, CliError> {
     let mut diverged = Vec::new();
     for &(kind, lr) in &lrs {
         for seed in 0..args.seeds as u64 {
-            bar.set_message(format!("{} s{seed}", kind.name()));
-            match train_run(
-                &data,
-                &data.train,
-                &data.test,
-                &cfg,
-                kind,
-                lr,
-                seed,
-                &mut || bar.inc(1),
-            ) {
+            let outcome = train_run(&data, &data.train, &data.test, &cfg, kind, lr, seed, &bar);
+            bar.finish_run(run_steps);
+            match outcome {
                 Ok(r) => {
                     for e in &r {
                         lines.push(serde_json::to_string(e).unwrap_or_default());
@@ -203,7 +192,7 @@ pub(super) fn run(args: TrainArgs) -> Result<ExitCode, CliError> {
             }
         }
     }
-    bar.finish_and_clear();
+    drop(bar);
     let seconds = started.elapsed().as_secs_f64();
     let setting = format!(
         "{} {}, batch {}, clip {}",

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::Optimizer;
+use lossnav_solvers::observe::{Observer, Progress};
 use serde::Serialize;
 
 use super::data::{augment, shuffle, DataSet, Images};
@@ -272,8 +273,8 @@ pub fn evaluate(net: &Network, images: &Images) -> candle_core::Result<f64> {
 }
 
 /// Trains a fresh network (initialised from `seed`) on `train` with one optimiser and
-/// evaluates it on `eval` after every epoch. `on_batch` is called after every step (progress
-/// reporting).
+/// evaluates it on `eval` after every epoch. `observer` hears of every step: the step count
+/// out of the run's total, and the minibatch loss.
 ///
 /// # Errors
 /// [`TrainError::Diverged`] when the loss stops being finite; candle's errors otherwise.
@@ -286,7 +287,7 @@ pub fn train_run(
     kind: OptimizerKind,
     lr: f64,
     seed: u64,
-    on_batch: &mut dyn FnMut(),
+    observer: &dyn Observer,
 ) -> Result<Vec<EpochRecord>, TrainError> {
     if cfg.batch == 0 || train.is_empty() {
         return Err(TrainError::Invalid(
@@ -304,6 +305,9 @@ pub fn train_run(
     let mut records = Vec::with_capacity(cfg.epochs);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut aug = PathStream::new(seed, AUGMENT_STREAM);
+    let started = Instant::now();
+    let total = cfg.epochs * train.len().div_ceil(cfg.batch);
+    let mut step = 0;
     for epoch in 1..=cfg.epochs {
         // The minibatch order depends on the seed and epoch only, so every optimiser sees the
         // same batches (common random numbers).
@@ -325,7 +329,16 @@ pub fn train_run(
             sum += value * idx.len() as f64;
             count += idx.len();
             opt.step(&loss, &net, cfg.clip)?;
-            on_batch();
+            step += 1;
+            observer.progress(&Progress {
+                solver: "train",
+                stage: format!("{} seed {seed}, epoch {epoch}", kind.name()),
+                iteration: step,
+                measure: "minibatch loss",
+                value,
+                elapsed: started.elapsed().as_secs_f64(),
+                total: Some(total),
+            });
         }
         let seconds = start.elapsed().as_secs_f64();
         // The last step may have left non-finite weights that no loss of this epoch saw.
@@ -353,6 +366,23 @@ pub fn train_run(
     Ok(records)
 }
 
+/// Passes reports on with the iteration shifted by `offset` and the total replaced.
+struct Offset<'a> {
+    inner: &'a dyn Observer,
+    offset: usize,
+    total: usize,
+}
+
+impl Observer for Offset<'_> {
+    fn progress(&self, p: &Progress) {
+        self.inner.progress(&Progress {
+            iteration: self.offset + p.iteration,
+            total: Some(self.total),
+            ..p.clone()
+        });
+    }
+}
+
 /// The outcome of tuning one optimiser's learning rate.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Tuning {
@@ -366,7 +396,8 @@ pub struct Tuning {
 }
 
 /// Picks the learning rate among `lrs` with the best validation accuracy after a full run
-/// (seed 0) on the training set minus its last 10 %, which is the validation set.
+/// (seed 0) on the training set minus its last 10 %, which is the validation set. `observer`
+/// hears of every step, counted over all the runs.
 ///
 /// # Errors
 /// If every rate diverges, or candle fails.
@@ -375,13 +406,20 @@ pub fn tune(
     cfg: &TrainConfig,
     kind: OptimizerKind,
     lrs: &[f64],
-    on_batch: &mut dyn FnMut(),
+    observer: &dyn Observer,
 ) -> Result<Tuning, TrainError> {
     let (train, validation) = data.train.split_tail(0.1);
     let mut tried = Vec::new();
     let mut best: Option<(f64, f64, f64)> = None;
-    for &lr in lrs {
-        match train_run(data, &train, &validation, cfg, kind, lr, 0, on_batch) {
+    let per_run = cfg.epochs * train.len().div_ceil(cfg.batch.max(1));
+    for (k, &lr) in lrs.iter().enumerate() {
+        // One count over all the rates tried.
+        let counted = Offset {
+            inner: observer,
+            offset: k * per_run,
+            total: lrs.len() * per_run,
+        };
+        match train_run(data, &train, &validation, cfg, kind, lr, 0, &counted) {
             Ok(r) => {
                 let last = r
                     .last()

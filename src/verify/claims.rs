@@ -963,7 +963,7 @@ impl DifferentiableLoss for Isotropic {
 
 fn radial_isotropic() -> Result<Measurement, String> {
     let lag = Lagrangian::new(AutoDiff(Isotropic))
-        .with_metric(Identity { dim: 2 })
+        .with_metric(Identity::new(2))
         .with_gamma(0.5);
     let sol = solve(&infinite(lag, &[1.2, -0.7], None)?)?;
     let mut worst = 0.0_f64;

@@ -24,6 +24,20 @@ pub struct DoubleWell {
 }
 
 impl DoubleWell {
+    /// The double well in `dim ≥ 1` dimensions with finite coefficients.
+    ///
+    /// ```
+    /// use lossnav_problems::{AutoDiff, DoubleWell, Landscape};
+    /// let well = AutoDiff(DoubleWell::new(3, 1.0, 1.0, 1.0, -0.5).unwrap());
+    /// assert_eq!(well.value(&[1.0, 0.0, 0.0], 0.0), -0.5);
+    /// assert!(DoubleWell::new(0, 1.0, 1.0, 1.0, -0.5).is_err());
+    /// ```
+    pub fn new(dim: usize, a: f64, b: f64, c: f64, d: f64) -> Result<Self> {
+        let w = Self { dim, a, b, c, d };
+        w.validate()?;
+        Ok(w)
+    }
+
     /// The Figure 1 landscape: `D = 2`, `a = 1`, `b = 1`, `c = 1`, `d = -0.5`.
     pub fn figure1() -> Self {
         Self {

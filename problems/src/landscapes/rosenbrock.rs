@@ -16,6 +16,20 @@ pub struct Rosenbrock {
 }
 
 impl Rosenbrock {
+    /// The valley in `dim ≥ 2` dimensions with finite coefficients `a` and `b`.
+    ///
+    /// ```
+    /// use lossnav_problems::{AutoDiff, Landscape, Rosenbrock};
+    /// let loss = AutoDiff(Rosenbrock::new(3, 1.0, 100.0).unwrap());
+    /// assert_eq!(loss.value(&[1.0, 1.0, 1.0], 0.0), 0.0);
+    /// assert!(Rosenbrock::new(1, 1.0, 100.0).is_err());
+    /// ```
+    pub fn new(dim: usize, a: f64, b: f64) -> Result<Self> {
+        let r = Self { dim, a, b };
+        r.validate()?;
+        Ok(r)
+    }
+
     /// The classic two-dimensional valley `a = 1`, `b = 100`.
     pub fn classic() -> Self {
         Self {
