@@ -149,6 +149,12 @@ impl Drop for Budget {
 /// horizons) before the step is halved.
 const THETA0_STEP_NEWTON: usize = 12;
 
+/// Error tolerance of a continuation's intermediate steps. Their solutions only start the next
+/// step, and the fourth-order meshes that reach 1e-6 have about a tenth of the nodes of those
+/// that reach 1e-10, so each step, and above all each failed try near a fold, costs about a
+/// tenth. The last step is then solved at the requested tolerance.
+const STEP_TOL: f64 = 1e-6;
+
 /// What [`Accuracy`] reports the boundary-value solver's tolerance against.
 const MEASURE: &str = "collocation error estimate";
 
@@ -416,13 +422,17 @@ impl Bvp {
         ws: &mut Workspace,
     ) -> Result<(State, Stats, usize), SolverError> {
         const MIN_STEP: f64 = 1.0 / 4096.0;
+        let loose = Bvp {
+            tol: self.tol.max(STEP_TOL),
+            ..self.clone()
+        };
         let stepper = Bvp {
             max_newton_iterations: self.max_newton_iterations.min(step_newton),
-            ..self.clone()
+            ..loose.clone()
         };
         let (lag0, th0) = make(0.0);
         let sys0 = System::new(&lag0, &th0, end);
-        let (mut state, mut stats) = self.adapt(&sys0, initial, ws)?;
+        let (mut state, mut stats) = loose.adapt(&sys0, initial, ws)?;
         let (mut s, mut ds, mut steps) = (0.0_f64, 0.25_f64, 0usize);
         while s < 1.0 {
             let next = (s + ds).min(1.0);
@@ -456,6 +466,16 @@ impl Bvp {
                     }
                 }
             }
+        }
+        if loose.tol > self.tol {
+            // The end point at the requested tolerance, from its loose solution.
+            let (lag, th) = make(1.0);
+            let sys = System::new(&lag, &th, end);
+            let (st, stt) = self.adapt(&sys, state, ws)?;
+            state = st;
+            stats.iterations += stt.iterations;
+            stats.passes += stt.passes;
+            stats.max_error = stt.max_error;
         }
         Ok((state, stats, steps))
     }
@@ -595,12 +615,19 @@ impl Bvp {
         };
         let mut total = Stats::default();
         let mut continuation = None;
+        // The end gap of the last direct solve, and whether lengthening has stopped helping.
+        let mut last_gap: Option<f64> = None;
+        let mut stuck = false;
         for lengthening in 0.. {
             let sys = System::new(lag, theta0, &end);
-            let attempt = self.adapt(&sys, state.clone(), &mut ws);
+            let attempt = if stuck {
+                None
+            } else {
+                Some(self.adapt(&sys, state.clone(), &mut ws))
+            };
             let (solved, stats) = match attempt {
-                Ok(ok) => ok,
-                Err(e)
+                Some(Ok(ok)) => ok,
+                Some(Err(e))
                     if !self.continuation
                         || matches!(
                             e,
@@ -609,7 +636,8 @@ impl Bvp {
                 {
                     return Err(e)
                 }
-                Err(_) => {
+                // A failed direct solve, or one whose end does not approach θ*: continuation.
+                _ => {
                     // From the equilibrium (trivially solved) to θ0.
                     let make = |s: f64| {
                         let th: Vec<f64> = (0..d)
@@ -687,6 +715,19 @@ impl Bvp {
             let gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
             if self.truncation.is_some() || gap <= gap_target {
                 break;
+            }
+            // Each lengthening by half shrinks the gap of an extremal that settles at θ* by
+            // orders of magnitude (like e^{-r T/2}, and T starts where e^{-r T} is the target).
+            // One that does not halve it has found another extremal, whose end stays away
+            // from θ* (toward another equilibrium): more lengthenings would only repeat that,
+            // so the continuation from θ* takes over (where the extremal does not exist, it
+            // finds the fold in a tenth of the time).
+            if continuation.is_none() && self.continuation {
+                stuck = last_gap.is_some_and(|g| gap > 0.5 * g);
+                last_gap = Some(gap);
+            } else {
+                // After the continuation, lengthening starts from its solution again.
+                stuck = false;
             }
             if lengthening == MAX_LENGTHENINGS {
                 return Err(SolverError::TruncationLimit {
