@@ -167,28 +167,30 @@ impl LqRule {
                 2 * d
             )));
         }
+        // P = -Y X⁻¹ / η from the stable eigenvectors [X; Y], by faer's blocked LU:
+        // Xᵀ Pᵀ = -Yᵀ / η (nalgebra's unblocked complex inverse was most of the time at D = 500).
         let u = evd.U();
-        let x = DMatrix::from_fn(d, d, |i, j| {
-            let v = u[(i, stable[j])];
-            Complex::new(v.re, v.im)
-        });
-        let y = DMatrix::from_fn(d, d, |i, j| {
-            let v = u[(d + i, stable[j])];
-            Complex::new(v.re, v.im)
-        });
-        let x_inv = x.try_inverse().ok_or_else(|| {
-            RuleError::NoStabilisingSolution(
+        let xt = faer::Mat::<faer::c64>::from_fn(d, d, |i, j| u[(j, stable[i])]);
+        let mut pt = faer::Mat::<faer::c64>::from_fn(d, d, |i, j| u[(d + j, stable[i])]);
+        {
+            use faer::linalg::solvers::Solve;
+            xt.partial_piv_lu().solve_in_place(pt.as_mut());
+        }
+        if (0..d).any(|j| (0..d).any(|i| !(pt[(i, j)].re.is_finite() && pt[(i, j)].im.is_finite())))
+        {
+            return Err(RuleError::NoStabilisingSolution(
                 "the stable subspace is not a graph over θ (uncontrollable and unstable directions)".into(),
-            )
-        })?;
-        let yx = y * x_inv;
-        let riccati_c = yx.map(|c| -c / data.eta);
-        let riccati_raw = riccati_c.map(|c| c.re);
+            ));
+        }
+        let riccati_raw = DMatrix::from_fn(d, d, |i, j| -pt[(j, i)].re / data.eta);
         let riccati = (&riccati_raw + riccati_raw.transpose()) * 0.5;
         let residual = data.riccati_residual(&riccati);
         let policy = &data.a - &data.m * &riccati * data.eta;
-        let rates = policy
-            .complex_eigenvalues()
+        let rates = to_faer(&policy)
+            .eigenvalues()
+            .map_err(|e| {
+                RuleError::NoStabilisingSolution(format!("eigenvalues of the policy: {e:?}"))
+            })?
             .iter()
             .map(|c| (c.re, c.im))
             .collect();
@@ -241,28 +243,44 @@ fn equilibrium(
 ) -> Result<(DVector<f64>, DVector<f64>), RuleError> {
     let d = data.dim();
     let z = data.hamiltonian_matrix();
-    let eig = data.m.clone().symmetric_eigen();
-    let max = eig.eigenvalues.amax();
+    // faer's blocked decompositions: nalgebra's unblocked SVD of this 2D × 2D system took most
+    // of `rule`'s time at D in the hundreds.
+    let eig = to_faer(&data.m)
+        .self_adjoint_eigen(faer::Side::Lower)
+        .map_err(|e| RuleError::NoStabilisingSolution(format!("eigenvalues of M: {e:?}")))?;
+    let values = eig.S().column_vector();
+    let max = (0..d).fold(0.0_f64, |m, i| m.max(values[i].abs()));
     let null: Vec<usize> = (0..d)
-        .filter(|&i| eig.eigenvalues[i].abs() <= 1e-12 * max * d as f64)
+        .filter(|&i| values[i].abs() <= 1e-12 * max * d as f64)
         .collect();
     let rows = 2 * d + null.len();
-    let mut lhs = DMatrix::zeros(rows, 2 * d);
-    lhs.view_mut((0, 0), (2 * d, 2 * d)).copy_from(&z);
-    let mut rhs = DVector::zeros(rows);
-    rhs.rows_mut(0, d).copy_from(&(-&data.b));
-    rhs.rows_mut(d, d)
-        .copy_from(&(&data.h * &data.mu * (data.eta * data.k)));
-    for (r, &i) in null.iter().enumerate() {
-        let n = eig.eigenvectors.column(i);
-        for j in 0..d {
-            lhs[(2 * d + r, j)] = n[j];
+    let mut lhs = faer::Mat::<f64>::zeros(rows, 2 * d);
+    for j in 0..2 * d {
+        for i in 0..2 * d {
+            lhs[(i, j)] = z[(i, j)];
         }
-        rhs[2 * d + r] = n.dot(theta0);
     }
-    let svd = lhs.svd(true, true);
-    let sv = &svd.singular_values;
-    if sv.min() <= 1e-12 * sv.max() {
+    let mut rhs = vec![0.0; rows];
+    let hmu = &data.h * &data.mu * (data.eta * data.k);
+    for i in 0..d {
+        rhs[i] = -data.b[i];
+        rhs[d + i] = hmu[i];
+    }
+    let vectors = eig.U();
+    for (r, &i) in null.iter().enumerate() {
+        for j in 0..d {
+            lhs[(2 * d + r, j)] = vectors[(j, i)];
+        }
+        rhs[2 * d + r] = (0..d).map(|j| vectors[(j, i)] * theta0[j]).sum();
+    }
+    let svd = lhs
+        .thin_svd()
+        .map_err(|e| RuleError::NoStabilisingSolution(format!("SVD: {e:?}")))?;
+    let sv = svd.S().column_vector();
+    let (smax, smin) = (0..2 * d).fold((0.0_f64, f64::INFINITY), |(a, b), i| {
+        (a.max(sv[i]), b.min(sv[i]))
+    });
+    if smin <= 1e-12 * smax {
         return Err(RuleError::NoStabilisingSolution(
             "the equilibrium is not unique: its equations are singular (a flat direction of \
              the loss or k = 0 along a controllable direction, or curvatures too disparate \
@@ -270,8 +288,16 @@ fn equilibrium(
                 .into(),
         ));
     }
-    let sol = svd
-        .solve(&rhs, 0.0)
-        .map_err(|e| RuleError::NoStabilisingSolution(e.to_string()))?;
+    // x = V Σ⁻¹ Uᵀ rhs (least squares, consistent when rows > 2D).
+    let (uu, vv) = (svd.U(), svd.V());
+    let coef: Vec<f64> = (0..2 * d)
+        .map(|k| (0..rows).map(|i| uu[(i, k)] * rhs[i]).sum::<f64>() / sv[k])
+        .collect();
+    let sol = DVector::from_fn(2 * d, |i, _| (0..2 * d).map(|k| vv[(i, k)] * coef[k]).sum());
     Ok((sol.rows(0, d).into_owned(), sol.rows(d, d).into_owned()))
+}
+
+/// The same matrix as a faer matrix.
+fn to_faer(m: &DMatrix<f64>) -> faer::Mat<f64> {
+    faer::Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)])
 }
