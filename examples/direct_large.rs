@@ -24,10 +24,10 @@ fn main() {
         .unwrap_or(10);
     let sol = direct.solve(problem).unwrap();
     println!(
-        "D = {d}, N = {n}: {:.2?}, {} L-BFGS iterations, gradient norm {:.1e}, cost {} vs closed form {exact} (relative error {:.1e})",
+        "D = {d}, N = {n}: {:.2?}, {} L-BFGS iterations, {}, cost {} vs closed form {exact} (relative error {:.1e})",
         start.elapsed(),
         sol.diagnostics.iterations,
-        sol.diagnostics.max_residual,
+        sol.accuracy.describe(),
         sol.cost,
         (sol.cost - exact).abs() / exact
     );

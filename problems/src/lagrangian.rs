@@ -229,6 +229,53 @@ impl Lagrangian {
         }
     }
 
+    /// The running cost `ℓ` and its gradients at once, in caller-owned scratch: what
+    /// [`Lagrangian::running_cost`] and [`Lagrangian::running_cost_gradients`] compute, with
+    /// the control and `G u` shared and no allocation (the direct method calls this at every
+    /// quadrature point of every evaluation).
+    ///
+    /// ```
+    /// use lossnav_problems::{lagrangian::CostScratch, Lagrangian, Quadratic};
+    /// let lag = Lagrangian::new(Quadratic::diagonal(vec![1.0], vec![0.0]).unwrap()).with_eta(2.0);
+    /// let (mut g_th, mut g_thd, mut scratch) = ([0.0], [0.0], CostScratch::new(1));
+    /// let l = lag.running_cost_with_gradients(&[2.0], &[1.0], 0.0, &mut g_th, &mut g_thd, &mut scratch);
+    /// assert_eq!((l, g_th[0], g_thd[0]), (2.25, 2.0, 0.5));
+    /// ```
+    pub fn running_cost_with_gradients(
+        &self,
+        theta: &[f64],
+        theta_dot: &[f64],
+        t: f64,
+        d_theta: &mut [f64],
+        d_theta_dot: &mut [f64],
+        scratch: &mut CostScratch,
+    ) -> f64 {
+        let d = theta.len();
+        scratch.resize(d);
+        let CostScratch {
+            u,
+            gu,
+            metric_term,
+            drift_term,
+        } = scratch;
+        self.drift.value(theta, t, u);
+        for (ui, v) in u.iter_mut().zip(theta_dot) {
+            *ui = v - *ui;
+        }
+        self.metric.metric_mul(theta, u, gu);
+        let kinetic = dot(u, gu) / (2.0 * self.eta);
+        for (o, v) in d_theta_dot.iter_mut().zip(gu.iter()) {
+            *o = v / self.eta;
+        }
+        self.metric.metric_quadratic_gradient(theta, u, metric_term);
+        self.drift.jacobian_transpose_mul(theta, t, gu, drift_term);
+        let loss = self.loss.value_and_gradient(theta, t, d_theta);
+        for i in 0..d {
+            d_theta[i] = self.k * d_theta[i] + (0.5 * metric_term[i] - drift_term[i]) / self.eta;
+        }
+        kinetic + self.k * loss
+    }
+
     /// The control `u = θ̇ - f(θ, t)`.
     pub fn control(&self, theta: &[f64], theta_dot: &[f64], t: f64) -> Vec<f64> {
         let mut f = vec![0.0; theta.len()];
@@ -261,4 +308,34 @@ impl Lagrangian {
 
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Work vectors of [`Lagrangian::running_cost_with_gradients`]: four of length `D`, allocated
+/// once and reused.
+#[derive(Debug, Clone, Default)]
+pub struct CostScratch {
+    u: Vec<f64>,
+    gu: Vec<f64>,
+    metric_term: Vec<f64>,
+    drift_term: Vec<f64>,
+}
+
+impl CostScratch {
+    /// Scratch for `D = dim`.
+    pub fn new(dim: usize) -> Self {
+        let mut s = Self::default();
+        s.resize(dim);
+        s
+    }
+
+    fn resize(&mut self, dim: usize) {
+        for v in [
+            &mut self.u,
+            &mut self.gu,
+            &mut self.metric_term,
+            &mut self.drift_term,
+        ] {
+            v.resize(dim, 0.0);
+        }
+    }
 }

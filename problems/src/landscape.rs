@@ -22,6 +22,16 @@ pub trait Landscape: Send + Sync {
     /// Writes `∇_θ L(θ, t)` into `grad` (length `D`).
     fn gradient(&self, theta: &[f64], t: f64, grad: &mut [f64]);
 
+    /// `L(θ, t)`, with `∇_θ L(θ, t)` written into `grad`: what the direct method needs at
+    /// every quadrature point. The default calls [`Landscape::value`] and
+    /// [`Landscape::gradient`]; landscapes whose value and gradient share their work (a
+    /// network's forward pass, a quadratic's `H(θ − μ)`) override it, and the override must
+    /// agree with the two.
+    fn value_and_gradient(&self, theta: &[f64], t: f64, grad: &mut [f64]) -> f64 {
+        self.gradient(theta, t, grad);
+        self.value(theta, t)
+    }
+
     /// Writes the Hessian `∇²_θ L(θ, t)` into `hess` (`D×D`).
     ///
     /// The default builds it column by column from [`Landscape::hessian_vector`]; closed

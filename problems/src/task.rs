@@ -192,6 +192,19 @@ impl Landscape for ExpectedTaskLoss {
         }
     }
 
+    fn value_and_gradient(&self, theta: &[f64], t: f64, grad: &mut [f64]) -> f64 {
+        self.gradient(theta, t, grad);
+        let mut r = vec![0.0; self.dim()];
+        self.target(t, &mut r);
+        let q: f64 = r
+            .iter()
+            .zip(theta)
+            .zip(grad.iter())
+            .map(|((ri, th), g)| (th - ri) * g)
+            .sum();
+        0.5 * q + self.variance_term(t)
+    }
+
     fn hessian(&self, _theta: &[f64], _t: f64, hess: &mut DMatrix<f64>) {
         hess.copy_from(&self.hessian);
     }

@@ -218,6 +218,9 @@ impl Bvp {
         let estimate = Self::memory_estimate(dim, nodes);
         if estimate > self.max_memory {
             return Err(SolverError::MemoryLimit {
+                solver: "boundary-value solver",
+                advice: "its Newton matrix is O(N·D²); the direct method (--method direct) \
+                         works in O(N·D) memory",
                 estimate,
                 limit: self.max_memory,
                 nodes,

@@ -99,12 +99,15 @@ pub enum SolverError {
     },
     /// The solve would need more memory than allowed: estimated before allocating.
     #[error(
-        "the boundary-value solver would need about {:.2} GB for {nodes} mesh nodes at D = {dim} \
-         (limit {:.2} GB): its Newton matrix is O(N·D²); the direct method (--method direct) \
-         works in O(N·D) memory",
+        "the {solver} would need about {:.2} GB for {nodes} mesh nodes at D = {dim} \
+         (limit {:.2} GB): {advice}",
         *estimate as f64 / 1e9, *limit as f64 / 1e9
     )]
     MemoryLimit {
+        /// Which solver.
+        solver: &'static str,
+        /// Where the memory goes and what to do.
+        advice: &'static str,
         /// Estimated bytes.
         estimate: usize,
         /// Allowed bytes.

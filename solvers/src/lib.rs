@@ -22,6 +22,7 @@ pub mod extremals;
 mod hermite;
 mod integrate;
 pub mod jacobi;
+mod lbfgs;
 mod memory;
 pub mod mesh;
 pub mod observe;

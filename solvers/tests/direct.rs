@@ -207,3 +207,29 @@ fn bvp_agrees_with_direct(text: &str) -> Solution {
     );
     bvp
 }
+
+/// A mesh whose estimated memory is over the budget is refused before anything of its size
+/// is allocated, with a typed error naming the estimate; the estimate follows the documented
+/// count (`2m + 9` vectors of the unknowns).
+#[test]
+fn a_mesh_over_the_memory_budget_is_refused() {
+    let p = problem("figure1-double-well");
+    let direct = Direct {
+        max_memory: 1 << 20,
+        ..Direct::default().with_intervals(100_000)
+    };
+    // m = 20: 49 vectors of 2·100 001·2 unknowns.
+    assert_eq!(direct.memory_estimate(2, false), 8 * 49 * 2 * 100_001 * 2);
+    match direct.solve(&p) {
+        Err(e @ lossnav_solvers::SolverError::MemoryLimit { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("direct method") && text.contains("L-BFGS"),
+                "{text}"
+            );
+        }
+        other => panic!("expected MemoryLimit, got {other:?}"),
+    }
+    // Within the default budget the same problem on a small mesh solves.
+    assert!(Direct::default().with_intervals(64).solve(&p).is_ok());
+}

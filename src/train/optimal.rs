@@ -93,7 +93,8 @@ impl NetworkLoss {
         candle_nn::loss::cross_entropy(&logits, &self.labels)?.to_scalar::<f64>()
     }
 
-    fn try_gradient(&self, theta: &[f64], out: &mut [f64]) -> candle_core::Result<()> {
+    /// The loss, with its gradient written to `out` (one forward and one backward pass).
+    fn try_gradient(&self, theta: &[f64], out: &mut [f64]) -> candle_core::Result<f64> {
         let vars: Vec<Var> = self
             .tensors(theta)?
             .iter()
@@ -112,7 +113,7 @@ impl NetworkLoss {
             }
             at += n;
         }
-        Ok(())
+        loss.to_scalar::<f64>()
     }
 
     /// `∇²L·v` by the R-operator: the forward pass and its directional derivative, then the
@@ -206,6 +207,13 @@ impl Landscape for NetworkLoss {
         if self.try_gradient(theta, grad).is_err() {
             grad.fill(f64::NAN);
         }
+    }
+
+    fn value_and_gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) -> f64 {
+        self.try_gradient(theta, grad).unwrap_or_else(|_| {
+            grad.fill(f64::NAN);
+            f64::NAN
+        })
     }
 
     fn hessian_vector(&self, theta: &[f64], _t: f64, v: &[f64], out: &mut [f64]) {

@@ -85,6 +85,18 @@ impl<F: DifferentiableLoss> Landscape for AutoDiff<F> {
         }
     }
 
+    fn value_and_gradient(&self, theta: &[f64], t: f64, grad: &mut [f64]) -> f64 {
+        if theta.len() <= Self::SCALAR_DUAL_MAX_DIM {
+            self.gradient(theta, t, grad);
+            self.value(theta, t)
+        } else {
+            let x = DVector::from_column_slice(theta);
+            let (f, g) = num_dual::gradient(|x| self.0.eval(x.as_slice(), t), &x);
+            grad.copy_from_slice(g.as_slice());
+            f
+        }
+    }
+
     fn hessian(&self, theta: &[f64], t: f64, hess: &mut DMatrix<f64>) {
         let d = theta.len();
         if d <= Self::SCALAR_DUAL_MAX_DIM {

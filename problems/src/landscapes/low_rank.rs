@@ -5,7 +5,9 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::error::{check_finite, ProblemError, Result};
 use crate::landscape::Landscape;
-use crate::landscapes::quadratic::{quadratic_gradient, quadratic_value};
+use crate::landscapes::quadratic::{
+    quadratic_gradient, quadratic_value, quadratic_value_and_gradient,
+};
 
 /// `L(θ) = ½(θ-μ)ᵀ(diag(d) + U Uᵀ)(θ-μ)` with `U` of size `D×r`: `O(D·r)` memory and work
 /// per gradient or Hessian–vector product; the `D×D` Hessian is never formed (its `hessian`
@@ -68,6 +70,14 @@ impl Landscape for LowRankQuadratic {
             self.minimum.as_slice(),
             grad,
         );
+    }
+    fn value_and_gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) -> f64 {
+        quadratic_value_and_gradient(
+            |v, out| self.apply(v, out),
+            theta,
+            self.minimum.as_slice(),
+            grad,
+        )
     }
     fn hessian(&self, _theta: &[f64], _t: f64, hess: &mut DMatrix<f64>) {
         hess.copy_from(&(DMatrix::from_diagonal(&self.diag) + &self.u * self.u.transpose()));

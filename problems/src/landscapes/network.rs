@@ -99,6 +99,9 @@ impl Landscape for TwoLayerTanh {
     fn gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) {
         self.loss_and_gradient(theta, grad);
     }
+    fn value_and_gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) -> f64 {
+        self.loss_and_gradient(theta, grad)
+    }
     fn hessian_vector(&self, theta: &[f64], _t: f64, v: &[f64], out: &mut [f64]) {
         let x: Vec<Dual64> = theta
             .iter()

@@ -102,6 +102,15 @@ impl Landscape for Quadratic {
         );
     }
 
+    fn value_and_gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) -> f64 {
+        quadratic_value_and_gradient(
+            |v, out| self.apply(v, out),
+            theta,
+            self.minimum.as_slice(),
+            grad,
+        )
+    }
+
     fn hessian(&self, _theta: &[f64], _t: f64, hess: &mut DMatrix<f64>) {
         match &self.curvature {
             Curvature::Dense(h) => hess.copy_from(h),
@@ -142,6 +151,18 @@ pub(crate) fn quadratic_value(
     let mut hx = vec![0.0; x.len()];
     apply(&x, &mut hx);
     0.5 * x.iter().zip(&hx).map(|(a, b)| a * b).sum::<f64>()
+}
+
+/// `½(θ-μ)ᵀH(θ-μ)` with the gradient `H(θ-μ)` written to `grad`, from one product.
+pub(crate) fn quadratic_value_and_gradient(
+    apply: impl Fn(&[f64], &mut [f64]),
+    theta: &[f64],
+    mu: &[f64],
+    grad: &mut [f64],
+) -> f64 {
+    let x: Vec<f64> = theta.iter().zip(mu).map(|(a, m)| a - m).collect();
+    apply(&x, grad);
+    0.5 * x.iter().zip(grad.iter()).map(|(a, b)| a * b).sum::<f64>()
 }
 
 /// `H(θ-μ)` for `H` given by its action `apply`.
