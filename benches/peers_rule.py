@@ -30,8 +30,10 @@ whole process (for numpy the Python and numpy imports too); lossnav reads its sp
 summary) is timed beside it as an estimate of the parse. The numpy side's phases (parse,
 P, rates, equilibrium, output) are timed inside the child. The outputs are compared: P
 (max |ΔP| / max |P|), the rates (matched, then max |Δ| / max |rate|), θ*, p*, p0 and the cost.
-The machine's load average is printed with the table: timings taken beside other work are not
-comparable with quiet ones.
+The machine's load average is printed with the table, and for every run the cores other
+processes kept busy meanwhile ("others", from /proc/stat less the run's own CPU time): timings
+taken beside other work are not comparable with quiet ones (OpenBLAS's threads, spinning, suffer
+most when a core is taken).
 
 Reproduce (from the repository root):
 
@@ -303,22 +305,39 @@ def worst(agree):
 # Timing harness
 
 
+def busy_seconds():
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(command, env, stdout_path=os.devnull):
     """Runs `command` under `/usr/bin/time -v` with its stdout to `stdout_path`: wall s, peak
-    RSS MB, CPU %."""
+    RSS MB, CPU %, and "others": the cores other processes kept busy meanwhile (on average).
+
+    The load average is a poor witness here: it counts the benchmark itself. "others" is the
+    machine's busy time over the run less the command's own user and system time.
+    """
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report, \
             open(stdout_path, "w") as out:
+        busy = busy_seconds()
         done = subprocess.run(["/usr/bin/time", "-v", "-o", report.name, *map(str, command)],
                               stdout=out, stderr=subprocess.PIPE, text=True, env=env)
+        busy = busy_seconds() - busy
         if done.returncode != 0:
             sys.exit(f"{command[0]} failed ({done.returncode}):\n{done.stderr}")
         fields = dict(line.strip().rsplit(": ", 1)
                       for line in report.read().splitlines() if ": " in line)
     clock = [float(v) for v in fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":")]
+    wall = sum(v * 60**i for i, v in enumerate(reversed(clock)))
+    own = float(fields["User time (seconds)"]) + float(fields["System time (seconds)"])
     return {
-        "wall": sum(v * 60**i for i, v in enumerate(reversed(clock))),
+        "wall": wall,
         "rss": int(fields["Maximum resident set size (kbytes)"]) / 1024,
         "cpu": float(fields["Percent of CPU this job got"].rstrip("%")),
+        "others": max(busy - own, 0.0) / max(wall, 1e-3),
     }
 
 
@@ -370,8 +389,8 @@ def compare(binary, dims, reps, workdir, one_thread):
                 result["load"] = os.getloadavg()[0]
                 runs[label].append(result)
                 print(f"  rep {rep + 1} {label:<17} wall {result['wall']:6.2f} s, "
-                      f"{result['rss']:5.0f} MB, CPU {result['cpu']:3.0f} %, "
-                      f"load {result['load']:.2f}", flush=True)
+                      f"{result['rss']:5.0f} MB, CPU {result['cpu']:3.0f} %, others "
+                      f"{result['others']:.2f} cores, load {result['load']:.2f}", flush=True)
         # Agreement, on the last outputs (every run of a side computes the same thing).
         outputs = {label: json.loads((workdir / f"out-{d}-{label.replace(' ', '_')}.json")
                                      .read_text()) for label, _, _ in configs}
@@ -385,9 +404,10 @@ def compare(binary, dims, reps, workdir, one_thread):
 
 
 def print_table(rows, reps):
-    print(f"\nMedians of {reps} interleaved runs; load average (1 min) at the end "
-          f"{os.getloadavg()[0]:.2f}, over the runs {describe_loads(rows)}")
-    header = (f"{'D':>5}  {'tool':<18}{'wall s':>8}{'peak RSS MB':>13}{'CPU %':>7}"
+    print(f"\nMedians of {reps} interleaved runs; load average (1 min, counting these runs) at "
+          f"the end {os.getloadavg()[0]:.2f}, over the runs {describe_loads(rows)}; 'others': "
+          f"cores kept busy by other processes during the run, of {os.cpu_count()}")
+    header = (f"{'D':>5}  {'tool':<18}{'wall s':>8}{'peak RSS MB':>13}{'CPU %':>7}{'others':>8}"
               f"{'parse s':>9}{'P s':>7}{'rates s':>9}{'equil. s':>10}{'output s':>10}")
     print(header)
     print("-" * len(header))
@@ -402,13 +422,13 @@ def print_table(rows, reps):
                                ("equilibrium", 10), ("output", 10)))
                       if "parse" in m else "")
             print(f"{d:>5}  {label:<18}{m['wall']:>8.2f}{m['rss']:>13.0f}{m['cpu']:>7.0f}"
-                  f"{phases}")
+                  f"{m['others']:>8.2f}{phases}")
         for ours, theirs in (("lossnav", "numpy"), ("lossnav 1 thread", "numpy 1 thread")):
             if ours in med and theirs in med:
                 print(f"{d:>5}  {'ratio ' + theirs.split()[0] + '/' + ours.split()[0]:<18}"
                       f"{med[theirs]['wall'] / med[ours]['wall']:>8.2f}"
                       f"{med[theirs]['rss'] / med[ours]['rss']:>13.2f}"
-                      f"{'   (' + ('1 thread' if '1' in ours else 'default threads') + ')'}")
+                      f"{'':>15}({'1 thread' if '1' in ours else 'default threads'})")
         blas.update(r["blas"] for label, results in runs.items() for r in results if "blas" in r)
     print("numpy BLAS: " + "; ".join(sorted(blas)))
     print("('lossnav validate' is one parse of the spec plus start-up: lossnav rule parses it "

@@ -621,13 +621,20 @@ impl Bvp {
         // The end gap of the last direct solve, and whether lengthening has stopped helping.
         let mut last_gap: Option<f64> = None;
         let mut stuck = false;
+        // Horizons that are lengthened, and extremals that turn out to end elsewhere, are
+        // solved to the continuation's step tolerance; only the accepted one to `tol`.
+        let loose = Bvp {
+            tol: self.tol.max(STEP_TOL),
+            ..self.clone()
+        };
         for lengthening in 0.. {
             let sys = System::new(lag, theta0, &end);
             let attempt = if stuck {
                 None
             } else {
-                Some(self.adapt(&sys, state.clone(), &mut ws))
+                Some(loose.adapt(&sys, state.clone(), &mut ws))
             };
+            let loosely = attempt.as_ref().is_some_and(|a| a.is_ok()) && loose.tol > self.tol;
             let (solved, stats) = match attempt {
                 Some(Ok(ok)) => ok,
                 Some(Err(e))
@@ -715,7 +722,16 @@ impl Bvp {
             total.passes += stats.passes;
             total.max_error = stats.max_error;
             state = solved;
-            let gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
+            let mut gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
+            if loosely && (self.truncation.is_some() || gap <= gap_target) {
+                // The accepted horizon: to the requested tolerance, from the loose solution.
+                let (solved, stats) = self.adapt(&sys, state, &mut ws)?;
+                total.iterations += stats.iterations;
+                total.passes += stats.passes;
+                total.max_error = stats.max_error;
+                state = solved;
+                gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
+            }
             if self.truncation.is_some() || gap <= gap_target {
                 break;
             }
