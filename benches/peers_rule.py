@@ -3,7 +3,7 @@
 
 An optional side-by-side timing, not part of the tests. The instance is the one of
 docs/benchmarks.md, "Closed-form rule at large D": the loss ½(θ-μ)ᵀH(θ-μ) with a dense H,
-tridiagonal plus rank 4 (curvatures about 1–2.6), a diagonal metric G, no drift, η = k = 1,
+tridiagonal plus rank 4 (curvatures 1.06–2.63), a diagonal metric G, no drift, η = k = 1,
 γ = 0.5, infinite horizon. It is drawn here from a seeded numpy generator and written as a
 spec (the Hessian as a dense `hessian`, every float by its shortest round-trip repr, so both
 sides read the same numbers: 5.8 MB at D = 500, 23 MB at D = 1000).
@@ -41,6 +41,10 @@ Reproduce (from the repository root):
     python3 benches/peers_rule.py --check                   # this script's checks, small D
     python3 benches/peers_rule.py --dims 500 1000 --reps 3  # the comparison
     python3 benches/peers_rule.py --perf 1000               # where lossnav's time goes (perf)
+    RAYON_NUM_THREADS=1 python3 benches/peers_rule.py --perf 1000   # the same, one thread
+
+`--workdir DIR` keeps the specs, the outputs and perf.data. The comparison at D = 1000 takes
+about 4 minutes (four runs of 15–25 s per repetition), `--perf 1000` about one.
 
 Needs numpy and scipy (`pip install numpy scipy`); threadpoolctl (`pip install threadpoolctl`)
 is optional, to report the BLAS threads actually in use.
@@ -79,8 +83,9 @@ def instance(d, general=False, seed=SEED):
     H = T + Q diag(w) Qᵀ: T tridiagonal with diagonal 1.5–1.6 and off-diagonals of size
     0.2–0.25 (Gershgorin: spectrum in [1.0, 2.1]), Q four orthonormal random columns, w the
     RANK_WEIGHTS; H is dense, its curvatures 1.06–2.63 at D = 500 and 1000 (the random
-    columns are spread over all coordinates, so w lifts only a few outliers above T's 2.1). G = diag(g), g log-uniform
-    in [0.5, 2]. `general` adds what the benchmark leaves out, to test conventions at small D:
+    columns are spread over all coordinates, so w lifts only a few outliers above T's 2.1).
+    G = diag(g), g log-uniform in [0.5, 2]; μ ~ N(0, ¼), θ0 uniform in [-1, 1]. `general`
+    adds what the benchmark leaves out, to test conventions at small D:
     a nonsymmetric affine drift (weight decay plus a rotation) with an offset, η ≠ 1, k ≠ 1.
     """
     rng = np.random.default_rng([seed, d, int(general)])
@@ -283,7 +288,8 @@ def agreement(ours, theirs):
     p_scale = float(np.abs(np.asarray(ours["p0"])).max())
 
     return {
-        "P": rel("riccati"), "K": rel("policy"), "rates": rates_error(ours["rates"], theirs["rates"]),
+        "P": rel("riccati"), "K": rel("policy"),
+        "rates": rates_error(ours["rates"], theirs["rates"]),
         "θ*": rel("equilibrium"), "p*": rel("p_equilibrium", p_scale), "p0": rel("p0"),
         "cost": abs(ours["cost"] - theirs["cost"]) / abs(ours["cost"]),
         "residual": (ours["riccati_residual"], theirs["riccati_residual"]),
@@ -337,7 +343,8 @@ def timed(command, env, stdout_path=os.devnull):
         "wall": wall,
         "rss": int(fields["Maximum resident set size (kbytes)"]) / 1024,
         "cpu": float(fields["Percent of CPU this job got"].rstrip("%")),
-        "others": max(busy - own, 0.0) / max(wall, 1e-3),
+        # /proc/stat counts in 10 ms ticks: too coarse for short runs.
+        "others": max(busy - own, 0.0) / wall if wall >= 0.5 else float("nan"),
     }
 
 
@@ -422,7 +429,7 @@ def print_table(rows, reps):
                                ("equilibrium", 10), ("output", 10)))
                       if "parse" in m else "")
             print(f"{d:>5}  {label:<18}{m['wall']:>8.2f}{m['rss']:>13.0f}{m['cpu']:>7.0f}"
-                  f"{m['others']:>8.2f}{phases}")
+                  f"{m['others']:>8.2f}{phases}".replace("     nan", "       -"))
         for ours, theirs in (("lossnav", "numpy"), ("lossnav 1 thread", "numpy 1 thread")):
             if ours in med and theirs in med:
                 print(f"{d:>5}  {'ratio ' + theirs.split()[0] + '/' + ours.split()[0]:<18}"
