@@ -62,6 +62,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "target" / "release" / "lossnav"
@@ -187,7 +188,8 @@ def riccati_residual(q, p):
 
 
 def equilibrium(q):
-    """(θ*, p*) as lq.rs's `equilibrium`: null space of M by eigh, then a thin SVD solve."""
+    """(θ*, p*) as lq.rs's `equilibrium`: null space of M by eigh, then a column-pivoted QR
+    (rank check on |diag R|, least-squares solve)."""
     d = len(q["mu"])
     z = hamiltonian_matrix(q)  # rebuilt, as lossnav does
     values, vectors = np.linalg.eigh(q["m"])
@@ -197,10 +199,12 @@ def equilibrium(q):
     lhs[2 * d:, :d] = vectors[:, null].T
     rhs = np.concatenate([-q["b"], q["h"] @ q["mu"] * (q["eta"] * q["k"]),
                           vectors[:, null].T @ q["theta0"]])
-    u, s, vt = np.linalg.svd(lhs, full_matrices=False)
-    if s.min() <= 1e-12 * s.max():
+    qq, r, perm = scipy.linalg.qr(lhs, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    if not diag.min() > 1e-12 * diag.max():
         raise ValueError("the equilibrium is not unique (singular equations)")
-    sol = vt.T @ ((u.T @ rhs) / s)
+    sol = np.empty(2 * d)
+    sol[perm] = scipy.linalg.solve_triangular(r, qq.T @ rhs)
     return sol[:d], sol[d:]
 
 
@@ -461,7 +465,7 @@ PHASES = [
     ("eigendecomposition of Z", r"eigen_imp"),
     ("P: LU solve", r"partial_piv_lu|solve_in_place"),
     ("rates: eigenvalues of K", r"eigenvalues"),
-    ("equilibrium: thin SVD", r"thin_svd|faer::linalg::svd"),
+    ("equilibrium: column-pivoted QR", r"col_piv_qr|faer::linalg::qr"),
     ("equilibrium: eigh(M)", r"self_adjoint_eigen"),
     ("Riccati residual, K (nalgebra)", r"riccati_residual|nalgebra"),
     ("other in LqRule::new (building Z, copies)", r"lossnav::rules::lq"),
