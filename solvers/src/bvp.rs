@@ -612,7 +612,7 @@ impl Bvp {
         let mut state = match user {
             Some(g) => from_guess(&t0, g),
             None => {
-                let y0: Vec<f64> = t0.iter().flat_map(|&t| target.linear(t, theta0)).collect();
+                let y0 = target.linear_path(&t0, theta0);
                 State { t: t0, y: y0 }
             }
         };
@@ -760,11 +760,14 @@ impl Bvp {
             t_end *= 1.5;
             let extra = self.initial_intervals / 2 + 1;
             let last_node = state.y[state.y.len() - 2 * d..].to_vec();
-            for i in 1..=extra {
-                let t = t_old + (t_end - t_old) * i as f64 / extra as f64;
-                state.t.push(t);
-                state.y.extend(target.linear(t - t_old, &last_node[..d]));
-            }
+            let times: Vec<f64> = (1..=extra)
+                .map(|i| t_old + (t_end - t_old) * i as f64 / extra as f64)
+                .collect();
+            let offsets: Vec<f64> = times.iter().map(|t| t - t_old).collect();
+            state.t.extend(&times);
+            state
+                .y
+                .extend(target.linear_path(&offsets, &last_node[..d]));
         }
         let tail = target.tail(*state.t.last().unwrap());
         Ok(self.assemble(

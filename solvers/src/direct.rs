@@ -632,6 +632,10 @@ impl Direct {
         // Initial path.
         let mut theta = vec![0.0; n * d];
         let mut v = vec![0.0; n * d];
+        let linear = match (guess, &target) {
+            (None, Some(target)) => target.linear_path(&t, &theta0),
+            _ => Vec::new(),
+        };
         for (i, &ti) in t.iter().enumerate() {
             let (th, vel): (Vec<f64>, Vec<f64>) = match (guess, &target, &fixed_end) {
                 (Some(g), _, _) => {
@@ -640,8 +644,8 @@ impl Direct {
                     lag.velocity(&th, &p, ti, &mut vel);
                     (th, vel)
                 }
-                (None, Some(target), _) => {
-                    let y = target.linear(ti, &theta0);
+                (None, Some(_), _) => {
+                    let y = &linear[i * 2 * d..(i + 1) * 2 * d];
                     let mut vel = vec![0.0; d];
                     lag.velocity(&y[..d], &y[d..], ti, &mut vel);
                     (y[..d].to_vec(), vel)

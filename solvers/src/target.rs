@@ -11,6 +11,9 @@ use crate::error::SolverError;
 use crate::riccati::stable_subspace;
 use crate::solution::Tail;
 
+/// Up to this `D`, [`Target::linear_path`] forms the dense exponential at every time.
+pub const DENSE_EXP_MAX_DIM: usize = 16;
+
 /// The equilibrium approached and its linearisation.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
@@ -134,6 +137,56 @@ impl Target {
             .collect()
     }
 
+    /// The linearised solution at each of the ascending `times` after leaving `from`, as
+    /// `(θ, p)` per time, flattened: [`Target::linear`] at every time. Up to
+    /// [`DENSE_EXP_MAX_DIM`] the dense exponential is formed per time; above it `e^{KΔt}`
+    /// acts on the previous point (truncated Taylor series on vectors, substeps of
+    /// `‖KΔt‖₁ ≤ 1/2`): `O(D²)` per matrix–vector product instead of `O(D³)` per time, which
+    /// was 93 % of a direct infinite-horizon solve at `D = 500` (201 exponentials).
+    pub fn linear_path(&self, times: &[f64], from: &[f64]) -> Vec<f64> {
+        let d = self.theta_star.len();
+        if d <= DENSE_EXP_MAX_DIM {
+            return times.iter().flat_map(|&t| self.linear(t, from)).collect();
+        }
+        let k_norm = (0..d)
+            .map(|j| {
+                self.closed_loop
+                    .column(j)
+                    .iter()
+                    .map(|v| v.abs())
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max);
+        let mut delta =
+            DVector::from_iterator(d, from.iter().zip(&self.theta_star).map(|(a, b)| a - b));
+        let mut at = 0.0;
+        let mut out = Vec::with_capacity(times.len() * 2 * d);
+        for &t in times {
+            let dt = t - at;
+            debug_assert!(dt >= 0.0, "times must ascend from 0");
+            let substeps = (2.0 * k_norm * dt).ceil().max(1.0) as usize;
+            let h = dt / substeps as f64;
+            for _ in 0..substeps {
+                // e^{Kh}δ = Σ (Kh)ʲδ/j!, ‖Kh‖ ≤ 1/2: 50 terms reach far below rounding.
+                let mut term = delta.clone();
+                let mut sum = delta.clone();
+                for j in 1..50 {
+                    term = &self.closed_loop * &term * (h / j as f64);
+                    sum += &term;
+                    if term.amax() <= f64::EPSILON * 1e-3 * sum.amax() {
+                        break;
+                    }
+                }
+                delta = sum;
+            }
+            at = t;
+            let p = -(&self.riccati * &delta) * self.eta;
+            out.extend((0..d).map(|j| self.theta_star[j] + delta[j]));
+            out.extend((0..d).map(|j| self.p_star[j] + p[j]));
+        }
+        out
+    }
+
     /// Whether costs are reported relative to resting at the equilibrium (`γ = 0`).
     pub fn relative(&self) -> bool {
         self.gamma == 0.0
@@ -179,6 +232,56 @@ impl Target {
             equilibrium_running_cost: self.running_cost,
             eta: self.eta,
             slowest_rate: self.slow,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lossnav_problems::{Affine, Horizon, Lagrangian, Quadratic};
+
+    /// The stepped action of `e^{Kt}` (above `DENSE_EXP_MAX_DIM`) against the dense
+    /// exponential at each time, on a non-normal closed loop (a rotational drift) of D = 24
+    /// over times up to 40 with uneven gaps: each substep's Taylor remainder is below rounding,
+    /// so the error is rounding accumulated over ~10² substeps; 1e-12 of the start's size.
+    #[test]
+    fn stepped_linear_path_matches_the_dense_exponential() {
+        let d = 24;
+        let h = nalgebra::DMatrix::from_fn(d, d, |i, j| {
+            if i == j {
+                1.0 + 0.5 * (i as f64 / d as f64)
+            } else {
+                0.0
+            }
+        });
+        let a = nalgebra::DMatrix::from_fn(d, d, |i, j| {
+            if i + 1 == j {
+                0.8
+            } else if j + 1 == i {
+                -0.8
+            } else {
+                0.0
+            }
+        });
+        let loss = Quadratic::new(h, nalgebra::DVector::zeros(d)).unwrap();
+        let drift = Affine::new(a, nalgebra::DVector::zeros(d)).unwrap();
+        let theta0 = nalgebra::DVector::from_fn(d, |i, _| (1.0 + i as f64).sin());
+        let problem = Problem::new(
+            Lagrangian::new(loss).with_drift(drift).with_gamma(0.3),
+            theta0.clone(),
+            Horizon::Infinite,
+            End::Equilibrium { guess: None },
+        )
+        .unwrap();
+        let target = Target::new(&problem).unwrap();
+        let times = [0.0, 0.01, 0.3, 0.31, 2.0, 7.5, 40.0];
+        let path = target.linear_path(&times, theta0.as_slice());
+        for (i, &t) in times.iter().enumerate() {
+            let dense = target.linear(t, theta0.as_slice());
+            for (a, b) in path[i * 2 * d..(i + 1) * 2 * d].iter().zip(&dense) {
+                assert!((a - b).abs() < 1e-12, "t = {t}: {a} vs {b}");
+            }
         }
     }
 }

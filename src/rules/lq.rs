@@ -281,7 +281,7 @@ fn equilibrium(
     let (rmax, rmin) = (0..2 * d).fold((0.0_f64, f64::INFINITY), |(a, b), i| {
         (a.max(r[(i, i)].abs()), b.min(r[(i, i)].abs()))
     });
-    if !(rmin > 1e-12 * rmax) {
+    if rmin.is_nan() || rmin <= 1e-12 * rmax {
         return Err(RuleError::NoStabilisingSolution(
             "the equilibrium is not unique: its equations are singular (a flat direction of \
              the loss or k = 0 along a controllable direction, or curvatures too disparate \
