@@ -210,23 +210,8 @@ impl Lagrangian {
         d_theta: &mut [f64],
         d_theta_dot: &mut [f64],
     ) {
-        let d = theta.len();
-        let u = self.control(theta, theta_dot, t);
-        let mut gu = vec![0.0; d];
-        self.metric.metric_mul(theta, &u, &mut gu);
-        for (o, v) in d_theta_dot.iter_mut().zip(&gu) {
-            *o = v / self.eta;
-        }
-        let mut metric_term = vec![0.0; d];
-        self.metric
-            .metric_quadratic_gradient(theta, &u, &mut metric_term);
-        let mut drift_term = vec![0.0; d];
-        self.drift
-            .jacobian_transpose_mul(theta, t, &gu, &mut drift_term);
-        self.loss.gradient(theta, t, d_theta);
-        for i in 0..d {
-            d_theta[i] = self.k * d_theta[i] + (0.5 * metric_term[i] - drift_term[i]) / self.eta;
-        }
+        let mut scratch = CostScratch::new(theta.len());
+        self.running_cost_with_gradients(theta, theta_dot, t, d_theta, d_theta_dot, &mut scratch);
     }
 
     /// The running cost `ℓ` and its gradients at once, in caller-owned scratch: what

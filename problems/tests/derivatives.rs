@@ -211,6 +211,12 @@ proptest! {
         lag.running_cost_gradients(&th, &thdot, t, &mut g_th, &mut g_thdot);
         fd::assert_close("∂ℓ/∂θ", &g_th, &fd::gradient(&mut |y| lag.running_cost(y, &thdot, t), &th));
         fd::assert_close("∂ℓ/∂θ̇", &g_thdot, &fd::gradient(&mut |y| lag.running_cost(&th, y, t), &thdot));
+        // The combined call's value (through `value_and_gradient`) against `running_cost`
+        // (through `value`): the same sums, equal to rounding.
+        let mut scratch = lossnav_problems::lagrangian::CostScratch::new(2);
+        let l = lag.running_cost_with_gradients(&th, &thdot, t, &mut g_th, &mut g_thdot, &mut scratch);
+        let direct = lag.running_cost(&th, &thdot, t);
+        prop_assert!((l - direct).abs() <= 1e-13 * direct.abs().max(1.0), "{} vs {}", l, direct);
     }
 
     /// For autonomous problems `dℋ/dt = -(γ/η) pᵀθ̇` holds pointwise along the field.
