@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use nalgebra::{DMatrix, DVector};
 
 use lossnav::problems::{load_problem, End, Horizon, Lagrangian, Problem, Quadratic};
-use lossnav::solvers::Bvp;
+use lossnav::solvers::{Bvp, Scheme};
 
 fn spec(name: &str) -> Problem {
     load_problem(format!(
@@ -50,6 +50,14 @@ fn bench_bvp(c: &mut Criterion) {
     c.bench_function("bvp/figure1_double_well_tol1e-8", |b| {
         b.iter(|| bvp.solve(&fig1).unwrap())
     });
+    // The same with the fourth-order scheme forced (the default picks order 6 at this tol).
+    let order4 = Bvp {
+        scheme: Scheme::Order4,
+        ..bvp.clone()
+    };
+    c.bench_function("bvp/figure1_double_well_tol1e-8_order4", |b| {
+        b.iter(|| order4.solve(&fig1).unwrap())
+    });
     c.bench_function("bvp/figure1_second_order_check", |b| {
         b.iter(|| lossnav::solvers::certificate::check(&fig1, &sol))
     });
@@ -64,6 +72,9 @@ fn bench_bvp(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("quadratic_d50_infinite_tol1e-8", |b| {
         b.iter(|| bvp.solve(&big).unwrap())
+    });
+    group.bench_function("quadratic_d50_infinite_tol1e-8_order4", |b| {
+        b.iter(|| order4.solve(&big).unwrap())
     });
     group.finish();
 

@@ -19,6 +19,11 @@ pub trait Drift: Send + Sync {
         false
     }
 
+    /// Whether `f` is affine in `θ` (`Df` the same everywhere) and independent of `t`.
+    fn is_affine(&self) -> bool {
+        self.is_zero()
+    }
+
     /// Whether `f` depends on `t`.
     fn is_time_dependent(&self) -> bool {
         false
@@ -127,6 +132,9 @@ impl Affine {
 }
 
 impl Drift for Affine {
+    fn is_affine(&self) -> bool {
+        true
+    }
     fn dim(&self) -> usize {
         self.b.len()
     }

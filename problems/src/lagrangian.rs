@@ -174,6 +174,16 @@ impl Lagrangian {
         (-self.gamma * t).exp()
     }
 
+    /// Whether the Hamiltonian field is affine in `(θ, p)` and autonomous: a loss with constant
+    /// Hessian, a constant metric and an affine drift, none depending on time. Its Jacobian is
+    /// then one matrix, which solvers evaluate once.
+    pub fn has_affine_field(&self) -> bool {
+        self.loss.has_constant_hessian()
+            && !self.loss.is_time_dependent()
+            && self.metric().is_constant()
+            && self.drift().is_affine()
+    }
+
     /// Potential term `k L(θ, t)`.
     pub fn potential(&self, theta: &[f64], t: f64) -> f64 {
         self.k * self.loss.value(theta, t)

@@ -101,6 +101,12 @@ pub trait Landscape: Send + Sync {
         false
     }
 
+    /// Whether the Hessian is the same at every `θ` and `t` (a quadratic loss): solvers then
+    /// evaluate it once per linearisation instead of once per point.
+    fn has_constant_hessian(&self) -> bool {
+        false
+    }
+
     /// The exact quadratic form `½(θ-μ)ᵀH(θ-μ)` when the loss is one, for closed-form rules.
     fn as_quadratic(&self) -> Option<QuadraticForm> {
         None

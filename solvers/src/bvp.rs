@@ -2,13 +2,15 @@
 //!
 //! One documented algorithm, in the spirit of scipy's `solve_bvp`:
 //!
-//! 1. Discretise the Hamiltonian system (docs/theory.md §2) by three-stage Lobatto IIIA collocation
-//!    (order 4) on a mesh; solve the collocation equations by damped Newton with the exact
+//! 1. Discretise the Hamiltonian system (docs/theory.md §2) on a mesh by three-stage Lobatto
+//!    IIIA collocation (order 4) or, by default at tight tolerances, a sixth-order MIRK scheme
+//!    ([`crate::scheme`]); solve the discrete equations by damped Newton with the exact
 //!    Jacobian, factored as a band for small `D` and panel by panel with dense kernels beyond
 //!    (`O(N·D²)` memory, `O(N·D³)` work per step), with chord steps while they contract fast.
-//! 2. Estimate each interval's error from the defect of the cubic interpolant; while some
-//!    estimate exceeds `tol`, rebuild the mesh to equidistribute the error predicted by the
-//!    fourth-order model ([`crate::mesh`]); merge intervals far below `tol` once at the end.
+//! 2. Estimate each interval's error from the defect of the interpolant (cubic or quintic);
+//!    while some estimate exceeds `tol`, rebuild the mesh to equidistribute the error
+//!    predicted by the scheme's order ([`crate::mesh`]); merge intervals far below `tol` once
+//!    at the end.
 //! 3. Infinite horizon: find the equilibrium, impose the stable-manifold projection condition of
 //!    the linearisation at a truncation time chosen from the slowest closed-loop rate, and
 //!    lengthen the horizon until the end point is close enough to the equilibrium that the
@@ -27,6 +29,7 @@ use crate::error::SolverError;
 use crate::mesh;
 use crate::observe::{Observer, Observers, Progress};
 use crate::quadrature;
+use crate::scheme::Scheme;
 use crate::solution::{Accuracy, Diagnostics, Solution, Summary, Tail};
 use crate::target::Target;
 
@@ -75,6 +78,9 @@ pub struct Bvp {
     pub max_seconds: Option<f64>,
     /// Who hears about progress ([`crate::observe`]): once per mesh pass.
     pub observers: Observers,
+    /// The discretisation ([`Scheme`]): by default sixth order for tolerances at or below
+    /// [`crate::scheme::SIXTH_ORDER_BELOW`] on autonomous problems, fourth order otherwise.
+    pub scheme: Scheme,
 }
 
 impl Default for Bvp {
@@ -91,6 +97,7 @@ impl Default for Bvp {
             second_order: true,
             max_seconds: None,
             observers: Observers::default(),
+            scheme: Scheme::Auto,
         }
     }
 }
@@ -156,7 +163,14 @@ const THETA0_STEP_NEWTON: usize = 12;
 const STEP_TOL: f64 = 1e-6;
 
 /// What [`Accuracy`] reports the boundary-value solver's tolerance against.
-const MEASURE: &str = "collocation error estimate";
+/// What the accuracy reports, per scheme order.
+fn measure(order: u32) -> &'static str {
+    if order == 6 {
+        "collocation error estimate (order 6)"
+    } else {
+        "collocation error estimate (order 4)"
+    }
+}
 
 /// An initial guess `t ↦ (θ(t), p(t))`.
 pub type Guess<'a> = dyn Fn(f64) -> (Vec<f64>, Vec<f64>) + 'a;
@@ -174,6 +188,8 @@ struct Stats {
     iterations: usize,
     passes: usize,
     max_error: f64,
+    /// Order of the scheme of the last mesh pass.
+    order: u32,
 }
 
 impl Bvp {
@@ -198,17 +214,18 @@ impl Bvp {
 
     /// Bytes a mesh of `nodes` nodes at `D = dim` needs: the Newton matrix (a band of
     /// `2·(3D−1) + 3D` diagonals below `D = 8`, two `3D×2D` panels per interval above), about
-    /// 40 vectors of `2D` values per node (states, fields, residuals, steps, the error-estimate
-    /// batch, the solution), and, once per solve, the dense `2D×2D` workspaces of the field
-    /// Jacobian and of the infinite-horizon target (about twenty).
+    /// 52 vectors of `2D` values per node (states, fields, second derivatives, residuals, steps,
+    /// the stage and error-estimate batches, the solution), and, once per solve, the dense
+    /// `2D×2D` workspaces of the field Jacobian, the sixth-order stages and the
+    /// infinite-horizon target (about thirty).
     pub fn memory_estimate(dim: usize, nodes: usize) -> usize {
         let d = dim as u128;
         let per_node = if dim < 8 {
             2 * d * (9 * d - 2)
         } else {
             12 * d * d
-        } + 80 * d;
-        let fixed = 80 * d * d;
+        } + 104 * d;
+        let fixed = 120 * d * d;
         usize::try_from(8 * (per_node * nodes as u128 + fixed)).unwrap_or(usize::MAX)
     }
 
@@ -325,8 +342,10 @@ impl Bvp {
         }
     }
 
-    /// Newton + mesh adaptation until every interval meets `tol`. On success `ws.f` holds the
-    /// field values at the nodes of the returned state.
+    /// Newton + mesh adaptation until every interval meets `tol`, with the scheme
+    /// [`Bvp::scheme`] calls for at this tolerance. On success `ws.f` holds the field values at
+    /// the nodes of the returned state and `ws.a` their second derivatives (sixth order) or
+    /// nothing (fourth order).
     fn adapt(
         &self,
         sys: &System,
@@ -334,7 +353,15 @@ impl Bvp {
         ws: &mut Workspace,
     ) -> Result<(State, Stats), SolverError> {
         let n = 2 * sys.lag.dim();
-        let mut stats = Stats::default();
+        let order = self.scheme.order(self.tol, System::autonomous(sys.lag));
+        let sys = &System {
+            order6: order == 6,
+            ..*sys
+        };
+        let mut stats = Stats {
+            order,
+            ..Stats::default()
+        };
         let mut coarsened = false;
         loop {
             stats.passes += 1;
@@ -342,6 +369,7 @@ impl Bvp {
             let report = sys.newton(&state.t, &mut state.y, self.newton_options(), ws)?;
             stats.iterations += report.iterations;
             sys.eval_nodes(&state.t, &state.y, ws)?;
+            sys.eval_curvatures(&state.t, &state.y, ws);
             let errors = mesh::estimate(sys, &state.t, &state.y, ws);
             let (worst_i, max_error) = mesh::worst(&errors);
             stats.max_error = max_error;
@@ -360,15 +388,15 @@ impl Bvp {
             if max_error <= self.tol {
                 if !coarsened {
                     coarsened = true;
-                    if let Some(t_new) = mesh::coarsen(&state.t, &errors, self.tol) {
-                        state.y = mesh::interpolate(&state.t, &state.y, &ws.f, n, &t_new);
+                    if let Some(t_new) = mesh::coarsen(&state.t, &errors, self.tol, order) {
+                        state.y = mesh::interpolate(&state.t, &state.y, &ws.f, &ws.a, n, &t_new);
                         state.t = t_new;
                         continue;
                     }
                 }
                 return Ok((state, stats));
             }
-            let t_new = mesh::refine(&state.t, &errors, self.tol);
+            let t_new = mesh::refine(&state.t, &errors, self.tol, order);
             self.check_memory(sys.lag.dim(), t_new.len())?;
             if t_new.len() > self.max_nodes || stats.passes >= 60 {
                 return Err(SolverError::MeshLimit {
@@ -378,7 +406,7 @@ impl Bvp {
                     worst_t: 0.5 * (state.t[worst_i] + state.t[worst_i + 1]),
                 });
             }
-            state.y = mesh::interpolate(&state.t, &state.y, &ws.f, n, &t_new);
+            state.y = mesh::interpolate(&state.t, &state.y, &ws.f, &ws.a, n, &t_new);
             state.t = t_new;
         }
     }
@@ -447,6 +475,7 @@ impl Bvp {
                     stats.iterations += stt.iterations;
                     stats.passes += stt.passes;
                     stats.max_error = stt.max_error;
+                    stats.order = stt.order;
                     s = next;
                     steps += 1;
                     ds = (ds * 1.5).min(0.5);
@@ -479,6 +508,7 @@ impl Bvp {
             stats.iterations += stt.iterations;
             stats.passes += stt.passes;
             stats.max_error = stt.max_error;
+            stats.order = stt.order;
         }
         Ok((state, stats, steps))
     }
@@ -622,9 +652,15 @@ impl Bvp {
         let mut last_gap: Option<f64> = None;
         let mut stuck = false;
         // Horizons that are lengthened, and extremals that turn out to end elsewhere, are
-        // solved to the continuation's step tolerance; only the accepted one to `tol`.
+        // solved to the continuation's step tolerance; only the accepted one to `tol`. An
+        // affine field has no neglected nonlinearity and one extremal: its first horizon is
+        // solved to `tol` at once.
         let loose = Bvp {
-            tol: self.tol.max(STEP_TOL),
+            tol: if lag.has_affine_field() {
+                self.tol
+            } else {
+                self.tol.max(STEP_TOL)
+            },
             ..self.clone()
         };
         for lengthening in 0.. {
@@ -721,6 +757,7 @@ impl Bvp {
             total.iterations += stats.iterations;
             total.passes += stats.passes;
             total.max_error = stats.max_error;
+            total.order = stats.order;
             state = solved;
             let mut gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
             if loosely && (self.truncation.is_some() || gap <= gap_target) {
@@ -729,6 +766,7 @@ impl Bvp {
                 total.iterations += stats.iterations;
                 total.passes += stats.passes;
                 total.max_error = stats.max_error;
+                total.order = stats.order;
                 state = solved;
                 gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
             }
@@ -799,6 +837,7 @@ impl Bvp {
         // `adapt` leaves the node fields of the state it returns in `ws.f`.
         debug_assert_eq!(ws.f.len(), state.y.len());
         let slopes = ws.f.clone();
+        let curvatures = ws.a.clone();
         let nodes = state.t.len();
         let relative = target.is_some_and(Target::relative);
         let offset = if relative {
@@ -806,7 +845,7 @@ impl Bvp {
         } else {
             0.0
         };
-        let mut cost = integrate_cost(lag, &state.t, &state.y, &slopes, offset);
+        let mut cost = integrate_cost(lag, &state.t, &state.y, &slopes, &curvatures, offset);
         let t_end = *state.t.last().unwrap();
         let last_theta = &state.y[(nodes - 1) * n..(nodes - 1) * n + d];
         cost += lag.discount(t_end) * terminal_value(problem, target, last_theta, t_end);
@@ -814,13 +853,13 @@ impl Bvp {
             method: "bvp",
             accuracy: if stats.max_error <= self.tol {
                 Accuracy::Met {
-                    measure: MEASURE,
+                    measure: measure(stats.order),
                     estimate: stats.max_error,
                     tol: self.tol,
                 }
             } else {
                 Accuracy::FixedMeshAbove {
-                    measure: MEASURE,
+                    measure: measure(stats.order),
                     estimate: stats.max_error,
                     tol: self.tol,
                 }
@@ -836,7 +875,7 @@ impl Bvp {
             },
             tail,
         };
-        Solution::from_nodes(lag, state.t, &state.y, slopes, summary)
+        Solution::from_nodes(lag, state.t, &state.y, slopes, summary).with_curvatures(curvatures)
     }
 }
 
@@ -860,7 +899,8 @@ pub(crate) fn terminal_value(
     }
 }
 
-/// `∫₀ᵀ e^{-γt} (ℓ(t) - offset) dt` along the interpolant, with the exponentially fitted
+/// `∫₀ᵀ e^{-γt} (ℓ(t) - offset) dt` along the interpolant (quintic when second derivatives `a`
+/// are given, cubic when `a` is empty), with the exponentially fitted
 /// five-point Lobatto rule on every interval. The integrand at the mesh nodes is shared by the
 /// two intervals meeting there, and the weights are reused while the interval length repeats
 /// (refined intervals come in runs of equal pieces).
@@ -869,6 +909,7 @@ pub(crate) fn integrate_cost(
     t: &[f64],
     y: &[f64],
     f: &[f64],
+    a: &[f64],
     offset: f64,
 ) -> f64 {
     let d = lag.dim();
@@ -881,10 +922,9 @@ pub(crate) fn integrate_cost(
     let mut times = Vec::with_capacity(intervals * interior.len());
     for (i, s) in states.chunks_exact_mut(interior.len() * n).enumerate() {
         let h = t[i + 1] - t[i];
-        let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
-        let (f0, f1) = (&f[i * n..(i + 1) * n], &f[(i + 1) * n..(i + 2) * n]);
+        let (e0, e1) = mesh::ends(y, f, a, n, i);
         for (&x, s) in interior.iter().zip(s.chunks_exact_mut(n)) {
-            crate::hermite::value(x, h, y0, f0, y1, f1, s);
+            crate::hermite::value_at(x, h, e0, e1, s);
             times.push(t[i] + x * h);
         }
     }

@@ -1,9 +1,9 @@
-//! The collocation equations of the three-stage Lobatto IIIA scheme (Simpson collocation,
-//! order 4) for the Hamiltonian boundary-value problem, their exact Jacobian, and a damped
-//! Newton iteration.
+//! The collocation equations of the Hamiltonian boundary-value problem, their exact Jacobian,
+//! and a damped Newton iteration, for the two schemes of [`crate::scheme`].
 //!
 //! Unknowns: `y_i = (θ_i, p_i)` at the mesh nodes, node-major. On each interval
-//! `[t_i, t_i + h]`, with `f_i = F(t_i, y_i)`:
+//! `[t_i, t_i + h]`, with `f_i = F(t_i, y_i)`, the fourth-order scheme (three-stage Lobatto
+//! IIIA, Simpson collocation) reads
 //!
 //! ```text
 //! y_m = (y_i + y_{i+1})/2 - h/8 (f_{i+1} - f_i),   f_m = F(t_i + h/2, y_m)
@@ -11,7 +11,8 @@
 //! ```
 //!
 //! which says that the cubic Hermite interpolant of the nodal values and slopes satisfies the
-//! ODE at both ends and at the midpoint. Rows are ordered `[θ(0) = θ0 (D rows); r_0; …;
+//! ODE at both ends and at the midpoint; the sixth-order scheme has three internal stages,
+//! explicit in `y_i`, `y_{i+1}` like this one ([`crate::scheme`]). Rows are ordered `[θ(0) = θ0 (D rows); r_0; …;
 //! r_{N-1}; end condition (D rows)]`, giving a band of `3D - 1` sub- and super-diagonals
 //! (factored as such for small `D`, panel by panel beyond: [`NewtonMatrix`]).
 
@@ -23,6 +24,7 @@ use lossnav_problems::{FieldWorkspace, Lagrangian, Landscape};
 
 use crate::banded::{BandedLu, Singular};
 use crate::error::SolverError;
+use crate::scheme::mirk6;
 use crate::staircase::StaircaseLu;
 
 /// The condition at the end of the (possibly truncated) horizon.
@@ -45,6 +47,7 @@ pub(crate) enum EndCondition {
 }
 
 /// The discretised boundary-value problem on a given mesh.
+#[derive(Clone, Copy)]
 pub(crate) struct System<'a> {
     pub lag: &'a Lagrangian,
     pub theta0: &'a [f64],
@@ -53,6 +56,11 @@ pub(crate) struct System<'a> {
     /// about a reference state: a linear problem whose solution is an initial guess for the
     /// full one.
     pub linearised: Option<&'a Linearisation>,
+    /// Whether the equations are those of the sixth-order scheme (else the fourth-order one).
+    pub order6: bool,
+    /// Whether the full field is affine ([`Lagrangian::has_affine_field`]): its Jacobian is
+    /// then evaluated once per assembly and every interval's blocks are polynomials in it.
+    pub affine: bool,
 }
 
 /// The reference state of a linearised field, with `F` and `∂F` there precomputed when they do
@@ -99,17 +107,27 @@ pub(crate) struct Workspace {
     pub field: FieldWorkspace,
     /// Field values at the nodes, node-major (`2D` per node).
     pub f: Vec<f64>,
+    /// Sixth-order scheme: second derivatives `∂F·F` at the nodes, node-major
+    /// ([`System::eval_curvatures`]); empty for the fourth-order scheme.
+    pub a: Vec<f64>,
     /// Field Jacobians at the two ends of the current interval.
     jn: [DMatrix<f64>; 2],
     jm: DMatrix<f64>,
     jm_ji: DMatrix<f64>,
     jm_jn: DMatrix<f64>,
     ym: Vec<f64>,
+    /// The sixth-order scheme's stage blocks, allocated on first use.
+    six: Option<Box<StageBlocks>>,
     /// Times, states and fields of the points evaluated together by [`System::eval_many`]
     /// (interval midpoints, error-estimate points), reused between calls.
     pub(crate) batch_t: Vec<f64>,
     pub(crate) batch_y: Vec<f64>,
     pub(crate) batch_f: Vec<f64>,
+    /// The sixth-order scheme's middle stages (times, states, fields), evaluated after the
+    /// quarter-point stages in `batch_*`.
+    stage_t: Vec<f64>,
+    stage_y: Vec<f64>,
+    stage_f: Vec<f64>,
     newton: NewtonBuffers,
 }
 
@@ -206,6 +224,8 @@ impl Workspace {
         Self {
             field: FieldWorkspace::new(d),
             f: Vec::new(),
+            a: Vec::new(),
+            six: None,
             jn: [DMatrix::zeros(2 * d, 2 * d), DMatrix::zeros(2 * d, 2 * d)],
             jm: DMatrix::zeros(2 * d, 2 * d),
             jm_ji: DMatrix::zeros(2 * d, 2 * d),
@@ -214,7 +234,48 @@ impl Workspace {
             batch_t: Vec::new(),
             batch_y: Vec::new(),
             batch_f: Vec::new(),
+            stage_t: Vec::new(),
+            stage_y: Vec::new(),
+            stage_f: Vec::new(),
             newton: NewtonBuffers::default(),
+        }
+    }
+}
+
+/// The sixth-order scheme's per-interval work: stage states, fields and Jacobians, and the
+/// chain-rule products of the stage Jacobians with the nodal ones.
+struct StageBlocks {
+    y3: Vec<f64>,
+    y4: Vec<f64>,
+    y5: Vec<f64>,
+    k3: Vec<f64>,
+    k4: Vec<f64>,
+    j3: DMatrix<f64>,
+    j4: DMatrix<f64>,
+    j5: DMatrix<f64>,
+    /// `∂Y₅/∂y` of the current end, then `J₅·∂Y₅/∂y`.
+    a5: DMatrix<f64>,
+    p3: DMatrix<f64>,
+    p4: DMatrix<f64>,
+    p5: DMatrix<f64>,
+}
+
+impl StageBlocks {
+    fn new(n: usize) -> Self {
+        let m = || DMatrix::zeros(n, n);
+        Self {
+            y3: vec![0.0; n],
+            y4: vec![0.0; n],
+            y5: vec![0.0; n],
+            k3: vec![0.0; n],
+            k4: vec![0.0; n],
+            j3: m(),
+            j4: m(),
+            j5: m(),
+            a5: m(),
+            p3: m(),
+            p4: m(),
+            p5: m(),
         }
     }
 }
@@ -247,6 +308,50 @@ impl<'a> System<'a> {
             theta0,
             end,
             linearised: None,
+            order6: false,
+            affine: lag.has_affine_field(),
+        }
+    }
+
+    /// Whether `∂F` is the same matrix everywhere (an affine field, or the linearisation of an
+    /// autonomous one).
+    fn constant_jacobian(&self) -> bool {
+        match self.linearised {
+            Some(lin) => lin.autonomous.is_some(),
+            None => self.affine,
+        }
+    }
+
+    /// Whether the field does not depend on time explicitly: the sixth-order scheme's
+    /// continuous extension uses `y'' = ∂F·F`, which leaves out `∂F/∂t`.
+    pub fn autonomous(lag: &Lagrangian) -> bool {
+        !(lag.loss().is_time_dependent() || lag.drift().is_time_dependent())
+    }
+
+    /// Second derivatives `y'' = ∂F(y_i)·F(y_i)` at every node into `ws.a` (node fields must be
+    /// in `ws.f`); cleared for the fourth-order scheme, whose interpolant does not use them.
+    pub fn eval_curvatures(&self, t: &[f64], y: &[f64], ws: &mut Workspace) {
+        ws.a.clear();
+        if !self.order6 {
+            return;
+        }
+        let n = 2 * self.d();
+        ws.a.resize(t.len() * n, 0.0);
+        let constant = self.constant_jacobian();
+        for (i, &ti) in t.iter().enumerate() {
+            let mut jac = std::mem::take(&mut ws.jn[0]);
+            if i == 0 || !constant {
+                self.eval_jacobian(ti, &y[i * n..(i + 1) * n], &mut jac, &mut ws.field);
+            }
+            let f = &ws.f[i * n..(i + 1) * n];
+            let a = &mut ws.a[i * n..(i + 1) * n];
+            a.fill(0.0);
+            for (col, &fb) in jac.as_slice().chunks_exact(n).zip(f) {
+                for (o, &v) in a.iter_mut().zip(col) {
+                    *o += v * fb;
+                }
+            }
+            ws.jn[0] = jac;
         }
     }
 
@@ -334,6 +439,28 @@ impl<'a> System<'a> {
         for j in 0..d {
             res[j] = y[j] - self.theta0[j];
         }
+        if self.order6 {
+            self.interval_residuals6(t, y, ws, res)?;
+        } else {
+            self.interval_residuals4(t, y, ws, res)?;
+        }
+        let last = &y[intervals * n..];
+        let row = d + intervals * n;
+        self.end_residual(t[intervals], last, &mut res[row..row + d])?;
+        Ok(())
+    }
+
+    /// Rows `r_i` of the fourth-order scheme.
+    fn interval_residuals4(
+        &self,
+        t: &[f64],
+        y: &[f64],
+        ws: &mut Workspace,
+        res: &mut [f64],
+    ) -> Result<(), SolverError> {
+        let d = self.d();
+        let n = 2 * d;
+        let intervals = t.len() - 1;
         // The field at every interval's midpoint, evaluated together.
         ws.batch_t.clear();
         ws.batch_y.resize(intervals * n, 0.0);
@@ -362,9 +489,71 @@ impl<'a> System<'a> {
                 res[row + j] = y1[j] - y0[j] - h / 6.0 * (f0[j] + 4.0 * fm[j] + f1[j]);
             }
         }
-        let last = &y[intervals * n..];
-        let row = d + intervals * n;
-        self.end_residual(t[intervals], last, &mut res[row..row + d])?;
+        Ok(())
+    }
+
+    /// Rows `r_i` of the sixth-order scheme ([`crate::scheme`]): the quarter-point stages of
+    /// every interval evaluated together, then the middle stages.
+    fn interval_residuals6(
+        &self,
+        t: &[f64],
+        y: &[f64],
+        ws: &mut Workspace,
+        res: &mut [f64],
+    ) -> Result<(), SolverError> {
+        let d = self.d();
+        let n = 2 * d;
+        let intervals = t.len() - 1;
+        let [w0, w1, w2] = mirk6::WEIGHTS;
+        ws.batch_t.clear();
+        ws.batch_y.resize(intervals * 2 * n, 0.0);
+        ws.batch_f.resize(intervals * 2 * n, 0.0);
+        for (i, stages) in ws.batch_y.chunks_exact_mut(2 * n).enumerate() {
+            let h = t[i + 1] - t[i];
+            let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+            let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+            let (y3, y4) = stages.split_at_mut(n);
+            quarter_stages(h, y0, y1, f0, f1, y3, y4);
+            ws.batch_t.push(t[i] + 0.25 * h);
+            ws.batch_t.push(t[i] + 0.75 * h);
+        }
+        self.eval_many(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field);
+        if let Some(i) = first_non_finite(&ws.batch_f, n) {
+            return Err(SolverError::NonFinite {
+                what: "the Hamiltonian field".into(),
+                t: ws.batch_t[i],
+            });
+        }
+        ws.stage_t.clear();
+        ws.stage_y.resize(intervals * n, 0.0);
+        ws.stage_f.resize(intervals * n, 0.0);
+        for (i, y5) in ws.stage_y.chunks_exact_mut(n).enumerate() {
+            let h = t[i + 1] - t[i];
+            let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+            let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+            let (k3, k4) = ws.batch_f[i * 2 * n..(i + 1) * 2 * n].split_at(n);
+            middle_stage(h, y0, y1, f0, f1, k3, k4, y5);
+            ws.stage_t.push(t[i] + 0.5 * h);
+        }
+        self.eval_many(&ws.stage_t, &ws.stage_y, &mut ws.stage_f, &mut ws.field);
+        if let Some(i) = first_non_finite(&ws.stage_f, n) {
+            return Err(SolverError::NonFinite {
+                what: "the Hamiltonian field".into(),
+                t: ws.stage_t[i],
+            });
+        }
+        for i in 0..intervals {
+            let h = t[i + 1] - t[i];
+            let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+            let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+            let (k3, k4) = ws.batch_f[i * 2 * n..(i + 1) * 2 * n].split_at(n);
+            let k5 = &ws.stage_f[i * n..(i + 1) * n];
+            let row = d + i * n;
+            for j in 0..n {
+                res[row + j] =
+                    y1[j] - y0[j] - h * (w0 * (f0[j] + f1[j]) + w1 * (k3[j] + k4[j]) + w2 * k5[j]);
+            }
+        }
         Ok(())
     }
 
@@ -414,12 +603,71 @@ impl<'a> System<'a> {
     /// Assembles the exact Jacobian of [`System::residual`] into `jac`, which must be zero
     /// (node fields must be in `ws.f`).
     pub fn jacobian(&self, t: &[f64], y: &[f64], ws: &mut Workspace, jac: &mut NewtonMatrix) {
+        for j in 0..self.d() {
+            jac.add(j, j, 1.0);
+        }
+        if self.constant_jacobian() {
+            self.interval_jacobians_constant(t, y, ws, jac);
+        } else {
+            self.interval_jacobians(t, y, ws, jac);
+        }
+        self.end_jacobian(t, y, jac);
+    }
+
+    /// The interval blocks when `∂F = J` everywhere: `J²` (and for the sixth-order scheme
+    /// `J³`) once, then each block `±I − h (c₁ J + c₂ J² + c₃ J³)` in `O(D²)` instead of the
+    /// stage Jacobians and block products of [`System::interval_jacobians`] (`O(D³)` per
+    /// interval).
+    fn interval_jacobians_constant(
+        &self,
+        t: &[f64],
+        y: &[f64],
+        ws: &mut Workspace,
+        jac: &mut NewtonMatrix,
+    ) {
+        let d = self.d();
+        let n = 2 * d;
+        self.eval_jacobian(t[0], &y[..n], &mut ws.jn[0], &mut ws.field);
+        product(&ws.jn[0], &ws.jn[0], &mut ws.jm_ji);
+        if self.order6 {
+            product(&ws.jm_ji, &ws.jn[0], &mut ws.jm_jn);
+        }
+        let (j1, j2, j3) = (
+            ws.jn[0].as_slice(),
+            ws.jm_ji.as_slice(),
+            ws.jm_jn.as_slice(),
+        );
+        for i in 0..t.len() - 1 {
+            let h = t[i + 1] - t[i];
+            let row = d + i * n;
+            for (node, eye) in [(0, -1.0), (1, 1.0)] {
+                let [c1, c2, c3] = constant_block(h, node == 1, self.order6);
+                for b in 0..n {
+                    let col = b * n..(b + 1) * n;
+                    let out = jac.column_mut(row, (i + node) * n + b, n);
+                    let (x1, x2) = (&j1[col.clone()], &j2[col.clone()]);
+                    if self.order6 {
+                        let x3 = &j3[col];
+                        for (a, v) in out.iter_mut().enumerate() {
+                            let identity = if a == b { eye } else { 0.0 };
+                            *v += identity - h * (c1 * x1[a] + c2 * x2[a] + c3 * x3[a]);
+                        }
+                    } else {
+                        for (a, v) in out.iter_mut().enumerate() {
+                            let identity = if a == b { eye } else { 0.0 };
+                            *v += identity - h * (c1 * x1[a] + c2 * x2[a]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The interval blocks from the Jacobians at every node and stage.
+    fn interval_jacobians(&self, t: &[f64], y: &[f64], ws: &mut Workspace, jac: &mut NewtonMatrix) {
         let d = self.d();
         let n = 2 * d;
         let intervals = t.len() - 1;
-        for j in 0..d {
-            jac.add(j, j, 1.0);
-        }
         // Node Jacobians are computed once each, carried from an interval's right end to the
         // next interval's left end.
         self.eval_jacobian(t[0], &y[..n], &mut ws.jn[0], &mut ws.field);
@@ -435,6 +683,10 @@ impl<'a> System<'a> {
             );
             let h = t[i + 1] - t[i];
             let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+            if self.order6 {
+                self.interval_jacobian6(t, y, i, ws, jac);
+                continue;
+            }
             let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
             midpoint(h, y0, y1, f0, f1, &mut ws.ym);
             let tm = t[i] + 0.5 * h;
@@ -474,6 +726,13 @@ impl<'a> System<'a> {
                 }
             }
         }
+    }
+
+    /// The rows of the end condition.
+    fn end_jacobian(&self, t: &[f64], y: &[f64], jac: &mut NewtonMatrix) {
+        let d = self.d();
+        let n = 2 * d;
+        let intervals = t.len() - 1;
         let row = d + intervals * n;
         let col = intervals * n;
         let y_end = &y[col..];
@@ -503,6 +762,84 @@ impl<'a> System<'a> {
                         jac.add(row + a, col + b, eta_p[(a, b)]);
                     }
                     jac.add(row + a, col + d + a, 1.0);
+                }
+            }
+        }
+    }
+
+    /// The blocks `∂r_i/∂y_i`, `∂r_i/∂y_{i+1}` of the sixth-order scheme (node Jacobians in
+    /// `ws.jn`, node fields in `ws.f`), by the chain rule through the stages:
+    ///
+    /// ```text
+    /// P₃ = J₃ ∂Y₃/∂y,  P₄ = J₄ ∂Y₄/∂y,  ∂Y₅/∂y = I/2 + h (∓5/24 J_y + 2/3 (P₃ − P₄)),
+    /// ∂r/∂y = ±I − h (7/90 J_y + 16/45 (P₃ + P₄) + 2/15 J₅ ∂Y₅/∂y)
+    /// ```
+    ///
+    /// with `∂Y₃/∂y_i = 27/32 I + 9h/64 J_i`, `∂Y₃/∂y_{i+1} = 5/32 I − 3h/64 J_{i+1}` and `Y₄`
+    /// mirrored.
+    fn interval_jacobian6(
+        &self,
+        t: &[f64],
+        y: &[f64],
+        i: usize,
+        ws: &mut Workspace,
+        jac: &mut NewtonMatrix,
+    ) {
+        let n = 2 * self.d();
+        let h = t[i + 1] - t[i];
+        let sb = ws.six.get_or_insert_with(|| Box::new(StageBlocks::new(n)));
+        let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+        let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+        quarter_stages(h, y0, y1, f0, f1, &mut sb.y3, &mut sb.y4);
+        let (t3, t4, t5) = (t[i] + 0.25 * h, t[i] + 0.75 * h, t[i] + 0.5 * h);
+        self.eval(t3, &sb.y3, &mut sb.k3, &mut ws.field);
+        self.eval(t4, &sb.y4, &mut sb.k4, &mut ws.field);
+        middle_stage(h, y0, y1, f0, f1, &sb.k3, &sb.k4, &mut sb.y5);
+        self.eval_jacobian(t3, &sb.y3, &mut sb.j3, &mut ws.field);
+        self.eval_jacobian(t4, &sb.y4, &mut sb.j4, &mut ws.field);
+        self.eval_jacobian(t5, &sb.y5, &mut sb.j5, &mut ws.field);
+        let [q0, q1, q2, q3] = mirk6::QUARTER;
+        let [m0, _, m2, _] = mirk6::MIDDLE;
+        let [w0, w1, w2] = mirk6::WEIGHTS;
+        let row = self.d() + i * n;
+        // (node Jacobian, column offset, ∂Y₃ weights, ∂Y₄ weights, Y₅'s weight of J_y, ±I)
+        let sides = [
+            (0, i * n, [q0, q2], [q1, -q3], m0, -1.0),
+            (1, (i + 1) * n, [q1, q3], [q0, -q2], -m0, 1.0),
+        ];
+        for (node, c0, [a3, b3], [a4, b4], m, eye) in sides {
+            let jy = &ws.jn[node];
+            product(&sb.j3, jy, &mut sb.p3);
+            product(&sb.j4, jy, &mut sb.p4);
+            // P₃ = a₃ J₃ + b₃ h J₃ J_y (and P₄), then ∂Y₅/∂y.
+            for (((p3, p4), (&j3, &j4)), (a5, &x)) in sb
+                .p3
+                .as_mut_slice()
+                .iter_mut()
+                .zip(sb.p4.as_mut_slice().iter_mut())
+                .zip(sb.j3.as_slice().iter().zip(sb.j4.as_slice()))
+                .zip(sb.a5.as_mut_slice().iter_mut().zip(jy.as_slice()))
+            {
+                *p3 = a3 * j3 + b3 * h * *p3;
+                *p4 = a4 * j4 + b4 * h * *p4;
+                *a5 = h * (m * x + m2 * (*p3 - *p4));
+            }
+            for k in 0..n {
+                sb.a5[(k, k)] += 0.5;
+            }
+            product(&sb.j5, &sb.a5, &mut sb.p5);
+            let (jy, p3, p4, p5) = (
+                jy.as_slice(),
+                sb.p3.as_slice(),
+                sb.p4.as_slice(),
+                sb.p5.as_slice(),
+            );
+            for b in 0..n {
+                let col = b * n..(b + 1) * n;
+                let out = jac.column_mut(row, c0 + b, n);
+                for (a, (v, q)) in out.iter_mut().zip(col).enumerate() {
+                    let identity = if a == b { eye } else { 0.0 };
+                    *v += identity - h * (w0 * jy[q] + w1 * (p3[q] + p4[q]) + w2 * p5[q]);
                 }
             }
         }
@@ -727,6 +1064,67 @@ impl<'a> System<'a> {
     }
 }
 
+/// `(c₁, c₂, c₃)` of an interval block `±I − h (c₁ J + c₂ J² + c₃ J³)` for a constant field
+/// Jacobian `J` (the left block, `∂r/∂y_i`, or the right one): the chain rule of
+/// [`System::interval_jacobian6`] (or of the fourth-order midpoint) with every stage
+/// Jacobian equal to `J`.
+fn constant_block(h: f64, right: bool, order6: bool) -> [f64; 3] {
+    if !order6 {
+        // −I − h/6 (3J + h/2 J²) on the left, I − h/6 (3J − h/2 J²) on the right.
+        let c2 = if right { -h / 12.0 } else { h / 12.0 };
+        return [0.5, c2, 0.0];
+    }
+    let [q0, q1, q2, q3] = mirk6::QUARTER;
+    let [m0, _, m2, _] = mirk6::MIDDLE;
+    let [w0, w1, w2] = mirk6::WEIGHTS;
+    // The side coefficients of `interval_jacobian6`.
+    let ([a3, b3], [a4, b4], m) = if right {
+        ([q1, q3], [q0, -q2], -m0)
+    } else {
+        ([q0, q2], [q1, -q3], m0)
+    };
+    [
+        w0 + w1 * (a3 + a4) + 0.5 * w2,
+        h * (w1 * (b3 + b4) + w2 * (m + m2 * (a3 - a4))),
+        h * h * w2 * m2 * (b3 - b4),
+    ]
+}
+
+/// The sixth-order scheme's quarter-point stages `Y₃`, `Y₄` ([`crate::scheme`]).
+fn quarter_stages(
+    h: f64,
+    y0: &[f64],
+    y1: &[f64],
+    f0: &[f64],
+    f1: &[f64],
+    y3: &mut [f64],
+    y4: &mut [f64],
+) {
+    let [q0, q1, q2, q3] = mirk6::QUARTER;
+    for j in 0..y3.len() {
+        y3[j] = q0 * y0[j] + q1 * y1[j] + h * (q2 * f0[j] + q3 * f1[j]);
+        y4[j] = q1 * y0[j] + q0 * y1[j] - h * (q3 * f0[j] + q2 * f1[j]);
+    }
+}
+
+/// The sixth-order scheme's middle stage `Y₅` from the quarter-point fields `K₃`, `K₄`.
+#[allow(clippy::too_many_arguments)]
+fn middle_stage(
+    h: f64,
+    y0: &[f64],
+    y1: &[f64],
+    f0: &[f64],
+    f1: &[f64],
+    k3: &[f64],
+    k4: &[f64],
+    y5: &mut [f64],
+) {
+    let [m0, m1, m2, m3] = mirk6::MIDDLE;
+    for j in 0..y5.len() {
+        y5[j] = 0.5 * (y0[j] + y1[j]) + h * (m0 * f0[j] + m1 * f1[j] + m2 * k3[j] + m3 * k4[j]);
+    }
+}
+
 /// The collocation midpoint `y_m = (y_0 + y_1)/2 − h/8 (f_1 − f_0)`: the cubic Hermite
 /// interpolant at the middle of the interval.
 fn midpoint(h: f64, y0: &[f64], y1: &[f64], f0: &[f64], f1: &[f64], out: &mut [f64]) {
@@ -795,7 +1193,7 @@ mod tests {
     }
 
     /// The assembled collocation Jacobian matches central differences of the residual, for
-    /// every end condition, on a nonlinear problem (`D = 2`, scalar band) and a coupled
+    /// both schemes and every end condition, on a nonlinear problem (`D = 2`, scalar band) and a coupled
     /// quadratic (`D = 8`, dense panels), on a nonuniform mesh.
     #[test]
     fn jacobian_matches_finite_differences_of_the_residual() {
@@ -821,8 +1219,18 @@ mod tests {
             ];
             let m = t.len() * 2 * d;
             let y: Vec<f64> = (0..m).map(|k| 0.3 * ((k as f64) * 0.7).sin()).collect();
-            for end in &ends {
-                let sys = System::new(&lag, &theta0, end);
+            // Every end condition, both schemes, and for the quadratic both the general
+            // assembly and the constant-Jacobian one.
+            let cases = ends.iter().flat_map(|e| {
+                [(false, false), (true, false), (false, true), (true, true)]
+                    .map(|(order6, general)| (e, order6, general))
+            });
+            for (end, order6, general) in cases {
+                let sys = System {
+                    order6,
+                    affine: !general && lag.has_affine_field(),
+                    ..System::new(&lag, &theta0, end)
+                };
                 let mut ws = Workspace::new(d);
                 let residual = |y: &[f64], ws: &mut Workspace| {
                     let mut r = vec![0.0; m];
@@ -846,7 +1254,7 @@ mod tests {
                         let exact = jac.get(row, col);
                         assert!(
                             (fd - exact).abs() < 1e-8,
-                            "D = {d}, ({row}, {col}): exact {exact} vs difference {fd}"
+                            "D = {d}, order 6 {order6}, general {general}, ({row}, {col}): exact {exact} vs difference {fd}"
                         );
                     }
                 }

@@ -1,22 +1,53 @@
 //! Error estimation and mesh adaptation.
 //!
-//! The continuous solution is the cubic Hermite interpolant `S` of the nodal values and
-//! slopes. Its defect `S'(t) - F(t, S(t))` vanishes at the nodes and the midpoints (the
-//! collocation points) and is `O(h³)` in between; integrated over an interval it is the error
-//! the interval injects into the solution, `O(h⁴)`, the order of the scheme. The estimate for
-//! interval `i` is `e_i = h_i · max |defect| / (1 + max |y|)` over the two interior points of
-//! the five-point Lobatto rule (where the defect of a cubic is largest), so `tol` bounds a
-//! mixed absolute/relative local error, and the global error is `tol` times the problem's
-//! stability constant.
+//! Fourth-order scheme: the continuous solution is the cubic Hermite interpolant `S` of the
+//! nodal values and slopes. Its defect `S'(t) - F(t, S(t))` vanishes at the nodes and the
+//! midpoints (the collocation points) and is `O(h³)` in between; integrated over an interval
+//! it is the error the interval injects into the solution, `O(h⁴)`, the order of the scheme.
+//! The defect is taken at the two interior points of the five-point Lobatto rule, where the
+//! derivative of the cubic's interpolation error `∝ x²(1−x)²` is near its largest.
+//!
+//! Sixth-order scheme: `S` is the quintic Hermite interpolant of nodal values, slopes and
+//! second derivatives; its defect is `O(h⁵)` and the injected error `O(h⁶)`. It is taken at
+//! `x = (5 ∓ √5)/10`, where the derivative of the quintic's interpolation error
+//! `∝ x³(1−x)³` is largest.
+//!
+//! Either way the estimate for interval `i` is `e_i = h_i · max |defect| / (1 + max |y|)`, so
+//! `tol` bounds a mixed absolute/relative local error, and the global error is `tol` times the
+//! problem's stability constant.
 
 use crate::collocation::{System, Workspace};
-use crate::hermite;
+use crate::hermite::{self, End};
 
 /// Interior nodes of the five-point Lobatto rule on `[0, 1]`.
 pub(crate) const LOBATTO5_INTERIOR: [f64; 2] = [
     0.5 - 0.654_653_670_707_977_1 / 2.0,
     0.5 + 0.654_653_670_707_977_1 / 2.0,
 ];
+
+/// Where the quintic interpolant's defect is taken: the interior nodes of the six-point
+/// Lobatto rule on `[0, 1]`.
+pub(crate) const QUINTIC_POINTS: [f64; 2] = [
+    0.5 - 0.223_606_797_749_978_97,
+    0.5 + 0.223_606_797_749_978_97,
+];
+
+/// The two ends of interval `i` of node-major states `y`, fields `f` and (when not empty)
+/// second derivatives `a`, `n` values per node.
+pub(crate) fn ends<'a>(
+    y: &'a [f64],
+    f: &'a [f64],
+    a: &'a [f64],
+    n: usize,
+    i: usize,
+) -> (End<'a>, End<'a>) {
+    let at = |k: usize| End {
+        y: &y[k * n..(k + 1) * n],
+        f: &f[k * n..(k + 1) * n],
+        a: (!a.is_empty()).then(|| &a[k * n..(k + 1) * n]),
+    };
+    (at(i), at(i + 1))
+}
 
 /// The interval with the largest estimate and that estimate (NaN counts as largest).
 pub(crate) fn worst(errors: &[f64]) -> (usize, f64) {
@@ -32,11 +63,17 @@ pub(crate) fn worst(errors: &[f64]) -> (usize, f64) {
         })
 }
 
-/// Per-interval error estimates (node fields must be in `ws.f`).
+/// Per-interval error estimates (node fields must be in `ws.f` and, for the sixth-order
+/// scheme, second derivatives in `ws.a`).
 pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -> Vec<f64> {
     let n = 2 * sys.lag.dim();
     let intervals = t.len() - 1;
-    let points = LOBATTO5_INTERIOR.len();
+    let at = if ws.a.is_empty() {
+        LOBATTO5_INTERIOR
+    } else {
+        QUINTIC_POINTS
+    };
+    let points = at.len();
     // The interpolant and its derivative at every estimate point; the field there is
     // evaluated for all points together.
     ws.batch_t.clear();
@@ -50,15 +87,14 @@ pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -
         .enumerate()
     {
         let h = t[i + 1] - t[i];
-        let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
-        let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
-        for ((&x, s), ds) in LOBATTO5_INTERIOR
+        let (e0, e1) = ends(y, &ws.f, &ws.a, n, i);
+        for ((&x, s), ds) in at
             .iter()
             .zip(s.chunks_exact_mut(n))
             .zip(ds.chunks_exact_mut(n))
         {
-            hermite::value(x, h, y0, f0, y1, f1, s);
-            hermite::derivative(x, h, y0, f0, y1, f1, ds);
+            hermite::value_at(x, h, e0, e1, s);
+            hermite::derivative_at(x, h, e0, e1, ds);
             ws.batch_t.push(t[i] + x * h);
         }
     }
@@ -84,9 +120,9 @@ pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -
         .collect()
 }
 
-/// A refined mesh that equidistributes the predicted error.
+/// A refined mesh that equidistributes the predicted error of a scheme of order `order`.
 ///
-/// Under the fourth-order model an interval with estimate `e` needs `(σ e / tol)^{1/4}` pieces
+/// Under the model `e ∝ h^order` an interval with estimate `e` needs `(σ e / tol)^{1/order}` pieces
 /// of equal length to bring each piece to `tol / σ` (`σ = 4`). Reading that as a density of
 /// nodes per unit time, piecewise constant over the old intervals, the new nodes are placed at
 /// equal increments of its integral: the new mesh is as coarse as the model allows everywhere,
@@ -94,7 +130,7 @@ pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -
 /// Every interval over `tol` gets at least two pieces (so each pass makes progress where the
 /// model is unreliable), one with a non-finite estimate four; elsewhere at most two old
 /// intervals merge, and no interval is split into more than 16 pieces per pass.
-pub(crate) fn refine(t: &[f64], errors: &[f64], tol: f64) -> Vec<f64> {
+pub(crate) fn refine(t: &[f64], errors: &[f64], tol: f64, order: u32) -> Vec<f64> {
     const SAFETY: f64 = 4.0;
     let pieces: Vec<f64> = errors
         .iter()
@@ -103,7 +139,9 @@ pub(crate) fn refine(t: &[f64], errors: &[f64], tol: f64) -> Vec<f64> {
                 return 4.0;
             }
             let floor = if e > tol { 2.0 } else { 0.5 };
-            (SAFETY * e / tol).powf(0.25).clamp(floor, 16.0)
+            (SAFETY * e / tol)
+                .powf(1.0 / f64::from(order))
+                .clamp(floor, 16.0)
         })
         .collect();
     let total: f64 = pieces.iter().sum();
@@ -130,13 +168,14 @@ pub(crate) fn refine(t: &[f64], errors: &[f64], tol: f64) -> Vec<f64> {
 }
 
 /// A coarsened mesh: pairs of neighbouring intervals merged where the merged interval is
-/// predicted (estimate × 2⁴) to stay far below `tol`. `None` if too little would change.
-pub(crate) fn coarsen(t: &[f64], errors: &[f64], tol: f64) -> Option<Vec<f64>> {
+/// predicted (estimate × 2^order) to stay far below `tol`. `None` if too little would change.
+pub(crate) fn coarsen(t: &[f64], errors: &[f64], tol: f64, order: u32) -> Option<Vec<f64>> {
+    let growth = f64::from(1u32 << order);
     let mut out = vec![t[0]];
     let mut i = 0;
     let mut merged = 0;
     while i < errors.len() {
-        if i + 1 < errors.len() && 16.0 * (errors[i] + errors[i + 1]) < 0.1 * tol {
+        if i + 1 < errors.len() && growth * (errors[i] + errors[i + 1]) < 0.1 * tol {
             out.push(t[i + 2]);
             i += 2;
             merged += 1;
@@ -148,8 +187,16 @@ pub(crate) fn coarsen(t: &[f64], errors: &[f64], tol: f64) -> Option<Vec<f64>> {
     (merged * 4 >= errors.len()).then_some(out)
 }
 
-/// Values of the interpolant of `(t, y, f)` at the times `new_t` (inside `[t_0, t_N]`).
-pub(crate) fn interpolate(t: &[f64], y: &[f64], f: &[f64], n: usize, new_t: &[f64]) -> Vec<f64> {
+/// Values of the interpolant of `(t, y, f, a)` at the times `new_t` (inside `[t_0, t_N]`);
+/// quintic when second derivatives `a` are given (not empty), cubic otherwise.
+pub(crate) fn interpolate(
+    t: &[f64],
+    y: &[f64],
+    f: &[f64],
+    a: &[f64],
+    n: usize,
+    new_t: &[f64],
+) -> Vec<f64> {
     let mut out = vec![0.0; new_t.len() * n];
     let mut i = 0;
     for (k, &tk) in new_t.iter().enumerate() {
@@ -158,15 +205,8 @@ pub(crate) fn interpolate(t: &[f64], y: &[f64], f: &[f64], n: usize, new_t: &[f6
         }
         let h = t[i + 1] - t[i];
         let x = ((tk - t[i]) / h).clamp(0.0, 1.0);
-        hermite::value(
-            x,
-            h,
-            &y[i * n..(i + 1) * n],
-            &f[i * n..(i + 1) * n],
-            &y[(i + 1) * n..(i + 2) * n],
-            &f[(i + 1) * n..(i + 2) * n],
-            &mut out[k * n..(k + 1) * n],
-        );
+        let (e0, e1) = ends(y, f, a, n, i);
+        hermite::value_at(x, h, e0, e1, &mut out[k * n..(k + 1) * n]);
     }
     out
 }
@@ -175,7 +215,7 @@ pub(crate) fn interpolate(t: &[f64], y: &[f64], f: &[f64], n: usize, new_t: &[f6
 mod tests {
     use super::*;
 
-    /// Under the h⁴ model the refined mesh brings every piece of a failing interval to
+    /// Under the h⁴ and h⁶ models the refined mesh brings every piece of a failing interval to
     /// `tol / 4`, splits each failing interval at least in two, merges at most two quiet
     /// intervals, and keeps the end points.
     #[test]
@@ -189,35 +229,37 @@ mod tests {
                 _ => 1e-4 * tol,
             })
             .collect();
-        let new = refine(&t, &errors, tol);
-        assert_eq!((new[0], *new.last().unwrap()), (0.0, 1.0));
-        assert!(new.windows(2).all(|w| w[1] > w[0]), "{new:?}");
-        for w in new.windows(2) {
-            let (a, b) = (w[0], w[1]);
-            // Predicted error of the new interval: the model summed over the old intervals it
-            // overlaps, each contributing e_i (overlap / h_i)⁴.
-            let predicted: f64 = (0..10)
-                .map(|i| {
-                    let overlap = (b.min(t[i + 1]) - a.max(t[i])).max(0.0);
-                    errors[i] * (overlap / 0.1).powi(4)
-                })
-                .sum();
-            let touches_failing = [3, 6].iter().any(|&i| a < t[i + 1] && b > t[i]);
-            if touches_failing {
-                // Pieces of a failing interval meet tol / σ (rounding aside).
+        for order in [4, 6] {
+            let new = refine(&t, &errors, tol, order);
+            assert_eq!((new[0], *new.last().unwrap()), (0.0, 1.0));
+            assert!(new.windows(2).all(|w| w[1] > w[0]), "{new:?}");
+            for w in new.windows(2) {
+                let (a, b) = (w[0], w[1]);
+                // Predicted error of the new interval: the model summed over the old intervals it
+                // overlaps, each contributing e_i (overlap / h_i)^order.
+                let predicted: f64 = (0..10)
+                    .map(|i| {
+                        let overlap = (b.min(t[i + 1]) - a.max(t[i])).max(0.0);
+                        errors[i] * (overlap / 0.1).powi(order as i32)
+                    })
+                    .sum();
+                let touches_failing = [3, 6].iter().any(|&i| a < t[i + 1] && b > t[i]);
+                if touches_failing {
+                    // Pieces of a failing interval meet tol / σ (rounding aside).
+                    assert!(
+                        predicted <= 0.25 * tol * (1.0 + 1e-9),
+                        "[{a}, {b}]: {predicted:e}"
+                    );
+                }
                 assert!(
-                    predicted <= 0.25 * tol * (1.0 + 1e-9),
-                    "[{a}, {b}]: {predicted:e}"
+                    b - a <= 0.2 + 1e-12,
+                    "[{a}, {b}] merges more than two intervals"
                 );
             }
-            assert!(
-                b - a <= 0.2 + 1e-12,
-                "[{a}, {b}] merges more than two intervals"
-            );
-        }
-        for i in [3, 6] {
-            let inside = new.iter().filter(|&&x| x > t[i] && x < t[i + 1]).count();
-            assert!(inside >= 1, "failing interval {i} not split: {new:?}");
+            for i in [3, 6] {
+                let inside = new.iter().filter(|&&x| x > t[i] && x < t[i + 1]).count();
+                assert!(inside >= 1, "failing interval {i} not split: {new:?}");
+            }
         }
     }
 }

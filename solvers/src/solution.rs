@@ -273,6 +273,9 @@ pub struct Solution {
     pub second_order: SecondOrder,
     /// `dθ/dt, dp/dt` at the nodes, node-major (for the interpolant).
     pub(crate) slopes: Vec<f64>,
+    /// Sixth-order boundary-value solutions: second derivatives at the nodes, node-major, for
+    /// the quintic interpolant; empty otherwise (cubic interpolant).
+    pub(crate) curvatures: Vec<f64>,
 }
 
 /// What a solver knows besides the nodal trajectory.
@@ -373,12 +376,21 @@ impl Solution {
             tail: summary.tail,
             second_order: SecondOrder::Unchecked("the second-order check was not requested".into()),
             slopes,
+            curvatures: Vec::new(),
         }
     }
 
+    /// The solution with second derivatives at the nodes (node-major, or empty): [`Solution::eval`]
+    /// then interpolates with quintic instead of cubic Hermite polynomials.
+    pub(crate) fn with_curvatures(mut self, curvatures: Vec<f64>) -> Self {
+        debug_assert!(curvatures.is_empty() || curvatures.len() == self.slopes.len());
+        self.curvatures = curvatures;
+        self
+    }
+
     /// One line saying what was verified: the first-order accuracy and the second-order
-    /// verdict, e.g. `collocation error estimate 3.10e-10 ≤ tol 1.0e-8; second order: strict
-    /// local minimum`.
+    /// verdict, e.g. `collocation error estimate (order 6) 3.10e-10 ≤ tol 1.0e-8; second
+    /// order: strict local minimum`.
     pub fn status(&self) -> String {
         format!(
             "{}; second order: {}",
@@ -403,7 +415,8 @@ impl Solution {
         self.t.last().copied().unwrap_or(0.0)
     }
 
-    /// `(θ(t), p(t))` from the fourth-order interpolant. For infinite horizons, times beyond
+    /// `(θ(t), p(t))` from the interpolant of the solver's order (the quintic Hermite
+    /// interpolant for the sixth-order boundary-value scheme, cubic otherwise). For infinite horizons, times beyond
     /// the truncation follow the linearisation `θ(t) = θ* + e^{K(t-T)}(θ(T) - θ*)`; times
     /// before 0 clamp to 0.
     pub fn eval(&self, t: f64) -> (Vec<f64>, Vec<f64>) {
@@ -441,15 +454,19 @@ impl Solution {
             .copied()
             .collect();
         let mut out = vec![0.0; n];
-        hermite::value(
-            x,
-            h,
-            &y0,
-            &self.slopes[i * n..(i + 1) * n],
-            &y1,
-            &self.slopes[(i + 1) * n..(i + 2) * n],
-            &mut out,
-        );
+        let a =
+            |k: usize| (!self.curvatures.is_empty()).then(|| &self.curvatures[k * n..(k + 1) * n]);
+        let e0 = hermite::End {
+            y: &y0,
+            f: &self.slopes[i * n..(i + 1) * n],
+            a: a(i),
+        };
+        let e1 = hermite::End {
+            y: &y1,
+            f: &self.slopes[(i + 1) * n..(i + 2) * n],
+            a: a(i + 1),
+        };
+        hermite::value_at(x, h, e0, e1, &mut out);
         let p = out.split_off(d);
         (out, p)
     }

@@ -4,7 +4,7 @@
 use nalgebra::DVector;
 
 use lossnav_problems::{load_problem, End, Horizon, Problem, Spec};
-use lossnav_solvers::{Bvp, Solution};
+use lossnav_solvers::{Bvp, Scheme, Solution};
 
 fn spec(name: &str) -> Spec {
     Spec::from_file(format!(
@@ -28,7 +28,12 @@ fn observed_order_is_four_on_the_double_well() {
     let reference = Bvp::default().with_tol(1e-12).solve(&problem).unwrap();
     let mut errors = Vec::new();
     for n in [16, 32, 64, 128] {
-        let sol = Bvp::default().with_fixed_mesh(n).solve(&problem).unwrap();
+        let sol = Bvp {
+            scheme: Scheme::Order4,
+            ..Bvp::default().with_fixed_mesh(n)
+        }
+        .solve(&problem)
+        .unwrap();
         let e_p0 = (sol.p[0][0] - reference.p[0][0])
             .abs()
             .max((sol.p[0][1] - reference.p[0][1]).abs());

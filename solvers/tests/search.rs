@@ -18,7 +18,16 @@ fn the_saddle_of_the_issue_is_listed_and_the_deeper_well_returned() {
     let p = double_well(20.0);
     let local = Bvp::default().solve(&p).unwrap();
     assert!(local.second_order.is_saddle());
-    assert!((local.cost - 13.2733).abs() < 1e-3, "{}", local.cost);
+    // Saddles with the same end point: the fourth-order scheme's Newton reaches J = 13.2733
+    // from the default start, the sixth-order one J = 11.3883 (each re-solved by the other
+    // scheme at tol 1e-10 to 2e-9).
+    assert!(
+        [13.2733, 11.3883]
+            .iter()
+            .any(|c| (local.cost - c).abs() < 1e-3),
+        "{}",
+        local.cost
+    );
     let result = Search::default().solve(&p).unwrap();
     let best = result.solution();
     assert!(best.second_order.is_minimum());

@@ -409,7 +409,8 @@ impl ImageArgs {
 /// Numerical methods for `solve`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Method {
-    /// Adaptive fourth-order collocation for the boundary-value problem.
+    /// Adaptive collocation for the boundary-value problem (sixth order at tolerances up to
+    /// 1e-6 on autonomous problems, fourth order otherwise).
     Bvp,
     /// Direct minimisation of the discretised objective (L-BFGS over cubic-spline paths).
     Direct,

@@ -57,6 +57,9 @@ impl LowRankQuadratic {
 }
 
 impl Landscape for LowRankQuadratic {
+    fn has_constant_hessian(&self) -> bool {
+        true
+    }
     fn dim(&self) -> usize {
         self.minimum.len()
     }

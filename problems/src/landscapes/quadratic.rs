@@ -85,6 +85,9 @@ impl Quadratic {
 }
 
 impl Landscape for Quadratic {
+    fn has_constant_hessian(&self) -> bool {
+        true
+    }
     fn dim(&self) -> usize {
         self.minimum.len()
     }
