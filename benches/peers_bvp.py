@@ -16,7 +16,8 @@ metric and no drift, so that p = θ̇ and the optimality conditions of docs/theo
   exactly this truncated problem, with lossnav's T and P read from its output.
 
 lossnav's side is `target/release/examples/bvp_peers` (one process per repetition, RUNS solves
-in it, its own timing of the solve alone), at tol 1e-8 with its default scheme. Every tool's
+in it, its own timing of the solve alone), at tol 1e-8 (`--lossnav-tol`) with its default
+scheme. Every tool's
 path is evaluated on lossnav's grid of 401 uniform times on [0, T] and its error is
 max |θ − θ_ref|, |p − p_ref| over the grid and all components. The reference is, for figure1,
 lossnav at tol 1e-13 with order6 (cross-checked against scipy at tol 1e-11 in `--check`) and,
@@ -76,6 +77,8 @@ Reproduce (from the repository root):
     python3 benches/peers_bvp.py --check                  # checks of this script (~10 s)
     python3 benches/peers_bvp.py                          # figure1, D = 10 50 100 (~2–3 min)
     python3 benches/peers_bvp.py --reps 1 --dims 10       # a short run
+    python3 benches/peers_bvp.py --dims --lossnav-tol 4e-9 --target 2e-9 --reps 5
+                                                          # figure1 at path error ≤ 2e-9
     python3 benches/peers_bvp.py --calibrate --dims 50    # redo the scipy tolerance search
 
 Needs numpy, scipy and casadi (`pip install numpy scipy casadi`; casadi is imported only
@@ -711,6 +714,8 @@ def main():
     parser.add_argument("--dims", type=int, nargs="*", default=[10, 50, 100], metavar="D",
                         help="quadratic dimensions (figure1 is always run)")
     parser.add_argument("--reps", type=int, default=3, metavar="R")
+    parser.add_argument("--lossnav-tol", type=float, default=1e-8, metavar="TOL",
+                        help="lossnav's tolerance (default 1e-8)")
     parser.add_argument("--target", type=float, metavar="E",
                         help="peers' path-error target (default: lossnav's achieved error)")
     parser.add_argument("--scipy-tol", type=float, metavar="TOL",
@@ -728,6 +733,7 @@ def main():
     parser.add_argument("--check", action="store_true",
                         help="check this script's formulations against lossnav and exit")
     args = parser.parse_args()
+    globals()["LOSSNAV_TOL"] = args.lossnav_tol
     if not args.binary.is_file():
         sys.exit(f"{args.binary} not found: build it first with\n"
                  f"    cargo build --release --example bvp_peers")
