@@ -411,6 +411,45 @@ impl Bvp {
         }
     }
 
+    /// Affine fields, infinite horizon: the linearised path the solve starts from is the exact
+    /// solution, so its error estimate predicts that of the discrete solution. The mesh is
+    /// refined from it (and the start recomputed on the new mesh) before anything is
+    /// factored: at D = 1000 the factorisation of a first mesh that was then refined anyway
+    /// was 40 % of the solve.
+    fn premesh(
+        &self,
+        sys: &System,
+        target: &Target,
+        mut state: State,
+        ws: &mut Workspace,
+    ) -> Result<State, SolverError> {
+        let order = self.scheme.order(self.tol, System::autonomous(sys.lag));
+        let sys = &System {
+            order6: order == 6,
+            ..*sys
+        };
+        for _ in 0..4 {
+            sys.eval_nodes(&state.t, &state.y, ws)?;
+            sys.eval_curvatures(&state.t, &state.y, ws);
+            let errors = mesh::estimate(sys, &state.t, &state.y, ws);
+            // A NaN estimate is left to the solve, which names its cause.
+            let worst = mesh::worst(&errors).1;
+            if worst.is_nan() || worst <= self.tol {
+                break;
+            }
+            let t_new = mesh::refine(&state.t, &errors, self.tol, order);
+            if t_new.len() > self.max_nodes {
+                break;
+            }
+            self.check_memory(sys.lag.dim(), t_new.len())?;
+            state = State {
+                y: target.linear_path(&t_new, sys.theta0),
+                t: t_new,
+            };
+        }
+        Ok(state)
+    }
+
     /// Solves the problem with the field linearised about rest at `theta_ref` (`p = 0`) on the
     /// initial mesh, from `plain`; returns the state and the Newton iterations it took, or
     /// `None` if the linear problem cannot be solved.
@@ -646,6 +685,10 @@ impl Bvp {
                 State { t: t0, y: y0 }
             }
         };
+        if user.is_none() && lag.has_affine_field() && self.adapt_mesh {
+            let sys = System::new(lag, theta0, &end);
+            state = self.premesh(&sys, &target, state, &mut ws)?;
+        }
         let mut total = Stats::default();
         let mut continuation = None;
         // The end gap of the last direct solve, and whether lengthening has stopped helping.

@@ -17,10 +17,11 @@ use nalgebra::DMatrix;
 use crate::error::SolverError;
 
 /// From this order of `Z` (`D ≥ 64`) the sign iteration and the least-squares solve use faer's
-/// blocked LU and column-pivoted QR (at `D = 500`: 5.9 s → see docs/benchmarks.md); below it,
-/// nalgebra's unblocked LU and SVD, whose rounding small problems keep (the tol-1e-12
-/// continuation of `figure3-rotation-discounted` is sensitive to the target at that level).
-const BLOCKED_MIN_ORDER: usize = 128;
+/// blocked LU and column-pivoted QR (at `D = 500` the target went from 5.9 s to 1.9 s), and
+/// so do the equilibrium's Newton step and the closed-loop eigenvalues; below it, nalgebra's
+/// unblocked LU and SVD, whose rounding small problems keep (the tol-1e-12 continuation of
+/// `figure3-rotation-discounted` is sensitive to the target at that level).
+pub(crate) const BLOCKED_MIN_ORDER: usize = 128;
 
 /// The stable invariant subspace of the linearisation, as a Riccati matrix and a policy.
 #[derive(Debug, Clone)]

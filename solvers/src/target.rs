@@ -51,7 +51,7 @@ impl Target {
         let sub = stable_subspace(&eq.jacobian, lag.gamma(), lag.eta())?;
         // Zero closed-loop rates belong to directions that do not move at all (uncontrollable,
         // or flat with nothing to gain); they are exact in the projection and set no time scale.
-        let rates = sub.closed_loop.complex_eigenvalues();
+        let rates = closed_loop_rates(&sub.closed_loop);
         let largest = rates.iter().map(|z| z.norm()).fold(0.0_f64, f64::max);
         let moving: Vec<f64> = rates
             .iter()
@@ -234,6 +234,22 @@ impl Target {
             slowest_rate: self.slow,
         }
     }
+}
+
+/// Eigenvalues of the closed-loop matrix `K` (they set the truncation time): faer's blocked
+/// Schur decomposition from order 128, nalgebra's below (whose rounding small problems keep)
+/// and wherever faer's does not converge.
+fn closed_loop_rates(k: &DMatrix<f64>) -> Vec<nalgebra::Complex<f64>> {
+    if k.nrows() >= crate::riccati::BLOCKED_MIN_ORDER {
+        let kf = faer::Mat::<f64>::from_fn(k.nrows(), k.ncols(), |i, j| k[(i, j)]);
+        if let Ok(z) = kf.eigenvalues() {
+            return z
+                .into_iter()
+                .map(|z| nalgebra::Complex::new(z.re, z.im))
+                .collect();
+        }
+    }
+    k.complex_eigenvalues().iter().copied().collect()
 }
 
 #[cfg(test)]
