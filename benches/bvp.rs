@@ -81,7 +81,11 @@ fn bench_bvp(c: &mut Criterion) {
     // Time per node: one Newton solve on fixed uniform meshes of growing size.
     let mut group = c.benchmark_group("bvp/fixed_mesh_figure1");
     for n in [64usize, 256, 1024, 4096] {
-        let fixed = Bvp::default().with_fixed_mesh(n);
+        // The fourth-order scheme, whose per-node cost the table in docs/benchmarks.md gives.
+        let fixed = Bvp {
+            scheme: Scheme::Order4,
+            ..Bvp::default().with_fixed_mesh(n)
+        };
         group.throughput(criterion::Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| fixed.solve(&fig1).unwrap())

@@ -509,6 +509,43 @@ fn tol_is_checked_for_every_method() {
     }
 }
 
+/// `--scheme` picks the boundary-value discretisation; the status names it, and the two
+/// schemes agree on the Figure 1 cost to their error (each about 6e-10 at tol 1e-8,
+/// docs/solvers.md). Other methods refuse it.
+#[test]
+fn scheme_is_chosen_and_reported() {
+    let mut costs = Vec::new();
+    for (scheme, order) in [
+        ("4", "(order 4)"),
+        ("6", "(order 6)"),
+        ("auto", "(order 6)"),
+    ] {
+        let out = lossnav(&[
+            "solve",
+            "problems/specs/figure1-double-well.json",
+            "--local",
+            "--scheme",
+            scheme,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let status = doc["status"].as_str().unwrap();
+        assert!(status.contains(order), "--scheme {scheme}: {status}");
+        costs.push(doc["cost"].as_f64().unwrap());
+    }
+    assert!((costs[0] - costs[1]).abs() < 2e-9, "{costs:?}");
+    assert_eq!(costs[1], costs[2]);
+    let out = lossnav(&[
+        "solve",
+        "problems/specs/figure1-double-well.json",
+        "--method",
+        "direct",
+        "--scheme",
+        "6",
+    ]);
+    assert_clean_failure(&out, &["--scheme", "bvp"]);
+}
+
 /// `-o` through a symbolic link replaces the link's target (the link stays), keeps the file's
 /// permissions, and writes through a FIFO instead of replacing it with a file.
 #[cfg(unix)]

@@ -771,9 +771,11 @@ impl<'a> System<'a> {
     /// `ws.jn`, node fields in `ws.f`), by the chain rule through the stages:
     ///
     /// ```text
-    /// P₃ = J₃ ∂Y₃/∂y,  P₄ = J₄ ∂Y₄/∂y,  ∂Y₅/∂y = I/2 + h (∓5/24 J_y + 2/3 (P₃ − P₄)),
-    /// ∂r/∂y = ±I − h (7/90 J_y + 16/45 (P₃ + P₄) + 2/15 J₅ ∂Y₅/∂y)
+    /// P₃ = J₃ ∂Y₃/∂y,  P₄ = J₄ ∂Y₄/∂y,  ∂Y₅/∂y = I/2 + h (m J_y + 2/3 (P₃ − P₄)),
+    /// ∂r/∂y = s I − h (7/90 J_y + 16/45 (P₃ + P₄) + 2/15 J₅ ∂Y₅/∂y)
     /// ```
+    ///
+    /// (`m = −5/24`, `s = −1` for `y = y_i`; `m = 5/24`, `s = 1` for `y = y_{i+1}`)
     ///
     /// with `∂Y₃/∂y_i = 27/32 I + 9h/64 J_i`, `∂Y₃/∂y_{i+1} = 5/32 I − 3h/64 J_{i+1}` and `Y₄`
     /// mirrored.
@@ -1193,7 +1195,7 @@ mod tests {
     }
 
     /// The assembled collocation Jacobian matches central differences of the residual, for
-    /// both schemes and every end condition, on a nonlinear problem (`D = 2`, scalar band) and a coupled
+    /// both schemes, every end condition and (for the affine fields) both assemblies, on a nonlinear problem (`D = 2`, scalar band) and a coupled
     /// quadratic (`D = 8`, dense panels), on a nonuniform mesh.
     #[test]
     fn jacobian_matches_finite_differences_of_the_residual() {
@@ -1202,8 +1204,27 @@ mod tests {
         let h8 = DMatrix::from_fn(8, 8, |i, j| if i == j { 2.0 + i as f64 } else { 0.1 });
         let quad: Arc<dyn Landscape> =
             Arc::new(Quadratic::new(h8, nalgebra::DVector::zeros(8)).unwrap());
-        for (loss, d) in [(well, 2usize), (quad, 8)] {
-            let lag = Lagrangian::from_arc(loss.clone()).with_gamma(0.3);
+        let h3 = DMatrix::from_fn(3, 3, |i, j| if i == j { 1.5 + i as f64 } else { -0.2 });
+        let quad3: Arc<dyn Landscape> =
+            Arc::new(Quadratic::new(h3, nalgebra::DVector::from_element(3, 0.3)).unwrap());
+        // The third case is affine with every ingredient: a rotation-plus-decay drift with an
+        // offset and a diagonal metric (`D = 3`, scalar band).
+        for (loss, d) in [(well, 2usize), (quad, 8), (quad3, 3)] {
+            let mut lag = Lagrangian::from_arc(loss.clone()).with_gamma(0.3);
+            if d == 3 {
+                let a = DMatrix::from_row_slice(
+                    3,
+                    3,
+                    &[-0.2, 0.5, 0.0, -0.5, -0.2, 0.1, 0.0, -0.1, -0.3],
+                );
+                lag = lag
+                    .with_drift(
+                        lossnav_problems::Affine::new(a, nalgebra::dvector![0.1, 0.0, -0.2])
+                            .unwrap(),
+                    )
+                    .with_metric(lossnav_problems::Diagonal::new(vec![0.5, 1.0, 2.0]).unwrap());
+                assert!(lag.has_affine_field());
+            }
             let theta0 = vec![0.1; d];
             let ends = [
                 EndCondition::Fixed(vec![1.0; d]),

@@ -115,13 +115,12 @@ pub fn find_equilibrium(
             use faer::linalg::solvers::Solve;
             let lu = faer::Mat::<f64>::from_fn(2 * d, 2 * d, |i, j| jac[(i, j)]).partial_piv_lu();
             let u = lu.U();
-            let (umax, umin) = (0..2 * d).fold((0.0_f64, f64::INFINITY), |(a, b), i| {
-                (a.max(u[(i, i)].abs()), b.min(u[(i, i)].abs()))
-            });
-            (umin > 0.0 && umin.is_finite() && umax.is_finite()).then(|| {
-                let x = lu.solve(faer::Mat::<f64>::from_fn(2 * d, 1, |i, _| -r[i]));
-                DVector::from_fn(2 * d, |i, _| x[(i, 0)])
-            })
+            (0..2 * d)
+                .all(|i| u[(i, i)] != 0.0 && u[(i, i)].is_finite())
+                .then(|| {
+                    let x = lu.solve(faer::Mat::<f64>::from_fn(2 * d, 1, |i, _| -r[i]));
+                    DVector::from_fn(2 * d, |i, _| x[(i, 0)])
+                })
         } else {
             jac.clone().lu().solve(&(-&r))
         }

@@ -1,5 +1,7 @@
-//! Cubic Hermite interpolation on one mesh interval: the continuous extension of the
-//! collocation solution (fourth-order accurate, matching the collocation scheme).
+//! Hermite interpolation on one mesh interval: the continuous extension of the boundary-value
+//! solution. Cubic from values and slopes (fourth-order accurate, for the fourth-order
+//! scheme), quintic from values, slopes and second derivatives (sixth-order, for the
+//! sixth-order scheme).
 
 /// Basis values `(h00, h10, h01, h11)` at `x ∈ [0, 1]`.
 #[inline]

@@ -4,8 +4,9 @@
 //! JSON. Problem and algorithm stay apart: `Bvp::default().solve(&problem)` (or
 //! [`solve`]`(&problem, &Bvp::default())`).
 //!
-//! - [`Bvp`]: adaptive fourth-order Lobatto IIIA collocation for the Hamiltonian two-point
-//!   boundary-value problem, finite and infinite horizons.
+//! - [`Bvp`]: adaptive collocation (sixth-order MIRK at tight tolerances, fourth-order
+//!   Lobatto IIIA otherwise: [`Scheme`]) for the Hamiltonian two-point boundary-value
+//!   problem, finite and infinite horizons.
 //! - [`Direct`]: direct minimisation of the discretised objective over cubic-spline paths
 //!   (L-BFGS, exact `O(N·D)` gradients): the independent route, and the large-`D` one.
 //! - [`Shooting`]: multiple shooting with diffsol on each segment and Newton on the matching

@@ -25,8 +25,8 @@ pub(crate) const LOBATTO5_INTERIOR: [f64; 2] = [
     0.5 + 0.654_653_670_707_977_1 / 2.0,
 ];
 
-/// Where the quintic interpolant's defect is taken: the interior nodes of the six-point
-/// Lobatto rule on `[0, 1]`.
+/// Where the quintic interpolant's defect is taken: the interior nodes of the four-point
+/// Lobatto rule on `[0, 1]`, `(5 ∓ √5)/10`.
 pub(crate) const QUINTIC_POINTS: [f64; 2] = [
     0.5 - 0.223_606_797_749_978_97,
     0.5 + 0.223_606_797_749_978_97,
@@ -68,6 +68,14 @@ pub(crate) fn worst(errors: &[f64]) -> (usize, f64) {
 pub(crate) fn estimate(sys: &System, t: &[f64], y: &[f64], ws: &mut Workspace) -> Vec<f64> {
     let n = 2 * sys.lag.dim();
     let intervals = t.len() - 1;
+    debug_assert!(
+        if sys.order6 {
+            ws.a.len() == ws.f.len()
+        } else {
+            ws.a.is_empty()
+        },
+        "second derivatives must belong to the sixth-order scheme's current nodes"
+    );
     let at = if ws.a.is_empty() {
         LOBATTO5_INTERIOR
     } else {

@@ -65,14 +65,19 @@ pub fn stable_subspace(
         )
     };
     let y = if n >= BLOCKED_MIN_ORDER {
-        // Column-pivoted QR: rank-revealing (the smallest |Rₖₖ| bounds the smallest singular
-        // value from above) and a least-squares solver for the consistent system.
+        // Column-pivoted QR: a rank test (the smallest |Rₖₖ| bounds the smallest singular
+        // value from above; the residual test below backs it up) and a least-squares solver
+        // for the consistent system.
         let qr = to_faer(&lhs).col_piv_qr();
         let r = qr.thin_R();
+        // `f64::min`/`max` skip NaN: non-finite diagonals are checked on their own.
+        if (0..d).any(|i| !r[(i, i)].is_finite()) {
+            return Err(non_finite());
+        }
         let (rmax, rmin) = (0..d).fold((0.0_f64, f64::INFINITY), |(a, b), i| {
             (a.max(r[(i, i)].abs()), b.min(r[(i, i)].abs()))
         });
-        if rmin.is_nan() || rmin <= 1e-12 * rmax.max(1.0) {
+        if rmin <= 1e-12 * rmax.max(1.0) {
             return Err(not_a_graph());
         }
         let mut x = to_faer(&rhs);
@@ -103,6 +108,15 @@ pub fn stable_subspace(
     v.view_mut((0, 0), (d, d)).fill_with_identity();
     v.view_mut((d, 0), (d, d)).copy_from(&y);
     let residual = (z * &v - &v * &closed_loop).norm() / z.norm().max(f64::MIN_POSITIVE);
+    // The QR test above can pass where the SVD's would refuse (|R_dd| only bounds the
+    // smallest singular value from above); an ill-determined subspace then shows as a
+    // residual far above rounding (healthy problems: 1e-15 to 1e-13).
+    if n >= BLOCKED_MIN_ORDER && (residual.is_nan() || residual > 1e-8) {
+        return Err(SolverError::NotHyperbolic(format!(
+            "the stable subspace is ill-determined (invariance residual {residual:.1e}): some \
+             parameter directions are nearly neither controllable nor stable"
+        )));
+    }
     Ok(StableSubspace {
         riccati,
         closed_loop,
@@ -146,6 +160,13 @@ fn marginal() -> SolverError {
     )
 }
 
+fn non_finite() -> SolverError {
+    SolverError::NotHyperbolic(
+        "the linearisation at the equilibrium produced non-finite values in the Riccati solve"
+            .into(),
+    )
+}
+
 fn not_converged() -> SolverError {
     SolverError::NotHyperbolic(
         "the sign iteration did not converge: an eigenvalue of the linearisation has real part \
@@ -167,7 +188,10 @@ fn matrix_sign_blocked(a: &DMatrix<f64>) -> Result<DMatrix<f64>, SolverError> {
         let mut log_det = 0.0;
         for i in 0..n {
             let pivot = u[(i, i)].abs();
-            if !(pivot > 0.0 && pivot.is_finite()) {
+            if !pivot.is_finite() {
+                return Err(non_finite());
+            }
+            if pivot == 0.0 {
                 return Err(marginal());
             }
             log_det += pivot.ln();

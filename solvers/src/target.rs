@@ -237,10 +237,10 @@ impl Target {
 }
 
 /// Eigenvalues of the closed-loop matrix `K` (they set the truncation time): faer's blocked
-/// Schur decomposition from order 128, nalgebra's below (whose rounding small problems keep)
+/// Schur decomposition from `D = 64` (as the rest of the target), nalgebra's below (whose rounding small problems keep)
 /// and wherever faer's does not converge.
 fn closed_loop_rates(k: &DMatrix<f64>) -> Vec<nalgebra::Complex<f64>> {
-    if k.nrows() >= crate::riccati::BLOCKED_MIN_ORDER {
+    if 2 * k.nrows() >= crate::riccati::BLOCKED_MIN_ORDER {
         let kf = faer::Mat::<f64>::from_fn(k.nrows(), k.ncols(), |i, j| k[(i, j)]);
         if let Ok(z) = kf.eigenvalues() {
             return z

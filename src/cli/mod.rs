@@ -171,6 +171,11 @@ pub enum Command {
         /// was (bvp and direct; shooting has its own 20 s budget).
         #[arg(long)]
         max_seconds: Option<f64>,
+        /// Discretisation of bvp: auto (sixth order at tolerances up to 1e-6 on problems that
+        /// do not depend on time, fourth order otherwise), 4 or 6 (6 falls back to 4 for
+        /// time-dependent problems).
+        #[arg(long, value_enum, default_value_t = SchemeArg::Auto)]
+        scheme: SchemeArg,
     },
     /// Integrate a learning rule forward and report the objective J it achieves.
     ///
@@ -418,6 +423,29 @@ pub enum Method {
     Shooting,
 }
 
+/// Discretisations of the boundary-value solver (`solve --scheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemeArg {
+    /// Order 6 at tolerances up to 1e-6 on autonomous problems, order 4 otherwise.
+    Auto,
+    /// Three-stage Lobatto IIIA collocation, order 4.
+    #[value(name = "4")]
+    Order4,
+    /// Sixth-order MIRK (Boole), for problems that do not depend on time.
+    #[value(name = "6")]
+    Order6,
+}
+
+impl From<SchemeArg> for lossnav_solvers::Scheme {
+    fn from(s: SchemeArg) -> Self {
+        match s {
+            SchemeArg::Auto => Self::Auto,
+            SchemeArg::Order4 => Self::Order4,
+            SchemeArg::Order6 => Self::Order6,
+        }
+    }
+}
+
 /// Learning rules for `simulate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuleKind {
@@ -469,6 +497,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             summary,
             format,
             max_seconds,
+            scheme,
         } => solve::run(solve::SolveArgs {
             spec: &spec,
             method,
@@ -480,6 +509,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             summary,
             format,
             max_seconds,
+            scheme,
         }),
         Command::Rule { spec } => rule::run(&spec),
         Command::Sweep {

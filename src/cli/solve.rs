@@ -14,7 +14,7 @@ use serde_json::json;
 use super::output::{
     compact_pretty, implied_rule_json, print, second_order_json, solution_json, write_atomic,
 };
-use super::{CliError, Format, Method};
+use super::{CliError, Format, Method, SchemeArg};
 
 /// Arguments of `lossnav solve`.
 pub struct SolveArgs<'a> {
@@ -28,6 +28,7 @@ pub struct SolveArgs<'a> {
     pub summary: bool,
     pub format: Option<Format>,
     pub max_seconds: Option<f64>,
+    pub scheme: SchemeArg,
 }
 
 pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
@@ -74,6 +75,12 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
         .with_tol(args.tol.unwrap_or(1e-8))
         .with_observer(status.clone());
     bvp.max_seconds = args.max_seconds;
+    bvp.scheme = args.scheme.into();
+    if args.scheme != SchemeArg::Auto && !matches!(args.method, Method::Bvp) {
+        return Err(CliError::Usage(
+            "--scheme chooses the discretisation of --method bvp".into(),
+        ));
+    }
     if let Some(mut doc) = task_switching_infinite(args.spec, &problem, &bvp, args.at)? {
         if args.summary {
             summarise(&mut doc);
