@@ -4,9 +4,8 @@
 //! Run: `cargo bench --bench bvp`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use nalgebra::{DMatrix, DVector};
 
-use lossnav::problems::{load_problem, End, Horizon, Lagrangian, Problem, Quadratic};
+use lossnav::problems::{load_problem, Problem};
 use lossnav::solvers::{Bvp, Scheme};
 
 fn spec(name: &str) -> Problem {
@@ -14,24 +13,6 @@ fn spec(name: &str) -> Problem {
         "{}/problems/specs/{name}.json",
         env!("CARGO_MANIFEST_DIR")
     ))
-    .unwrap()
-}
-
-/// A D-dimensional quadratic with a random SPD Hessian (eigenvalues in [0.5, 5]).
-fn random_quadratic(d: usize) -> Problem {
-    let mut rnd = lossnav::testbed::uniform(12345);
-    let a = DMatrix::from_fn(d, d, |_, _| rnd());
-    let q = a.qr().q();
-    let eig = DVector::from_fn(d, |i, _| 0.5 + 4.5 * i as f64 / (d - 1) as f64);
-    let h = &q * DMatrix::from_diagonal(&eig) * q.transpose();
-    let h = (&h + h.transpose()) * 0.5;
-    let theta0 = DVector::from_fn(d, |_, _| rnd());
-    Problem::new(
-        Lagrangian::new(Quadratic::new(h, DVector::zeros(d)).unwrap()).with_gamma(1.0),
-        theta0,
-        Horizon::Infinite,
-        End::Equilibrium { guess: None },
-    )
     .unwrap()
 }
 
@@ -62,7 +43,7 @@ fn bench_bvp(c: &mut Criterion) {
         b.iter(|| lossnav::solvers::certificate::check(&fig1, &sol))
     });
 
-    let big = random_quadratic(50);
+    let big = lossnav::testbed::random_spd_quadratic(50).0;
     let sol = bvp.solve(&big).unwrap();
     eprintln!(
         "D = 50 quadratic: {} nodes, {} Newton iterations",

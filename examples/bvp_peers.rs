@@ -8,34 +8,16 @@
 //! cargo run --release --example bvp_peers -- quadratic D TOL RUNS [order4|order6|auto]
 //! ```
 //!
-//! `quadratic D` is the instance of `benches/bvp.rs`: a D-dimensional quadratic with a random
-//! SPD Hessian (eigenvalues evenly spaced in [0.5, 5]), `γ = 1`, `η = k = 1`, infinite
-//! horizon, `θ* = 0`.
+//! `quadratic D` is [`lossnav::testbed::random_spd_quadratic`], the instance of
+//! `benches/bvp.rs`: a random SPD Hessian (eigenvalues evenly spaced in [0.5, 5]), `γ = 1`,
+//! `η = k = 1`, infinite horizon, `θ* = 0`.
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 use serde_json::json;
 
-use lossnav::problems::{load_problem, End, Horizon, Lagrangian, Problem, Quadratic};
+use lossnav::problems::load_problem;
 use lossnav::solvers::observe::{Observer, Progress};
 use lossnav::solvers::{Bvp, Scheme};
-
-fn random_quadratic(d: usize) -> (Problem, DMatrix<f64>) {
-    let mut rnd = lossnav::testbed::uniform(12345);
-    let a = DMatrix::from_fn(d, d, |_, _| rnd());
-    let q = a.qr().q();
-    let eig = DVector::from_fn(d, |i, _| 0.5 + 4.5 * i as f64 / (d - 1) as f64);
-    let h = &q * DMatrix::from_diagonal(&eig) * q.transpose();
-    let h = (&h + h.transpose()) * 0.5;
-    let theta0 = DVector::from_fn(d, |_, _| rnd());
-    let problem = Problem::new(
-        Lagrangian::new(Quadratic::new(h.clone(), DVector::zeros(d)).unwrap()).with_gamma(1.0),
-        theta0,
-        Horizon::Infinite,
-        End::Equilibrium { guess: None },
-    )
-    .unwrap();
-    (problem, h)
-}
 
 /// Mesh passes on standard error (`BVP_PEERS_PROGRESS=1`), for profiling.
 struct Stderr;
@@ -71,7 +53,7 @@ fn main() {
         Some("quadratic") => {
             let d: usize = args.get(1).and_then(|a| a.parse().ok()).expect(usage);
             assert!((2..=2000).contains(&d), "D must be in 2..=2000");
-            let (p, h) = random_quadratic(d);
+            let (p, h) = lossnav::testbed::random_spd_quadratic(d);
             (p, Some(h), &args[2..])
         }
         _ => panic!("{usage}"),

@@ -3,7 +3,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::problems::{End, Horizon, Lagrangian, LowRankQuadratic, Problem};
+use crate::problems::{End, Horizon, Lagrangian, LowRankQuadratic, Problem, Quadratic};
 use crate::rules::krylov::{fixed_end_cost, quadratic_form};
 
 /// Deterministic pseudo-random numbers, uniform in `[-1, 1]` (a 64-bit linear congruential
@@ -83,4 +83,32 @@ impl LowRankCase {
             fixed_end_cost(h, 1.0, 1.0, gamma, t_end)
         })
     }
+}
+
+/// The infinite-horizon benchmark quadratic of `benches/bvp.rs` and `benches/peers_bvp.py`:
+/// `L = ½θᵀHθ` with a random SPD Hessian `H = Q diag(λ) Qᵀ` (eigenvalues evenly spaced in
+/// [0.5, 5], `Q` from the QR factorisation of a uniform random matrix), `θ0` uniform in
+/// [-1, 1], `γ = 1`, `η = k = 1`. Returns the problem and `H`. `d` must be at least 2.
+///
+/// ```
+/// let (problem, h) = lossnav::testbed::random_spd_quadratic(4);
+/// assert_eq!(problem.dim(), 4);
+/// assert!((&h - h.transpose()).amax() == 0.0);
+/// ```
+pub fn random_spd_quadratic(d: usize) -> (Problem, DMatrix<f64>) {
+    let mut rnd = uniform(12345);
+    let a = DMatrix::from_fn(d, d, |_, _| rnd());
+    let q = a.qr().q();
+    let eig = DVector::from_fn(d, |i, _| 0.5 + 4.5 * i as f64 / (d - 1) as f64);
+    let h = &q * DMatrix::from_diagonal(&eig) * q.transpose();
+    let h = (&h + h.transpose()) * 0.5;
+    let theta0 = DVector::from_fn(d, |_, _| rnd());
+    let problem = Problem::new(
+        Lagrangian::new(Quadratic::new(h.clone(), DVector::zeros(d)).unwrap()).with_gamma(1.0),
+        theta0,
+        Horizon::Infinite,
+        End::Equilibrium { guess: None },
+    )
+    .unwrap();
+    (problem, h)
 }

@@ -353,11 +353,8 @@ impl Bvp {
         ws: &mut Workspace,
     ) -> Result<(State, Stats), SolverError> {
         let n = 2 * sys.lag.dim();
-        let order = self.scheme.order(self.tol, System::autonomous(sys.lag));
-        let sys = &System {
-            order6: order == 6,
-            ..*sys
-        };
+        let (sys, order) = self.discretised(sys);
+        let sys = &sys;
         let mut stats = Stats {
             order,
             ..Stats::default()
@@ -411,6 +408,19 @@ impl Bvp {
         }
     }
 
+    /// `sys` discretised by the scheme [`Bvp::scheme`] calls for at this tolerance, and the
+    /// scheme's order.
+    fn discretised<'a>(&self, sys: &System<'a>) -> (System<'a>, u32) {
+        let order = self.scheme.order(self.tol, System::autonomous(sys.lag));
+        (
+            System {
+                order6: order == 6,
+                ..*sys
+            },
+            order,
+        )
+    }
+
     /// Affine fields, infinite horizon: the linearised path the solve starts from is the exact
     /// solution, so its error estimate predicts that of the discrete solution. The mesh is
     /// refined from it (and the start recomputed on the new mesh) before anything is
@@ -423,11 +433,8 @@ impl Bvp {
         mut state: State,
         ws: &mut Workspace,
     ) -> Result<State, SolverError> {
-        let order = self.scheme.order(self.tol, System::autonomous(sys.lag));
-        let sys = &System {
-            order6: order == 6,
-            ..*sys
-        };
+        let (sys, order) = self.discretised(sys);
+        let sys = &sys;
         for _ in 0..4 {
             if Budget::deadline().is_some_and(|d| Instant::now() > d) {
                 return Err(SolverError::TimeLimit {

@@ -408,6 +408,24 @@ impl<'a> System<'a> {
         }
     }
 
+    /// [`System::eval_many`], with the first non-finite field value as an error at its time.
+    fn eval_finite(
+        &self,
+        t: &[f64],
+        y: &[f64],
+        out: &mut [f64],
+        ws: &mut FieldWorkspace,
+    ) -> Result<(), SolverError> {
+        self.eval_many(t, y, out, ws);
+        match first_non_finite(out, 2 * self.d()) {
+            Some(i) => Err(SolverError::NonFinite {
+                what: "the Hamiltonian field".into(),
+                t: t[i],
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Field values at every node into `ws.f`.
     pub fn eval_nodes(&self, t: &[f64], y: &[f64], ws: &mut Workspace) -> Result<(), SolverError> {
         let n = 2 * self.d();
@@ -472,13 +490,7 @@ impl<'a> System<'a> {
             midpoint(h, y0, y1, f0, f1, ym);
             ws.batch_t.push(t[i] + 0.5 * h);
         }
-        self.eval_many(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field);
-        if let Some(i) = first_non_finite(&ws.batch_f, n) {
-            return Err(SolverError::NonFinite {
-                what: "the Hamiltonian field".into(),
-                t: ws.batch_t[i],
-            });
-        }
+        self.eval_finite(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field)?;
         for i in 0..intervals {
             let h = t[i + 1] - t[i];
             let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
@@ -517,13 +529,7 @@ impl<'a> System<'a> {
             ws.batch_t.push(t[i] + 0.25 * h);
             ws.batch_t.push(t[i] + 0.75 * h);
         }
-        self.eval_many(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field);
-        if let Some(i) = first_non_finite(&ws.batch_f, n) {
-            return Err(SolverError::NonFinite {
-                what: "the Hamiltonian field".into(),
-                t: ws.batch_t[i],
-            });
-        }
+        self.eval_finite(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field)?;
         ws.stage_t.clear();
         ws.stage_y.resize(intervals * n, 0.0);
         ws.stage_f.resize(intervals * n, 0.0);
@@ -535,13 +541,7 @@ impl<'a> System<'a> {
             middle_stage(h, y0, y1, f0, f1, k3, k4, y5);
             ws.stage_t.push(t[i] + 0.5 * h);
         }
-        self.eval_many(&ws.stage_t, &ws.stage_y, &mut ws.stage_f, &mut ws.field);
-        if let Some(i) = first_non_finite(&ws.stage_f, n) {
-            return Err(SolverError::NonFinite {
-                what: "the Hamiltonian field".into(),
-                t: ws.stage_t[i],
-            });
-        }
+        self.eval_finite(&ws.stage_t, &ws.stage_y, &mut ws.stage_f, &mut ws.field)?;
         for i in 0..intervals {
             let h = t[i + 1] - t[i];
             let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
