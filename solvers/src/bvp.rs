@@ -213,7 +213,8 @@ impl Bvp {
     }
 
     /// Bytes a mesh of `nodes` nodes at `D = dim` needs: the Newton matrix (a band of
-    /// `2·(3D−1) + 3D` diagonals below `D = 8`, two `3D×2D` panels per interval above), about
+    /// `2·(3D−1) + 3D` diagonals below `D = 8`, above it the interval blocks `2D×4D`, which its
+    /// factors overwrite: [`crate::staircase`]), about
     /// 52 vectors of `2D` values per node (states, fields, second derivatives, residuals, steps,
     /// the stage and error-estimate batches, the solution), and, once per solve, the dense
     /// `2D×2D` workspaces of the field Jacobian, the sixth-order stages and the
@@ -223,7 +224,7 @@ impl Bvp {
         let per_node = if dim < 8 {
             2 * d * (9 * d - 2)
         } else {
-            12 * d * d
+            8 * d * d
         } + 104 * d;
         let fixed = 120 * d * d;
         usize::try_from(8 * (per_node * nodes as u128 + fixed)).unwrap_or(usize::MAX)
