@@ -92,6 +92,8 @@ fn main() {
         "tol": tol,
         "accuracy": solution.accuracy.describe(),
         "nodes": solution.diagnostics.nodes,
+        "newton_iterations": solution.diagnostics.iterations,
+        "mesh_passes": solution.diagnostics.mesh_passes,
         "cost": solution.cost,
         "mesh": solution.t,
         "grid": grid,
