@@ -213,10 +213,10 @@ impl Bvp {
     }
 
     /// Bytes a mesh of `nodes` nodes at `D = dim` needs: the Newton matrix (a band of
-    /// `2·(3D−1) + 3D` diagonals below `D = 8`, above it the interval blocks `2D×4D`, which its
-    /// factors overwrite: [`crate::staircase`]), about
-    /// 52 vectors of `2D` values per node (states, fields, second derivatives, residuals, steps,
-    /// the stage and error-estimate batches, the solution), and, once per solve, the dense
+    /// `2·(3D−1) + 3D` diagonals below `D = 8`; above it the `2D×4D` interval blocks, which its
+    /// factors overwrite: [`crate::staircase`]), about 52 vectors of `2D` values per node
+    /// (states, fields, second derivatives, residuals, steps, the stage and error-estimate
+    /// batches, the solution), and, once per solve, the dense
     /// `2D×2D` workspaces of the field Jacobian, the sixth-order stages and the
     /// infinite-horizon target (about thirty).
     pub fn memory_estimate(dim: usize, nodes: usize) -> usize {

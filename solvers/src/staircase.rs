@@ -27,7 +27,7 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::lu::partial_pivoting::factor::{lu_in_place, lu_in_place_scratch};
 use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatMut, Par};
 
 use crate::banded::Singular;
 
@@ -331,11 +331,28 @@ struct NodeWork<'a> {
     scratch: &'a mut Mat<f64>,
 }
 
-fn singular_pivot(m: MatRef<'_, f64>) -> Option<usize> {
-    (0..m.ncols().min(m.nrows())).find(|&c| {
-        let u = m[(c, c)];
-        u == 0.0 || !u.is_finite()
-    })
+impl NodeWork<'_> {
+    /// LU with partial pivoting of `m` in place (row `i` of `P m` is row `perm[i]` of `m`); a
+    /// zero or non-finite pivot is reported by its column.
+    fn lu(&mut self, mut m: MatMut<'_, f64>, perm: &mut Vec<usize>) -> Result<(), usize> {
+        let rows = m.nrows();
+        perm.resize(rows, 0);
+        lu_in_place(
+            m.as_mut(),
+            perm,
+            &mut self.perm_inv[..rows],
+            Par::Seq,
+            MemStack::new(self.buf),
+            Default::default(),
+        );
+        match (0..m.ncols().min(rows)).find(|&c| {
+            let u = m[(c, c)];
+            u == 0.0 || !u.is_finite()
+        }) {
+            Some(c) => Err(c),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Eliminates one node: the column LU of `t` (`d × n`), its transformation of `a`'s columns
@@ -352,18 +369,7 @@ fn eliminate_node(
 ) -> Result<(), usize> {
     let (d, n, rows) = (t.nrows(), t.ncols(), a.nrows());
     // Column elimination: the row LU of Tᵀ with partial pivoting, in place (T ← [Uᵀ\L₁ᵀ | L₂ᵀ]).
-    col_perm.resize(n, 0);
-    lu_in_place(
-        t.as_mut().transpose_mut(),
-        col_perm,
-        &mut work.perm_inv[..n],
-        Par::Seq,
-        MemStack::new(work.buf),
-        Default::default(),
-    );
-    if let Some(c) = singular_pivot(t.as_ref()) {
-        return Err(c);
-    }
+    work.lu(t.as_mut().transpose_mut(), col_perm)?;
     // A ← A P, then X₁ = A₁ L₁⁻ᵀ and X₂ = A₂ − X₁ L₂ᵀ.
     let mut permuted = work.scratch.as_mut().submatrix_mut(0, 0, rows, n);
     for (i, &from) in col_perm.iter().enumerate() {
@@ -385,18 +391,7 @@ fn eliminate_node(
         Par::Seq,
     );
     // Row elimination of X₂ among the rows.
-    row_perm.resize(rows, 0);
-    lu_in_place(
-        a2.as_mut(),
-        row_perm,
-        &mut work.perm_inv[..rows],
-        Par::Seq,
-        MemStack::new(work.buf),
-        Default::default(),
-    );
-    if let Some(c) = singular_pivot(a2.as_ref()) {
-        return Err(d + c);
-    }
+    work.lu(a2.as_mut(), row_perm).map_err(|c| d + c)?;
     let Some(mut b) = b else {
         return Ok(());
     };

@@ -320,8 +320,8 @@ fn memory_beyond_the_limit_is_refused_before_allocation() {
     )
     .unwrap();
     // 25 nodes of the first mesh: 25 · 8 · (8·40² + 104·40) bytes, plus 8 · 120·40² for the
-    // dense workspaces: ≈ 5.5 MB. (At D = 500 the estimate of the final 57-node mesh, 1.63 GB,
-    // is 13 % above the measured peak of the solve, 1.44 GB: docs/benchmarks.md.)
+    // dense workspaces: ≈ 4.9 MB. (At D = 500 the estimate of the final 57-node mesh, 1.18 GB,
+    // is 17 % above the measured peak of the solve, 1.01 GB: docs/benchmarks.md.)
     assert_eq!(
         Bvp::memory_estimate(d, 25),
         8 * (25 * (8 * d * d + 104 * d) + 120 * d * d)
