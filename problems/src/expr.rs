@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::landscape::{check_gradients, check_values, Points};
+use crate::landscape::{check_gradients, check_hessians, check_values, Points};
 use crate::notation::{self, Node};
 use crate::tape::{self, Input, Tape, Tracer};
 use nalgebra::DMatrix;
@@ -341,6 +341,27 @@ impl ExprFunction {
                     self.hvp
                         .eval(&buf, t, &mut out.as_mut_slice()[j * d..(j + 1) * d]);
                     buf[d + j] = 0.0;
+                }
+            }
+        }
+    }
+
+    /// Hessians at several points, point `j`'s (column-major) into `out[j·D² ..][..D²]`: in
+    /// one pass over the dense tape, equal to [`ExprFunction::hessian`] at each point, bit for
+    /// bit; point by point without one.
+    ///
+    /// # Panics
+    /// If `points.dim() != D` or `out.len() != points.len()·D²`.
+    pub fn hessians(&self, points: Points<'_>, out: &mut [f64]) {
+        let d = self.dim();
+        check_hessians(d, &points, out);
+        match &self.hess {
+            Some(tape) => tape.eval_batch(points, out, d * d),
+            None => {
+                let mut h = DMatrix::zeros(d, d);
+                for (j, o) in out.chunks_exact_mut(d * d).enumerate() {
+                    self.hessian(points.theta(j), points.t(j), &mut h);
+                    o.copy_from_slice(h.as_slice());
                 }
             }
         }

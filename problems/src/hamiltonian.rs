@@ -34,6 +34,8 @@ pub struct FieldWorkspace {
     b: DMatrix<f64>,
     c: DMatrix<f64>,
     h: DMatrix<f64>,
+    /// Loss Hessians of [`Lagrangian::field_jacobians`], `D²` values per point.
+    hs: Vec<f64>,
 }
 
 impl FieldWorkspace {
@@ -52,6 +54,7 @@ impl FieldWorkspace {
             b: z.clone(),
             c: z.clone(),
             h: z,
+            hs: Vec::new(),
         }
     }
 
@@ -167,20 +170,72 @@ impl Lagrangian {
         jac: &mut DMatrix<f64>,
         ws: &mut FieldWorkspace,
     ) {
+        ws.ensure_matrices(theta.len());
+        let mut h = std::mem::replace(&mut ws.h, DMatrix::zeros(0, 0));
+        self.loss().hessian(theta, t, &mut h);
+        let n = 2 * theta.len();
+        assert_eq!(jac.shape(), (n, n), "field Jacobian must be 2D×2D");
+        self.field_jacobian_from_hessian(t, theta, p, h.as_slice(), jac.as_mut_slice(), ws);
+        ws.h = h;
+    }
+
+    /// [`Lagrangian::field_jacobian`] at several states: `y` holds `(θ, p)` node-major (`2D`
+    /// values per point), `t` one time per point, `jacs` one `2D×2D` matrix per point
+    /// (column-major, `4D²` values each, contiguous). The loss
+    /// Hessians are evaluated together ([`Landscape::hessians`]: one pass over an expression's
+    /// tape for all points); the values are those of `field_jacobian`, bit for bit. Holds
+    /// `D²` values per point of scratch.
+    ///
+    /// [`Landscape::hessians`]: crate::Landscape::hessians
+    ///
+    /// # Panics
+    /// If `y` does not hold `2D` values per time, or `jacs` `4D²` per time.
+    pub fn field_jacobians(&self, t: &[f64], y: &[f64], jacs: &mut [f64], ws: &mut FieldWorkspace) {
+        let d = self.dim();
+        let n = 2 * d;
+        assert!(
+            y.len() == t.len() * n && jacs.len() == t.len() * n * n,
+            "states must hold 2D values and Jacobians 4D² per time"
+        );
+        if t.is_empty() {
+            return;
+        }
+        ws.ensure_matrices(d);
+        let mut hs = std::mem::take(&mut ws.hs);
+        hs.resize(t.len() * d * d, 0.0);
+        self.loss().hessians(Points::new(y, d, n, t), &mut hs);
+        for (((&tj, yj), h), jac) in t
+            .iter()
+            .zip(y.chunks_exact(n))
+            .zip(hs.chunks_exact(d * d))
+            .zip(jacs.chunks_exact_mut(n * n))
+        {
+            let (theta, p) = yj.split_at(d);
+            self.field_jacobian_from_hessian(tj, theta, p, h, jac, ws);
+        }
+        ws.hs = hs;
+    }
+
+    /// The field Jacobian (column-major, `4D²` values) given the loss Hessian `h` at `(θ, t)`
+    /// (column-major, `D²` values); `ws` must hold the Jacobian route's matrices.
+    fn field_jacobian_from_hessian(
+        &self,
+        t: f64,
+        theta: &[f64],
+        p: &[f64],
+        h: &[f64],
+        out: &mut [f64],
+        ws: &mut FieldWorkspace,
+    ) {
         let d = theta.len();
         let n = 2 * d;
-        // The blocks are written into the column-major storage directly.
-        assert_eq!(jac.shape(), (n, n), "field Jacobian must be 2D×2D");
-        ws.ensure_matrices(d);
         let (metric, drift) = (self.metric(), self.drift());
         let ek = self.eta() * self.k();
         let (with_drift, with_geometry) = (!drift.is_zero(), !metric.is_constant());
         metric.mobility(theta, &mut ws.m);
-        self.loss().hessian(theta, t, &mut ws.h);
         // Column-major blocks written directly; vanishing terms skipped (see `field`).
-        let (m, h) = (ws.m.as_slice(), ws.h.as_slice());
+        let m = ws.m.as_slice();
         let gamma = self.gamma();
-        let out = jac.as_mut_slice();
         for j in 0..d {
             let (left, right) = (&mut out[j * n..(j + 1) * n], j + d);
             for i in 0..d {
@@ -213,9 +268,9 @@ impl Lagrangian {
                         b += 0.5 * ws.b[(i, j)];
                     }
                     // ∂θ̇/∂θ = Df + A; ∂ṗ/∂θ -= C + ½B; ∂ṗ/∂p -= (Df + A)ᵀ
-                    jac[(i, j)] = a;
-                    jac[(d + i, j)] -= b;
-                    jac[(d + j, d + i)] -= a;
+                    out[i + j * n] = a;
+                    out[d + i + j * n] -= b;
+                    out[d + j + (d + i) * n] -= a;
                 }
             }
         }

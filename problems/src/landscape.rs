@@ -96,6 +96,24 @@ pub trait Landscape: Send + Sync {
         }
     }
 
+    /// `∇²_θ L` at several points: point `j`'s Hessian, column-major, goes to
+    /// `out[j·D² ..][..D²]`.
+    ///
+    /// The default evaluates point by point with [`Landscape::hessian`]; an override must agree
+    /// with it at every point.
+    ///
+    /// # Panics
+    /// If `points.dim() != D` or `out.len() != points.len()·D²`.
+    fn hessians(&self, points: Points<'_>, out: &mut [f64]) {
+        let d = self.dim();
+        check_hessians(d, &points, out);
+        let mut h = DMatrix::zeros(d, d);
+        for (j, o) in out.chunks_exact_mut(d * d).enumerate() {
+            self.hessian(points.theta(j), points.t(j), &mut h);
+            o.copy_from_slice(h.as_slice());
+        }
+    }
+
     /// Whether `L` depends on `t` (a changing task).
     fn is_time_dependent(&self) -> bool {
         false
@@ -194,6 +212,16 @@ impl<'a> Points<'a> {
 pub(crate) fn check_values(dim: usize, points: &Points<'_>, out: &[f64]) {
     assert_eq!(points.dim(), dim, "points of the wrong dimension");
     assert_eq!(out.len(), points.len(), "one output per point");
+}
+
+/// The size checks of [`Landscape::hessians`], shared with its overrides.
+pub(crate) fn check_hessians(dim: usize, points: &Points<'_>, out: &[f64]) {
+    assert_eq!(points.dim(), dim, "points of the wrong dimension");
+    assert_eq!(
+        out.len(),
+        points.len() * dim * dim,
+        "output must hold D² values per point"
+    );
 }
 
 /// The size checks of [`Landscape::gradients`], shared with its overrides.

@@ -12,7 +12,7 @@
 //! Written here because no crate offers differentiation on a recorded program together with a
 //! compiled, common-subexpression-eliminated evaluator for several outputs.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -393,9 +393,34 @@ fn zip_map(
     }
 }
 
-/// Working-set sizes kept on the stack; longer tapes use the heap.
-const SMALL: usize = 16;
-const MEDIUM: usize = 256;
+/// Largest working set (in values) kept between evaluations; a longer tape's evaluation
+/// allocates its own, so a thread never holds more than 512 KiB of scratch.
+const KEPT_SLOTS: usize = 1 << 16;
+
+thread_local! {
+    /// The working set of tape evaluations on this thread, reused: every slot is written
+    /// before it is read, so an evaluation neither allocates nor zeroes memory (zeroing a
+    /// fresh buffer per call was 9 % of a Figure 1 solve).
+    static SLOTS: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` on a working set of `n` values whose contents are unspecified (left over from an
+/// earlier evaluation, or zero).
+fn with_slots<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    if n > KEPT_SLOTS {
+        return f(&mut vec![0.0; n]);
+    }
+    SLOTS.with(|cell| {
+        // Taken out, so a nested evaluation (none today) would get its own buffer.
+        let mut v = cell.take();
+        if v.len() < n {
+            v.resize(n, 0.0);
+        }
+        let r = f(&mut v[..n]);
+        cell.set(v);
+        r
+    })
+}
 
 impl Tape {
     /// Records the values `build` returns from traced inputs into one tape, with shared
@@ -575,9 +600,15 @@ impl Tape {
     /// point's outputs.
     pub(crate) fn eval_batch(&self, points: Points<'_>, out: &mut [f64], stride: usize) {
         check_strided_output(points.len(), self.outputs.len(), out, stride);
+        with_slots(self.slots() * LANES, |v| {
+            self.run_batch(points, out, stride, v)
+        });
+    }
+
+    /// [`Tape::eval_batch`] with the working set `v` (`slots · LANES` values, any contents).
+    fn run_batch(&self, points: Points<'_>, out: &mut [f64], stride: usize, v: &mut [f64]) {
         let (nl, ni) = (self.loaded.len(), self.inputs.len());
         let base = nl + ni;
-        let mut v = vec![0.0; self.slots() * LANES];
         for (k, &c) in self.loaded.iter().enumerate() {
             v[k * LANES..(k + 1) * LANES].fill(c);
         }
@@ -594,8 +625,8 @@ impl Tape {
                     };
                 }
             }
-            // Unused lanes of the last group compute on stale inputs; their results are
-            // never read.
+            // Unused lanes of the last group compute on stale inputs (of an earlier group or
+            // evaluation); their results are never read.
             for (k, step) in self.steps.iter().enumerate() {
                 let (done, rest) = v.split_at_mut((base + k) * LANES);
                 let dst: &mut [f64; LANES] = (&mut rest[..LANES]).try_into().unwrap();
@@ -636,14 +667,7 @@ impl Tape {
 
     /// Evaluates every output at `(θ, t)` into `out` (length [`Tape::outputs`]).
     pub(crate) fn eval(&self, theta: &[f64], t: f64, out: &mut [f64]) {
-        let n = self.slots();
-        if n <= SMALL {
-            self.run(theta, t, &mut [0.0; SMALL][..n], out);
-        } else if n <= MEDIUM {
-            self.run(theta, t, &mut [0.0; MEDIUM][..n], out);
-        } else {
-            self.run(theta, t, &mut vec![0.0; n], out);
-        }
+        with_slots(self.slots(), |v| self.run(theta, t, v, out));
     }
 
     /// The first output at `(θ, t)`.

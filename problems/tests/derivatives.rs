@@ -451,3 +451,63 @@ fn long_sums_differentiate_without_stack_overflow() {
     // Σ (i+1) x_i² at x = 1.
     assert_eq!(loss.value(&theta, 0.0), (d * (d + 1) / 2) as f64);
 }
+
+/// The field Jacobians evaluated at many states at once (loss Hessians in one pass over the
+/// tape for expression losses) equal the single-state Jacobians bit for bit, with drifts and
+/// state-dependent metrics (the blocks beyond the loss Hessian); and `Landscape::hessians` (an
+/// expression's override and the default) equals `hessian` at every point, over a full group
+/// of the tape's lanes and a partial one.
+#[test]
+fn batched_field_jacobians_and_hessians_match_pointwise_bit_for_bit() {
+    let mut state = 11u64;
+    let mut rnd = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let specs = [
+        "fisher-metric.json",
+        "figure1-double-well.json",
+        "figure3-rotation.json",
+        "figure3-anisotropic-metric.json",
+        "partial-controllability.json",
+    ];
+    for spec in specs {
+        let problem = load(spec);
+        let lag = problem.lagrangian();
+        let (d, points) = (lag.dim(), 45);
+        let n = 2 * d;
+        let t: Vec<f64> = (0..points).map(|_| 2.0 * rnd() + 1.0).collect();
+        let y: Vec<f64> = (0..points * n).map(|_| rnd()).collect();
+        let mut batch = vec![f64::NAN; points * n * n];
+        let mut ws = FieldWorkspace::new(d);
+        lag.field_jacobians(&t, &y, &mut batch, &mut ws);
+        let mut single = DMatrix::zeros(n, n);
+        for (j, (yj, bj)) in y.chunks_exact(n).zip(batch.chunks_exact(n * n)).enumerate() {
+            lag.field_jacobian(t[j], &yj[..d], &yj[d..], &mut single, &mut ws);
+            assert_eq!(bits(bj), bits(single.as_slice()), "{spec}, state {j}");
+        }
+    }
+    let s = scope(&["x", "y"], &[]);
+    let moving = ExprLoss::parse("loss", "sin(t)*x + x^2*y + exp(-t)*y^2 + x*y^3", &s).unwrap();
+    let losses: [&dyn Landscape; 2] = [&moving, &AutoDiff(DoubleWell::figure1())];
+    let count = 40;
+    let coords: Vec<f64> = (0..3 * count).map(|i| (i as f64 * 0.37).sin()).collect();
+    let t: Vec<f64> = (0..count).map(|j| 0.1 * j as f64).collect();
+    for loss in losses {
+        let mut hs = vec![f64::NAN; count * 4];
+        loss.hessians(Points::new(&coords, 2, 3, &t), &mut hs);
+        let mut h = DMatrix::zeros(2, 2);
+        for j in 0..count {
+            loss.hessian(&coords[3 * j..3 * j + 2], t[j], &mut h);
+            let what = loss.describe();
+            assert_eq!(
+                bits(&hs[4 * j..4 * j + 4]),
+                bits(h.as_slice()),
+                "{what}, point {j}"
+            );
+        }
+    }
+}

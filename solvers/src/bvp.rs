@@ -41,6 +41,17 @@ const MAX_LENGTHENINGS: usize = 12;
 /// ([`Bvp::initial_intervals`] / 3): fewer cannot show the path's shape to the error estimate.
 const MIN_COARSE_INTERVALS: usize = 4;
 
+/// Newton's tolerance (scaled step size) on that coarse mesh: its solution only starts the next
+/// mesh's Newton and feeds the error estimate that places its nodes. On the Figure 1 problem
+/// the coarse mesh's estimate is about 1e-3, and Newton's last steps to the final tolerance
+/// (1e-3 · tol) were most of that mesh's work.
+const COARSE_NEWTON_TOL: f64 = 1e-6;
+
+/// A Newton solve stopped at tolerance `l` is used for the error estimate only if the estimate
+/// exceeds `LOOSE_MARGIN · l`, so that Newton's remaining error (about `l`) changes it by at
+/// most about 1 %.
+const LOOSE_MARGIN: f64 = 100.0;
+
 /// Options of the boundary-value solver.
 ///
 /// ```
@@ -355,7 +366,23 @@ impl Bvp {
     fn adapt(
         &self,
         sys: &System,
+        state: State,
+        ws: &mut Workspace,
+    ) -> Result<(State, Stats), SolverError> {
+        self.adapt_from(sys, state, None, ws)
+    }
+
+    /// [`Bvp::adapt`], with Newton on the first mesh stopped at `first_tol` (a step size in
+    /// Newton's scaled norm) instead of the final tolerance's, for a first mesh that will almost
+    /// certainly be refined: its solution is only the start of the next mesh's Newton and the
+    /// source of the error estimate that places that mesh's nodes. If the estimate is within
+    /// [`LOOSE_MARGIN`] times `first_tol`, or meets the tolerance, that mesh is solved again to
+    /// the final accuracy before anything is decided from it.
+    fn adapt_from(
+        &self,
+        sys: &System,
         mut state: State,
+        first_tol: Option<f64>,
         ws: &mut Workspace,
     ) -> Result<(State, Stats), SolverError> {
         let n = 2 * sys.lag.dim();
@@ -366,10 +393,16 @@ impl Bvp {
             ..Stats::default()
         };
         let mut coarsened = false;
+        let tight = self.newton_options();
+        let mut loose = first_tol.filter(|&l| l > tight.tol);
         loop {
             stats.passes += 1;
             self.check_memory(sys.lag.dim(), state.t.len())?;
-            let report = sys.newton(&state.t, &mut state.y, self.newton_options(), ws)?;
+            let opts = NewtonOptions {
+                tol: loose.unwrap_or(tight.tol),
+                ..tight
+            };
+            let report = sys.newton(&state.t, &mut state.y, opts, ws)?;
             stats.iterations += report.iterations;
             sys.eval_nodes(&state.t, &state.y, ws)?;
             sys.eval_curvatures(&state.t, &state.y, ws);
@@ -385,6 +418,13 @@ impl Bvp {
                 elapsed: Budget::elapsed(),
                 total: None,
             });
+            if let Some(l) = loose.take() {
+                // A NaN estimate also goes to the full-accuracy solve, which names its cause.
+                let informative = max_error > self.tol.max(LOOSE_MARGIN * l);
+                if !informative {
+                    continue;
+                }
+            }
             if !self.adapt_mesh {
                 return Ok((state, stats));
             }
@@ -641,13 +681,14 @@ impl Bvp {
                 self.linearised_guess(lag, theta0, &end, theta0, start(t, lag, theta0), ws)
             }
         };
-        let from_linear = |t: &[f64], ws: &mut Workspace| {
+        let from_linear = |t: &[f64], first_tol: Option<f64>, ws: &mut Workspace| {
             let (state, iterations) =
                 linear_start(t, ws).ok_or(SolverError::Singular { t: 0.0 })?;
-            self.adapt(&sys, state, ws).map(|(s, mut st)| {
-                st.iterations += iterations;
-                (s, st)
-            })
+            self.adapt_from(&sys, state, first_tol, ws)
+                .map(|(s, mut st)| {
+                    st.iterations += iterations;
+                    (s, st)
+                })
         };
         // The linearised start is first solved on a third of the first mesh: the nonlinear
         // Newton iterations, most of a solve's work, then cost a third, and that mesh's error
@@ -658,7 +699,7 @@ impl Bvp {
         let coarse = self.initial_intervals / 3;
         let mut direct = Err(SolverError::Singular { t: 0.0 });
         if user.is_none() && self.adapt_mesh && coarse >= MIN_COARSE_INTERVALS {
-            direct = from_linear(&uniform(coarse), &mut ws);
+            direct = from_linear(&uniform(coarse), Some(COARSE_NEWTON_TOL), &mut ws);
             if let Err(
                 e @ (SolverError::InvalidOption { .. }
                 | SolverError::MemoryLimit { .. }
@@ -670,7 +711,7 @@ impl Bvp {
             }
         }
         if direct.is_err() {
-            direct = from_linear(&t, &mut ws);
+            direct = from_linear(&t, None, &mut ws);
         }
         if direct.is_err() {
             direct = self.adapt(&sys, guess(lag, theta0), &mut ws);

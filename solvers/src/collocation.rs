@@ -128,8 +128,18 @@ pub(crate) struct Workspace {
     stage_t: Vec<f64>,
     stage_y: Vec<f64>,
     stage_f: Vec<f64>,
+    /// Field Jacobians evaluated together ([`System::eval_jacobians`]), column-major one after
+    /// another: the nodes and stages of a chunk of intervals, at most
+    /// [`JACOBIAN_BATCH_VALUES`] values in all.
+    jacs: Vec<f64>,
     newton: NewtonBuffers,
 }
+
+/// Most values held by the field Jacobians of one batch (256 KiB): small systems evaluate all
+/// the Jacobians of a mesh's Newton matrix in a few passes over the Hessian's tape, large ones
+/// (where a batch would hold fewer than two intervals) one point at a time with no extra
+/// `O(D²)` memory.
+const JACOBIAN_BATCH_VALUES: usize = 1 << 15;
 
 /// Parameters from which the Newton matrix is factored panel by panel with dense kernels
 /// ([`StaircaseLu`]) rather than as a scalar band ([`BandedLu`]): below it, calls into the
@@ -237,6 +247,7 @@ impl Workspace {
             stage_t: Vec::new(),
             stage_y: Vec::new(),
             stage_f: Vec::new(),
+            jacs: Vec::new(),
             newton: NewtonBuffers::default(),
         }
     }
@@ -253,10 +264,16 @@ struct StageBlocks {
     j3: DMatrix<f64>,
     j4: DMatrix<f64>,
     j5: DMatrix<f64>,
-    /// `∂Y₅/∂y` of the current end, then `J₅·∂Y₅/∂y`.
+    chain: ChainProducts,
+}
+
+/// The chain-rule products of one interval's sixth-order blocks.
+struct ChainProducts {
+    /// `∂Y₅/∂y` of the current end.
     a5: DMatrix<f64>,
     p3: DMatrix<f64>,
     p4: DMatrix<f64>,
+    /// `J₅·∂Y₅/∂y`.
     p5: DMatrix<f64>,
 }
 
@@ -272,10 +289,12 @@ impl StageBlocks {
             j3: m(),
             j4: m(),
             j5: m(),
-            a5: m(),
-            p3: m(),
-            p4: m(),
-            p5: m(),
+            chain: ChainProducts {
+                a5: m(),
+                p3: m(),
+                p4: m(),
+                p5: m(),
+            },
         }
     }
 }
@@ -383,6 +402,21 @@ impl<'a> System<'a> {
         match self.linearised {
             None => self.lag.field_jacobian(t, &y[..d], &y[d..], out, ws),
             Some(lin) => out.copy_from(&lin.at(self.lag, t).1),
+        }
+    }
+
+    /// `∂F` at several states (node-major `y`, one time each), one column-major matrix per
+    /// state (`4D²` values each): the full field's loss Hessians are evaluated together
+    /// ([`Lagrangian::field_jacobians`]).
+    fn eval_jacobians(&self, t: &[f64], y: &[f64], out: &mut [f64], ws: &mut FieldWorkspace) {
+        match self.linearised {
+            None => self.lag.field_jacobians(t, y, out, ws),
+            Some(lin) => {
+                let n = 2 * self.d();
+                for (&tj, o) in t.iter().zip(out.chunks_exact_mut(n * n)) {
+                    o.copy_from_slice(lin.at(self.lag, tj).1.as_slice());
+                }
+            }
         }
     }
 
@@ -665,9 +699,29 @@ impl<'a> System<'a> {
 
     /// The interval blocks from the Jacobians at every node and stage.
     fn interval_jacobians(&self, t: &[f64], y: &[f64], ws: &mut Workspace, jac: &mut NewtonMatrix) {
+        let n = 2 * self.d();
+        // Per interval: three stage Jacobians and (shared with the next) one node Jacobian.
+        let chunk = (JACOBIAN_BATCH_VALUES / (4 * n * n)).min(t.len() - 1);
+        self.interval_jacobians_in(t, y, chunk, ws, jac);
+    }
+
+    /// [`System::interval_jacobians`], the sixth-order scheme's Jacobians evaluated `chunk`
+    /// intervals at a time if `chunk ≥ 2`, else (and for the fourth-order scheme) point by point.
+    fn interval_jacobians_in(
+        &self,
+        t: &[f64],
+        y: &[f64],
+        chunk: usize,
+        ws: &mut Workspace,
+        jac: &mut NewtonMatrix,
+    ) {
         let d = self.d();
         let n = 2 * d;
         let intervals = t.len() - 1;
+        if self.order6 && chunk >= 2 {
+            self.interval_jacobians6_batched(t, y, chunk, ws, jac);
+            return;
+        }
         // Node Jacobians are computed once each, carried from an interval's right end to the
         // next interval's left end.
         self.eval_jacobian(t[0], &y[..n], &mut ws.jn[0], &mut ws.field);
@@ -789,7 +843,7 @@ impl<'a> System<'a> {
     ) {
         let n = 2 * self.d();
         let h = t[i + 1] - t[i];
-        let sb = ws.six.get_or_insert_with(|| Box::new(StageBlocks::new(n)));
+        let sb = &mut **ws.six.get_or_insert_with(|| Box::new(StageBlocks::new(n)));
         let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
         let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
         quarter_stages(h, y0, y1, f0, f1, &mut sb.y3, &mut sb.y4);
@@ -800,6 +854,98 @@ impl<'a> System<'a> {
         self.eval_jacobian(t3, &sb.y3, &mut sb.j3, &mut ws.field);
         self.eval_jacobian(t4, &sb.y4, &mut sb.j4, &mut ws.field);
         self.eval_jacobian(t5, &sb.y5, &mut sb.j5, &mut ws.field);
+        let nodes = [ws.jn[0].as_slice(), ws.jn[1].as_slice()];
+        let stages = [sb.j3.as_slice(), sb.j4.as_slice(), sb.j5.as_slice()];
+        self.interval_blocks6(h, i, nodes, stages, &mut sb.chain, jac);
+    }
+
+    /// The sixth-order blocks of every interval ([`System::interval_jacobian6`]), `chunk`
+    /// intervals at a time: their stages computed and their fields and node and stage
+    /// Jacobians evaluated together ([`System::eval_many`], [`System::eval_jacobians`]), the
+    /// same values as interval by interval, bit for bit.
+    fn interval_jacobians6_batched(
+        &self,
+        t: &[f64],
+        y: &[f64],
+        chunk: usize,
+        ws: &mut Workspace,
+        jac: &mut NewtonMatrix,
+    ) {
+        let n = 2 * self.d();
+        let intervals = t.len() - 1;
+        let nn = n * n;
+        // Every entry is written before it is read.
+        ws.jacs.resize((4 * chunk + 1) * nn, 0.0);
+        let chain = &mut ws
+            .six
+            .get_or_insert_with(|| Box::new(StageBlocks::new(n)))
+            .chain;
+        for first in (0..intervals).step_by(chunk) {
+            let last = (first + chunk).min(intervals);
+            let c = last - first;
+            // Quarter-point stages, then their fields.
+            ws.batch_t.clear();
+            ws.batch_y.resize(c * 2 * n, 0.0);
+            ws.batch_f.resize(c * 2 * n, 0.0);
+            for (k, stages) in ws.batch_y.chunks_exact_mut(2 * n).enumerate() {
+                let i = first + k;
+                let h = t[i + 1] - t[i];
+                let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+                let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+                let (y3, y4) = stages.split_at_mut(n);
+                quarter_stages(h, y0, y1, f0, f1, y3, y4);
+                ws.batch_t.push(t[i] + 0.25 * h);
+                ws.batch_t.push(t[i] + 0.75 * h);
+            }
+            self.eval_many(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field);
+            // All three stages of each interval, `(Y₃, Y₄, Y₅)`, for their Jacobians.
+            ws.stage_t.clear();
+            ws.stage_y.resize(c * 3 * n, 0.0);
+            for (k, stages) in ws.stage_y.chunks_exact_mut(3 * n).enumerate() {
+                let i = first + k;
+                let h = t[i + 1] - t[i];
+                let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+                let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
+                let (k3, k4) = ws.batch_f[k * 2 * n..(k + 1) * 2 * n].split_at(n);
+                let (y34, y5) = stages.split_at_mut(2 * n);
+                y34.copy_from_slice(&ws.batch_y[k * 2 * n..(k + 1) * 2 * n]);
+                middle_stage(h, y0, y1, f0, f1, k3, k4, y5);
+                ws.stage_t
+                    .extend([t[i] + 0.25 * h, t[i] + 0.75 * h, t[i] + 0.5 * h]);
+            }
+            let (node_j, stage_j) = ws.jacs.split_at_mut((c + 1) * nn);
+            let nodes_y = &y[first * n..(last + 1) * n];
+            self.eval_jacobians(&t[first..=last], nodes_y, node_j, &mut ws.field);
+            let stage_j = &mut stage_j[..3 * c * nn];
+            self.eval_jacobians(&ws.stage_t, &ws.stage_y, stage_j, &mut ws.field);
+            let (node_j, stage_j) = (&*node_j, &*stage_j);
+            for k in 0..c {
+                let i = first + k;
+                let h = t[i + 1] - t[i];
+                let nodes = [
+                    &node_j[k * nn..(k + 1) * nn],
+                    &node_j[(k + 1) * nn..(k + 2) * nn],
+                ];
+                let mut stages = stage_j[3 * k * nn..3 * (k + 1) * nn].chunks_exact(nn);
+                let mut next = || stages.next().expect("three stages per interval");
+                let stages = [next(), next(), next()];
+                self.interval_blocks6(h, i, nodes, stages, chain, jac);
+            }
+        }
+    }
+
+    /// Adds interval `i`'s blocks to `jac` from its node Jacobians `J_i`, `J_{i+1}` and stage
+    /// Jacobians `J₃`, `J₄`, `J₅` (see [`System::interval_jacobian6`]), all column-major.
+    fn interval_blocks6(
+        &self,
+        h: f64,
+        i: usize,
+        nodes: [&[f64]; 2],
+        [j3, j4, j5]: [&[f64]; 3],
+        sb: &mut ChainProducts,
+        jac: &mut NewtonMatrix,
+    ) {
+        let n = 2 * self.d();
         let [q0, q1, q2, q3] = mirk6::QUARTER;
         let [m0, _, m2, _] = mirk6::MIDDLE;
         let [w0, w1, w2] = mirk6::WEIGHTS;
@@ -810,17 +956,17 @@ impl<'a> System<'a> {
             (1, (i + 1) * n, [q1, q3], [q0, -q2], -m0, 1.0),
         ];
         for (node, c0, [a3, b3], [a4, b4], m, eye) in sides {
-            let jy = &ws.jn[node];
-            product(&sb.j3, jy, &mut sb.p3);
-            product(&sb.j4, jy, &mut sb.p4);
+            let jy = nodes[node];
+            product_of(j3, jy, &mut sb.p3);
+            product_of(j4, jy, &mut sb.p4);
             // P₃ = a₃ J₃ + b₃ h J₃ J_y (and P₄), then ∂Y₅/∂y.
             for (((p3, p4), (&j3, &j4)), (a5, &x)) in sb
                 .p3
                 .as_mut_slice()
                 .iter_mut()
                 .zip(sb.p4.as_mut_slice().iter_mut())
-                .zip(sb.j3.as_slice().iter().zip(sb.j4.as_slice()))
-                .zip(sb.a5.as_mut_slice().iter_mut().zip(jy.as_slice()))
+                .zip(j3.iter().zip(j4))
+                .zip(sb.a5.as_mut_slice().iter_mut().zip(jy))
             {
                 *p3 = a3 * j3 + b3 * h * *p3;
                 *p4 = a4 * j4 + b4 * h * *p4;
@@ -829,13 +975,8 @@ impl<'a> System<'a> {
             for k in 0..n {
                 sb.a5[(k, k)] += 0.5;
             }
-            product(&sb.j5, &sb.a5, &mut sb.p5);
-            let (jy, p3, p4, p5) = (
-                jy.as_slice(),
-                sb.p3.as_slice(),
-                sb.p4.as_slice(),
-                sb.p5.as_slice(),
-            );
+            product_of(j5, sb.a5.as_slice(), &mut sb.p5);
+            let (p3, p4, p5) = (sb.p3.as_slice(), sb.p4.as_slice(), sb.p5.as_slice());
             for b in 0..n {
                 let col = b * n..(b + 1) * n;
                 let out = jac.column_mut(row, c0 + b, n);
@@ -1139,23 +1280,30 @@ fn midpoint(h: f64, y0: &[f64], y1: &[f64], f0: &[f64], f1: &[f64], out: &mut [f
 /// blocks (`D ≤ 3`, fully unrolled), plain loops below a size where nalgebra's general product
 /// (dispatch, packing) costs more than the arithmetic, `gemm` beyond.
 fn product(a: &DMatrix<f64>, b: &DMatrix<f64>, out: &mut DMatrix<f64>) {
+    product_of(a.as_slice(), b.as_slice(), out);
+}
+
+/// [`product`] of column-major `n×n` matrices `a`, `b` given as slices (`out` is `n×n`).
+fn product_of(sa: &[f64], sb: &[f64], out: &mut DMatrix<f64>) {
     fn fixed<const N: usize>(a: &[f64], b: &[f64], out: &mut [f64]) {
         let a = nalgebra::SMatrix::<f64, N, N>::from_column_slice(a);
         let b = nalgebra::SMatrix::<f64, N, N>::from_column_slice(b);
         out.copy_from_slice((a * b).as_slice());
     }
-    let n = a.nrows();
-    let (sa, sb, so) = (a.as_slice(), b.as_slice(), out.as_mut_slice());
+    let n = out.nrows();
     match n {
-        2 => return fixed::<2>(sa, sb, so),
-        4 => return fixed::<4>(sa, sb, so),
-        6 => return fixed::<6>(sa, sb, so),
+        2 => return fixed::<2>(sa, sb, out.as_mut_slice()),
+        4 => return fixed::<4>(sa, sb, out.as_mut_slice()),
+        6 => return fixed::<6>(sa, sb, out.as_mut_slice()),
         _ if n > 16 => {
-            out.gemm(1.0, a, b, 0.0);
+            let a = nalgebra::DMatrixView::from_slice(sa, n, n);
+            let b = nalgebra::DMatrixView::from_slice(sb, n, n);
+            out.gemm(1.0, &a, &b, 0.0);
             return;
         }
         _ => {}
     }
+    let so = out.as_mut_slice();
     for (j, col) in so.chunks_exact_mut(n).enumerate() {
         col.fill(0.0);
         for (k, &bkj) in sb[j * n..(j + 1) * n].iter().enumerate() {
@@ -1197,6 +1345,50 @@ mod tests {
     /// The assembled collocation Jacobian matches central differences of the residual, for
     /// both schemes, every end condition and (for the affine fields) both assemblies, on a nonlinear problem (`D = 2`, scalar band) and a coupled
     /// quadratic (`D = 8`, dense panels), on a nonuniform mesh.
+    /// The sixth-order blocks assembled from Jacobians evaluated in chunks of intervals (with a
+    /// partial last chunk) equal those evaluated point by point, bit for bit: the same
+    /// arithmetic in another order of evaluation.
+    #[test]
+    fn chunked_jacobian_assembly_matches_pointwise_bit_for_bit() {
+        let t = [0.0, 0.3, 0.5, 1.1, 1.4, 1.5, 2.0];
+        let well: Arc<dyn Landscape> = Arc::new(AutoDiff(DoubleWell::figure1()));
+        let s = lossnav_problems::expr::Scope::new(
+            vec!["a".into(), "b".into(), "c".into()],
+            Default::default(),
+        )
+        .unwrap();
+        let expr: Arc<dyn Landscape> = Arc::new(
+            lossnav_problems::ExprLoss::parse("loss", "a^4 - a*b + sin(b*c) + c^2*t", &s).unwrap(),
+        );
+        for (loss, d) in [(well, 2usize), (expr, 3)] {
+            let lag = Lagrangian::from_arc(loss).with_gamma(0.3);
+            let theta0 = vec![0.1; d];
+            let end = EndCondition::Fixed(vec![1.0; d]);
+            let sys = System {
+                order6: true,
+                ..System::new(&lag, &theta0, &end)
+            };
+            let m = t.len() * 2 * d;
+            let y: Vec<f64> = (0..m).map(|k| 0.3 * ((k as f64) * 0.7).sin()).collect();
+            let assembled = |chunk: usize| {
+                let mut ws = Workspace::new(d);
+                sys.eval_nodes(&t, &y, &mut ws).unwrap();
+                let mut jac = NewtonMatrix::default();
+                jac.reset(d, t.len() - 1);
+                sys.interval_jacobians_in(&t, &y, chunk, &mut ws, &mut jac);
+                (0..m)
+                    .flat_map(|i| (0..m).map(move |j| (i, j)))
+                    .map(|(i, j)| jac.get(i, j).to_bits())
+                    .collect::<Vec<_>>()
+            };
+            let pointwise = assembled(1);
+            assert!(pointwise.iter().any(|&b| b != 0));
+            for chunk in [2, 4, 6] {
+                assert!(assembled(chunk) == pointwise, "D = {d}, chunks of {chunk}");
+            }
+        }
+    }
+
     #[test]
     fn jacobian_matches_finite_differences_of_the_residual() {
         let t = [0.0, 0.3, 0.5, 1.1, 1.4];

@@ -64,6 +64,10 @@ impl Landscape for ExprLoss {
         self.f.hessian_vector(theta, t, v, out);
     }
 
+    fn hessians(&self, points: Points<'_>, out: &mut [f64]) {
+        self.f.hessians(points, out);
+    }
+
     fn is_time_dependent(&self) -> bool {
         self.f.uses_time()
     }
