@@ -171,12 +171,23 @@ impl Lagrangian {
         ws: &mut FieldWorkspace,
     ) {
         ws.ensure_matrices(theta.len());
-        let mut h = std::mem::replace(&mut ws.h, DMatrix::zeros(0, 0));
-        self.loss().hessian(theta, t, &mut h);
         let n = 2 * theta.len();
         assert_eq!(jac.shape(), (n, n), "field Jacobian must be 2D×2D");
-        self.field_jacobian_from_hessian(t, theta, p, h.as_slice(), jac.as_mut_slice(), ws);
+        let mut h = std::mem::replace(&mut ws.h, DMatrix::zeros(0, 0));
+        let mut m = std::mem::replace(&mut ws.m, DMatrix::zeros(0, 0));
+        self.loss().hessian(theta, t, &mut h);
+        self.metric().mobility(theta, &mut m);
+        self.field_jacobian_from_parts(
+            t,
+            theta,
+            p,
+            h.as_slice(),
+            m.as_slice(),
+            jac.as_mut_slice(),
+            ws,
+        );
         ws.h = h;
+        ws.m = m;
     }
 
     /// [`Lagrangian::field_jacobian`] at several states: `y` holds `(θ, p)` node-major (`2D`
@@ -202,8 +213,14 @@ impl Lagrangian {
         }
         ws.ensure_matrices(d);
         let mut hs = std::mem::take(&mut ws.hs);
+        let mut m = std::mem::replace(&mut ws.m, DMatrix::zeros(0, 0));
         hs.resize(t.len() * d * d, 0.0);
         self.loss().hessians(Points::new(y, d, n, t), &mut hs);
+        // A constant metric's mobility once for all points.
+        let constant = self.metric().is_constant();
+        if constant {
+            self.metric().mobility(&y[..d], &mut m);
+        }
         for (((&tj, yj), h), jac) in t
             .iter()
             .zip(y.chunks_exact(n))
@@ -211,19 +228,26 @@ impl Lagrangian {
             .zip(jacs.chunks_exact_mut(n * n))
         {
             let (theta, p) = yj.split_at(d);
-            self.field_jacobian_from_hessian(tj, theta, p, h, jac, ws);
+            if !constant {
+                self.metric().mobility(theta, &mut m);
+            }
+            self.field_jacobian_from_parts(tj, theta, p, h, m.as_slice(), jac, ws);
         }
         ws.hs = hs;
+        ws.m = m;
     }
 
-    /// The field Jacobian (column-major, `4D²` values) given the loss Hessian `h` at `(θ, t)`
-    /// (column-major, `D²` values); `ws` must hold the Jacobian route's matrices.
-    fn field_jacobian_from_hessian(
+    /// The field Jacobian (column-major, `4D²` values) given the loss Hessian `h` and the
+    /// mobility `m` at `(θ, t)` (column-major, `D²` values each); `ws` must hold the Jacobian
+    /// route's matrices.
+    #[allow(clippy::too_many_arguments)]
+    fn field_jacobian_from_parts(
         &self,
         t: f64,
         theta: &[f64],
         p: &[f64],
         h: &[f64],
+        m: &[f64],
         out: &mut [f64],
         ws: &mut FieldWorkspace,
     ) {
@@ -232,21 +256,20 @@ impl Lagrangian {
         let (metric, drift) = (self.metric(), self.drift());
         let ek = self.eta() * self.k();
         let (with_drift, with_geometry) = (!drift.is_zero(), !metric.is_constant());
-        metric.mobility(theta, &mut ws.m);
-        // Column-major blocks written directly; vanishing terms skipped (see `field`).
-        let m = ws.m.as_slice();
+        // Column-major blocks written directly, a column slice at a time (no per-entry bounds
+        // checks); vanishing terms skipped (see `field`).
         let gamma = self.gamma();
-        for j in 0..d {
-            let (left, right) = (&mut out[j * n..(j + 1) * n], j + d);
-            for i in 0..d {
-                left[i] = 0.0;
-                left[d + i] = ek * h[i + j * d];
+        for (j, (hj, mj)) in h.chunks_exact(d).zip(m.chunks_exact(d)).enumerate() {
+            let (left, right) = out.split_at_mut((j + d) * n);
+            let (zero, hess) = left[j * n..(j + 1) * n].split_at_mut(d);
+            zero.fill(0.0);
+            for (o, &v) in hess.iter_mut().zip(hj) {
+                *o = ek * v;
             }
-            let right = &mut out[right * n..(right + 1) * n];
-            for i in 0..d {
-                right[i] = m[i + j * d];
-                right[d + i] = if i == j { gamma } else { 0.0 };
-            }
+            let (mob, decay) = right[..n].split_at_mut(d);
+            mob.copy_from_slice(mj);
+            decay.fill(0.0);
+            decay[j] = gamma;
         }
         if with_geometry {
             metric.mobility_derivatives(theta, p, &mut ws.dmp, &mut ws.b);
