@@ -357,6 +357,32 @@ impl<'a> System<'a> {
         let n = 2 * self.d();
         ws.a.resize(t.len() * n, 0.0);
         let constant = self.constant_jacobian();
+        let chunk = JACOBIAN_BATCH_VALUES / (n * n);
+        if !constant && chunk >= 2 {
+            // The node Jacobians evaluated `chunk` at a time (the same values, bit for bit).
+            ws.jacs.resize(chunk.min(t.len()) * n * n, 0.0);
+            for first in (0..t.len()).step_by(chunk) {
+                let last = (first + chunk).min(t.len());
+                let jacs = &mut ws.jacs[..(last - first) * n * n];
+                let (tc, yc) = (&t[first..last], &y[first * n..last * n]);
+                self.eval_jacobians(tc, yc, jacs, &mut ws.field);
+                let fc = &ws.f[first * n..last * n];
+                let ac = &mut ws.a[first * n..last * n];
+                for ((jac, f), a) in jacs
+                    .chunks_exact(n * n)
+                    .zip(fc.chunks_exact(n))
+                    .zip(ac.chunks_exact_mut(n))
+                {
+                    a.fill(0.0);
+                    for (col, &fb) in jac.chunks_exact(n).zip(f) {
+                        for (o, &v) in a.iter_mut().zip(col) {
+                            *o += v * fb;
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for (i, &ti) in t.iter().enumerate() {
             let mut jac = std::mem::take(&mut ws.jn[0]);
             if i == 0 || !constant {
