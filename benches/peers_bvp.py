@@ -60,7 +60,7 @@ target instead); its settings are the loosest of a ladder that reach it:
   Codegen/JIT of the NLP functions (a C compiler at run time) is not used.
 
 Each of R repetitions runs, interleaved, lossnav's binary (RUNS solves, about 0.5 s, at most
-200), then scipy, then CasADi (up to 5 solves, about 0.5 s, each), so that load drifts hit them
+5000), then scipy, then CasADi (up to 5 solves, about 0.5 s, each), so that load drifts hit them
 alike. The first solve of each peer is a warm-up when it is shorter than 1 s (the searches have
 run it already), else it counts; a peer whose first solve took longer than --slow seconds (20
 by default: scipy at D = 100) is solved only that once. The table gives
@@ -453,7 +453,7 @@ def calibrate_casadi(problem, reference, target, verbose=False):
 # The comparison
 
 
-def lossnav_runs(seconds, budget=0.5, cap=200):
+def lossnav_runs(seconds, budget=0.5, cap=5000):
     return int(min(cap, max(1, budget / max(seconds, 1e-9))))
 
 
