@@ -393,6 +393,10 @@ fn zip_map(
     }
 }
 
+/// Fewest points [`Tape::eval_batch`] evaluates as a batch: with fewer, computing all
+/// [`LANES`] lanes costs more than the per-point dispatch it saves.
+const MIN_BATCH: usize = LANES / 4;
+
 /// Largest working set (in values) kept between evaluations; a longer tape's evaluation
 /// allocates its own, so a thread never holds more than 512 KiB of scratch.
 const KEPT_SLOTS: usize = 1 << 16;
@@ -591,7 +595,9 @@ impl Tape {
     ///
     /// Points are taken [`LANES`] at a time and each step runs over all of them, so the
     /// interpretation cost (dispatch, operand lookup) is paid once per step per group instead
-    /// of once per step per point, and each step is a loop the compiler vectorises. The
+    /// of once per step per point, and each step is a loop the compiler vectorises (fewer than
+    /// [`MIN_BATCH`] points, or a tape whose batch working set would exceed [`KEPT_SLOTS`]
+    /// values, are evaluated point by point instead). The
     /// arithmetic per point is that of [`Tape::eval`], bit for bit (up to the sign of a zero
     /// from `min`/`max` of `+0` and `−0`, which Rust leaves unspecified).
     ///
@@ -600,6 +606,19 @@ impl Tape {
     /// point's outputs.
     pub(crate) fn eval_batch(&self, points: Points<'_>, out: &mut [f64], stride: usize) {
         check_strided_output(points.len(), self.outputs.len(), out, stride);
+        // Point by point (the same values) where a batch would not pay: too few points to fill
+        // the lanes, or a working set too large to keep (`slots · LANES` values, up to 1 GiB
+        // for the longest dense Hessian tapes, allocated per call).
+        if points.len() < MIN_BATCH || self.slots() * LANES > KEPT_SLOTS {
+            let k = self.outputs.len();
+            for j in 0..points.len() {
+                let o = &mut out[j * stride..j * stride + k];
+                with_slots(self.slots(), |v| {
+                    self.run(points.theta(j), points.t(j), v, o)
+                });
+            }
+            return;
+        }
         with_slots(self.slots() * LANES, |v| {
             self.run_batch(points, out, stride, v)
         });

@@ -48,8 +48,9 @@ const MIN_COARSE_INTERVALS: usize = 4;
 const COARSE_NEWTON_TOL: f64 = 1e-6;
 
 /// A Newton solve stopped at tolerance `l` is used for the error estimate only if the estimate
-/// exceeds `LOOSE_MARGIN · l`, so that Newton's remaining error (about `l`) changes it by at
-/// most about 1 %.
+/// exceeds `LOOSE_MARGIN · l`, so that Newton's remaining error (about `l`) is a small part of
+/// it: about 1 % where `h‖∂F‖ ≲ 1` on that mesh, more on stiffer problems, where it only moves
+/// the next mesh's nodes (every returned mesh is solved to full accuracy).
 const LOOSE_MARGIN: f64 = 100.0;
 
 /// Options of the boundary-value solver.
@@ -69,8 +70,9 @@ pub struct Bvp {
     pub tol: f64,
     /// The mesh may not grow beyond this many nodes.
     pub max_nodes: usize,
-    /// Intervals of the first mesh. A finite-horizon solve without a guess starts on a third
-    /// of them (if at least 4), and on all of them if Newton fails there.
+    /// Intervals of the first mesh. A finite-horizon solve without a guess and with
+    /// [`Bvp::adapt_mesh`] starts on a third of them (if at least 4), and on all of them if
+    /// the solve from there fails for any cause but a time limit.
     pub initial_intervals: usize,
     /// Newton iterations allowed per mesh.
     pub max_newton_iterations: usize,
@@ -394,7 +396,8 @@ impl Bvp {
         };
         let mut coarsened = false;
         let tight = self.newton_options();
-        let mut loose = first_tol.filter(|&l| l > tight.tol);
+        // Without mesh adaptation the first mesh is the last: solved to full accuracy.
+        let mut loose = first_tol.filter(|&l| self.adapt_mesh && l > tight.tol);
         loop {
             stats.passes += 1;
             self.check_memory(sys.lag.dim(), state.t.len())?;
@@ -700,12 +703,10 @@ impl Bvp {
         let mut direct = Err(SolverError::Singular { t: 0.0 });
         if user.is_none() && self.adapt_mesh && coarse >= MIN_COARSE_INTERVALS {
             direct = from_linear(&uniform(coarse), Some(COARSE_NEWTON_TOL), &mut ws);
-            if let Err(
-                e @ (SolverError::InvalidOption { .. }
-                | SolverError::MemoryLimit { .. }
-                | SolverError::OutOfMemory { .. }
-                | SolverError::TimeLimit { .. }),
-            ) = direct
+            // A memory limit may come from a refinement of the coarse mesh's estimate that the
+            // full first mesh, solved directly, would not need: that one is still tried.
+            if let Err(e @ (SolverError::InvalidOption { .. } | SolverError::TimeLimit { .. })) =
+                direct
             {
                 return Err(e);
             }

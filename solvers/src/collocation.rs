@@ -129,8 +129,8 @@ pub(crate) struct Workspace {
     stage_y: Vec<f64>,
     stage_f: Vec<f64>,
     /// Field Jacobians evaluated together ([`System::eval_jacobians`]), column-major one after
-    /// another: the nodes and stages of a chunk of intervals, at most
-    /// [`JACOBIAN_BATCH_VALUES`] values in all.
+    /// another: the nodes and stages of a chunk of intervals, about
+    /// [`JACOBIAN_BATCH_VALUES`] values in all (one Jacobian more).
     jacs: Vec<f64>,
     newton: NewtonBuffers,
 }
@@ -1121,7 +1121,8 @@ impl<'a> System<'a> {
                         break;
                     }
                     if alpha == 1.0 && scaled <= opts.tol {
-                        // A tiny full step that cannot decrease further: rounding level.
+                        // A full step already within tolerance that the monotonicity test
+                        // cannot confirm (at the final tolerance: rounding level).
                         accepted = true;
                         break;
                     }
@@ -1386,12 +1387,36 @@ mod tests {
         let expr: Arc<dyn Landscape> = Arc::new(
             lossnav_problems::ExprLoss::parse("loss", "a^4 - a*b + sin(b*c) + c^2*t", &s).unwrap(),
         );
-        for (loss, d) in [(well, 2usize), (expr, 3)] {
-            let lag = Lagrangian::from_arc(loss).with_gamma(0.3);
+        // The expression loss also with a nonlinear drift and a state-dependent metric (the
+        // Jacobian blocks beyond the loss Hessian), and as the linearised system (the copied
+        // Jacobians of a non-autonomous linearisation).
+        let rows = vec![
+            vec!["1 + 0.5*b^2".into(), "0.1*a*b".into(), "0".into()],
+            vec!["0.1*a*b".into(), "1 + 0.3*a^2".into(), "0".into()],
+            vec!["0".into(), "0".into(), "1 + 0.2*sin(c)".into()],
+        ];
+        let texts: Vec<String> = vec![
+            "-0.3*b + 0.1*sin(a*c)".into(),
+            "0.2*a".into(),
+            "-c^3".into(),
+        ];
+        let metric = lossnav_problems::ExprMetric::parse("metric", &rows, &s, &[0.1; 3]).unwrap();
+        let drift = lossnav_problems::ExprDrift::parse("drift", &texts, &s).unwrap();
+        let plain = |loss: &Arc<dyn Landscape>| Lagrangian::from_arc(loss.clone()).with_gamma(0.3);
+        let cases = [
+            (plain(&well), 2usize, false),
+            (plain(&expr), 3, false),
+            (plain(&expr).with_metric(metric).with_drift(drift), 3, false),
+            (plain(&expr), 3, true),
+        ];
+        for (lag, d, linearised) in cases {
             let theta0 = vec![0.1; d];
             let end = EndCondition::Fixed(vec![1.0; d]);
+            let lin = Linearisation::new(&lag, vec![0.2; 2 * d]);
+            assert!(!linearised || lin.autonomous.is_none());
             let sys = System {
                 order6: true,
+                linearised: linearised.then_some(&lin),
                 ..System::new(&lag, &theta0, &end)
             };
             let m = t.len() * 2 * d;
