@@ -300,26 +300,34 @@ fn two_layer_network_derivatives() {
     check_landscape("two-layer network", &net, &x, &v, 0.0);
 }
 
+/// Shipped specs that together have expression and built-in losses, state-dependent metrics
+/// and drifts.
+const MIXED_SPECS: [&str; 5] = [
+    "fisher-metric.json",
+    "figure1-double-well.json",
+    "figure3-rotation.json",
+    "figure3-anisotropic-metric.json",
+    "partial-controllability.json",
+];
+
+/// Reproducible uniform draws in `[−0.5, 0.5)` (a linear congruential generator) from `seed`.
+fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    }
+}
+
 /// The field evaluated at many states at once (loss gradients in one pass over the tape for
 /// expression losses, point by point for built-ins) equals the single-state field bit for bit,
 /// for expression and built-in losses, metrics and drifts.
 #[test]
 fn batched_field_matches_pointwise_bit_for_bit() {
-    let mut state = 5u64;
-    let mut rnd = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    };
-    let specs = [
-        "fisher-metric.json",
-        "figure1-double-well.json",
-        "figure3-rotation.json",
-        "figure3-anisotropic-metric.json",
-        "partial-controllability.json",
-    ];
-    for spec in specs {
+    let mut rnd = uniform(5);
+    for spec in MIXED_SPECS {
         let problem = load(spec);
         let lag = problem.lagrangian();
         let (d, points) = (lag.dim(), 75);
@@ -459,22 +467,9 @@ fn long_sums_differentiate_without_stack_overflow() {
 /// of the tape's lanes and a partial one.
 #[test]
 fn batched_field_jacobians_and_hessians_match_pointwise_bit_for_bit() {
-    let mut state = 11u64;
-    let mut rnd = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    };
+    let mut rnd = uniform(11);
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    let specs = [
-        "fisher-metric.json",
-        "figure1-double-well.json",
-        "figure3-rotation.json",
-        "figure3-anisotropic-metric.json",
-        "partial-controllability.json",
-    ];
-    for spec in specs {
+    for spec in MIXED_SPECS {
         let problem = load(spec);
         let lag = problem.lagrangian();
         let (d, points) = (lag.dim(), 45);

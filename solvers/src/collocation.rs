@@ -577,18 +577,8 @@ impl<'a> System<'a> {
         let n = 2 * d;
         let intervals = t.len() - 1;
         let [w0, w1, w2] = mirk6::WEIGHTS;
-        ws.batch_t.clear();
-        ws.batch_y.resize(intervals * 2 * n, 0.0);
+        quarter_stages_of(t, y, &ws.f, 0..intervals, &mut ws.batch_t, &mut ws.batch_y);
         ws.batch_f.resize(intervals * 2 * n, 0.0);
-        for (i, stages) in ws.batch_y.chunks_exact_mut(2 * n).enumerate() {
-            let h = t[i + 1] - t[i];
-            let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
-            let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
-            let (y3, y4) = stages.split_at_mut(n);
-            quarter_stages(h, y0, y1, f0, f1, y3, y4);
-            ws.batch_t.push(t[i] + 0.25 * h);
-            ws.batch_t.push(t[i] + 0.75 * h);
-        }
         self.eval_finite(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field)?;
         ws.stage_t.clear();
         ws.stage_y.resize(intervals * n, 0.0);
@@ -910,19 +900,8 @@ impl<'a> System<'a> {
             let last = (first + chunk).min(intervals);
             let c = last - first;
             // Quarter-point stages, then their fields.
-            ws.batch_t.clear();
-            ws.batch_y.resize(c * 2 * n, 0.0);
+            quarter_stages_of(t, y, &ws.f, first..last, &mut ws.batch_t, &mut ws.batch_y);
             ws.batch_f.resize(c * 2 * n, 0.0);
-            for (k, stages) in ws.batch_y.chunks_exact_mut(2 * n).enumerate() {
-                let i = first + k;
-                let h = t[i + 1] - t[i];
-                let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
-                let (f0, f1) = (&ws.f[i * n..(i + 1) * n], &ws.f[(i + 1) * n..(i + 2) * n]);
-                let (y3, y4) = stages.split_at_mut(n);
-                quarter_stages(h, y0, y1, f0, f1, y3, y4);
-                ws.batch_t.push(t[i] + 0.25 * h);
-                ws.batch_t.push(t[i] + 0.75 * h);
-            }
             self.eval_many(&ws.batch_t, &ws.batch_y, &mut ws.batch_f, &mut ws.field);
             // All three stages of each interval, `(Y₃, Y₄, Y₅)`, for their Jacobians.
             ws.stage_t.clear();
@@ -1274,6 +1253,30 @@ fn quarter_stages(
     for j in 0..y3.len() {
         y3[j] = q0 * y0[j] + q1 * y1[j] + h * (q2 * f0[j] + q3 * f1[j]);
         y4[j] = q1 * y0[j] + q0 * y1[j] - h * (q3 * f0[j] + q2 * f1[j]);
+    }
+}
+
+/// The quarter-point stages `(Y₃, Y₄)` of `intervals` into `ys` (two states per interval,
+/// `2D` values each) and their times into `ts`, from the node states `y` and fields `f`.
+fn quarter_stages_of(
+    t: &[f64],
+    y: &[f64],
+    f: &[f64],
+    intervals: std::ops::Range<usize>,
+    ts: &mut Vec<f64>,
+    ys: &mut Vec<f64>,
+) {
+    let n = y.len() / t.len();
+    ts.clear();
+    ys.resize(intervals.len() * 2 * n, 0.0);
+    for (i, stages) in intervals.zip(ys.chunks_exact_mut(2 * n)) {
+        let h = t[i + 1] - t[i];
+        let (y0, y1) = (&y[i * n..(i + 1) * n], &y[(i + 1) * n..(i + 2) * n]);
+        let (f0, f1) = (&f[i * n..(i + 1) * n], &f[(i + 1) * n..(i + 2) * n]);
+        let (y3, y4) = stages.split_at_mut(n);
+        quarter_stages(h, y0, y1, f0, f1, y3, y4);
+        ts.push(t[i] + 0.25 * h);
+        ts.push(t[i] + 0.75 * h);
     }
 }
 
