@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::landscape::{check_gradients, check_hessians, check_values, Points};
+use crate::landscape::{check_gradients, check_hessians, check_values, pointwise_hessians, Points};
 use crate::notation::{self, Node};
 use crate::tape::{self, Input, Tape, Tracer};
 use nalgebra::DMatrix;
@@ -354,16 +354,12 @@ impl ExprFunction {
     /// If `points.dim() != D` or `out.len() != points.len()·D²`.
     pub fn hessians(&self, points: Points<'_>, out: &mut [f64]) {
         let d = self.dim();
-        check_hessians(d, &points, out);
         match &self.hess {
-            Some(tape) => tape.eval_batch(points, out, d * d),
-            None => {
-                let mut h = DMatrix::zeros(d, d);
-                for (j, o) in out.chunks_exact_mut(d * d).enumerate() {
-                    self.hessian(points.theta(j), points.t(j), &mut h);
-                    o.copy_from_slice(h.as_slice());
-                }
+            Some(tape) => {
+                check_hessians(d, &points, out);
+                tape.eval_batch(points, out, d * d);
             }
+            None => pointwise_hessians(d, points, out, |theta, t, h| self.hessian(theta, t, h)),
         }
     }
 

@@ -105,13 +105,9 @@ pub trait Landscape: Send + Sync {
     /// # Panics
     /// If `points.dim() != D` or `out.len() != points.len()·D²`.
     fn hessians(&self, points: Points<'_>, out: &mut [f64]) {
-        let d = self.dim();
-        check_hessians(d, &points, out);
-        let mut h = DMatrix::zeros(d, d);
-        for (j, o) in out.chunks_exact_mut(d * d).enumerate() {
-            self.hessian(points.theta(j), points.t(j), &mut h);
-            o.copy_from_slice(h.as_slice());
-        }
+        pointwise_hessians(self.dim(), points, out, |theta, t, h| {
+            self.hessian(theta, t, h)
+        });
     }
 
     /// Whether `L` depends on `t` (a changing task).
@@ -212,6 +208,21 @@ impl<'a> Points<'a> {
 pub(crate) fn check_values(dim: usize, points: &Points<'_>, out: &[f64]) {
     assert_eq!(points.dim(), dim, "points of the wrong dimension");
     assert_eq!(out.len(), points.len(), "one output per point");
+}
+
+/// [`Landscape::hessians`] point by point with `hessian(θ, t, H)`, after its size checks.
+pub(crate) fn pointwise_hessians(
+    dim: usize,
+    points: Points<'_>,
+    out: &mut [f64],
+    mut hessian: impl FnMut(&[f64], f64, &mut DMatrix<f64>),
+) {
+    check_hessians(dim, &points, out);
+    let mut h = DMatrix::zeros(dim, dim);
+    for (j, o) in out.chunks_exact_mut(dim * dim).enumerate() {
+        hessian(points.theta(j), points.t(j), &mut h);
+        o.copy_from_slice(h.as_slice());
+    }
 }
 
 /// The size checks of [`Landscape::hessians`], shared with its overrides.

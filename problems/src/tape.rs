@@ -611,12 +611,12 @@ impl Tape {
         // for the longest dense Hessian tapes, allocated per call).
         if points.len() < MIN_BATCH || self.slots() * LANES > KEPT_SLOTS {
             let k = self.outputs.len();
-            for j in 0..points.len() {
-                let o = &mut out[j * stride..j * stride + k];
-                with_slots(self.slots(), |v| {
-                    self.run(points.theta(j), points.t(j), v, o)
-                });
-            }
+            with_slots(self.slots(), |v| {
+                for j in 0..points.len() {
+                    let o = &mut out[j * stride..j * stride + k];
+                    self.run(points.theta(j), points.t(j), v, o);
+                }
+            });
             return;
         }
         with_slots(self.slots() * LANES, |v| {

@@ -373,12 +373,7 @@ impl<'a> System<'a> {
                     .zip(fc.chunks_exact(n))
                     .zip(ac.chunks_exact_mut(n))
                 {
-                    a.fill(0.0);
-                    for (col, &fb) in jac.chunks_exact(n).zip(f) {
-                        for (o, &v) in a.iter_mut().zip(col) {
-                            *o += v * fb;
-                        }
-                    }
+                    matrix_vector(jac, f, a);
                 }
             }
             return;
@@ -389,13 +384,7 @@ impl<'a> System<'a> {
                 self.eval_jacobian(ti, &y[i * n..(i + 1) * n], &mut jac, &mut ws.field);
             }
             let f = &ws.f[i * n..(i + 1) * n];
-            let a = &mut ws.a[i * n..(i + 1) * n];
-            a.fill(0.0);
-            for (col, &fb) in jac.as_slice().chunks_exact(n).zip(f) {
-                for (o, &v) in a.iter_mut().zip(col) {
-                    *o += v * fb;
-                }
-            }
+            matrix_vector(jac.as_slice(), f, &mut ws.a[i * n..(i + 1) * n]);
             ws.jn[0] = jac;
         }
     }
@@ -918,22 +907,21 @@ impl<'a> System<'a> {
                 ws.stage_t
                     .extend([t[i] + 0.25 * h, t[i] + 0.75 * h, t[i] + 0.5 * h]);
             }
+            // A chunk's first node Jacobian is its predecessor's last, evaluated again: one
+            // point per chunk, where most meshes of small systems are one chunk.
             let (node_j, stage_j) = ws.jacs.split_at_mut((c + 1) * nn);
             let nodes_y = &y[first * n..(last + 1) * n];
             self.eval_jacobians(&t[first..=last], nodes_y, node_j, &mut ws.field);
             let stage_j = &mut stage_j[..3 * c * nn];
             self.eval_jacobians(&ws.stage_t, &ws.stage_y, stage_j, &mut ws.field);
             let (node_j, stage_j) = (&*node_j, &*stage_j);
+            let node = |k: usize| &node_j[k * nn..(k + 1) * nn];
+            let stage = |k: usize| &stage_j[k * nn..(k + 1) * nn];
             for k in 0..c {
                 let i = first + k;
                 let h = t[i + 1] - t[i];
-                let nodes = [
-                    &node_j[k * nn..(k + 1) * nn],
-                    &node_j[(k + 1) * nn..(k + 2) * nn],
-                ];
-                let mut stages = stage_j[3 * k * nn..3 * (k + 1) * nn].chunks_exact(nn);
-                let mut next = || stages.next().expect("three stages per interval");
-                let stages = [next(), next(), next()];
+                let nodes = [node(k), node(k + 1)];
+                let stages = [stage(3 * k), stage(3 * k + 1), stage(3 * k + 2)];
                 self.interval_blocks6(h, i, nodes, stages, chain, jac);
             }
         }
@@ -1253,6 +1241,16 @@ fn quarter_stages(
     for j in 0..y3.len() {
         y3[j] = q0 * y0[j] + q1 * y1[j] + h * (q2 * f0[j] + q3 * f1[j]);
         y4[j] = q1 * y0[j] + q0 * y1[j] - h * (q3 * f0[j] + q2 * f1[j]);
+    }
+}
+
+/// `out = J·f` for a column-major `n×n` matrix `J` (`n = f.len()`), summed column by column.
+fn matrix_vector(jac: &[f64], f: &[f64], out: &mut [f64]) {
+    out.fill(0.0);
+    for (col, &fb) in jac.chunks_exact(f.len()).zip(f) {
+        for (o, &v) in out.iter_mut().zip(col) {
+            *o += v * fb;
+        }
     }
 }
 
