@@ -36,13 +36,7 @@ fn bench_direct(c: &mut Criterion) {
 /// free end, T = 3, γ = 0.5. Reports the cost change from N = 100 to N = 200 as the
 /// discretisation error estimate.
 fn bench_network(c: &mut Criterion) {
-    let mut s = 11u64;
-    let mut r = move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    };
+    let mut r = lossnav::testbed::uniform(11);
     let (hidden, n_in, samples) = (24, 40, 100);
     let inputs: Vec<Vec<f64>> = (0..samples)
         .map(|_| (0..n_in).map(|_| r()).collect())

@@ -6,8 +6,8 @@ use nalgebra::{DMatrix, DVector};
 use crate::problems::{End, Horizon, Lagrangian, LowRankQuadratic, Problem, Quadratic};
 use crate::rules::krylov::{fixed_end_cost, quadratic_form};
 
-/// Deterministic pseudo-random numbers, uniform in `[-1, 1]` (a 64-bit linear congruential
-/// generator): the same instances on every platform, with no random-number dependency.
+/// Deterministic pseudo-random numbers, uniform in `[-1, 1)`: the workspace's one test
+/// generator ([`crate::problems::testbed`]), re-exported here for the root crate's users.
 ///
 /// ```
 /// let mut r = lossnav::testbed::uniform(7);
@@ -15,15 +15,7 @@ use crate::rules::krylov::{fixed_end_cost, quadratic_form};
 /// assert!((-1.0..=1.0).contains(&x));
 /// assert_eq!(x, lossnav::testbed::uniform(7)());
 /// ```
-pub fn uniform(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed;
-    move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    }
-}
+pub use crate::problems::testbed::uniform;
 
 /// A quadratic loss with Hessian `diag(c) + UUᵀ` (`c ∈ [0.5, 1.5]`, `U` of size `D × rank`
 /// with entries of size `1/√D`), given to the solvers only through Hessian–vector products; the

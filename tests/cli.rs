@@ -1,42 +1,11 @@
 //! The `lossnav` binary: shipped specs validate, bad input exits non-zero with a one-line
 //! cause and never panics.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn lossnav(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lossnav"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
+mod common;
 
-fn shipped_specs() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("problems/specs");
-    let mut specs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    specs.sort();
-    specs
-}
-
-fn assert_clean_failure(out: &Output, fragments: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "exit status; stderr: {stderr}");
-    assert!(
-        !stderr.contains("panicked"),
-        "the binary panicked: {stderr}"
-    );
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one-line cause expected, got {stderr:?}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    for f in fragments {
-        assert!(stderr.contains(f), "{stderr:?} does not mention {f:?}");
-    }
-}
+use common::{assert_clean_failure, lossnav, shipped_specs};
 
 #[test]
 fn every_shipped_spec_validates() {

@@ -1,27 +1,16 @@
 //! `lossnav figures` and `lossnav plot`: every panel is written as a valid SVG and PNG, and the
 //! data behind each panel matches the closed form or solver it claims to show.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::Value;
 
 use lossnav::rules::diagonal;
 use lossnav::rules::drift::Rotation;
 
-fn lossnav(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lossnav"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
+mod common;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lossnav-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+use common::{lossnav, temp_dir};
 
 /// Width and height from a PNG's IHDR chunk, after checking the signature.
 fn png_size(path: &Path) -> (u32, u32) {

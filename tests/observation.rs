@@ -1,6 +1,8 @@
 //! Partial observability (docs/theory.md §5.1): the exact expected cost of the certainty-equivalent
 //! rule against a Monte Carlo of the observed system.
 
+mod common;
+
 use lossnav::problems::Spec;
 use lossnav::rules::observation::ObservedLq;
 
@@ -43,15 +45,7 @@ fn monte_carlo_is_identical_for_any_thread_count() {
 /// within 4 standard errors plus the measured time-step bias.
 #[test]
 fn simulate_agrees_with_rule() {
-    let run = |args: &[&str]| -> serde_json::Value {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lossnav"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let run = common::lossnav_json;
     let spec = "problems/specs/noisy-gradients.json";
     let rule = run(&["rule", spec]);
     let sim = run(&["simulate", spec, "--paths", "20000", "--seed", "3"]);

@@ -1,6 +1,8 @@
 //! `lossnav rule` (closed form) against `lossnav solve` (boundary-value solver) on the shipped
 //! linear–quadratic specs, and the special closed forms against the general Riccati rule.
 
+mod common;
+
 use nalgebra::{DVector, Vector2};
 
 use lossnav::problems::load_problem;
@@ -143,13 +145,7 @@ fn special_closed_forms_match_the_general_riccati_rule() {
 
 #[test]
 fn rule_cli_reports_the_documented_keys_and_rejects_non_lq_specs() {
-    let run = |spec: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lossnav"))
-            .args(["rule", spec])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap()
-    };
+    let run = |spec: &str| common::lossnav(&["rule", spec]);
     let out = run("problems/specs/figure3-rotation-discounted.json");
     assert!(out.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

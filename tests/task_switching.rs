@@ -1,6 +1,8 @@
 //! Task uncertainty (docs/theory.md §6): the closed-form rule against the boundary-value solution of
 //! the expected problem, and against a Monte Carlo of the switching process.
 
+mod common;
+
 use lossnav::problems::Spec;
 use lossnav::rules::task_switching::TaskRule;
 use lossnav::solvers::Bvp;
@@ -72,15 +74,7 @@ fn closed_form_matches_the_boundary_value_solution() {
 /// (the solve at tol 1e-10: a few 1e-11 globally on LQ problems; required 1e-8).
 #[test]
 fn rule_and_solve_agree_on_the_shipped_spec() {
-    let run = |args: &[&str]| -> serde_json::Value {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lossnav"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let run = common::lossnav_json;
     let spec = "problems/specs/task-switching.json";
     let rule = run(&["rule", spec]);
     let solve = run(&["solve", spec, "--tol", "1e-10"]);

@@ -417,13 +417,7 @@ mod tests {
             "exp(w) + sqrt(x) + w^(1/3) + ln(x) + log2(x) + log10(x) + log(x)",
             "-w^2 + 2^3^x / (1 + w*x)",
         ];
-        let mut state = 5u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rnd = crate::testbed::unit(5);
         for text in texts {
             let f = ExprFunction::parse("test", text, &scope).unwrap();
             let reference = exmex::parse::<f64>(&notation::normalise(text).unwrap()).unwrap();

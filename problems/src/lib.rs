@@ -42,6 +42,7 @@ pub mod problem;
 pub mod spec;
 mod tape;
 pub mod task;
+pub mod testbed;
 
 pub use differentiable::{DifferentiableDrift, DifferentiableMetric};
 pub use drift::{Affine, Drift, ExprDrift, NoDrift};

@@ -1063,13 +1063,7 @@ mod tests {
     #[test]
     fn batch_evaluation_matches_pointwise_bit_for_bit() {
         let points = 2 * LANES + 6;
-        let mut state = 11u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rnd = crate::testbed::unit(11);
         // θ = (x, y) among three values per point.
         let values: Vec<f64> = (0..3 * points).map(|_| 0.05 + 0.9 * rnd()).collect();
         let times: Vec<f64> = (0..points).map(|_| rnd()).collect();
@@ -1097,13 +1091,7 @@ mod tests {
     fn tape_matches_exmex_evaluation() {
         let texts = EXPRESSIONS;
         let params = [("a", 1.5), ("b", 0.7), ("c", -0.4), ("d", 2.0)];
-        let mut state = 7u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rnd = crate::testbed::unit(7);
         for text in texts {
             // exmex reads the text rewritten with its own precedence rules: an independent
             // parser and interpreter.

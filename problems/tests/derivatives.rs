@@ -310,15 +310,10 @@ const MIXED_SPECS: [&str; 5] = [
     "partial-controllability.json",
 ];
 
-/// Reproducible uniform draws in `[−0.5, 0.5)` (a linear congruential generator) from `seed`.
+/// Reproducible uniform draws in `[−0.5, 0.5)` from `seed` (the workspace's test generator).
 fn uniform(seed: u64) -> impl FnMut() -> f64 {
-    let mut state = seed;
-    move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    }
+    let mut u = lossnav_problems::testbed::unit(seed);
+    move || u() - 0.5
 }
 
 /// The field evaluated at many states at once (loss gradients in one pass over the tape for

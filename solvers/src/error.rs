@@ -232,20 +232,6 @@ impl SolverError {
     }
 }
 
-/// A wall-clock budget, if given, is a finite number of seconds above zero.
-pub(crate) fn check_max_seconds(max_seconds: Option<f64>) -> Result<(), SolverError> {
-    match max_seconds {
-        Some(seconds) if !(seconds.is_finite() && seconds > 0.0) => {
-            Err(SolverError::InvalidOption {
-                name: "max_seconds",
-                value: seconds,
-                requirement: "must be a finite number > 0",
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Which part of the problem is undefined at `(θ, t)`, in words, if any: the loss, its
 /// gradient, the metric (not positive definite, so no mobility), or the drift. Solvers add it
 /// to a [`SolverError::NonFinite`] so the message names the cause, not only the symptom.

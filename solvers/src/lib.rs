@@ -11,106 +11,60 @@
 //!   (L-BFGS, exact `O(N·D)` gradients): the independent route, and the large-`D` one.
 //! - [`Shooting`]: multiple shooting with diffsol on each segment and Newton on the matching
 //!   conditions: a third route with integrator-quality trajectories.
+//! - [`Search`]: the cheapest extremal that the second-order check ([`certificate`]) certifies
+//!   as a strict local minimum.
+//!
+//! ## Layout
+//!
+//! One folder per idea; the shared vocabulary sits at the top and depends on no folder.
+//!
+//! | where | owns |
+//! |---|---|
+//! | `solution/` | [`Solution`], [`Accuracy`], the Hermite interpolant, the second-order result types ([`SecondOrder`], [`Verdict`], [`Certificate`]), [`Guess`] |
+//! | `error.rs`, `budget.rs`, `memory.rs`, `observe.rs` | [`SolverError`], the time budget, memory probes, progress [`observe::Observer`]s |
+//! | `solver.rs` | the [`Solver`] trait and [`solve`] |
+//! | `linalg/` | [`banded`] and [`staircase`] factorisations of the Newton matrix |
+//! | `target/` | the end of a path: the infinite-horizon target ([`equilibrium`], stable subspace by [`riccati`]), terminal values |
+//! | `bvp/` | the boundary-value solver: collocation, [`scheme`], [`mesh`], discounted quadrature |
+//! | `direct/` | the direct method and its in-place L-BFGS |
+//! | `shooting/` | forward integration with diffsol: multiple shooting and [`simulate`] |
+//! | `certify/` | the second-order [`certificate`] and [`jacobi`]'s conjugate points |
+//! | `search/` | the [`search`] for the cheapest certified minimum over [`extremals`] |
+//!
+//! Arrows run one way: `search → {bvp, direct} → {certify, target, linalg} → solution → error`;
+//! the direct method borrows the collocation residual of `bvp/` for its error estimate.
+//! `docs/architecture.md` draws the whole workspace.
 
-pub mod banded;
+mod budget;
 mod bvp;
-pub mod certificate;
-mod collocation;
+mod certify;
 mod direct;
-pub mod equilibrium;
 pub mod error;
-pub mod extremals;
-mod hermite;
-mod integrate;
-pub mod jacobi;
-mod lbfgs;
+mod linalg;
 mod memory;
-pub mod mesh;
 pub mod observe;
-mod quadrature;
-pub mod riccati;
-pub mod scheme;
 pub mod search;
 mod shooting;
-pub mod simulate;
 pub mod solution;
-pub mod staircase;
+mod solver;
 mod target;
 
-pub use bvp::{Bvp, Guess};
-pub use certificate::{Certificate, SecondOrder, Verdict};
+// Public paths predate the folders and stay where users import them from.
+pub use bvp::{mesh, scheme};
+pub use certify::{certificate, jacobi};
+pub use linalg::{banded, staircase};
+pub use search::extremals;
+pub use shooting::simulate;
+pub use target::{equilibrium, riccati};
+
+pub use bvp::Bvp;
 pub use direct::Direct;
 pub use error::SolverError;
 pub use lossnav_problems as problems;
 pub use scheme::Scheme;
 pub use search::{Optimality, Search, SearchResult};
 pub use shooting::Shooting;
-pub use solution::{Accuracy, Diagnostics, Solution, Tail};
-
-/// An algorithm that computes optimal trajectories.
-pub trait Solver {
-    /// Solves `problem` from the algorithm's own initial guess.
-    fn solve(&self, problem: &problems::Problem) -> Result<Solution, SolverError>;
-    /// Solves `problem` starting from `guess(t) = (θ(t), p(t))`.
-    fn solve_from(
-        &self,
-        problem: &problems::Problem,
-        guess: &Guess,
-    ) -> Result<Solution, SolverError>;
-}
-
-impl Solver for Direct {
-    fn solve(&self, problem: &problems::Problem) -> Result<Solution, SolverError> {
-        Direct::solve(self, problem)
-    }
-    fn solve_from(
-        &self,
-        problem: &problems::Problem,
-        guess: &Guess,
-    ) -> Result<Solution, SolverError> {
-        Direct::solve_from(self, problem, Some(guess))
-    }
-}
-
-impl Solver for Shooting {
-    fn solve(&self, problem: &problems::Problem) -> Result<Solution, SolverError> {
-        Shooting::solve(self, problem)
-    }
-    fn solve_from(
-        &self,
-        problem: &problems::Problem,
-        guess: &Guess,
-    ) -> Result<Solution, SolverError> {
-        Shooting::solve_from(self, problem, Some(guess))
-    }
-}
-
-impl Solver for Bvp {
-    fn solve(&self, problem: &problems::Problem) -> Result<Solution, SolverError> {
-        Bvp::solve(self, problem)
-    }
-    fn solve_from(
-        &self,
-        problem: &problems::Problem,
-        guess: &Guess,
-    ) -> Result<Solution, SolverError> {
-        Bvp::solve_from(self, problem, guess)
-    }
-}
-
-/// `solve(problem, algorithm)`.
-pub fn solve(problem: &problems::Problem, algorithm: &dyn Solver) -> Result<Solution, SolverError> {
-    algorithm.solve(problem)
-}
-
-/// Deterministic pseudo-random numbers, uniform in `[-1, 1]`, for the unit tests' matrices.
-#[cfg(test)]
-pub(crate) fn test_uniform(seed: u64) -> impl FnMut() -> f64 {
-    let mut state = seed;
-    move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    }
-}
+pub use solution::{
+    Accuracy, Certificate, Diagnostics, Guess, SecondOrder, Solution, Tail, Verdict,
+};
+pub use solver::{solve, Solver};

@@ -5,9 +5,7 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::error::{check_finite, ProblemError, Result};
 use crate::landscape::Landscape;
-use crate::landscapes::quadratic::{
-    quadratic_gradient, quadratic_value, quadratic_value_and_gradient,
-};
+use crate::landscapes::quadratic::centred_quadratic_methods;
 
 /// `L(θ) = ½(θ-μ)ᵀ(diag(d) + U Uᵀ)(θ-μ)` with `U` of size `D×r`: `O(D·r)` memory and work
 /// per gradient or Hessian–vector product; the `D×D` Hessian is never formed (its `hessian`
@@ -57,31 +55,8 @@ impl LowRankQuadratic {
 }
 
 impl Landscape for LowRankQuadratic {
-    fn has_constant_hessian(&self) -> bool {
-        true
-    }
-    fn dim(&self) -> usize {
-        self.minimum.len()
-    }
-    fn value(&self, theta: &[f64], _t: f64) -> f64 {
-        quadratic_value(|v, out| self.apply(v, out), theta, self.minimum.as_slice())
-    }
-    fn gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) {
-        quadratic_gradient(
-            |v, out| self.apply(v, out),
-            theta,
-            self.minimum.as_slice(),
-            grad,
-        );
-    }
-    fn value_and_gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) -> f64 {
-        quadratic_value_and_gradient(
-            |v, out| self.apply(v, out),
-            theta,
-            self.minimum.as_slice(),
-            grad,
-        )
-    }
+    centred_quadratic_methods!();
+
     fn hessian(&self, _theta: &[f64], _t: f64, hess: &mut DMatrix<f64>) {
         hess.copy_from(&(DMatrix::from_diagonal(&self.diag) + &self.u * self.u.transpose()));
     }

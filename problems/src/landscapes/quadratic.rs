@@ -85,34 +85,7 @@ impl Quadratic {
 }
 
 impl Landscape for Quadratic {
-    fn has_constant_hessian(&self) -> bool {
-        true
-    }
-    fn dim(&self) -> usize {
-        self.minimum.len()
-    }
-
-    fn value(&self, theta: &[f64], _t: f64) -> f64 {
-        quadratic_value(|v, out| self.apply(v, out), theta, self.minimum.as_slice())
-    }
-
-    fn gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) {
-        quadratic_gradient(
-            |v, out| self.apply(v, out),
-            theta,
-            self.minimum.as_slice(),
-            grad,
-        );
-    }
-
-    fn value_and_gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) -> f64 {
-        quadratic_value_and_gradient(
-            |v, out| self.apply(v, out),
-            theta,
-            self.minimum.as_slice(),
-            grad,
-        )
-    }
+    centred_quadratic_methods!();
 
     fn hessian(&self, _theta: &[f64], _t: f64, hess: &mut DMatrix<f64>) {
         match &self.curvature {
@@ -143,6 +116,44 @@ impl Landscape for Quadratic {
         }
     }
 }
+
+/// The [`Landscape`] methods shared by the centred quadratics `½(θ-μ)ᵀH(θ-μ)` (dense,
+/// diagonal, diagonal plus low rank): expanded inside an `impl Landscape` of a type with a
+/// `minimum: DVector<f64>` field and an `apply(v, out)` method writing `H v`.
+macro_rules! centred_quadratic_methods {
+    () => {
+        fn has_constant_hessian(&self) -> bool {
+            true
+        }
+        fn dim(&self) -> usize {
+            self.minimum.len()
+        }
+        fn value(&self, theta: &[f64], _t: f64) -> f64 {
+            $crate::landscapes::quadratic::quadratic_value(
+                |v, out| self.apply(v, out),
+                theta,
+                self.minimum.as_slice(),
+            )
+        }
+        fn gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) {
+            $crate::landscapes::quadratic::quadratic_gradient(
+                |v, out| self.apply(v, out),
+                theta,
+                self.minimum.as_slice(),
+                grad,
+            );
+        }
+        fn value_and_gradient(&self, theta: &[f64], _t: f64, grad: &mut [f64]) -> f64 {
+            $crate::landscapes::quadratic::quadratic_value_and_gradient(
+                |v, out| self.apply(v, out),
+                theta,
+                self.minimum.as_slice(),
+                grad,
+            )
+        }
+    };
+}
+pub(crate) use centred_quadratic_methods;
 
 /// `½(θ-μ)ᵀH(θ-μ)` for `H` given by its action `apply`.
 pub(crate) fn quadratic_value(

@@ -12,7 +12,7 @@
 //! keeping the frame `(U, V)` orthonormal by Gram–Schmidt with a positive triangular factor
 //! (which rescales `det U` by a positive number, so its sign changes are exactly those of the
 //! unnormalised fields), and counts sign changes of `det U`. It shares nothing with
-//! [`crate::certificate`] beyond the field Jacobian, which is why the two are compared.
+//! [`crate::certify::certificate`] beyond the field Jacobian, which is why the two are compared.
 
 use nalgebra::DMatrix;
 
@@ -104,7 +104,7 @@ pub fn conjugate_points(
         previous = det_u(&y);
         ja = jb;
     }
-    let terminal = crate::certificate::terminal_hessian(problem, solution);
+    let terminal = crate::certify::certificate::terminal_hessian(problem, solution);
     let mut index = times.len();
     if let Some(phi) = terminal {
         let u = y.view((0, 0), (d, d)).into_owned();

@@ -1,15 +1,17 @@
-//! The boundary-value solver: adaptive Lobatto IIIA collocation for the optimality conditions.
+//! The boundary-value solver: adaptive collocation of the optimality conditions, by the
+//! sixth-order MIRK scheme at `tol ≤ 1e-6` on autonomous problems and three-stage Lobatto IIIA
+//! (order 4) otherwise.
 //!
 //! One documented algorithm, in the spirit of scipy's `solve_bvp`:
 //!
 //! 1. Discretise the Hamiltonian system (docs/theory.md §2) on a mesh by three-stage Lobatto
 //!    IIIA collocation (order 4) or, by default at tight tolerances, a sixth-order MIRK scheme
-//!    ([`crate::scheme`]); solve the discrete equations by damped Newton with the exact
+//!    ([`crate::bvp::scheme`]); solve the discrete equations by damped Newton with the exact
 //!    Jacobian, factored as a band for small `D` and panel by panel with dense kernels beyond
 //!    (`O(N·D²)` memory, `O(N·D³)` work per step), with chord steps while they contract fast.
 //! 2. Estimate each interval's error from the defect of the interpolant (cubic or quintic);
 //!    while some estimate exceeds `tol`, rebuild the mesh to equidistribute the error
-//!    predicted by the scheme's order ([`crate::mesh`]); merge intervals far below `tol` once
+//!    predicted by the scheme's order ([`crate::bvp::mesh`]); merge intervals far below `tol` once
 //!    at the end.
 //! 3. Infinite horizon: find the equilibrium, impose the stable-manifold projection condition of
 //!    the linearisation at a truncation time chosen from the slowest closed-loop rate, and
@@ -19,19 +21,31 @@
 //!    the end (fixed end) or the start (free end). When Newton fails from there and from the
 //!    plain initial guess, continue from an easy problem: in `k`
 //!    from 0 (finite horizon) or in the start point from the equilibrium (infinite horizon).
+//!
+//! Files: this one (options, the finite-horizon solve, mesh adaptation, continuation,
+//! assembly of the [`Solution`]), `infinite.rs` (the infinite-horizon solve), `collocation/`
+//! (the discrete equations, their Jacobian, Newton), [`scheme`], [`mesh`] (error estimate and
+//! refinement), `quadrature.rs` (the discounted cost). Uses: `linalg/` for the Newton matrix,
+//! `target/` for infinite horizons and terminal values, the solution vocabulary; asks
+//! `certify/` for the second-order check of what it returns.
 
 use std::time::Instant;
 
 use lossnav_problems::{End, Horizon, Lagrangian, Points, Problem};
 
-use crate::collocation::{EndCondition, Linearisation, NewtonOptions, System, Workspace};
+use crate::budget::Budget;
+use crate::bvp::collocation::{EndCondition, Linearisation, NewtonOptions, System, Workspace};
+use crate::bvp::scheme::Scheme;
 use crate::error::SolverError;
-use crate::mesh;
 use crate::observe::{Observer, Observers, Progress};
-use crate::quadrature;
-use crate::scheme::Scheme;
-use crate::solution::{Accuracy, Diagnostics, Solution, Summary, Tail};
-use crate::target::Target;
+use crate::solution::{Accuracy, Diagnostics, Guess, Solution, Summary, Tail};
+use crate::target::{terminal_value, Target};
+
+pub(crate) mod collocation;
+mod infinite;
+pub mod mesh;
+pub(crate) mod quadrature;
+pub mod scheme;
 
 /// How often an infinite horizon's truncation is lengthened (by 1.5 each time, so up to about
 /// 130 times the first estimate) before the solve gives up.
@@ -66,7 +80,7 @@ const LOOSE_MARGIN: f64 = 100.0;
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bvp {
-    /// Bound on every interval's error estimate (mixed absolute/relative; see [`crate::mesh`]).
+    /// Bound on every interval's error estimate (mixed absolute/relative; see [`crate::bvp::mesh`]).
     pub tol: f64,
     /// The mesh may not grow beyond this many nodes.
     pub max_nodes: usize,
@@ -83,7 +97,7 @@ pub struct Bvp {
     /// The most memory a solve may use, in bytes, checked against an estimate before each
     /// mesh is allocated ([`Bvp::memory_estimate`]).
     pub max_memory: usize,
-    /// Whether to run the second-order check on the solution ([`crate::certificate`]; about
+    /// Whether to run the second-order check on the solution ([`crate::certify::certificate`]; about
     /// twice the cost of a small solve). When false, [`Solution::second_order`] says it was
     /// not checked.
     pub second_order: bool,
@@ -97,7 +111,7 @@ pub struct Bvp {
     /// Who hears about progress ([`crate::observe`]): once per mesh pass.
     pub observers: Observers,
     /// The discretisation ([`Scheme`]): by default sixth order for tolerances at or below
-    /// [`crate::scheme::SIXTH_ORDER_BELOW`] on autonomous problems, fourth order otherwise.
+    /// [`crate::bvp::scheme::SIXTH_ORDER_BELOW`] on autonomous problems, fourth order otherwise.
     pub scheme: Scheme,
 }
 
@@ -120,56 +134,6 @@ impl Default for Bvp {
     }
 }
 
-thread_local! {
-    /// The start and deadline of the solve running on this thread: solves nest (the search
-    /// and the certificate call the solver again), and every level keeps the earliest deadline.
-    static BUDGET: std::cell::Cell<Option<(Instant, Option<Instant>)>> =
-        const { std::cell::Cell::new(None) };
-}
-
-/// Sets this thread's budget for one solve, restoring the enclosing one on drop.
-pub(crate) struct Budget(Option<(Instant, Option<Instant>)>);
-
-impl Budget {
-    pub(crate) fn start(max_seconds: Option<f64>) -> Self {
-        let previous = BUDGET.get();
-        let now = Instant::now();
-        // A budget too long to represent (or not a duration) is no deadline; options are
-        // validated before a solve starts.
-        let own = max_seconds.and_then(|s| {
-            std::time::Duration::try_from_secs_f64(s)
-                .ok()
-                .and_then(|d| now.checked_add(d))
-        });
-        let current = match previous {
-            Some((start, outer)) => (
-                start,
-                match (outer, own) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                },
-            ),
-            None => (now, own),
-        };
-        BUDGET.set(Some(current));
-        Self(previous)
-    }
-
-    pub(crate) fn deadline() -> Option<Instant> {
-        BUDGET.get().and_then(|(_, d)| d)
-    }
-
-    fn elapsed() -> f64 {
-        BUDGET.get().map_or(0.0, |(s, _)| s.elapsed().as_secs_f64())
-    }
-}
-
-impl Drop for Budget {
-    fn drop(&mut self) {
-        BUDGET.set(self.0);
-    }
-}
-
 /// Newton iterations allowed per step of the continuation in the start point (infinite
 /// horizons) before the step is halved.
 const THETA0_STEP_NEWTON: usize = 12;
@@ -189,9 +153,6 @@ fn measure(order: u32) -> &'static str {
         "collocation error estimate (order 4)"
     }
 }
-
-/// An initial guess `t ↦ (θ(t), p(t))`.
-pub type Guess<'a> = dyn Fn(f64) -> (Vec<f64>, Vec<f64>) + 'a;
 
 /// A mesh and nodal values `y = (θ, p)`, node-major.
 #[derive(Debug, Clone)]
@@ -232,7 +193,7 @@ impl Bvp {
 
     /// Bytes a mesh of `nodes` nodes at `D = dim` needs: the Newton matrix (a band of
     /// `2·(3D−1) + 3D` diagonals below `D = 8`; above it the `2D×4D` interval blocks, which its
-    /// factors overwrite: [`crate::staircase`]), about 52 vectors of `2D` values per node
+    /// factors overwrite: [`crate::linalg::staircase`]), about 52 vectors of `2D` values per node
     /// (states, fields, second derivatives, residuals, steps, the stage and error-estimate
     /// batches, the solution), and, once per solve, the dense
     /// `2D×2D` workspaces of the field Jacobian, the sixth-order stages and the
@@ -280,7 +241,7 @@ impl Bvp {
 
     /// Checks the options (tolerance, node limit, ...) without solving anything.
     pub fn validate(&self) -> Result<(), SolverError> {
-        crate::error::check_max_seconds(self.max_seconds)?;
+        crate::budget::check_max_seconds(self.max_seconds)?;
         if !(self.tol.is_finite() && self.tol > 0.0 && self.tol < 1.0) {
             return Err(SolverError::InvalidOption {
                 name: "tol",
@@ -748,212 +709,6 @@ impl Bvp {
         Ok(self.assemble(problem, state, stats, continuation, None, None, &mut ws))
     }
 
-    fn solve_infinite(
-        &self,
-        problem: &Problem,
-        user: Option<&Guess>,
-    ) -> Result<Solution, SolverError> {
-        let lag = problem.lagrangian();
-        let d = lag.dim();
-        let target = Target::new(problem)?;
-        let end = EndCondition::Projection {
-            theta_star: target.theta_star.clone(),
-            p_star: target.p_star.clone(),
-            eta_p: &target.riccati * lag.eta(),
-        };
-        let theta0 = problem.theta0().as_slice();
-        let gap_target = target.gap_target(self.tol);
-        let mut t_end = self
-            .truncation
-            .unwrap_or_else(|| target.initial_truncation(theta0, self.tol));
-        let mut ws = Workspace::new(d);
-        let t0 = target.graded_mesh(t_end, self.initial_intervals);
-        let mut state = match user {
-            Some(g) => from_guess(&t0, g),
-            None => {
-                let y0 = target.linear_path(&t0, theta0);
-                State { t: t0, y: y0 }
-            }
-        };
-        if user.is_none() && lag.has_affine_field() && self.adapt_mesh {
-            let sys = System::new(lag, theta0, &end);
-            state = self.premesh(&sys, &target, state, &mut ws)?;
-        }
-        let mut total = Stats::default();
-        let mut continuation = None;
-        // The end gap of the last direct solve, and whether lengthening has stopped helping.
-        let mut last_gap: Option<f64> = None;
-        let mut stuck = false;
-        // Horizons that are lengthened, and extremals that turn out to end elsewhere, are
-        // solved to the continuation's step tolerance; only the accepted one to `tol`. An
-        // affine field has no neglected nonlinearity and one extremal: its first horizon is
-        // solved to `tol` at once.
-        let loose = Bvp {
-            tol: if lag.has_affine_field() {
-                self.tol
-            } else {
-                self.tol.max(STEP_TOL)
-            },
-            ..self.clone()
-        };
-        for lengthening in 0.. {
-            let sys = System::new(lag, theta0, &end);
-            let attempt = if stuck {
-                None
-            } else {
-                Some(loose.adapt(&sys, state.clone(), &mut ws))
-            };
-            let loosely = attempt.as_ref().is_some_and(|a| a.is_ok()) && loose.tol > self.tol;
-            let (solved, stats) = match attempt {
-                Some(Ok(ok)) => ok,
-                Some(Err(e))
-                    if !self.continuation
-                        || matches!(
-                            e,
-                            SolverError::MemoryLimit { .. } | SolverError::OutOfMemory { .. }
-                        ) =>
-                {
-                    return Err(e)
-                }
-                // A failed direct solve, or one whose end does not approach θ*: continuation.
-                _ => {
-                    // From the equilibrium (trivially solved) to θ0.
-                    let make = |s: f64| {
-                        let th: Vec<f64> = (0..d)
-                            .map(|j| target.theta_star[j] + s * (theta0[j] - target.theta_star[j]))
-                            .collect();
-                        (lag.clone(), th)
-                    };
-                    let at_rest: Vec<f64> = state
-                        .t
-                        .iter()
-                        .flat_map(|_| target.theta_star.iter().chain(&target.p_star).copied())
-                        .collect();
-                    let (st, stats, steps) = self
-                        .continuation(
-                            "theta0",
-                            &end,
-                            State {
-                                t: state.t.clone(),
-                                y: at_rest,
-                            },
-                            &make,
-                            // A step starts from the previous solution, so Newton converges in a
-                            // few iterations when the step is short enough; one that needs more
-                            // is too long and is halved at once. Where the extremal stops existing
-                            // (a fold: `escape` meets them across its grid), every try would
-                            // otherwise run to the full budget before the step shrinks.
-                            THETA0_STEP_NEWTON,
-                            &mut ws,
-                        )
-                        .map_err(|e| match e {
-                            SolverError::ContinuationFailed {
-                                reached,
-                                min_step,
-                                cause,
-                                ..
-                            // A fold: steps from a converged neighbour fail for Newton's
-                            // method (not for a mesh, memory or time budget, and not at the
-                            // very start, where a badly scaled problem fails the same way).
-                            } if reached > 0.0
-                                && matches!(
-                                    *cause,
-                                    SolverError::NewtonFailed { .. }
-                                        | SolverError::Singular { .. }
-                                ) =>
-                            {
-                                SolverError::ExtremalEnds {
-                                    theta0: theta0.into(),
-                                    theta_star: target.theta_star.as_slice().into(),
-                                    fold: make(reached).1.into(),
-                                    reached,
-                                    min_step,
-                                    hint: if matches!(
-                                        problem.end(),
-                                        End::Equilibrium { guess: Some(_) }
-                                    ) {
-                                        "pin another one (`end`), or leave `end` out; `lossnav \
-                                     escape` maps where this happens"
-                                    } else {
-                                        "it is the equilibrium nearest θ0; pin another one with \
-                                     `end`, and `lossnav escape` maps where each is reached"
-                                    },
-                                    cause,
-                                }
-                            }
-                            other => other,
-                        })?;
-                    continuation = Some(("theta0".to_string(), steps));
-                    (st, stats)
-                }
-            };
-            total.iterations += stats.iterations;
-            total.passes += stats.passes;
-            total.max_error = stats.max_error;
-            total.order = stats.order;
-            state = solved;
-            let mut gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
-            if loosely && (self.truncation.is_some() || gap <= gap_target) {
-                // The accepted horizon: to the requested tolerance, from the loose solution.
-                let (solved, stats) = self.adapt(&sys, state, &mut ws)?;
-                total.iterations += stats.iterations;
-                total.passes += stats.passes;
-                total.max_error = stats.max_error;
-                total.order = stats.order;
-                state = solved;
-                gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
-            }
-            // Affine fields too: their projection is exact at any truncation, but the gap also
-            // tells a trajectory that never reaches θ* (k = 0) from one that does.
-            if self.truncation.is_some() || gap <= gap_target {
-                break;
-            }
-            // Each lengthening by half shrinks the gap of an extremal that settles at θ* by
-            // orders of magnitude (like e^{-r T/2}, and T starts where e^{-r T} is the target).
-            // One that does not halve it has found another extremal, whose end stays away
-            // from θ* (toward another equilibrium): more lengthenings would only repeat that,
-            // so the continuation from θ* takes over (where the extremal does not exist, it
-            // finds the fold in a tenth of the time).
-            if continuation.is_none() && self.continuation {
-                stuck = last_gap.is_some_and(|g| gap > 0.5 * g);
-                last_gap = Some(gap);
-            } else {
-                // After the continuation, lengthening starts from its solution again.
-                stuck = false;
-            }
-            if lengthening == MAX_LENGTHENINGS {
-                return Err(SolverError::TruncationLimit {
-                    t_end,
-                    gap,
-                    gap_target,
-                });
-            }
-            // Lengthen the horizon, extending the solution by its linearisation.
-            let t_old = t_end;
-            t_end *= 1.5;
-            let extra = self.initial_intervals / 2 + 1;
-            let last_node = state.y[state.y.len() - 2 * d..].to_vec();
-            let times: Vec<f64> = (1..=extra)
-                .map(|i| t_old + (t_end - t_old) * i as f64 / extra as f64)
-                .collect();
-            let offsets: Vec<f64> = times.iter().map(|t| t - t_old).collect();
-            state.t.extend(&times);
-            state
-                .y
-                .extend(target.linear_path(&offsets, &last_node[..d]));
-        }
-        let tail = target.tail(*state.t.last().unwrap());
-        Ok(self.assemble(
-            problem,
-            state,
-            total,
-            continuation,
-            Some(&target),
-            Some(tail),
-            &mut ws,
-        ))
-    }
-
     /// Builds the solution: path quantities, cost quadrature and diagnostics.
     #[allow(clippy::too_many_arguments)]
     fn assemble(
@@ -1014,26 +769,6 @@ impl Bvp {
     }
 }
 
-/// The terminal term before discounting: `Φ(θ(T))` for a free end with terminal cost, the
-/// linearised tail value for an infinite horizon, 0 otherwise.
-pub(crate) fn terminal_value(
-    problem: &Problem,
-    target: Option<&Target>,
-    theta_end: &[f64],
-    t_end: f64,
-) -> f64 {
-    match (target, problem.end()) {
-        (Some(target), _) => target.tail_value(theta_end),
-        (
-            None,
-            End::Free {
-                terminal_cost: Some(c),
-            },
-        ) => c.value(theta_end, t_end),
-        _ => 0.0,
-    }
-}
-
 /// `∫₀ᵀ e^{-γt} (ℓ(t) - offset) dt` along the interpolant (quintic when second derivatives `a`
 /// are given, cubic when `a` is empty), with the exponentially fitted
 /// five-point Lobatto rule on every interval. The integrand at the mesh nodes is shared by the
@@ -1059,7 +794,7 @@ pub(crate) fn integrate_cost(
         let h = t[i + 1] - t[i];
         let (e0, e1) = mesh::ends(y, f, a, n, i);
         for (&x, s) in interior.iter().zip(s.chunks_exact_mut(n)) {
-            crate::hermite::value_at(x, h, e0, e1, s);
+            crate::solution::hermite::value_at(x, h, e0, e1, s);
             times.push(t[i] + x * h);
         }
     }

@@ -16,8 +16,8 @@
 //! `tol` bounds a mixed absolute/relative local error, and the global error is `tol` times the
 //! problem's stability constant.
 
-use crate::collocation::{System, Workspace};
-use crate::hermite::{self, End};
+use crate::bvp::collocation::{System, Workspace};
+use crate::solution::hermite::{self, End};
 
 /// Interior nodes of the five-point Lobatto rule on `[0, 1]`.
 pub(crate) const LOBATTO5_INTERIOR: [f64; 2] = [

@@ -5,7 +5,7 @@
 //! are the unknowns, so `θ(t)` is fourth-order accurate. The objective
 //! `J_h = Σ_i ∫ e^{-γt} ℓ(θ, θ̇, t) dt + e^{-γT}Φ(θ_N)` is integrated on each interval by
 //! three-point Gauss–Legendre quadrature (exact for degree 5) and minimised by L-BFGS with a
-//! strong-Wolfe line search ([`crate::lbfgs`], in place: `2m + 5` vectors of unknowns). This is a Ritz method: its stationarity conditions are a
+//! strong-Wolfe line search ([`crate::direct::lbfgs`], in place: `2m + 5` vectors of unknowns). This is a Ritz method: its stationarity conditions are a
 //! discretisation of the Euler–Lagrange equations, the trajectory converges at order 4 and the
 //! cost, being stationary, faster.
 //!
@@ -19,6 +19,12 @@
 //! and L-BFGS memory `m`: `(2m + 5)·n` values in the optimiser, `2n` in the objective's
 //! node-ordered work buffers, and the solution (`3n`) built after the optimiser has freed its
 //! own. At `D = 10⁴`, `N = 200`, `m = 10` that is `27·n·8 B` = 0.87 GB at the peak.
+//!
+//! Folder: this file (the discretised objective, its gradient, the preconditioned minimisation)
+//! and `lbfgs.rs` (the in-place optimiser). Uses: `linalg/` (the banded Cholesky
+//! preconditioner), `target/` (infinite-horizon tails), and the collocation residual and mesh
+//! error estimate of `bvp/` to state the accuracy of what it returns in the boundary-value
+//! solver's terms.
 
 use std::cell::RefCell;
 
@@ -28,16 +34,18 @@ use std::time::Instant;
 use lossnav_problems::lagrangian::CostScratch;
 use lossnav_problems::{End, Horizon, Lagrangian, Problem};
 
-use crate::banded::BandedCholesky;
-use crate::bvp::terminal_value;
-use crate::collocation::{EndCondition, System, Workspace};
+use crate::bvp::collocation::{EndCondition, System, Workspace};
+use crate::bvp::mesh;
 use crate::error::SolverError;
-use crate::hermite;
-use crate::lbfgs::{self, Ending, Smooth};
-use crate::mesh;
+use crate::linalg::banded::BandedCholesky;
 use crate::observe::{Observer, Observers, Progress};
+use crate::solution::hermite;
 use crate::solution::{Accuracy, Diagnostics, Solution, Summary};
+use crate::target::terminal_value;
 use crate::target::Target;
+use lbfgs::{Ending, Smooth};
+
+pub(crate) mod lbfgs;
 
 /// The most mesh intervals the direct method accepts (the memory budget usually binds first:
 /// [`Direct::memory_estimate`]).
@@ -72,7 +80,7 @@ pub struct Direct {
     pub truncation: Option<f64>,
     /// Bound on the error estimate of the result: the collocation defect of the optimality
     /// conditions along the returned path, per interval, in the boundary-value solver's norm
-    /// ([`crate::mesh`]). A result above it is [`SolverError::AccuracyNotMet`]. Checked up to
+    /// ([`crate::bvp::mesh`]). A result above it is [`SolverError::AccuracyNotMet`]. Checked up to
     /// `D =` 500 (the estimate needs the dense field workspace).
     pub tol: f64,
     /// Wall-clock budget in seconds (none by default): past it the solve ends with
@@ -545,7 +553,7 @@ impl Direct {
                 requirement: "must be at least 1e-13 (rounding error dominates below)",
             });
         }
-        crate::error::check_max_seconds(self.max_seconds)?;
+        crate::budget::check_max_seconds(self.max_seconds)?;
         if self.stall_window == 0 {
             return Err(SolverError::InvalidOption {
                 name: "stall_window",
@@ -574,10 +582,10 @@ impl Direct {
     pub fn solve_from(
         &self,
         problem: &Problem,
-        guess: Option<&crate::Guess>,
+        guess: Option<&crate::solution::Guess>,
     ) -> Result<Solution, SolverError> {
         self.validate()?;
-        let _budget = crate::bvp::Budget::start(self.max_seconds);
+        let _budget = crate::budget::Budget::start(self.max_seconds);
         let lag = problem.lagrangian();
         let d = lag.dim();
         let estimate = self.memory_estimate(d, matches!(problem.horizon(), Horizon::Infinite));
@@ -709,7 +717,7 @@ impl Direct {
         let mut watch = Watch {
             start: Instant::now(),
             // Its own budget, or what is left of an enclosing one (a search's).
-            deadline: crate::bvp::Budget::deadline(),
+            deadline: crate::budget::Budget::deadline(),
             observers: self.observers.clone(),
             window: self.stall_window,
             tol,

@@ -1,12 +1,24 @@
 //! What a solver returns: the trajectory, its continuous extension, the cost and diagnostics.
+//!
+//! The shared vocabulary of every method: [`Solution`] with its [`Accuracy`] and
+//! [`Diagnostics`], the Hermite interpolant between nodes (`hermite.rs`), the second-order
+//! result a solution carries ([`SecondOrder`], computed in `certify/`), and the [`Guess`] a
+//! solve may start from. Uses: the problem crate and the error type only, so every folder may
+//! depend on it and it on none.
 
 use nalgebra::{DMatrix, DVector};
 
 use lossnav_problems::Lagrangian;
 
-use crate::certificate::SecondOrder;
 use crate::error::SolverError;
-use crate::hermite;
+
+pub(crate) mod hermite;
+mod second_order;
+
+pub use second_order::{Certificate, SecondOrder, Verdict};
+
+/// An initial guess `t ↦ (θ(t), p(t))`.
+pub type Guess<'a> = dyn Fn(f64) -> (Vec<f64>, Vec<f64>) + 'a;
 
 /// Solver diagnostics.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,7 +49,7 @@ pub enum Accuracy {
         /// The tolerance it meets.
         tol: f64,
     },
-    /// A fixed mesh was asked for ([`crate::Bvp::with_fixed_mesh`], for convergence studies)
+    /// A fixed mesh was asked for ([`crate::bvp::Bvp::with_fixed_mesh`], for convergence studies)
     /// and its error estimate is above the tolerance: the result is what that mesh gives.
     FixedMeshAbove {
         /// What was estimated.
@@ -397,12 +409,6 @@ impl Solution {
             self.accuracy.describe(),
             self.second_order.describe()
         )
-    }
-
-    /// The solution with its second-order check against `problem` (the problem it solves).
-    pub(crate) fn checked(mut self, problem: &lossnav_problems::Problem) -> Self {
-        self.second_order = crate::certificate::check(problem, &self);
-        self
     }
 
     /// Number of parameters.

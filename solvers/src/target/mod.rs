@@ -1,15 +1,24 @@
 //! The target of an infinite-horizon problem: the equilibrium, the stable manifold of its
 //! linearisation, and what follows from them (truncation time, graded mesh, linearised
 //! solution, tail cost). Shared by every solver of infinite-horizon problems.
+//!
+//! Owns: [`equilibrium`] (Newton on the Hamiltonian field), [`riccati`] (the stable subspace
+//! by the matrix sign function), the [`Target`] built from them, and [`terminal_value`] (what a
+//! path's end adds to `J`). Uses: the error and solution vocabulary only. Used by all three
+//! methods and by `certify/`.
 
 use nalgebra::{DMatrix, DVector};
 
 use lossnav_problems::{End, Problem};
 
-use crate::equilibrium::find_equilibrium;
 use crate::error::SolverError;
-use crate::riccati::stable_subspace;
+
+pub mod equilibrium;
+pub mod riccati;
+
 use crate::solution::Tail;
+use equilibrium::find_equilibrium;
+use riccati::stable_subspace;
 
 /// Up to this `D`, [`Target::linear_path`] forms the dense exponential at every time.
 pub const DENSE_EXP_MAX_DIM: usize = 16;
@@ -240,7 +249,7 @@ impl Target {
 /// Schur decomposition from `D = 64` (as the rest of the target), nalgebra's below (whose rounding small problems keep)
 /// and wherever faer's does not converge.
 fn closed_loop_rates(k: &DMatrix<f64>) -> Vec<nalgebra::Complex<f64>> {
-    if 2 * k.nrows() >= crate::riccati::BLOCKED_MIN_ORDER {
+    if 2 * k.nrows() >= crate::target::riccati::BLOCKED_MIN_ORDER {
         let kf = faer::Mat::<f64>::from_fn(k.nrows(), k.ncols(), |i, j| k[(i, j)]);
         if let Ok(z) = kf.eigenvalues() {
             return z
@@ -250,6 +259,26 @@ fn closed_loop_rates(k: &DMatrix<f64>) -> Vec<nalgebra::Complex<f64>> {
         }
     }
     k.complex_eigenvalues().iter().copied().collect()
+}
+
+/// The terminal term before discounting: `Φ(θ(T))` for a free end with terminal cost, the
+/// linearised tail value for an infinite horizon, 0 otherwise.
+pub(crate) fn terminal_value(
+    problem: &Problem,
+    target: Option<&Target>,
+    theta_end: &[f64],
+    t_end: f64,
+) -> f64 {
+    match (target, problem.end()) {
+        (Some(target), _) => target.tail_value(theta_end),
+        (
+            None,
+            End::Free {
+                terminal_cost: Some(c),
+            },
+        ) => c.value(theta_end, t_end),
+        _ => 0.0,
+    }
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ pub fn find_equilibrium(
             } else {
                 svd.solve(&(-&r), 0.0).ok()
             }
-        } else if 2 * d >= crate::riccati::BLOCKED_MIN_ORDER {
+        } else if 2 * d >= crate::target::riccati::BLOCKED_MIN_ORDER {
             // faer's blocked LU: nalgebra's unblocked one took seconds at D = 1000. Singular
             // when a pivot is exactly zero, as for nalgebra's `solve`.
             use faer::linalg::solvers::Solve;

@@ -11,7 +11,7 @@ use diffsol::{NalgebraMat, OdeBuilder};
 use lossnav_problems::{End, Horizon, Problem};
 
 use crate::error::SolverError;
-use crate::integrate;
+use crate::shooting::integrate;
 
 /// A first-order policy `θ̇ = π(t, θ)`.
 pub type Policy<'a> = Box<dyn Fn(f64, &[f64]) -> Vec<f64> + 'a>;

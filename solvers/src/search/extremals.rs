@@ -7,7 +7,7 @@ use lossnav_problems::{gradient_vec, End, Horizon, Landscape, Problem};
 
 use crate::error::SolverError;
 use crate::solution::Solution;
-use crate::Solver;
+use crate::solver::Solver;
 
 /// One stationary trajectory of the objective.
 #[derive(Debug, Clone)]
@@ -127,7 +127,7 @@ pub fn candidate_minima(problem: &Problem) -> Vec<Vec<f64>> {
     }
     let mut minima: Vec<Vec<f64>> = Vec::new();
     for s in starts {
-        let m = crate::equilibrium::descend(lag, &s);
+        let m = crate::target::equilibrium::descend(lag, &s);
         if gradient_vec(lag.loss(), m.as_slice(), 0.0).amax() > 1e-6
             || !is_minimum(lag.loss(), m.as_slice())
         {

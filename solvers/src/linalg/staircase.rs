@@ -20,7 +20,7 @@
 //! interval against `25d³`). The elimination breaks down only on a singular matrix: a
 //! rank-deficient `T` or pivot column means `d + 1` rows, or columns, of the (transformed)
 //! matrix in `d` dimensions. Its stability is that of partial pivoting (Varah). For small `d`
-//! the scalar band ([`crate::banded::BandedLu`]) wins: kernel calls cost more than the
+//! the scalar band ([`crate::linalg::banded::BandedLu`]) wins: kernel calls cost more than the
 //! arithmetic of a few-by-few block, so the solver chooses by size.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
@@ -29,7 +29,7 @@ use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place;
 use faer::{Accum, Mat, MatMut, Par};
 
-use crate::banded::Singular;
+use crate::linalg::banded::Singular;
 
 /// The staircase matrix of a mesh with `N` intervals and `d` parameters, factored in place.
 #[derive(Debug, Clone)]
@@ -424,12 +424,12 @@ fn eliminate_node(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::banded::BandedLu;
+    use crate::linalg::banded::BandedLu;
 
     /// A pseudo-random staircase matrix (weak diagonal, so pivoting is exercised), assembled
     /// into both solvers.
     fn random(d: usize, intervals: usize, seed: u64) -> (StaircaseLu, BandedLu) {
-        let mut rnd = crate::test_uniform(seed);
+        let mut rnd = lossnav_problems::testbed::uniform(seed);
         let n = 2 * d;
         let size = (intervals + 1) * n;
         let mut stair = StaircaseLu::zeros(d, intervals);

@@ -265,7 +265,7 @@ mod tests {
 
     /// A pseudo-random banded matrix with small diagonal so that pivoting is exercised.
     fn random_band(n: usize, kl: usize, ku: usize, seed: u64) -> (BandedLu, DMatrix<f64>) {
-        let mut rnd = crate::test_uniform(seed);
+        let mut rnd = lossnav_problems::testbed::uniform(seed);
         let mut band = BandedLu::zeros(n, kl, ku);
         let mut dense = DMatrix::zeros(n, n);
         for i in 0..n {

@@ -8,6 +8,11 @@
 //! conditions `φ_k(t_{k+1}) − y_{k+1} = 0` and the end condition has its exact Jacobian. That
 //! Jacobian is block-banded and is factored as a band. Short segments tame the forward
 //! instability of the Hamiltonian system that defeats single shooting.
+//!
+//! Folder: forward integration with diffsol. `integrate.rs` steps a diffsol solver under the
+//! time budget with dense output; [`simulate`] integrates learning rules forward and the cost
+//! they achieve; this file is multiple shooting. Uses: `linalg/` (the band of the matching
+//! conditions), `target/`, the solution vocabulary.
 
 use std::cell::RefCell;
 
@@ -16,12 +21,15 @@ use nalgebra::DMatrix;
 
 use lossnav_problems::{End, FieldWorkspace, Horizon, Lagrangian, Problem};
 
-use crate::banded::BandedLu;
-use crate::bvp::terminal_value;
 use crate::error::SolverError;
+use crate::linalg::banded::BandedLu;
+use crate::solution::Guess;
 use crate::solution::{Accuracy, Diagnostics, Solution, Summary};
+use crate::target::terminal_value;
 use crate::target::Target;
-use crate::Guess;
+
+pub(crate) mod integrate;
+pub mod simulate;
 
 /// Options of multiple shooting.
 ///
@@ -158,8 +166,12 @@ fn flow(
     if times.last().is_none_or(|&t| t < t1) {
         times.push(t1);
     }
-    let ys =
-        crate::integrate::dense_output(&mut solver, &times, "the shooting integration", deadline)?;
+    let ys = crate::shooting::integrate::dense_output(
+        &mut solver,
+        &times,
+        "the shooting integration",
+        deadline,
+    )?;
     let last = times.len() - 1;
     let states: Vec<Vec<f64>> = ys
         .iter()

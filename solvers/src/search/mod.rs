@@ -2,12 +2,12 @@
 //!
 //! A local solve returns *an* extremal, which on a long horizon over a double well can be a
 //! saddle of `J` far above the optimum. [`Search`] looks for the others as a careful analyst
-//! would, then keeps the cheapest one the second-order check ([`crate::certificate`])
+//! would, then keeps the cheapest one the second-order check ([`crate::certify::certificate`])
 //! certifies as a strict local minimum:
 //!
 //! 1. the local solve from the solver's own guess;
 //! 2. toward each local minimum of `L` (found by descent from θ0 and from points around it,
-//!    [`crate::extremals::candidate_minima`]): on a finite horizon, a path that approaches the
+//!    [`crate::search::extremals::candidate_minima`]): on a finite horizon, a path that approaches the
 //!    minimum (and leaves it for a fixed end) minimised by the direct method, a descent method
 //!    that does not stop at saddles, then polished by the boundary-value solver; on an infinite
 //!    horizon, the extremal to that equilibrium;
@@ -22,18 +22,24 @@
 //! What is certified is stated in [`Optimality`]: the cheapest of the minima found is not a
 //! proof of global optimality, except for convex problems (quadratic loss with `H ⪰ 0`,
 //! constant metric, affine drift, convex or no terminal cost), where the extremal is unique.
+//!
+//! Folder: this file (the search) and [`extremals`] (candidate minima of the loss and the
+//! extremals toward them). Uses: the boundary-value and direct methods and the certificate;
+//! nothing below depends on it.
 
 use nalgebra::DVector;
 
 use lossnav_problems::{End, Horizon, Problem};
 
+pub mod extremals;
+
 use crate::bvp::Bvp;
-use crate::certificate::SecondVariation;
+use crate::certify::certificate::SecondVariation;
 use crate::direct::Direct;
 use crate::error::SolverError;
-use crate::extremals::candidate_minima;
+use crate::search::extremals::candidate_minima;
+use crate::solution::Guess;
 use crate::solution::Solution;
-use crate::Guess;
 
 /// Options of the search.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,9 +167,9 @@ impl Search {
     pub fn solve(&self, problem: &Problem) -> Result<SearchResult, SolverError> {
         self.bvp.validate()?;
         // One budget for the whole search: every solve in it shares `bvp.max_seconds`.
-        let _budget = crate::bvp::Budget::start(self.bvp.max_seconds);
+        let _budget = crate::budget::Budget::start(self.bvp.max_seconds);
         let out_of_time = |found: &[Found]| -> Result<(), SolverError> {
-            match crate::bvp::Budget::deadline() {
+            match crate::budget::Budget::deadline() {
                 Some(d) if std::time::Instant::now() > d => Err(SolverError::TimeLimit {
                     what: format!(
                         "the search for the cheapest minimum ({} extremals found so far; \
