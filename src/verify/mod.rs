@@ -44,6 +44,8 @@ pub struct Claim {
     pub closed_form: &'static str,
     /// The independent numerical procedure.
     pub procedure: &'static str,
+    /// The tolerance and why it is justified, in one sentence.
+    pub tolerance: &'static str,
     /// Runs the comparison; `Err` when a solver failed (the claim then fails).
     pub check: fn() -> Result<Measurement, String>,
 }
@@ -95,12 +97,20 @@ pub fn run_one(id: &str) -> Option<Outcome> {
 /// The claims table of `docs/claims.md` (a test keeps the two identical).
 pub fn markdown_table() -> String {
     let mut s = String::from(
-        "| id | paper | claim | closed form | numerical procedure |\n|---|---|---|---|---|\n",
+        "| id | paper | claim | closed form | numerical procedure | tolerance (why) |\n\
+         |---|---|---|---|---|---|\n",
     );
+    // A `|` inside a cell (as in `|θ|`) would end it: escape it.
+    let cell = |text: &str| text.replace('|', "\\|");
     for c in catalogue() {
         s.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            c.id, c.paper, c.statement, c.closed_form, c.procedure
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            c.id,
+            cell(c.paper),
+            cell(c.statement),
+            cell(c.closed_form),
+            cell(c.procedure),
+            cell(c.tolerance)
         ));
     }
     s

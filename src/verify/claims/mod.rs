@@ -1,0 +1,74 @@
+//! The claims, one file per family. Each claim is a [`Claim`] constant next to its check,
+//! which builds the problem, computes the closed form, solves the same objective numerically
+//! and measures the discrepancy; the constant's `tolerance` says why the tolerance is justified.
+//!
+//! - [`limits`]: deterministic limits (gradient descent, Newton, ballistic, ε-normalisation).
+//! - [`geometry`]: metric, drift, controllability, the general LQ rule, conservation, symmetry.
+//! - [`second_order`]: non-convex landscapes and second-order conditions.
+//! - [`beliefs`]: noisy gradients, filtering and estimated curvature.
+//! - [`task_switching`]: task switches and continual learning.
+//!
+//! [`all`] lists every claim in the order of the paper (the docs table and `lossnav check`
+//! follow it).
+
+mod beliefs;
+mod geometry;
+mod limits;
+mod second_order;
+mod task_switching;
+
+pub use beliefs::{gradient_filter_with, noisy_quadratic_gaps, observed_expected_cost_with};
+pub use geometry::{rotation_claim, weight_decay_claim};
+pub use second_order::{certificate_classifier, saddle_and_minimum_with, Classifier};
+pub use task_switching::{belief_plasticity_with, task_belief_moments_with};
+
+use super::{Claim, Measurement};
+
+/// Every claim, in the order of the paper.
+pub(super) fn all() -> Vec<Claim> {
+    vec![
+        second_order::FIG1_ESCAPE,
+        limits::GD_SHORT_HORIZON,
+        limits::MOMENTUM_PLANNING,
+        limits::CONVERGENCE_RATIO,
+        geometry::NATURAL_GRADIENT,
+        geometry::ROTATION_DRIFT,
+        geometry::WEIGHT_DECAY_DRIFT,
+        geometry::PARTIAL_CONTROLLABILITY,
+        limits::NEWTON_SINGLE_STEP,
+        geometry::LQ_RICCATI,
+        geometry::HAMILTONIAN_BALANCE,
+        limits::BALLISTIC_SPEED_LAW,
+        geometry::RADIAL_ISOTROPIC,
+        geometry::VALUE_GRADIENT,
+        second_order::SADDLE_AND_MINIMUM,
+        second_order::SECOND_ORDER_AGREEMENT,
+        second_order::LQ_MINIMUM,
+        task_switching::TASK_SWITCHING_RULE,
+        task_switching::WEIGHT_RESETTING_LIMIT,
+        task_switching::TASK_BELIEF_MOMENTS,
+        beliefs::OBSERVED_EXPECTED_COST,
+        beliefs::CERTAINTY_EQUIVALENCE,
+        beliefs::GRADIENT_FILTER_GAIN,
+        limits::EPSILON_NORMALISATION,
+        limits::WINDOW_RULE_LIMITS,
+        beliefs::NOISY_QUADRATIC_ESTIMATED_CURVATURE,
+        task_switching::BELIEF_PLASTICITY,
+        task_switching::CONTINUAL_LEARNING_ADVANTAGE,
+    ]
+}
+
+/// The check's result: `error` against `tolerance`, with what was compared.
+fn measurement(error: f64, tolerance: f64, detail: String) -> Result<Measurement, String> {
+    Ok(Measurement {
+        error,
+        tolerance,
+        detail,
+    })
+}
+
+/// Decay rate of coordinate `i` measured from a solution between 0 and `t`.
+fn measured_rate(sol: &lossnav_solvers::Solution, i: usize, mu: f64, t: f64) -> f64 {
+    let (a, b) = (sol.eval(0.0).0[i] - mu, sol.eval(t).0[i] - mu);
+    -(b / a).ln() / t
+}
