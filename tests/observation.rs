@@ -34,7 +34,7 @@ fn monte_carlo_is_identical_for_any_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap()
-            .install(|| lq.monte_carlo(500, 9, 0.05, 1.0, 1.0))
+            .install(|| lq.monte_carlo(500, 9, 0.05, 1.0, 1.0).unwrap())
     };
     let (one, two) = (run(1), run(2));
     assert_eq!(one.mean.to_bits(), two.mean.to_bits());

@@ -196,6 +196,43 @@ impl ExprFunction {
         })
     }
 
+    /// Whether the expressions `a` and `b` (both valid in `scope`) are the same function after
+    /// the tape's canonicalisation: constants and parameters folded, identities removed,
+    /// operands of `+`, `·`, `min`, `max` ordered, equal subexpressions shared. `x*y` and
+    /// `y*x` are the same; `(x+y)+z` and `x+(y+z)` are not (no reassociation, which would
+    /// change rounding). A `false` is not a proof that the functions differ.
+    ///
+    /// ```
+    /// use lossnav_problems::expr::{ExprFunction, Scope};
+    /// let scope = Scope::new(vec!["x".into(), "y".into()], Default::default()).unwrap();
+    /// assert!(ExprFunction::same_function("2*x*y + 1", "1 + 2*x*y", &scope));
+    /// assert!(!ExprFunction::same_function("0.5*x", "0", &scope));
+    /// ```
+    pub fn same_function(a: &str, b: &str, scope: &Scope) -> bool {
+        if a == b {
+            return true;
+        }
+        // Deep trees need the parser's large stack (see `parse`).
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("expression".into())
+                .stack_size(1 << 30)
+                .spawn_scoped(s, || {
+                    let (Ok(x), Ok(y)) = (notation::parse(a), notation::parse(b)) else {
+                        return false;
+                    };
+                    let tape = Tape::record(|| {
+                        let r = |name: &str| resolve(name, scope);
+                        vec![notation::trace(&x, &r), notation::trace(&y, &r)]
+                    });
+                    tape.same_output(0, 1)
+                })
+                .ok()
+                .and_then(|h| h.join().ok())
+                .unwrap_or(false)
+        })
+    }
+
     fn parse_on_this_thread(field: &str, text: &str, scope: &Scope) -> Result<Self> {
         let expr_err = |message: String| ProblemError::Expression {
             field: field.to_string(),

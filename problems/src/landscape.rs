@@ -126,9 +126,23 @@ pub trait Landscape: Send + Sync {
         None
     }
 
+    /// Whether the loss is a quadratic `½(θ-μ)ᵀH(θ-μ)` with `H ⪰ 0` (to `1e-12` of its
+    /// scale), decided at the cost its structure allows: `O(D)` for diagonal curvatures,
+    /// `O(D·r)` for diagonal plus low rank, an eigendecomposition for a dense `H` up to
+    /// [`DENSE_CHECK_MAX_DIM`]. `None`: not a quadratic, or too large to decide, so callers
+    /// treat the loss as possibly non-convex. Unlike [`Landscape::as_quadratic`] it never
+    /// forms a `D×D` matrix.
+    fn is_convex_quadratic(&self) -> Option<bool> {
+        None
+    }
+
     /// A one-line human-readable description.
     fn describe(&self) -> String;
 }
+
+/// The largest `D` at which [`Landscape::is_convex_quadratic`] decomposes a dense Hessian
+/// (`O(D³)`: about a second at 2048).
+pub const DENSE_CHECK_MAX_DIM: usize = 2048;
 
 /// Points `(θ_j, t_j)`, `j < t.len()`, read from strided storage: `θ_j` is the `dim` values
 /// starting at `values[j·stride]`. With stride `2D` these are the `θ` parts of node-major

@@ -295,8 +295,10 @@ fn mat_vec(a: &DMatrix<f64>, v: &[f64], out: &mut [f64]) {
 /// A θ-dependent metric `G(θ)` whose entries are expressions (the Fisher information of a
 /// model, say), with exact symbolic first and second derivatives.
 ///
-/// Only the upper triangle is evaluated; the lower one must state the same expressions
-/// (checked numerically at construction). `M = G⁻¹` is obtained by Cholesky factorisation at
+/// Only the upper triangle is evaluated; the lower one must state the same expressions,
+/// checked symbolically at construction ([`ExprFunction::same_function`]): a matrix that is
+/// symmetric only at some points is refused, never symmetrised (the objective's quadratic form
+/// would see only its symmetric part). `M = G⁻¹` is obtained by Cholesky factorisation at
 /// each evaluation, and its derivatives from `∂M = -M (∂G) M`.
 #[derive(Debug, Clone)]
 pub struct ExprMetric {
@@ -407,19 +409,22 @@ impl ExprMetric {
                 }
             }
         }
-        let metric = Self { dim, entries };
-        let g0 = metric.evaluate(theta0, false).g;
         for (i, j, f) in &lower {
-            let (v, u) = (f.value(theta0, 0.0), g0[(*j, *i)]);
-            if (v - u).abs() > 1e-12 * v.abs().max(u.abs()).max(1.0) || !v.is_finite() {
-                return Err(ProblemError::NotPositiveDefinite {
-                    field: field.to_string(),
-                    message: format!(
-                        "metric is not symmetric at theta0: entry [{i}][{j}] = {v} but [{j}][{i}] = {u}"
+            let upper = entries[j * dim + i].as_ref().map_or("", |u| u.text());
+            if !ExprFunction::same_function(f.text(), upper, scope) {
+                return Err(ProblemError::invalid(
+                    format!("{field}[{i}][{j}]"),
+                    format!(
+                        "the metric is not symmetric for every θ: [{i}][{j}] = \"{}\" is not the \
+                         same expression as [{j}][{i}] = \"{upper}\" (write the same expression \
+                         in both entries)",
+                        f.text()
                     ),
-                });
+                ));
             }
         }
+        let metric = Self { dim, entries };
+        let g0 = metric.evaluate(theta0, false).g;
         if let Some(i) = g0.iter().position(|v| !v.is_finite()) {
             return Err(ProblemError::NotFiniteAtStart {
                 what: format!("{field} entry [{}][{}]", i % dim, i / dim),

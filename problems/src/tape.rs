@@ -584,6 +584,14 @@ impl Tape {
         self.outputs.len()
     }
 
+    /// Whether outputs `a` and `b` are the same value: the same constant or the same step.
+    /// Recorded in one tape, two expressions that the recording canonicalises alike
+    /// (constants folded, identities removed, commutative operands ordered, equal
+    /// subexpressions shared) end in the same step.
+    pub(crate) fn same_output(&self, a: usize, b: usize) -> bool {
+        self.outputs[a] == self.outputs[b]
+    }
+
     /// Number of values computed or loaded (after simplification and sharing).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

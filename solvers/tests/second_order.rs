@@ -144,7 +144,7 @@ fn lowest_mode_of_a_saddle_is_the_bottom_of_the_spectrum() {
     let sol = Bvp::default().solve(&p).unwrap();
     assert!(sol.second_order.is_saddle());
     let sv = SecondVariation::new(&p, &sol).unwrap();
-    let (lambda, mode, _) = sv.lowest_mode();
+    let (lambda, mode, _) = sv.lowest_mode().expect("a finite lowest mode");
     assert!(lambda < 0.0);
     assert_eq!(mode.len(), sv.mesh().len());
     // Seven digits from the iteration: a margin of 1e-5 relative on either side.

@@ -169,7 +169,7 @@ pub enum Command {
         format: Option<Format>,
         /// Wall-clock budget in seconds: past it the solve ends with an error saying where it
         /// was (bvp and direct; shooting has its own 20 s budget).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         max_seconds: Option<f64>,
         /// Discretisation of bvp: auto (sixth order at tolerances up to 1e-6 on problems that
         /// do not depend on time, fourth order otherwise), 4 or 6 (6 falls back to 4 for
@@ -264,10 +264,10 @@ pub enum Command {
         #[arg(long)]
         lr: Vec<String>,
         /// Factors of each optimiser's learning rate to try on the validation split.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, allow_negative_numbers = true, value_delimiter = ',')]
         lr_grid: Vec<f64>,
         /// Global gradient-norm clip (0: off).
-        #[arg(long, default_value_t = 5.0)]
+        #[arg(long, allow_negative_numbers = true, default_value_t = 5.0)]
         clip: f64,
         /// Directory for train.jsonl, the summary and the figure.
         #[arg(long)]
@@ -400,7 +400,7 @@ pub struct ImageArgs {
     #[arg(long, default_value_t = 600)]
     pub height: u32,
     /// Resolution of PNG images: a panel is WIDTH·DPI/96 pixels wide.
-    #[arg(long, default_value_t = 192.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 192.0)]
     pub dpi: f64,
 }
 

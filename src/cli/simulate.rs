@@ -10,7 +10,7 @@ use lossnav_solvers::simulate::{simulate, Rule};
 
 use super::output::{print, write_atomic};
 use super::{CliError, RuleKind};
-use crate::rules::{LqData, LqRule};
+use crate::rules::{LqData, LqRule, RuleError};
 
 /// Arguments of `lossnav simulate`.
 pub struct SimulateArgs<'a> {
@@ -168,8 +168,11 @@ pub(super) fn run_observed(
         path: path.clone(),
         source,
     })?;
-    let lq = crate::rules::observation::ObservedLq::from_spec(&s)
-        .map_err(|source| CliError::Rule { path, source })?;
+    let lq =
+        crate::rules::observation::ObservedLq::from_spec(&s).map_err(|source| CliError::Rule {
+            path: path.clone(),
+            source,
+        })?;
     let steps = (40.0 / s.gamma / opts.dt).ceil();
     if steps * opts.paths as f64 > 1e11 {
         return Err(CliError::Usage(format!(
@@ -177,8 +180,25 @@ pub(super) fn run_observed(
             opts.paths
         )));
     }
-    let fine = lq.monte_carlo(opts.paths, opts.seed, opts.dt, opts.gain_scale, 1.0);
-    let coarse = lq.monte_carlo(opts.paths, opts.seed, 2.0 * opts.dt, opts.gain_scale, 1.0);
+    let rule_err = |source| CliError::Rule {
+        path: path.clone(),
+        source,
+    };
+    // The bias estimate runs at 2·dt: both steps must be stable, and the check is up front.
+    let fine = lq
+        .monte_carlo(opts.paths, opts.seed, opts.dt, opts.gain_scale, 1.0)
+        .map_err(rule_err)?;
+    let coarse = lq
+        .monte_carlo(opts.paths, opts.seed, 2.0 * opts.dt, opts.gain_scale, 1.0)
+        .map_err(|e| match e {
+            RuleError::UnstableStep { what, rate, .. } => CliError::Usage(format!(
+                "--dt {}: the time-step bias is measured at 2·dt, where the Euler–Maruyama step \
+                 is unstable for {what} (fastest rate {rate:.3e}); use --dt below {:.3e}",
+                opts.dt,
+                1.0 / rate
+            )),
+            other => rule_err(other),
+        })?;
     let (exact, quadrature) = lq.expected_cost(opts.gain_scale);
     let doc = json!({
         "problem": s.name,

@@ -355,7 +355,9 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
     });
     bar.finish_and_clear();
     let text = if args.csv {
-        csv_from_lines(&args.axes, &lines)
+        // Shards concatenate to the unsharded output: the header belongs to shard 1 only.
+        let header = args.shard.is_none_or(|(i, _)| i == 1);
+        csv_from_lines(&args.axes, base.dim(), header, &lines)
     } else {
         let mut text = String::new();
         for line in &lines {
@@ -420,20 +422,20 @@ fn summary(lines: &[Value]) -> (String, usize) {
 }
 
 /// The sweep as CSV, one row per grid point: `index`, the swept parameters, `solved`, `cost`,
-/// `cost_is_relative`, `end_0…`, `minimum`, `second_order`, `error_kind`, `error` (quoted).
-fn csv_from_lines(axes: &[Axis], lines: &[Value]) -> String {
+/// `cost_is_relative`, `end_0…end_{dim−1}`, `minimum`, `second_order`, `error_kind`, `error`
+/// (quoted), under a header line when `with_header`.
+fn csv_from_lines(axes: &[Axis], dim: usize, with_header: bool, lines: &[Value]) -> String {
     use std::fmt::Write;
-    let dim = lines
-        .iter()
-        .find_map(|l| l["end"].as_array().map(Vec::len))
-        .unwrap_or(0);
     let mut header: Vec<String> = vec!["index".into()];
     header.extend(axes.iter().map(|a| a.name.clone()));
     header.extend(["solved", "cost", "cost_is_relative"].map(String::from));
     header.extend((0..dim).map(|i| format!("end_{i}")));
     header.extend(["minimum", "second_order", "error_kind", "error"].map(String::from));
-    let mut out = header.join(",");
-    out.push('\n');
+    let mut out = String::new();
+    if with_header {
+        out.push_str(&header.join(","));
+        out.push('\n');
+    }
     let quote = |v: &Value| match v {
         Value::Null => String::new(),
         Value::String(s) => format!("\"{}\"", s.replace('"', "\"\"")),

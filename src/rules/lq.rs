@@ -29,7 +29,77 @@ pub enum RuleError {
     /// The Hamiltonian matrix has no stable/unstable splitting.
     #[error("no stabilising Riccati solution: {0}")]
     NoStabilisingSolution(String),
+    /// An explicit time step of a Monte Carlo would be unstable: the simulated paths would
+    /// blow up instead of estimating anything.
+    #[error(
+        "the Euler–Maruyama step dt = {dt} is unstable for {what}: dt × (its fastest rate \
+         {rate:.3e}) = {:.3} ≥ 2; use a time step below {:.3e}",
+        dt * rate,
+        2.0 / rate
+    )]
+    UnstableStep {
+        /// What the rate belongs to (the rule, the filter).
+        what: &'static str,
+        /// The time step.
+        dt: f64,
+        /// The largest modulus of the rate matrix's eigenvalues.
+        rate: f64,
+    },
+    /// Simulated paths diverged (a non-finite cost): no estimate.
+    #[error(
+        "{diverged} of {paths} Monte Carlo paths diverged (non-finite cost; first: path \
+         {first}): no estimate"
+    )]
+    Diverged {
+        /// Paths whose cost is not finite.
+        diverged: usize,
+        /// Paths simulated.
+        paths: usize,
+        /// The first such path (its index in the seed's streams).
+        first: usize,
+    },
+    /// A Monte Carlo would take more time steps, or hold more per-step data, than allowed.
+    #[error(
+        "the Monte Carlo needs {steps:.3e} time steps of the {dim}×{dim} filter gain \
+         ({:.1} GB, limit {:.1} GB): use a larger time step or a larger γ (the horizon is 40/γ)",
+        *steps * (*dim * *dim * 8) as f64 / 1e9,
+        *limit as f64 / 1e9
+    )]
+    TooManySteps {
+        /// Time steps the horizon needs.
+        steps: f64,
+        /// Number of parameters.
+        dim: usize,
+        /// The memory limit ([`MAX_GAIN_TABLE_BYTES`]).
+        limit: usize,
+    },
+    /// The closed-form rule is dense and this problem is too large for it.
+    #[error(
+        "the closed-form rule works with dense D×D matrices: D = {dim} needs about {:.1} GB, \
+         above the {:.1} GB limit (solve it with `lossnav solve --method direct`, which \
+         stores O(N·D))",
+        *bytes as f64 / 1e9,
+        *limit as f64 / 1e9
+    )]
+    TooLarge {
+        /// Number of parameters.
+        dim: usize,
+        /// Estimated bytes of the dense computation.
+        bytes: usize,
+        /// The limit ([`MAX_RULE_BYTES`]).
+        limit: usize,
+    },
 }
+
+/// The largest table of per-step filter gains a Monte Carlo of an observed problem may hold.
+pub const MAX_GAIN_TABLE_BYTES: usize = 2 << 30;
+
+/// Dense `D×D` matrices the closed-form rule holds at once (`H`, `M`, `A`, the `2D×2D`
+/// Hamiltonian matrix and its eigenvectors, the Riccati matrix, the policy, work copies).
+pub const DENSE_RULE_MATRICES: usize = 16;
+/// The most memory the closed-form rule may take; above it the rule is refused before any
+/// `D×D` matrix is formed.
+pub const MAX_RULE_BYTES: usize = 8 << 30;
 
 /// The data of a linear–quadratic problem.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +132,15 @@ impl LqData {
                 "the closed-form rule is the stationary (infinite-horizon) policy; \
                  set \"horizon\": \"infinite\"",
             ));
+        }
+        let d = problem.dim();
+        let bytes = d.saturating_mul(d).saturating_mul(8 * DENSE_RULE_MATRICES);
+        if bytes > MAX_RULE_BYTES {
+            return Err(RuleError::TooLarge {
+                dim: d,
+                bytes,
+                limit: MAX_RULE_BYTES,
+            });
         }
         let q = lag.loss().as_quadratic().ok_or_else(|| {
             not_lq(&format!(

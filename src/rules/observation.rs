@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use lossnav_problems::{Horizon, Spec};
 
-use super::lq::{LqData, LqRule, RuleError};
+use super::lq::{LqData, LqRule, RuleError, MAX_GAIN_TABLE_BYTES};
 use super::random::PathStream;
 
 /// A linear–quadratic–Gaussian learning problem with its optimal (certainty-equivalent) rule.
@@ -200,6 +200,12 @@ impl ObservedLq {
     /// and the rule `θ̇ = −sK(θ − μ̂)`, Euler–Maruyama with step `dt` up to `40/γ`, discounted
     /// cost accumulated. Path `i` uses its own generator seeded from `(seed, i)`, and paths are
     /// summed in order, so the result does not depend on the number of threads.
+    ///
+    /// Refused before anything runs: a horizon that needs more steps than the per-step gain
+    /// table may hold ([`RuleError::TooManySteps`]), and a step at which the explicit scheme is
+    /// unstable for the rule or the filter ([`RuleError::UnstableStep`]: `dt·ρ ≥ 2` for the
+    /// spectral radius `ρ` of `sK` or of `Σ₀HR⁻¹H`). A path whose cost is still not finite
+    /// makes the whole estimate an error ([`RuleError::Diverged`]), never a NaN mean.
     pub fn monte_carlo(
         &self,
         paths: usize,
@@ -207,12 +213,40 @@ impl ObservedLq {
         dt: f64,
         gain_scale: f64,
         filter_scale: f64,
-    ) -> Estimate {
+    ) -> Result<Estimate, RuleError> {
         let d = self.h.nrows();
         let kg = &self.gain * gain_scale;
         let t_end = 40.0 / self.gamma;
-        let steps = (t_end / dt).ceil() as usize;
+        let steps_f = (t_end / dt).ceil();
+        let table = (d * d * 8) as f64;
+        if !(steps_f.is_finite()
+            && steps_f >= 1.0
+            && steps_f * table <= MAX_GAIN_TABLE_BYTES as f64)
+        {
+            return Err(RuleError::TooManySteps {
+                steps: steps_f,
+                dim: d,
+                limit: MAX_GAIN_TABLE_BYTES,
+            });
+        }
+        let steps = steps_f as usize;
         let dt = t_end / steps as f64;
+        let radius = |m: &DMatrix<f64>| {
+            m.complex_eigenvalues()
+                .iter()
+                .fold(0.0_f64, |r, z| r.max(z.norm()))
+        };
+        for (what, rate) in [
+            ("the rule θ̇ = −sK(θ − μ̂)", radius(&kg)),
+            (
+                "the filter",
+                radius(&(&self.prior_cov * &self.information * filter_scale)),
+            ),
+        ] {
+            if !(rate.is_finite() && dt * rate < 2.0) {
+                return Err(RuleError::UnstableStep { what, dt, rate });
+            }
+        }
         let chol_s0 = Cholesky::new(&self.prior_cov + DMatrix::identity(d, d) * 1e-300)
             .map(|c| c.l())
             .unwrap_or_else(|| DMatrix::zeros(d, d));
@@ -249,13 +283,20 @@ impl ObservedLq {
                 cost
             })
             .collect();
+        if let Some(first) = costs.iter().position(|c| !c.is_finite()) {
+            return Err(RuleError::Diverged {
+                diverged: costs.iter().filter(|c| !c.is_finite()).count(),
+                paths,
+                first,
+            });
+        }
         let n = paths as f64;
         let mean = costs.iter().sum::<f64>() / n;
         let var = costs.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        Estimate {
+        Ok(Estimate {
             mean,
             stderr: (var / n).sqrt(),
             paths,
-        }
+        })
     }
 }

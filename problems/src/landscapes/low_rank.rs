@@ -63,6 +63,11 @@ impl Landscape for LowRankQuadratic {
     fn hessian_vector(&self, _theta: &[f64], _t: f64, v: &[f64], out: &mut [f64]) {
         self.apply(v, out);
     }
+    fn is_convex_quadratic(&self) -> Option<bool> {
+        // diag(c) + UUᵀ ⪰ 0 when c ≥ 0; with a negative c it may still be, which would take a
+        // small eigenproblem to decide: undecided.
+        self.diag.iter().all(|&c| c >= 0.0).then_some(true)
+    }
     fn describe(&self) -> String {
         format!(
             "diagonal plus rank-{} quadratic (D = {})",

@@ -109,6 +109,18 @@ impl Landscape for Quadratic {
         })
     }
 
+    fn is_convex_quadratic(&self) -> Option<bool> {
+        let psd =
+            |values: &DVector<f64>, scale: f64| values.iter().all(|&v| v >= -1e-12 * (1.0 + scale));
+        match &self.curvature {
+            Curvature::Diagonal(h) => Some(psd(h, h.amax())),
+            Curvature::Dense(h) if h.nrows() <= crate::landscape::DENSE_CHECK_MAX_DIM => {
+                Some(psd(&h.symmetric_eigenvalues(), h.amax()))
+            }
+            Curvature::Dense(_) => None,
+        }
+    }
+
     fn describe(&self) -> String {
         match &self.curvature {
             Curvature::Dense(_) => format!("quadratic (full Hessian, D = {})", self.dim()),

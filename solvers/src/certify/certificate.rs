@@ -73,6 +73,11 @@ pub struct SecondVariation {
     /// Whether the end is free (free end or infinite horizon).
     free_end: bool,
     gamma: f64,
+    /// `K` is stored divided by this, the spectrum's scale `max K_jj / M_jj` of the assembled
+    /// matrix, so every factorisation sees numbers of order one whatever the problem's units
+    /// (η = 10^±80 rescales the spectrum by as much); eigenvalues and shifts are converted at
+    /// the public methods.
+    units: f64,
 }
 
 /// A block `LDLᵀ` factorisation of `K − σM`.
@@ -86,7 +91,14 @@ struct Factors {
     first_negative: Option<usize>,
     /// A pivot was singular to working precision.
     singular: bool,
+    /// Every pivot block was finite. A block with a NaN or an infinity has no inertia: the
+    /// counts above are then meaningless, and the check says so instead of using them.
+    finite: bool,
 }
+
+/// The lowest mode of the second variation: its eigenvalue, and `δθ`, `δθ̇` at the nodes of
+/// [`SecondVariation::mesh`].
+pub type LowestMode = (f64, Vec<Vec<f64>>, Vec<Vec<f64>>);
 
 /// Three-point Gauss–Legendre nodes and weights on `[0, 1]` (exact for degree 5, enough for
 /// the `O(h⁶)` eigenvalue accuracy of cubic elements).
@@ -304,12 +316,21 @@ impl SecondVariation {
         // Fixed unknowns (δθ(0), and δθ(T) for a fixed end) decouple: identity in K, zero in
         // M, which adds eigenvalues at +∞ and changes no count below a finite shift.
         let fix = |node: usize, k_diag: &mut [DMatrix<f64>], m_diag: &mut [[f64; 4]]| {
+            // The identity is scaled to the block it replaces: a unit entry would set the
+            // spectrum's scale (and the near-zero threshold) in problems whose units make
+            // every other entry tiny (η = 10⁸⁰), or be lost beside huge ones.
+            let own = k_diag[node].amax();
+            let unit = if own.is_finite() && own > 0.0 {
+                own
+            } else {
+                1.0
+            };
             for r in 0..d {
                 for col in 0..b {
                     k_diag[node][(r, col)] = 0.0;
                     k_diag[node][(col, r)] = 0.0;
                 }
-                k_diag[node][(r, r)] = 1.0;
+                k_diag[node][(r, r)] = unit;
             }
             // The θ row and column of the pattern.
             (m_diag[node][0], m_diag[node][1], m_diag[node][2]) = (0.0, 0.0, 0.0);
@@ -337,7 +358,7 @@ impl SecondVariation {
                 (m[0], m[1]) = (0.0, 0.0);
             }
         }
-        Ok(Self {
+        let mut sv = Self {
             d,
             mesh,
             h_ref,
@@ -347,7 +368,19 @@ impl SecondVariation {
             m_off,
             free_end,
             gamma,
-        })
+            units: 1.0,
+        };
+        let units = sv.spectral_scale();
+        if !(units.is_finite() && units > 0.0) {
+            return Err(format!(
+                "the second variation's scale is {units:.3e}, not a positive finite number"
+            ));
+        }
+        for k in sv.k_diag.iter_mut().chain(sv.k_off.iter_mut()) {
+            *k /= units;
+        }
+        sv.units = units;
+        Ok(sv)
     }
 
     /// Number of elements.
@@ -370,12 +403,18 @@ impl SecondVariation {
         let nb = self.blocks();
         let mut s_inv = Vec::with_capacity(nb);
         let mut l = Vec::with_capacity(nb.saturating_sub(1));
-        let (mut negatives, mut first_negative, mut singular) = (0, None, false);
+        let (mut negatives, mut first_negative, mut singular, mut finite) = (0, None, false, true);
         let bs = self.block();
         let mut s = self.k_diag[0].clone();
         self.sub_mass(&mut s, &self.m_diag[0], sigma);
         let mut b = DMatrix::zeros(bs, bs);
         for j in 0..nb {
+            // nalgebra's Cholesky does not reject NaN, and NaN eigenvalues count as neither
+            // negative nor zero: a non-finite pivot must stop the count, not pass it.
+            if !s.iter().all(|v| v.is_finite()) {
+                finite = false;
+                break;
+            }
             let scale = s.amax().max(f64::MIN_POSITIVE);
             let inv = match s.clone().cholesky() {
                 Some(c) => c.inverse(),
@@ -384,6 +423,9 @@ impl SecondVariation {
                     let mut inv_vals = eig.eigenvalues.clone();
                     let mut neg = 0;
                     for v in inv_vals.iter_mut() {
+                        if !v.is_finite() {
+                            finite = false;
+                        }
                         if v.abs() <= 1e-13 * scale {
                             singular = true;
                         }
@@ -427,6 +469,7 @@ impl SecondVariation {
             negatives,
             first_negative,
             singular,
+            finite,
         }
     }
 
@@ -485,9 +528,22 @@ impl SecondVariation {
             .fold(0.0, f64::max)
     }
 
-    /// Number of eigenvalues of `K x = λ M x` below `sigma`.
+    /// Number of eigenvalues of `K x = λ M x` below `sigma` (Sylvester's law of inertia on the
+    /// block `LDLᵀ` of `K − σM`); `usize::MAX` when a pivot is not finite, so no caller can
+    /// read a failed count as "none below".
     pub fn count_below(&self, sigma: f64) -> usize {
-        self.factor(sigma).negatives
+        self.count_below_scaled(sigma / self.units)
+    }
+
+    /// [`SecondVariation::count_below`] with `sigma` in the stored units (divided by
+    /// `units`).
+    fn count_below_scaled(&self, sigma: f64) -> usize {
+        let f = self.factor(sigma);
+        if f.finite {
+            f.negatives
+        } else {
+            usize::MAX
+        }
     }
 
     /// The smallest eigenpair of `K x = λ M x` by subspace (block inverse) iteration with the
@@ -524,21 +580,16 @@ impl SecondVariation {
             let a = 0.5 * (&a + a.transpose());
             let bm = y.tr_mul(&my);
             let bm = 0.5 * (&bm + bm.transpose());
-            // A zᵢ = μᵢ B zᵢ with μ = λ − σ; B = LLᵀ, C = L⁻¹AL⁻ᵀ.
-            let Some(chol) = bm.cholesky() else { break };
-            let Some(linv) = chol.l().try_inverse() else {
-                break;
-            };
-            let c = &linv * a * linv.transpose();
-            let eig = (0.5 * (&c + c.transpose())).symmetric_eigen();
-            let mut order: Vec<usize> = (0..p).collect();
-            order.sort_by(|&i, &j| eig.eigenvalues[i].total_cmp(&eig.eigenvalues[j]));
-            // Ritz vectors X = Y L⁻ᵀ V, in ascending order (M-orthonormal), and M X likewise.
-            let v = linv.transpose() * &eig.eigenvectors;
-            let coef = DMatrix::from_fn(p, p, |r, k| v[(r, order[k])]);
+            // A zᵢ = μᵢ B zᵢ with μ = λ − σ.
+            let Some((mu, v)) = ritz(&a, &bm) else { break };
+            let q = mu.len();
+            let mut order: Vec<usize> = (0..q).collect();
+            order.sort_by(|&i, &j| mu[i].total_cmp(&mu[j]));
+            // Ritz vectors X = Y V, in ascending order (M-orthonormal), and M X likewise.
+            let coef = DMatrix::from_fn(v.nrows(), q, |r, k| v[(r, order[k])]);
             x = &y * &coef;
             mx = &my * &coef;
-            let rq = eig.eigenvalues[order[0]] + sigma;
+            let rq = mu[order[0]] + sigma;
             // Seven digits: the Ritz value converges at the square of the vectors' rate, so the
             // last change bounds the remaining error by about its own size times that rate.
             let done = (rq - lambda).abs() <= 1e-7 * (rq.abs() + (rq - sigma).abs());
@@ -582,9 +633,35 @@ impl SecondVariation {
         }
     }
 
-    /// The certificate: inertia at 0, first conjugate time, smallest eigenvalue.
-    pub fn certify(&self) -> Certificate {
+    /// The certificate: inertia at 0 and at `±δ`, first conjugate time, smallest eigenvalue;
+    /// or why none can be given.
+    ///
+    /// Fails closed: the verdict rests on the inertia counts (exact by Sylvester's law for the
+    /// factored matrix), and the smallest eigenvalue from the subspace iteration must agree
+    /// with them — negative for a saddle, positive for a minimum. A pivot that is not finite,
+    /// a spectrum scale that is not, an eigenvalue that is NaN, or counts and eigenvalue that
+    /// disagree give `Err` with the numbers, never a verdict.
+    pub fn certify(&self) -> Result<Certificate, String> {
         let f = self.factor(0.0);
+        if !f.finite {
+            return Err(
+                "the discretised second variation has a non-finite pivot (its inertia is undefined)"
+                    .into(),
+            );
+        }
+        // Eigenvalues within `δ` of zero are zero to the accuracy of the discretisation: they
+        // decide nothing (a path that lingers near a hyperbolic equilibrium has a nearly free
+        // time shift, say). `δ` is 1e-10 of the spectrum's scale `max K_jj / M_jj ~ 1/h²`.
+        // In the stored units that scale is one (`units` holds it): δ = 1e-10.
+        let delta = 1e-10 * self.spectral_scale();
+        if !(delta.is_finite() && delta > 0.0) {
+            return Err(format!(
+                "the spectrum's scale of the second variation is {:.3e}, not a positive finite number",
+                delta / 1e-10 * self.units
+            ));
+        }
+        // δ and eigenvalues in the problem's units, for the messages.
+        let user = |v: f64| v * self.units;
         let first_conjugate_time = f
             .first_negative
             .filter(|&j| !(self.free_end && j + 1 == self.blocks()))
@@ -594,21 +671,54 @@ impl SecondVariation {
                 // point lies in the element (t_j, t_{j+1}].
                 0.5 * (self.mesh[j] + self.mesh[j + 1])
             });
+        // Counts below −δ and below δ. None below 0 means none below −δ (the count is
+        // monotone in the shift), which saves a factorisation on a minimum.
+        let below = if f.negatives == 0 {
+            0
+        } else {
+            self.count_below_scaled(-delta)
+        };
+        let up_to = self.count_below_scaled(delta);
+        if below == usize::MAX || up_to == usize::MAX {
+            return Err(
+                "the discretised second variation has a non-finite pivot at a shift of ±δ".into(),
+            );
+        }
+        if up_to < below || below > f.negatives || f.negatives > up_to {
+            return Err(format!(
+                "the inertia counts are not monotone in the shift ({below} eigenvalues below −δ, \
+                 {} below 0, {up_to} below δ = {:.3e}): the factorisation is unreliable",
+                f.negatives,
+                user(delta)
+            ));
+        }
+        let near_zero = up_to - below;
         let (lambda, _) = self.smallest(&f);
-        // Eigenvalues within `δ` of zero are zero to the accuracy of the discretisation: they
-        // decide nothing (a path that lingers near a hyperbolic equilibrium has a nearly free
-        // time shift, say). `δ` is 1e-10 of the spectrum's scale `max K_jj / M_jj ~ 1/h²`.
-        let delta = 1e-10 * self.spectral_scale();
-        let below = if lambda < -delta {
-            self.count_below(-delta)
-        } else {
-            0
-        };
-        let near_zero = if lambda < delta {
-            self.count_below(delta) - below
-        } else {
-            0
-        };
+        if !lambda.is_finite() {
+            return Err(format!(
+                "the smallest eigenvalue of the second variation did not converge (got {lambda}) \
+                 while the inertia counts {below} below −δ = {:.3e}",
+                -user(delta)
+            ));
+        }
+        // The Ritz value is an upper bound on the smallest eigenvalue: with eigenvalues below
+        // −δ it must be negative, and with none below δ it must be positive.
+        if below > 0 && lambda >= 0.0 {
+            return Err(format!(
+                "the inertia counts {below} eigenvalue(s) below −δ = {:.3e} but the smallest \
+                 eigenvalue found is {:.3e}: the two routes disagree",
+                -user(delta),
+                user(lambda)
+            ));
+        }
+        if up_to == 0 && lambda <= 0.0 {
+            return Err(format!(
+                "the inertia counts no eigenvalue below δ = {:.3e} but the smallest \
+                 eigenvalue found is {:.3e}: the two routes disagree",
+                user(delta),
+                user(lambda)
+            ));
+        }
         let verdict = if below > 0 {
             Verdict::Saddle
         } else if near_zero > 0 || f.singular {
@@ -616,14 +726,14 @@ impl SecondVariation {
         } else {
             Verdict::Minimum
         };
-        Certificate {
+        Ok(Certificate {
             verdict,
             descent_directions: below,
             near_zero,
             first_conjugate_time,
-            smallest_eigenvalue: lambda,
+            smallest_eigenvalue: lambda * self.units,
             elements: self.elements(),
-        }
+        })
     }
 
     /// The smallest eigenvalue and its M-normalised eigenvector (node-major over the free
@@ -634,16 +744,21 @@ impl SecondVariation {
         }
         // A shift strictly below the smallest eigenvalue: doubling down until no eigenvalue
         // is below it, then bisection toward it so the iteration converges fast.
+        // In the stored units the spectrum's scale is one, so −1 is below or near the
+        // smallest eigenvalue whatever the problem's units.
         let mut lo = -1.0;
-        let mut tries = 0;
-        while self.count_below(lo) > 0 && tries < 1100 {
-            lo *= 2.0;
-            tries += 1;
+        loop {
+            match self.count_below_scaled(lo) {
+                0 => break,
+                usize::MAX => return (f64::NAN, Vec::new()),
+                _ if !lo.is_finite() => return (f64::NAN, Vec::new()),
+                _ => lo *= 2.0,
+            }
         }
         let mut hi = if at_zero.negatives > 0 { 0.0 } else { -lo };
         for _ in 0..60 {
             let mid = 0.5 * (lo + hi);
-            if self.count_below(mid) > 0 {
+            if self.count_below_scaled(mid) > 0 {
                 hi = mid;
             } else {
                 lo = mid;
@@ -660,8 +775,16 @@ impl SecondVariation {
     /// nodes of [`SecondVariation::mesh`] (zero `δθ` at `t = 0` and at a fixed end), scaled to
     /// unit maximum of `δθ`, with the eigenvalue: for a saddle, the direction in which `J`
     /// decreases fastest.
-    pub fn lowest_mode(&self) -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
-        let (lambda, x) = self.smallest(&self.factor(0.0));
+    /// `None` when the eigenvalue iteration gives no finite eigenvalue.
+    pub fn lowest_mode(&self) -> Option<LowestMode> {
+        let f = self.factor(0.0);
+        if !f.finite {
+            return None;
+        }
+        let (lambda, x) = self.smallest(&f);
+        if !lambda.is_finite() || x.len() != self.blocks() * self.block() {
+            return None;
+        }
         let (d, b) = (self.d, self.block());
         // The unknowns were scaled by e^{-γt/2} (K and M by e^{γ(tᵢ+tⱼ)/2}); undo it,
         // relative to the last time so nothing overflows.
@@ -687,13 +810,60 @@ impl SecondVariation {
         for v in theta.iter_mut().chain(theta_dot.iter_mut()).flatten() {
             *v /= amax;
         }
-        (lambda, theta, theta_dot)
+        Some((lambda * self.units, theta, theta_dot))
     }
 
     /// The element mesh.
     pub fn mesh(&self) -> &[f64] {
         &self.mesh
     }
+}
+
+/// The Rayleigh–Ritz step `A z = μ B z` of the subspace iteration: the values `μ` and the
+/// coefficients `V` (columns `B`-orthonormal), or `None` when `B` has no usable direction.
+///
+/// `B = YᵀMY` is factored by Cholesky as usual. With a shift very close to the smallest
+/// eigenvalue one step of inverse iteration can make the block numerically rank one (every
+/// column dominated by the lowest mode); `B` is then not numerically positive definite, and
+/// the step is taken on the eigenvectors of `B` whose eigenvalues are above `1e-10` of its
+/// largest: the subspace shrinks to the directions it still resolves, rather than the
+/// iteration stopping with no eigenvalue at all.
+fn ritz(a: &DMatrix<f64>, b: &DMatrix<f64>) -> Option<(Vec<f64>, DMatrix<f64>)> {
+    if !(a.iter().all(|v| v.is_finite()) && b.iter().all(|v| v.is_finite())) {
+        return None;
+    }
+    if let Some(chol) = b.clone().cholesky() {
+        if let Some(linv) = chol.l().try_inverse() {
+            // B = LLᵀ, C = L⁻¹AL⁻ᵀ, V = L⁻ᵀZ.
+            let c = &linv * a * linv.transpose();
+            let eig = (0.5 * (&c + c.transpose())).symmetric_eigen();
+            if eig.eigenvalues.iter().all(|v| v.is_finite()) {
+                let v = linv.transpose() * &eig.eigenvectors;
+                return Some((eig.eigenvalues.iter().copied().collect(), v));
+            }
+        }
+    }
+    let eb = b.clone().symmetric_eigen();
+    let top = eb.eigenvalues.iter().fold(0.0_f64, |m, v| m.max(*v));
+    if !(top > 0.0 && top.is_finite()) {
+        return None;
+    }
+    let keep: Vec<usize> = (0..b.nrows())
+        .filter(|&i| eb.eigenvalues[i] > 1e-10 * top)
+        .collect();
+    // W = U_k Λ_k^{-1/2}: WᵀBW = I on the kept directions.
+    let w = DMatrix::from_fn(b.nrows(), keep.len(), |r, k| {
+        eb.eigenvectors[(r, keep[k])] / eb.eigenvalues[keep[k]].sqrt()
+    });
+    let c = w.transpose() * a * &w;
+    let eig = (0.5 * (&c + c.transpose())).symmetric_eigen();
+    if !eig.eigenvalues.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    Some((
+        eig.eigenvalues.iter().copied().collect(),
+        w * &eig.eigenvectors,
+    ))
 }
 
 /// The Hessian of the terminal value at the end of `solution`: `∇²Φ` for a free end (zero
@@ -718,7 +888,10 @@ pub fn terminal_hessian(problem: &Problem, solution: &Solution) -> Option<DMatri
 /// The second-order status of `solution` as a solution of `problem`.
 pub fn check(problem: &Problem, solution: &Solution) -> SecondOrder {
     match SecondVariation::new(problem, solution) {
-        Ok(sv) => SecondOrder::Checked(sv.certify()),
+        Ok(sv) => match sv.certify() {
+            Ok(c) => SecondOrder::Checked(c),
+            Err(why) => SecondOrder::Unchecked(why),
+        },
         Err(why) => SecondOrder::Unchecked(why),
     }
 }

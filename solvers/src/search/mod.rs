@@ -140,24 +140,17 @@ impl SearchResult {
 /// Whether `problem`'s objective is convex in the path: quadratic loss with `H ⪰ 0`, constant
 /// metric, affine drift and a convex (quadratic, or no) terminal cost.
 pub fn is_convex(problem: &Problem) -> bool {
+    // Decided from the losses' structure (`O(D)` for diagonal curvatures): no `D×D` matrix.
     let lag = problem.lagrangian();
-    let psd = |q: Option<lossnav_problems::QuadraticForm>| {
-        q.is_some_and(|q| {
-            q.hessian
-                .symmetric_eigenvalues()
-                .iter()
-                .all(|&v| v >= -1e-12 * (1.0 + q.hessian.amax()))
-        })
-    };
     let terminal_ok = match problem.end() {
         End::Free {
             terminal_cost: Some(c),
-        } => psd(c.as_quadratic()),
+        } => c.is_convex_quadratic() == Some(true),
         _ => true,
     };
-    psd(lag.loss().as_quadratic())
+    lag.loss().is_convex_quadratic() == Some(true)
         && lag.metric().is_constant()
-        && lag.drift().as_affine().is_some()
+        && lag.drift().is_affine()
         && !lag.drift().is_time_dependent()
         && terminal_ok
 }
@@ -430,7 +423,9 @@ impl Search {
         let Ok(sv) = SecondVariation::new(problem, saddle) else {
             return Vec::new();
         };
-        let (_, mode, mode_dot) = sv.lowest_mode();
+        let Some((_, mode, mode_dot)) = sv.lowest_mode() else {
+            return Vec::new();
+        };
         let mesh = sv.mesh().to_vec();
         let lag = problem.lagrangian();
         let size = 0.25

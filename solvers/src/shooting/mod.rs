@@ -224,11 +224,20 @@ impl Shooting {
         problem: &Problem,
         guess: Option<&Guess>,
     ) -> Result<Solution, SolverError> {
-        if self.segments < 1 || !(self.tol > 0.0 && self.tol < 1e-3) {
+        if self.segments < 1 {
             return Err(SolverError::InvalidOption {
-                name: "segments/tol",
+                name: "segments",
+                value: self.segments as f64,
+                requirement: "need at least one segment",
+            });
+        }
+        // An integrator asked for less than about a hundred ulps of relative error spends its
+        // steps on rounding and fails with a non-finite state instead of meeting it.
+        if !(self.tol >= 1e-14 && self.tol < 1e-3) {
+            return Err(SolverError::InvalidOption {
+                name: "tol",
                 value: self.tol,
-                requirement: "need at least one segment and 0 < tol < 1e-3",
+                requirement: "must be in [1e-14, 1e-3) (rounding error dominates below)",
             });
         }
         if !(self.max_seconds.is_finite() && self.max_seconds > 0.0) {

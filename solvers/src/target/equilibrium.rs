@@ -31,8 +31,14 @@ pub fn find_equilibrium(
     guess: Option<&DVector<f64>>,
 ) -> Result<Equilibrium, SolverError> {
     let d = lag.dim();
+    // An affine field (quadratic loss, constant metric, affine drift) has one equilibrium,
+    // which Newton reaches in one step from anywhere: start at θ0. A descent path would leave
+    // for infinity on an indefinite loss whose drift makes the problem bounded.
+    let affine =
+        lag.loss().has_constant_hessian() && lag.metric().is_constant() && lag.drift().is_affine();
     let start = match guess {
         Some(g) => g.clone(),
+        None if affine => theta0.clone(),
         None => descend(lag, theta0),
     };
     // p from the θ-equation f + Mp = 0 when G exists, else 0.

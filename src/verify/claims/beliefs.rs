@@ -38,8 +38,12 @@ pub fn observed_expected_cost_with(filter_scale: f64) -> Result<Measurement, Str
     let lq = ObservedLq::from_spec(&observed_spec()?).map_err(|e| e.to_string())?;
     let (exact, quadrature) = lq.expected_cost(1.0);
     let paths = 10_000;
-    let fine = lq.monte_carlo(paths, 11, 0.01, 1.0, filter_scale);
-    let coarse = lq.monte_carlo(paths, 11, 0.02, 1.0, filter_scale);
+    let fine = lq
+        .monte_carlo(paths, 11, 0.01, 1.0, filter_scale)
+        .map_err(|e| e.to_string())?;
+    let coarse = lq
+        .monte_carlo(paths, 11, 0.02, 1.0, filter_scale)
+        .map_err(|e| e.to_string())?;
     // Euler–Maruyama is first order in the weak sense: the bias at dt is about the change
     // from 2dt to dt (common random numbers make that difference precise).
     let bias = (coarse.mean - fine.mean).abs();
@@ -76,8 +80,9 @@ fn certainty_equivalence() -> Result<Measurement, String> {
     let full = lq.full_information_cost();
     let mc: Vec<f64> = [0.8, 1.0, 1.2]
         .iter()
-        .map(|&s| lq.monte_carlo(4000, 5, 0.02, s, 1.0).mean)
-        .collect();
+        .map(|&s| lq.monte_carlo(4000, 5, 0.02, s, 1.0).map(|e| e.mean))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
     let mut failures = 0;
     failures += usize::from(exact[0] <= exact[1]);
     failures += usize::from(exact[2] <= exact[1]);
