@@ -196,6 +196,36 @@ impl ExprFunction {
         })
     }
 
+    /// The value of `text` when it uses no coordinate and not `t` (numbers, named constants,
+    /// the scope's parameters), without differentiating anything; `None` otherwise, or when it
+    /// does not parse (then [`ExprFunction::parse`] says why).
+    ///
+    /// ```
+    /// use lossnav_problems::expr::{ExprFunction, Scope};
+    /// let scope = Scope::new(vec!["x".into()], [("a".to_string(), 2.0)].into()).unwrap();
+    /// assert_eq!(ExprFunction::constant_value("3*a + 1", &scope), Some(7.0));
+    /// assert_eq!(ExprFunction::constant_value("a*x", &scope), None);
+    /// ```
+    pub fn constant_value(text: &str, scope: &Scope) -> Option<f64> {
+        // Short texts only: a constant entry is a number or a small formula, and a long text
+        // goes to `parse`, whose large stack handles any depth.
+        if text.len() > 256 {
+            return None;
+        }
+        let ast = notation::parse(text).ok()?;
+        let mut names = Vec::new();
+        notation::names(&ast, &mut names);
+        let known = |n: &String| scope.params.contains_key(n.as_str()) || constant(n).is_some();
+        if !names.iter().all(known) {
+            return None;
+        }
+        // Outside a recording every leaf is a constant, and operations on constants fold.
+        match notation::trace(&ast, &|name| resolve(name, scope)) {
+            Tracer::Const(c) => Some(c),
+            Tracer::Node(_) => None,
+        }
+    }
+
     /// Whether the expressions `a` and `b` (both valid in `scope`) are the same function after
     /// the tape's canonicalisation: constants and parameters folded, identities removed,
     /// operands of `+`, `·`, `min`, `max` ordered, equal subexpressions shared. `x*y` and

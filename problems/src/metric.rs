@@ -304,7 +304,24 @@ fn mat_vec(a: &DMatrix<f64>, v: &[f64], out: &mut [f64]) {
 pub struct ExprMetric {
     dim: usize,
     /// Upper triangle, row-major `D×D` (entries with `i > j` are `None`).
-    entries: Vec<Option<ExprFunction>>,
+    entries: Vec<Option<Entry>>,
+}
+
+/// One entry of an expression metric: a constant (no coordinate in it, so nothing to
+/// differentiate: the off-diagonal zeros of a diagonal Fisher metric) or an expression.
+#[derive(Debug, Clone)]
+enum Entry {
+    Const(f64),
+    Expr(ExprFunction),
+}
+
+impl Entry {
+    fn text(&self) -> String {
+        match self {
+            Entry::Const(c) => c.to_string(),
+            Entry::Expr(f) => f.text().to_string(),
+        }
+    }
 }
 
 /// `G`, `∂_k G` and (optionally) `∂_k ∂_l G` at one point, and what the [`Metric`] methods
@@ -316,14 +333,19 @@ pub(crate) struct MetricParts {
     pub(crate) ddg: Vec<DMatrix<f64>>,
 }
 
+/// `M = G⁻¹`, or NaN where `G` is not positive definite.
+fn inverse(g: DMatrix<f64>) -> DMatrix<f64> {
+    let d = g.nrows();
+    match g.cholesky() {
+        Some(c) => c.inverse(),
+        None => DMatrix::from_element(d, d, f64::NAN),
+    }
+}
+
 impl MetricParts {
     /// `M = G⁻¹`, or NaN where `G` is not positive definite.
     pub(crate) fn inverse(&self) -> DMatrix<f64> {
-        let d = self.g.nrows();
-        match self.g.clone().cholesky() {
-            Some(c) => c.inverse(),
-            None => DMatrix::from_element(d, d, f64::NAN),
-        }
+        inverse(self.g.clone())
     }
 
     pub(crate) fn mobility_mul(&self, p: &[f64], out: &mut [f64]) {
@@ -345,17 +367,33 @@ impl MetricParts {
         dmp: &mut DMatrix<f64>,
         hess: &mut DMatrix<f64>,
     ) {
+        let d = self.g.nrows();
+        self.mobility_derivatives_with(p, dmp, hess, |q| {
+            DMatrix::from_fn(d, d, |k, l| q.dot(&(&self.ddg[k * d + l] * q)))
+        });
+    }
+
+    /// [`MetricParts::mobility_derivatives`] with the contraction `qᵀ(∂_k∂_l G)q` (a `D×D`
+    /// matrix over `k, l`) supplied by `contraction`, for metrics that need not store `∂²G`.
+    pub(crate) fn mobility_derivatives_with(
+        &self,
+        p: &[f64],
+        dmp: &mut DMatrix<f64>,
+        hess: &mut DMatrix<f64>,
+        contraction: impl FnOnce(&DVector<f64>) -> DMatrix<f64>,
+    ) {
         // With q = Mp and w_k = (∂_k G) q:  ∂_k(Mp) = -M w_k,
         // ∂_k∂_l(pᵀMp) = 2 w_lᵀ M w_k - qᵀ (∂_k∂_l G) q.
         let d = self.g.nrows();
         let m = self.inverse();
         let q = &m * DVector::from_column_slice(p);
+        let curvature = contraction(&q);
         let w: Vec<DVector<f64>> = self.dg.iter().map(|dgk| dgk * &q).collect();
         let mw: Vec<DVector<f64>> = w.iter().map(|wk| &m * wk).collect();
         for k in 0..d {
             dmp.column_mut(k).copy_from(&(-&mw[k]));
             for l in 0..d {
-                hess[(k, l)] = 2.0 * w[l].dot(&mw[k]) - q.dot(&(&self.ddg[k * d + l] * &q));
+                hess[(k, l)] = 2.0 * w[l].dot(&mw[k]) - curvature[(k, l)];
             }
         }
     }
@@ -395,36 +433,51 @@ impl ExprMetric {
                 ));
             }
             for (j, text) in row.iter().enumerate() {
-                let f = ExprFunction::parse(&format!("{field}[{i}][{j}]"), text, scope)?;
-                if f.uses_time() {
-                    return Err(ProblemError::invalid(
-                        format!("{field}[{i}][{j}]"),
-                        "a metric may depend on the parameters but not on time `t`",
-                    ));
-                }
+                // Constant entries are not differentiated: a D×D metric of expressions would
+                // otherwise build D² derivative programs of D² outputs each.
+                let entry = match ExprFunction::constant_value(text, scope) {
+                    Some(c) => Entry::Const(c),
+                    None => {
+                        let f = ExprFunction::parse(&format!("{field}[{i}][{j}]"), text, scope)?;
+                        if f.uses_time() {
+                            return Err(ProblemError::invalid(
+                                format!("{field}[{i}][{j}]"),
+                                "a metric may depend on the parameters but not on time `t`",
+                            ));
+                        }
+                        Entry::Expr(f)
+                    }
+                };
                 if i <= j {
-                    entries[i * dim + j] = Some(f);
+                    entries[i * dim + j] = Some(entry);
                 } else {
-                    lower.push((i, j, f));
+                    lower.push((i, j, text, entry));
                 }
             }
         }
-        for (i, j, f) in &lower {
-            let upper = entries[j * dim + i].as_ref().map_or("", |u| u.text());
-            if !ExprFunction::same_function(f.text(), upper, scope) {
+        for (i, j, text, entry) in &lower {
+            let upper = entries[j * dim + i]
+                .as_ref()
+                .expect("upper entries are set");
+            let same = match (entry, upper) {
+                (Entry::Const(a), Entry::Const(b)) => a.to_bits() == b.to_bits(),
+                (_, Entry::Expr(f)) => ExprFunction::same_function(text, f.text(), scope),
+                (Entry::Expr(_), Entry::Const(_)) => false,
+            };
+            if !same {
                 return Err(ProblemError::invalid(
                     format!("{field}[{i}][{j}]"),
                     format!(
-                        "the metric is not symmetric for every θ: [{i}][{j}] = \"{}\" is not the \
-                         same expression as [{j}][{i}] = \"{upper}\" (write the same expression \
+                        "the metric is not symmetric for every θ: [{i}][{j}] = \"{text}\" is not \
+                         the same expression as [{j}][{i}] = \"{}\" (write the same expression \
                          in both entries)",
-                        f.text()
+                        upper.text()
                     ),
                 ));
             }
         }
         let metric = Self { dim, entries };
-        let g0 = metric.evaluate(theta0, false).g;
+        let g0 = metric.evaluate(theta0);
         if let Some(i) = g0.iter().position(|v| !v.is_finite()) {
             return Err(ProblemError::NotFiniteAtStart {
                 what: format!("{field} entry [{}][{}]", i % dim, i / dim),
@@ -436,42 +489,57 @@ impl ExprMetric {
         Ok(metric)
     }
 
-    fn evaluate(&self, theta: &[f64], second: bool) -> MetricParts {
+    /// `G(θ)` (entries written in both triangles).
+    fn evaluate(&self, theta: &[f64]) -> DMatrix<f64> {
         let d = self.dim;
         let mut g = DMatrix::zeros(d, d);
-        let mut dg = vec![DMatrix::zeros(d, d); d];
-        let mut ddg = if second {
-            vec![DMatrix::zeros(d, d); d * d]
-        } else {
-            Vec::new()
-        };
-        let mut grad = vec![0.0; d];
-        let mut hess = DMatrix::zeros(d, d);
         for i in 0..d {
             for j in i..d {
-                let Some(f) = &self.entries[i * d + j] else {
-                    continue;
+                let v = match &self.entries[i * d + j] {
+                    Some(Entry::Expr(f)) => f.value(theta, 0.0),
+                    Some(Entry::Const(c)) => *c,
+                    None => continue,
                 };
-                let v = f.value(theta, 0.0);
                 g[(i, j)] = v;
                 g[(j, i)] = v;
-                f.gradient(theta, 0.0, &mut grad);
-                for (k, &gk) in grad.iter().enumerate() {
-                    dg[k][(i, j)] = gk;
-                    dg[k][(j, i)] = gk;
-                }
-                if second {
-                    f.hessian(theta, 0.0, &mut hess);
-                    for k in 0..d {
-                        for l in 0..d {
-                            ddg[k * d + l][(i, j)] = hess[(k, l)];
-                            ddg[k * d + l][(j, i)] = hess[(k, l)];
-                        }
+            }
+        }
+        g
+    }
+
+    /// The upper-triangle expression entries `(i, j)` with their gradients at `θ`: the
+    /// nonzero part of `∂G`, `O(E·D)` for `E` such entries where the dense tensor has `D³`
+    /// values (64 MB at D = 200, zeroed at every evaluation).
+    fn entry_gradients(&self, theta: &[f64]) -> Vec<(usize, usize, Vec<f64>)> {
+        let d = self.dim;
+        let mut out = Vec::new();
+        for i in 0..d {
+            for j in i..d {
+                if let Some(Entry::Expr(f)) = &self.entries[i * d + j] {
+                    if !f.is_constant_in_theta() {
+                        let mut grad = vec![0.0; d];
+                        f.gradient(theta, 0.0, &mut grad);
+                        out.push((i, j, grad));
                     }
                 }
             }
         }
-        MetricParts { g, dg, ddg }
+        out
+    }
+
+    /// `vᵀ(∂_k G)v` for every `k`, entry by entry.
+    fn quadratic_gradient(&self, theta: &[f64], v: &[f64], out: &mut [f64]) {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for (i, j, grad) in self.entry_gradients(theta) {
+            let w = if i == j {
+                v[i] * v[i]
+            } else {
+                2.0 * v[i] * v[j]
+            };
+            for (o, g) in out.iter_mut().zip(&grad) {
+                *o += w * g;
+            }
+        }
     }
 }
 
@@ -480,20 +548,23 @@ impl Metric for ExprMetric {
         self.dim
     }
     fn is_constant(&self) -> bool {
-        self.entries
-            .iter()
-            .flatten()
-            .all(ExprFunction::is_constant_in_theta)
+        self.entries.iter().flatten().all(|e| match e {
+            Entry::Const(_) => true,
+            Entry::Expr(f) => f.is_constant_in_theta(),
+        })
     }
     fn mobility(&self, theta: &[f64], out: &mut DMatrix<f64>) {
-        out.copy_from(&self.evaluate(theta, false).inverse());
+        out.copy_from(&inverse(self.evaluate(theta)));
     }
     fn mobility_mul(&self, theta: &[f64], p: &[f64], out: &mut [f64]) {
-        self.evaluate(theta, false).mobility_mul(p, out);
+        let q = inverse(self.evaluate(theta)) * DVector::from_column_slice(p);
+        out.copy_from_slice(q.as_slice());
     }
     fn mobility_quadratic_gradient(&self, theta: &[f64], p: &[f64], out: &mut [f64]) {
-        self.evaluate(theta, false)
-            .mobility_quadratic_gradient(p, out);
+        // ∂_k(pᵀMp) = -qᵀ (∂_k G) q with q = M p.
+        let q = inverse(self.evaluate(theta)) * DVector::from_column_slice(p);
+        self.quadratic_gradient(theta, q.as_slice(), out);
+        out.iter_mut().for_each(|o| *o = -*o);
     }
     fn mobility_derivatives(
         &self,
@@ -502,30 +573,68 @@ impl Metric for ExprMetric {
         dmp: &mut DMatrix<f64>,
         hess: &mut DMatrix<f64>,
     ) {
-        self.evaluate(theta, true)
-            .mobility_derivatives(p, dmp, hess);
+        // With q = Mp and the columns w_k = (∂_k G) q of W:  ∂_k(Mp) = -M w_k and
+        // ∂_k∂_l(pᵀMp) = 2 w_lᵀ M w_k - qᵀ (∂_k∂_l G) q, both assembled entry by entry
+        // (O(D²) memory; the tensors ∂G and ∂²G have D³ and D⁴ values).
+        let d = self.dim;
+        let m = inverse(self.evaluate(theta));
+        let q = &m * DVector::from_column_slice(p);
+        let mut w = DMatrix::zeros(d, d);
+        for (i, j, grad) in self.entry_gradients(theta) {
+            for (k, g) in grad.iter().enumerate() {
+                w[(i, k)] += g * q[j];
+                if i != j {
+                    w[(j, k)] += g * q[i];
+                }
+            }
+        }
+        let mw = &m * &w;
+        dmp.copy_from(&(-&mw));
+        let mut curvature = DMatrix::zeros(d, d);
+        let mut h = DMatrix::zeros(d, d);
+        for i in 0..d {
+            for j in i..d {
+                if let Some(Entry::Expr(f)) = &self.entries[i * d + j] {
+                    if f.is_constant_in_theta() {
+                        continue;
+                    }
+                    f.hessian(theta, 0.0, &mut h);
+                    let c = if i == j {
+                        q[i] * q[i]
+                    } else {
+                        2.0 * q[i] * q[j]
+                    };
+                    for (ci, hi) in curvature.iter_mut().zip(h.iter()) {
+                        *ci += c * hi;
+                    }
+                }
+            }
+        }
+        hess.copy_from(&(2.0 * w.transpose() * &mw - curvature));
     }
     fn metric_mul(&self, theta: &[f64], v: &[f64], out: &mut [f64]) {
-        self.evaluate(theta, false).metric_mul(v, out);
+        mat_vec(&self.evaluate(theta), v, out);
     }
     fn metric_quadratic_gradient(&self, theta: &[f64], v: &[f64], out: &mut [f64]) {
-        self.evaluate(theta, false)
-            .metric_quadratic_gradient(v, out);
+        self.quadratic_gradient(theta, v, out);
     }
     fn constant_mobility(&self) -> Option<DMatrix<f64>> {
         if self.is_constant() {
-            Some(self.evaluate(&vec![0.0; self.dim], false).inverse())
+            Some(inverse(self.evaluate(&vec![0.0; self.dim])))
         } else {
             None
         }
     }
     fn describe(&self) -> String {
-        let texts: Vec<&str> = self
-            .entries
-            .iter()
-            .flatten()
-            .map(ExprFunction::text)
-            .collect();
-        format!("expression metric (upper triangle {texts:?})")
+        let texts: Vec<String> = self.entries.iter().flatten().map(Entry::text).collect();
+        if texts.len() <= 10 {
+            format!("expression metric (upper triangle {texts:?})")
+        } else {
+            format!(
+                "expression metric (D = {}, upper triangle {:?}, …)",
+                self.dim,
+                &texts[..4]
+            )
+        }
     }
 }

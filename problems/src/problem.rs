@@ -46,7 +46,7 @@ impl End {
     /// A one-line description.
     pub fn describe(&self) -> String {
         match self {
-            End::Fixed(v) => format!("fixed at {:?}", v.as_slice()),
+            End::Fixed(v) => format!("fixed at {}", short_list(v.as_slice())),
             End::Free {
                 terminal_cost: None,
             } => "free (no terminal cost)".to_string(),
@@ -55,9 +55,20 @@ impl End {
             } => format!("free with terminal cost {}", c.describe()),
             End::Equilibrium { guess: None } => "equilibrium (found from theta0)".to_string(),
             End::Equilibrium { guess: Some(g) } => {
-                format!("equilibrium near {:?}", g.as_slice())
+                format!("equilibrium near {}", short_list(g.as_slice()))
             }
         }
+    }
+}
+
+/// `[a, b, …]` in full up to eight values, else the first four and the count: a description
+/// stays one line at any `D`.
+pub fn short_list(v: &[f64]) -> String {
+    if v.len() <= 8 {
+        format!("{v:?}")
+    } else {
+        let head: Vec<String> = v[..4].iter().map(|x| format!("{x:?}")).collect();
+        format!("[{}, … ({} values)]", head.join(", "), v.len())
     }
 }
 

@@ -80,3 +80,46 @@ fn lq_extremals_are_certified_global() {
         assert!(result.solution().second_order.is_minimum(), "{name}");
     }
 }
+
+/// A tilted triple well `L = x²(x² − 4)²/8 − 0.3x` (wells near −2, 0, 2; the right one the
+/// deepest) from θ0 = −1.5 with a long free-end horizon. The descents that looked for wells
+/// started at θ0 and θ0 ± r (r = 1 + |θ0|) and found only the left and middle basins; the
+/// path into the right well is a strict minimum that costs far less. Independent reference:
+/// the boundary-value solver started on a straight line into that well.
+#[test]
+fn the_search_finds_the_deepest_of_three_wells() {
+    let spec = r#"{"loss": {"expr": "x^2*(x^2-4)^2/8 - 0.3*x", "vars": ["x"]},
+        "gamma": 0.0, "theta0": [-1.5], "horizon": 12, "end": "free"}"#;
+    let p = Spec::from_json(spec).unwrap().to_problem().unwrap();
+    // The direct method (a descent: it does not stop at saddles) from a path that crosses
+    // early, polished by the boundary-value solver.
+    let path = |t: f64| (vec![(-1.5 + 3.5 * t / 3.0).min(2.0)], vec![0.0]);
+    let direct = Direct::default()
+        .with_intervals(800)
+        .solve_from(&p, Some(&path))
+        .unwrap();
+    let from_direct = |t: f64| direct.eval(t);
+    let reference = Bvp::default()
+        .with_tol(1e-10)
+        .solve_from(&p, &from_direct)
+        .unwrap();
+    assert!(
+        reference.second_order.is_minimum(),
+        "{}",
+        reference.status()
+    );
+    assert!(
+        reference.theta.last().unwrap()[0] > 1.5,
+        "into the right well"
+    );
+    let result = Search::default().solve(&p).unwrap();
+    let best = result.solution();
+    assert!(best.second_order.is_minimum());
+    // Both solves meet tol 1e-8 or better per interval: the costs agree to far below 1e-6.
+    assert!(
+        (best.cost - reference.cost).abs() < 1e-6,
+        "search {} vs the right-well minimum {}",
+        best.cost,
+        reference.cost
+    );
+}

@@ -199,6 +199,15 @@ pub(super) fn run_observed(
             )),
             other => rule_err(other),
         })?;
+    let steps = lq.expected_cost_steps(opts.gain_scale, 2);
+    let limit = crate::rules::observation::MAX_EXPECTED_COST_STEPS;
+    if !(steps <= limit) {
+        return Err(rule_err(RuleError::TooLong {
+            what: "the exact expected cost at this --gain-scale",
+            steps,
+            limit,
+        }));
+    }
     let (exact, quadrature) = lq.expected_cost(opts.gain_scale);
     let doc = json!({
         "problem": s.name,

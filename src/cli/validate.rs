@@ -54,7 +54,11 @@ pub fn summary(label: &str, problem: &Problem) -> String {
     let _ = writeln!(s, "  loss:        {}", lag.loss().describe());
     let _ = writeln!(s, "  metric:      {}", lag.metric().describe());
     let _ = writeln!(s, "  drift:       {}", lag.drift().describe());
-    let _ = writeln!(s, "  theta0:      {th:?}");
+    let _ = writeln!(
+        s,
+        "  theta0:      {}",
+        lossnav_problems::problem::short_list(th)
+    );
     let _ = writeln!(
         s,
         "  loss(theta0) = {:.6e}, |grad| = {:.6e}",

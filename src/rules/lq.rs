@@ -73,6 +73,19 @@ pub enum RuleError {
         /// The memory limit ([`MAX_GAIN_TABLE_BYTES`]).
         limit: usize,
     },
+    /// An integration would take more steps than allowed.
+    #[error(
+        "{what} needs {steps:.3e} steps, more than the {limit:.0e} allowed: use a larger γ \
+         (the horizon is 40/γ)"
+    )]
+    TooLong {
+        /// What would be integrated.
+        what: &'static str,
+        /// Steps it needs.
+        steps: f64,
+        /// The limit.
+        limit: f64,
+    },
     /// The closed-form rule is dense and this problem is too large for it.
     #[error(
         "the closed-form rule works with dense D×D matrices: D = {dim} needs about {:.1} GB, \

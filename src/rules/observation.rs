@@ -23,6 +23,9 @@ use rayon::prelude::*;
 use lossnav_problems::{Horizon, Spec};
 
 use super::lq::{LqData, LqRule, RuleError, MAX_GAIN_TABLE_BYTES};
+
+/// The most RK4 steps one refinement of the expected cost may take (about 10 s at D = 2).
+pub const MAX_EXPECTED_COST_STEPS: f64 = 2e6;
 use super::random::PathStream;
 
 /// A linear–quadratic–Gaussian learning problem with its optimal (certainty-equivalent) rule.
@@ -110,7 +113,7 @@ impl ObservedLq {
             .ok_or_else(|| not("gradient_noise is singular"))?;
         let h_rinv = &q.hessian * &r_inv;
         let information = &h_rinv * &q.hessian;
-        Ok(Self {
+        let observed = Self {
             gain: &m * &lq.riccati * lag.eta(),
             riccati: lq.riccati,
             h: q.hessian,
@@ -124,7 +127,30 @@ impl ObservedLq {
             theta0: problem.theta0().clone(),
             information,
             h_rinv,
-        })
+        };
+        // The exact expected cost integrates 40/γ with steps of 0.02/(rates): bounded here,
+        // before anything runs, rather than by the patience of whoever waits (γ = 1e-3 took
+        // over a minute).
+        let steps = observed.expected_cost_steps(1.0, 2);
+        if !(steps.is_finite() && steps <= MAX_EXPECTED_COST_STEPS) {
+            return Err(RuleError::TooLong {
+                what: "the expected cost's integration over 40/γ",
+                steps,
+                limit: MAX_EXPECTED_COST_STEPS,
+            });
+        }
+        Ok(observed)
+    }
+
+    /// Steps of the expected cost's RK4 integration for gain scale `gain_scale` at refinement
+    /// `refine` ([`ObservedLq::expected_cost`] runs refinements 1 and 2); compare with
+    /// [`MAX_EXPECTED_COST_STEPS`] before asking for the cost.
+    pub fn expected_cost_steps(&self, gain_scale: f64, refine: usize) -> f64 {
+        let kg = &self.gain * gain_scale;
+        let speed = kg.norm() + (&self.information * &self.prior_cov).norm() + self.gamma;
+        let t_end = 40.0 / self.gamma;
+        let h = (0.02 / speed).min(0.01) / refine as f64;
+        (t_end / h).ceil()
     }
 
     /// The filter covariance `Σ_t = S0(I + HR⁻¹H S0 t)⁻¹`, symmetrised.

@@ -124,7 +124,17 @@ impl Landscape for Quadratic {
     fn describe(&self) -> String {
         match &self.curvature {
             Curvature::Dense(_) => format!("quadratic (full Hessian, D = {})", self.dim()),
-            Curvature::Diagonal(h) => format!("quadratic (curvatures {:?})", h.as_slice()),
+            Curvature::Diagonal(h) if h.len() <= 8 => {
+                format!("quadratic (curvatures {:?})", h.as_slice())
+            }
+            // A description is one line: the first few of a long list.
+            Curvature::Diagonal(h) => format!(
+                "quadratic (D = {} curvatures in [{}, {}]: {:?}, …)",
+                h.len(),
+                h.min(),
+                h.max(),
+                &h.as_slice()[..4]
+            ),
         }
     }
 }

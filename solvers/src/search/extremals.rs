@@ -109,24 +109,68 @@ pub fn extremals(problem: &Problem, solver: &dyn Solver, candidates: &[Vec<f64>]
     Extremals { found, failed }
 }
 
-/// Candidate end points: the minima reached by natural-gradient descent from θ0 and from
-/// `θ0 ± r·eᵢ` along each axis (`r = 1 + |θ0|∞`), deduplicated. A cheap search that finds the
-/// basins adjacent to the start.
+/// Up to this `D` the descents start along every coordinate axis; beyond, along
+/// [`RANDOM_DIRECTIONS`] pseudo-random directions (the work is `starts × D` per descent step).
+pub const AXIS_STARTS_MAX_DIM: usize = 16;
+/// Directions of the starts beyond [`AXIS_STARTS_MAX_DIM`].
+pub const RANDOM_DIRECTIONS: usize = 4;
+/// Radii of the starts around θ0, in units of `r = 1 + |θ0|∞`.
+pub const START_RADII: [f64; 3] = [1.0, 2.0, 4.0];
+/// Quasi-random starts in the box `θ0 ± 4r` (for `D ≤ AXIS_STARTS_MAX_DIM`).
+pub const BOX_STARTS: usize = 16;
+
+/// Candidate end points: the minima of the loss reached by natural-gradient descent from a
+/// multi-start, deduplicated.
+///
+/// Starts: θ0; `θ0 ± ρ·eᵢ` along each axis at the radii `ρ ∈ {r, 2r, 4r}` (`r = 1 + |θ0|∞`;
+/// pseudo-random unit directions instead of axes above `D = 16`); and, up to `D = 16`,
+/// [`BOX_STARTS`] points of a fixed pseudo-random sequence in the box `θ0 ± 4r`. Each end is
+/// kept if its gradient vanishes (to `1e-6`) and its Hessian is positive definite (checked
+/// densely up to [`lossnav_problems::landscape::DENSE_CHECK_MAX_DIM`]; beyond, a zero-gradient
+/// end is kept and left to the second-order certificate of the path toward it).
+///
+/// What this guarantees: every minimum whose basin of attraction (under the descent) contains
+/// one of the starts. A well whose basin lies outside `θ0 ± 4r`, or between the starts, can be
+/// missed; the search then says only that its answer is the cheapest of the minima found.
+/// The descents read the solve's time budget and stop when it runs out.
 pub fn candidate_minima(problem: &Problem) -> Vec<Vec<f64>> {
     let lag = problem.lagrangian();
     let theta0 = problem.theta0();
     let d = theta0.len();
     let r = 1.0 + theta0.amax();
+    let directions: Vec<DVector<f64>> = if d <= AXIS_STARTS_MAX_DIM {
+        (0..d)
+            .map(|i| DVector::from_fn(d, |j, _| if i == j { 1.0 } else { 0.0 }))
+            .collect()
+    } else {
+        let mut u = lossnav_problems::testbed::uniform(0x5eed);
+        (0..RANDOM_DIRECTIONS)
+            .map(|_| {
+                let v = DVector::from_fn(d, |_, _| u());
+                let n = v.norm().max(f64::MIN_POSITIVE);
+                v / n
+            })
+            .collect()
+    };
     let mut starts = vec![theta0.clone()];
-    for i in 0..d {
-        for sign in [1.0, -1.0] {
-            let mut s = theta0.clone();
-            s[i] += sign * r;
-            starts.push(s);
+    for radius in START_RADII {
+        for dir in &directions {
+            for sign in [1.0, -1.0] {
+                starts.push(theta0 + dir * (sign * radius * r));
+            }
+        }
+    }
+    if d <= AXIS_STARTS_MAX_DIM {
+        let mut u = lossnav_problems::testbed::uniform(0xb0c5);
+        for _ in 0..BOX_STARTS {
+            starts.push(DVector::from_fn(d, |j, _| theta0[j] + 4.0 * r * u()));
         }
     }
     let mut minima: Vec<Vec<f64>> = Vec::new();
     for s in starts {
+        if crate::budget::Budget::deadline().is_some_and(|t| std::time::Instant::now() > t) {
+            break;
+        }
         let m = crate::target::equilibrium::descend(lag, &s);
         if gradient_vec(lag.loss(), m.as_slice(), 0.0).amax() > 1e-6
             || !is_minimum(lag.loss(), m.as_slice())
@@ -144,7 +188,13 @@ pub fn candidate_minima(problem: &Problem) -> Vec<Vec<f64>> {
     minima
 }
 
+/// A positive definite Hessian, decided densely up to `DENSE_CHECK_MAX_DIM`, by the loss's
+/// own structure beyond (a convex quadratic), and otherwise not decided here (`true`: the
+/// certificate of the path toward the point decides).
 fn is_minimum(loss: &dyn Landscape, theta: &[f64]) -> bool {
+    if theta.len() > lossnav_problems::landscape::DENSE_CHECK_MAX_DIM {
+        return loss.is_convex_quadratic() != Some(false);
+    }
     let h = lossnav_problems::hessian_mat(loss, theta, 0.0);
     h.symmetric_eigenvalues().iter().all(|&v| v > 0.0)
 }

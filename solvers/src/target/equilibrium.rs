@@ -19,6 +19,33 @@ pub struct Equilibrium {
     pub iterations: usize,
 }
 
+/// Whether the field is affine (quadratic loss, constant metric, affine drift, nothing
+/// time-dependent) with a nonsingular Jacobian: then it has exactly one equilibrium, which
+/// Newton reaches in one step from anywhere, so the search starts at θ0. A descent path would
+/// leave for infinity on an indefinite loss whose drift keeps the problem bounded. A singular
+/// Jacobian (k = 0, a flat direction) has a continuum of equilibria, and the descent picks the
+/// one the loss leads to. Decided by singular values up to `2D = 512`; beyond, the descent.
+fn unique_affine_equilibrium(lag: &Lagrangian, theta0: &DVector<f64>) -> bool {
+    let d = lag.dim();
+    if !(2 * d <= 512
+        && lag.loss().has_constant_hessian()
+        && !lag.loss().is_time_dependent()
+        && lag.metric().is_constant()
+        && lag.drift().is_affine()
+        && !lag.drift().is_time_dependent())
+    {
+        return false;
+    }
+    let mut jac = DMatrix::zeros(2 * d, 2 * d);
+    let mut ws = FieldWorkspace::new(d);
+    lag.field_jacobian(0.0, theta0.as_slice(), &vec![0.0; d], &mut jac, &mut ws);
+    if !jac.iter().all(|v| v.is_finite()) {
+        return false;
+    }
+    let sv = jac.singular_values();
+    sv.min() > 1e-10 * sv.max()
+}
+
 /// Finds the equilibrium nearest `guess`, or (without a guess) the one reached from `theta0`.
 ///
 /// Without a guess the start is the end of a descent path from `θ0` (natural-gradient descent
@@ -31,14 +58,9 @@ pub fn find_equilibrium(
     guess: Option<&DVector<f64>>,
 ) -> Result<Equilibrium, SolverError> {
     let d = lag.dim();
-    // An affine field (quadratic loss, constant metric, affine drift) has one equilibrium,
-    // which Newton reaches in one step from anywhere: start at θ0. A descent path would leave
-    // for infinity on an indefinite loss whose drift makes the problem bounded.
-    let affine =
-        lag.loss().has_constant_hessian() && lag.metric().is_constant() && lag.drift().is_affine();
     let start = match guess {
         Some(g) => g.clone(),
-        None if affine => theta0.clone(),
+        None if unique_affine_equilibrium(lag, theta0) => theta0.clone(),
         None => descend(lag, theta0),
     };
     // p from the θ-equation f + Mp = 0 when G exists, else 0.
@@ -193,7 +215,13 @@ pub(crate) fn descend(lag: &Lagrangian, theta0: &DVector<f64>) -> DVector<f64> {
     let mut value = loss.value(theta.as_slice(), 0.0);
     let mut alpha: f64 = 1.0;
     let mut dir = vec![0.0; d];
-    for _ in 0..200_000 {
+    let deadline = crate::budget::Budget::deadline();
+    for iteration in 0..200_000 {
+        // The descent is part of a solve: it stops where the solve's budget does (the caller
+        // then finds a nonzero gradient and discards the point).
+        if iteration % 256 == 255 && deadline.is_some_and(|t| std::time::Instant::now() > t) {
+            break;
+        }
         let g = gradient_vec(loss, theta.as_slice(), 0.0);
         lag.metric()
             .mobility_mul(theta.as_slice(), g.as_slice(), &mut dir);
