@@ -312,7 +312,7 @@ pub struct ExprMetric {
 #[derive(Debug, Clone)]
 enum Entry {
     Const(f64),
-    Expr(ExprFunction),
+    Expr(Box<ExprFunction>),
 }
 
 impl Entry {
@@ -445,7 +445,7 @@ impl ExprMetric {
                                 "a metric may depend on the parameters but not on time `t`",
                             ));
                         }
-                        Entry::Expr(f)
+                        Entry::Expr(Box::new(f))
                     }
                 };
                 if i <= j {

@@ -201,7 +201,8 @@ pub(super) fn run_observed(
         })?;
     let steps = lq.expected_cost_steps(opts.gain_scale, 2);
     let limit = crate::rules::observation::MAX_EXPECTED_COST_STEPS;
-    if !(steps <= limit) {
+    // NaN steps are refused too.
+    if steps.is_nan() || steps > limit {
         return Err(rule_err(RuleError::TooLong {
             what: "the exact expected cost at this --gain-scale",
             steps,

@@ -148,6 +148,10 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
             if let Some(tol) = args.tol {
                 shooting.tol = tol;
             }
+            // --max-seconds binds every method (shooting has its own 20 s default otherwise).
+            if let Some(seconds) = args.max_seconds {
+                shooting.max_seconds = seconds;
+            }
             shooting.solve(&problem)
         }
     }
