@@ -6,7 +6,7 @@ An optional side-by-side timing, not part of the tests. The instance is the one 
 the loss L(θ) = ½(θ-μ)ᵀ(diag(c) + UUᵀ)(θ-μ) with U of rank 10, running cost
 ℓ = ½|θ̇|² + L(θ) (identity metric, no drift, η = k = 1), discount γ = 0.5, horizon T = 3,
 θ(0) = θ0 and θ(T) = μ fixed. It is regenerated here bit for bit (the same LCG and order of
-draws), and discretised as `solvers/src/direct.rs` does: a C¹ cubic Hermite spline on N
+draws), and discretised as `solvers/src/direct/mod.rs` does: a C¹ cubic Hermite spline on N
 uniform intervals with the nodal values θ_i and scaled velocities w_i = v_i·h as unknowns
 (θ_0 and θ_N fixed), Σ_i ∫ e^{-γt} ℓ dt by three-point Gauss–Legendre on every interval, the
 straight line from θ0 to μ as the starting path.
@@ -66,7 +66,7 @@ RANK, GAMMA, T_END = 10, 0.5, 3.0
 GRADIENT_TOL = 1e-8  # lossnav's `Direct::gradient_tol` (default)
 MAX_ITERATIONS = 10_000  # lossnav's `Direct::max_iterations` (default)
 
-# Three-point Gauss–Legendre on [0, 1], as in solvers/src/direct.rs.
+# Three-point Gauss–Legendre on [0, 1], as in solvers/src/direct/mod.rs.
 GAUSS_X = (0.5 - 0.3872983346207417, 0.5, 0.5 + 0.3872983346207417)
 GAUSS_W = (5.0 / 18.0, 8.0 / 18.0, 5.0 / 18.0)
 
@@ -136,7 +136,7 @@ def dense_closed_form(diag, u, mu, theta0):
 
 
 class Discretised:
-    """J_h over the free unknowns of `solvers/src/direct.rs`, with its exact gradient.
+    """J_h over the free unknowns of `solvers/src/direct/mod.rs`, with its exact gradient.
 
     Per coordinate the unknowns u are, in lossnav's order, w_0, θ_1, w_1, …, θ_{N-1}, w_{N-1},
     w_N (m = 2N of them); the parameter vector is coordinate-major, x[k·m + a], also as in

@@ -417,7 +417,13 @@ impl Objective<'_> {
         // ∂J/∂u accumulates in `grad`, row by row as the unknowns.
         grad.iter_mut().for_each(|g| *g = 0.0);
         let mut cost = 0.0;
+        // Read every 8 intervals: one evaluation can take seconds at large D.
+        let deadline = crate::budget::Budget::deadline();
         for i in 0..n - 1 {
+            if i % 8 == 7 && deadline.is_some_and(|d| Instant::now() > d) {
+                grad.iter_mut().for_each(|g| *g = f64::NAN);
+                return f64::NAN;
+            }
             let h = self.t[i + 1] - self.t[i];
             let (y0, y1) = (self.theta_at(u, i), self.theta_at(u, i + 1));
             let (r0, r1) = (self.w_row[i], self.w_row[i + 1]);
@@ -480,6 +486,13 @@ impl Objective<'_> {
 
 impl Smooth for Objective<'_> {
     fn value_and_gradient(&self, x: &[f64], grad: &mut [f64]) -> f64 {
+        // One evaluation can take seconds (a dense D = 3000 Hessian at 600 quadrature
+        // points), and a line search makes several: past the deadline the value is NaN, the
+        // line search fails at once, and the solve reports the time limit.
+        if crate::budget::Budget::deadline().is_some_and(|d| Instant::now() > d) {
+            grad.iter_mut().for_each(|g| *g = f64::NAN);
+            return f64::NAN;
+        }
         self.evaluate(x, grad)
     }
 }
@@ -706,6 +719,12 @@ impl Direct {
         // L-BFGS from a non-finite start never finds a descent direction and would spend its
         // whole iteration budget in line searches.
         if !(cost0.is_finite() && grad0.iter().all(|g| g.is_finite())) {
+            if crate::budget::Budget::deadline().is_some_and(|d| Instant::now() > d) {
+                return Err(SolverError::TimeLimit {
+                    what: "the direct method's first evaluation of the objective".into(),
+                    residual: f64::NAN,
+                });
+            }
             return Err(SolverError::NonFinite {
                 what: "the discretised objective at the initial path".into(),
                 t: 0.0,
@@ -747,6 +766,17 @@ impl Direct {
                         "iteration limit {} reached (gradient norm {gnorm:.3e} above {tol:.3e})",
                         self.max_iterations
                     ),
+                })
+            }
+            Ending::LineSearchFailed(_)
+                if crate::budget::Budget::deadline().is_some_and(|d| Instant::now() > d) =>
+            {
+                return Err(SolverError::TimeLimit {
+                    what: format!(
+                        "the direct method's L-BFGS (iteration {iterations}, gradient norm \
+                         {gnorm:.3e})"
+                    ),
+                    residual: f64::NAN,
                 })
             }
             Ending::LineSearchFailed(why) => {
