@@ -168,7 +168,7 @@ pub enum Command {
         #[arg(long, value_enum)]
         format: Option<Format>,
         /// Wall-clock budget in seconds: past it the solve ends with an error saying where it
-        /// was (bvp and direct; shooting has its own 20 s budget).
+        /// was (every method; without it, shooting keeps its own 20 s budget).
         #[arg(long, allow_negative_numbers = true)]
         max_seconds: Option<f64>,
         /// Discretisation of bvp: auto (sixth order at tolerances up to 1e-6 on problems that

@@ -184,12 +184,11 @@ pub(super) fn run_observed(
         path: path.clone(),
         source,
     };
-    // The bias estimate runs at 2·dt: both steps must be stable, and the check is up front.
-    let fine = lq
-        .monte_carlo(opts.paths, opts.seed, opts.dt, opts.gain_scale, 1.0)
+    // Everything that can refuse runs before any path is simulated: the step at dt and at the
+    // 2·dt of the bias estimate, and the exact expected cost's step count.
+    lq.check_step(opts.dt, opts.gain_scale, 1.0)
         .map_err(rule_err)?;
-    let coarse = lq
-        .monte_carlo(opts.paths, opts.seed, 2.0 * opts.dt, opts.gain_scale, 1.0)
+    lq.check_step(2.0 * opts.dt, opts.gain_scale, 1.0)
         .map_err(|e| match e {
             RuleError::UnstableStep { what, rate, .. } => CliError::Usage(format!(
                 "--dt {}: the time-step bias is measured at 2·dt, where the Euler–Maruyama step \
@@ -209,6 +208,12 @@ pub(super) fn run_observed(
             limit,
         }));
     }
+    let fine = lq
+        .monte_carlo(opts.paths, opts.seed, opts.dt, opts.gain_scale, 1.0)
+        .map_err(rule_err)?;
+    let coarse = lq
+        .monte_carlo(opts.paths, opts.seed, 2.0 * opts.dt, opts.gain_scale, 1.0)
+        .map_err(rule_err)?;
     let (exact, quadrature) = lq.expected_cost(opts.gain_scale);
     let doc = json!({
         "problem": s.name,

@@ -88,11 +88,13 @@ pub enum RuleError {
     },
     /// The closed-form rule is dense and this problem is too large for it.
     #[error(
-        "the closed-form rule works with dense D×D matrices: D = {dim} needs about {:.1} GB, \
-         above the {:.1} GB limit (solve it with `lossnav solve --method direct`, which \
-         stores O(N·D))",
+        "the closed-form rule works with dense D×D matrices: D = {dim} needs about {:.1} GB \
+         and {:.1e} flops (limits {:.1} GB, {:.0e} flops; solve it with `lossnav solve \
+         --method direct`, which stores O(N·D))",
         *bytes as f64 / 1e9,
-        *limit as f64 / 1e9
+        25.0 * (2.0 * *dim as f64).powi(3),
+        *limit as f64 / 1e9,
+        MAX_RULE_FLOPS
     )]
     TooLarge {
         /// Number of parameters.
@@ -113,6 +115,8 @@ pub const DENSE_RULE_MATRICES: usize = 16;
 /// The most memory the closed-form rule may take; above it the rule is refused before any
 /// `D×D` matrix is formed.
 pub const MAX_RULE_BYTES: usize = 8 << 30;
+/// The most floating-point work the closed-form rule may take (about two minutes, `D ≈ 2000`).
+pub const MAX_RULE_FLOPS: f64 = 2e12;
 
 /// The data of a linear–quadratic problem.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,7 +152,10 @@ impl LqData {
         }
         let d = problem.dim();
         let bytes = d.saturating_mul(d).saturating_mul(8 * DENSE_RULE_MATRICES);
-        if bytes > MAX_RULE_BYTES {
+        // Work: eigen- and Schur decompositions of the 2D×2D Hamiltonian matrix, about 25
+        // (2D)³ flops (D = 1000: 12 s); the memory bound alone would let D = 8000 run for hours.
+        let work = 25.0 * (2.0 * d as f64).powi(3);
+        if bytes > MAX_RULE_BYTES || work > MAX_RULE_FLOPS {
             return Err(RuleError::TooLarge {
                 dim: d,
                 bytes,

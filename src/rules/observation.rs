@@ -23,10 +23,10 @@ use rayon::prelude::*;
 use lossnav_problems::{Horizon, Spec};
 
 use super::lq::{LqData, LqRule, RuleError, MAX_GAIN_TABLE_BYTES};
+use super::random::PathStream;
 
 /// The most RK4 steps one refinement of the expected cost may take (about 10 s at D = 2).
 pub const MAX_EXPECTED_COST_STEPS: f64 = 2e6;
-use super::random::PathStream;
 
 /// A linear–quadratic–Gaussian learning problem with its optimal (certainty-equivalent) rule.
 #[derive(Debug, Clone)]
@@ -221,6 +221,33 @@ impl ObservedLq {
         0.5 * (e0.dot(&(&self.riccati * &e0)) + (&self.riccati * &self.prior_cov).trace())
     }
 
+    /// Whether the Monte Carlo's explicit step `dt` (as asked; the run rounds it down to
+    /// divide `40/γ`) is stable for the rule with gain scale `gain_scale` and for the filter
+    /// with gain scale `filter_scale`: `dt·ρ < 2` for the spectral radius `ρ` of `sK` and of
+    /// `Σ₀HR⁻¹H` (the filter's fastest rate is at `t = 0`). Cheap: two `D×D` eigenproblems.
+    pub fn check_step(&self, dt: f64, gain_scale: f64, filter_scale: f64) -> Result<(), RuleError> {
+        let radius = |m: &DMatrix<f64>| {
+            m.complex_eigenvalues()
+                .iter()
+                .fold(0.0_f64, |r, z| r.max(z.norm()))
+        };
+        for (what, rate) in [
+            (
+                "the rule θ̇ = −sK(θ − μ̂)",
+                radius(&(&self.gain * gain_scale)),
+            ),
+            (
+                "the filter",
+                radius(&(&self.prior_cov * &self.information * filter_scale)),
+            ),
+        ] {
+            if !(rate.is_finite() && dt * rate < 2.0) {
+                return Err(RuleError::UnstableStep { what, dt, rate });
+            }
+        }
+        Ok(())
+    }
+
     /// Monte Carlo of the observed system: `paths` draws of μ from the prior, noisy gradient
     /// observations, the filter (its gain scaled by `filter_scale`; 1 is the Kalman–Bucy filter)
     /// and the rule `θ̇ = −sK(θ − μ̂)`, Euler–Maruyama with step `dt` up to `40/γ`, discounted
@@ -240,6 +267,7 @@ impl ObservedLq {
         gain_scale: f64,
         filter_scale: f64,
     ) -> Result<Estimate, RuleError> {
+        self.check_step(dt, gain_scale, filter_scale)?;
         let d = self.h.nrows();
         let kg = &self.gain * gain_scale;
         let t_end = 40.0 / self.gamma;
@@ -257,22 +285,6 @@ impl ObservedLq {
         }
         let steps = steps_f as usize;
         let dt = t_end / steps as f64;
-        let radius = |m: &DMatrix<f64>| {
-            m.complex_eigenvalues()
-                .iter()
-                .fold(0.0_f64, |r, z| r.max(z.norm()))
-        };
-        for (what, rate) in [
-            ("the rule θ̇ = −sK(θ − μ̂)", radius(&kg)),
-            (
-                "the filter",
-                radius(&(&self.prior_cov * &self.information * filter_scale)),
-            ),
-        ] {
-            if !(rate.is_finite() && dt * rate < 2.0) {
-                return Err(RuleError::UnstableStep { what, dt, rate });
-            }
-        }
         let chol_s0 = Cholesky::new(&self.prior_cov + DMatrix::identity(d, d) * 1e-300)
             .map(|c| c.l())
             .unwrap_or_else(|| DMatrix::zeros(d, d));

@@ -139,8 +139,9 @@ impl SearchResult {
 
 /// The largest curvature `max |λ(∇²L(θ))|`, a time scale for the search's guesses: from the
 /// dense Hessian up to `D = 64`, beyond by 50 steps of power iteration on Hessian–vector
-/// products (`O(D)` each for structured losses; an estimate from below, which is all a time
-/// scale needs), so no `D×D` eigenproblem runs inside a budget.
+/// products from a fixed pseudo-random start (`O(D)` each for structured losses; an estimate
+/// from below, which is all a time scale needs), so no `D×D` eigenproblem runs inside a
+/// budget.
 fn curvature_scale(loss: &dyn lossnav_problems::Landscape, theta: &[f64]) -> f64 {
     let d = theta.len();
     if d <= 64 {
@@ -148,7 +149,9 @@ fn curvature_scale(loss: &dyn lossnav_problems::Landscape, theta: &[f64]) -> f64
             .symmetric_eigenvalues()
             .amax();
     }
-    let mut v = vec![1.0 / (d as f64).sqrt(); d];
+    // A pseudo-random start: a uniform one is annihilated by losses of differences alone.
+    let mut u = lossnav_problems::testbed::uniform(0xc0de);
+    let mut v: Vec<f64> = (0..d).map(|_| u()).collect();
     let mut hv = vec![0.0; d];
     let mut estimate = 0.0;
     for _ in 0..50 {

@@ -247,9 +247,13 @@ impl Shooting {
             });
         }
         // Capped at 10⁹ s (31 years): a longer budget is no budget, and could not be added to
-        // an instant.
-        let deadline = std::time::Instant::now()
-            + std::time::Duration::from_secs_f64(self.max_seconds.min(1e9));
+        // an instant. Set as this thread's budget so that the equilibrium's descent and the
+        // certificate read it too (and an enclosing solve's earlier deadline wins).
+        let _budget = crate::budget::Budget::start(Some(self.max_seconds.min(1e9)));
+        let deadline = crate::budget::Budget::deadline().unwrap_or_else(|| {
+            std::time::Instant::now()
+                + std::time::Duration::from_secs_f64(self.max_seconds.min(1e9))
+        });
         let lag = problem.lagrangian();
         let d = lag.dim();
         let theta0 = problem.theta0().as_slice().to_vec();
