@@ -85,6 +85,15 @@ fn a_large_diagonal_quadratic_is_checked_without_dense_matrices() {
         assert_clean_failure(&lossnav(&args), &["the direct method"]);
     }
     assert_clean_failure(&lossnav(&["rule", infinite]), &["dense", "D = 100000"]);
+    // The shooting method's (2D)² sensitivities aborted the process; they are estimated first.
+    for spec in [finite, infinite] {
+        let out = lossnav(&["solve", spec, "--method", "shooting"]);
+        assert_clean_failure(&out, &["shooting method", "the direct method"]);
+    }
+    // The direct method works in O(N·D), but its line search over 4·10⁷ unknowns ignored the
+    // budget between trial points; it now stops with the time limit.
+    let out = lossnav(&["solve", finite, "--method", "direct", "--max-seconds", "1"]);
+    assert_clean_failure(&out, &["time budget"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -24,6 +24,11 @@ use std::collections::VecDeque;
 /// A smooth objective: the value at `x`, with the gradient written to `grad`.
 pub(crate) trait Smooth {
     fn value_and_gradient(&self, x: &[f64], grad: &mut [f64]) -> f64;
+    /// Whether to stop now (a deadline): checked before every trial point of the line search,
+    /// whose up to 220 trials over tens of millions of unknowns can outlast a budget.
+    fn stop(&self) -> bool {
+        false
+    }
 }
 
 /// Options of [`minimise`].
@@ -194,6 +199,13 @@ fn line_search(
     gt: &mut [f64],
 ) -> Search {
     let eval = |a: f64, xt: &mut [f64], gt: &mut [f64]| {
+        if f.stop() {
+            return Point {
+                a,
+                f: f64::NAN,
+                df: f64::NAN,
+            };
+        }
         for ((t, x), d) in xt.iter_mut().zip(x).zip(dir) {
             *t = x + a * d;
         }
@@ -226,8 +238,15 @@ fn line_search(
     let mut prev = origin;
     let mut a = 1.0;
     let mut bracket = None;
+    let stopped = || Search {
+        step: None,
+        reason: "stopped (the time budget ran out)".into(),
+    };
     for _ in 0..MAX_BRACKET {
         let p = eval(a, xt, gt);
+        if p.f.is_nan() {
+            return stopped();
+        }
         if approximate(&p) {
             return Search {
                 step: Some((p.a, p.f)),
@@ -274,6 +293,9 @@ fn line_search(
             })
             .unwrap_or(0.5 * (lo.a + hi.a));
         let p = eval(a, xt, gt);
+        if p.f.is_nan() {
+            return stopped();
+        }
         if approximate(&p) {
             return Search {
                 step: Some((p.a, p.f)),

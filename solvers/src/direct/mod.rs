@@ -485,6 +485,9 @@ impl Objective<'_> {
 }
 
 impl Smooth for Objective<'_> {
+    fn stop(&self) -> bool {
+        crate::budget::Budget::deadline().is_some_and(|d| Instant::now() > d)
+    }
     fn value_and_gradient(&self, x: &[f64], grad: &mut [f64]) -> f64 {
         // One evaluation can take seconds (a dense D = 3000 Hessian at 600 quadrature
         // points), and a line search makes several: past the deadline the value is NaN, the

@@ -75,6 +75,10 @@ type Flow = (Vec<Vec<f64>>, DMatrix<f64>, Vec<f64>);
 /// A continuation family: the Lagrangian and start point at `s ∈ [0, 1]`.
 type Family<'a> = Box<dyn Fn(f64) -> (Lagrangian, Vec<f64>) + 'a>;
 
+/// The most memory the shooting method may estimate for itself (the boundary-value
+/// solver's default limit).
+pub const SHOOTING_MAX_MEMORY: usize = 16 << 30;
+
 /// Buffers of the segment right-hand side.
 struct Scratch {
     ws: FieldWorkspace,
@@ -246,6 +250,31 @@ impl Shooting {
                 requirement: "must be a finite number > 0",
             });
         }
+        // Memory before anything is allocated: each segment integrates the 2D states with
+        // their (2D)² sensitivities (about 12 copies in the integrator's stages and dense
+        // output), and Newton's matrix has (2D)² entries per segment; an infinite horizon's
+        // target adds about twelve 2D×2D matrices. D = 10⁵ asked for hundreds of GB and aborted.
+        let m = 2 * problem.dim() as u128;
+        let k = self.segments as u128;
+        let target = if problem.horizon() == Horizon::Infinite {
+            12 * m * m
+        } else {
+            0
+        };
+        let estimate = usize::try_from(8 * (12 * (m + m * m + 1) + 3 * k * m * m + target))
+            .unwrap_or(usize::MAX);
+        if estimate > SHOOTING_MAX_MEMORY {
+            return Err(SolverError::MemoryLimit {
+                solver: "shooting method",
+                advice: "it integrates the (2D)² variational equations on every segment; the \
+                         direct method (--method direct) works in O(N·D) memory",
+                estimate,
+                limit: SHOOTING_MAX_MEMORY,
+                nodes: self.segments + 1,
+                dim: problem.dim(),
+            });
+        }
+        crate::memory::probe(estimate, "the shooting method's sensitivities")?;
         // Capped at 10⁹ s (31 years): a longer budget is no budget, and could not be added to
         // an instant. Set as this thread's budget so that the equilibrium's descent and the
         // certificate read it too (and an enclosing solve's earlier deadline wins).
