@@ -24,7 +24,7 @@ pub fn unit(seed: u64) -> impl FnMut() -> f64 {
     }
 }
 
-/// Uniform draws in `[-1, 1)` from `seed` (the stream of [`unit`], mapped by `2x − 1`).
+/// Uniform draws in `[-1, 1)` from `seed` (the stream of [`unit()`], mapped by `2x − 1`).
 ///
 /// ```
 /// let mut r = lossnav_problems::testbed::uniform(7);
