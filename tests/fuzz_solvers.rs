@@ -297,6 +297,11 @@ fn solvers_never_panic_and_certified_minima_survive_perturbation() {
     }
     println!("{tally:?}");
     assert!(failures.is_empty(), "{failures:#?}");
+    // The budget within a second, asserted only in the long runs: a loaded CI machine says
+    // nothing about the code, and tests make no timing assertions.
+    if seconds.is_some() {
+        assert!(tally.worst_overshoot <= 1.0, "{tally:?}");
+    }
     // The grammar yields solvable problems: most cases must reach the independent checks,
     // or the fuzzer tests nothing.
     assert!(

@@ -99,9 +99,10 @@ pub enum SolverError {
     },
     /// The solve would need more memory than allowed: estimated before allocating.
     #[error(
-        "the {solver} would need about {:.2} GB for {nodes} mesh nodes at D = {dim} \
-         (limit {:.2} GB): {advice}",
-        *estimate as f64 / 1e9, *limit as f64 / 1e9
+        "the {solver} would need about {:.2} GB{} at D = {dim} (limit {:.2} GB): {advice}",
+        *estimate as f64 / 1e9,
+        if *nodes > 1 { format!(" for {nodes} mesh nodes") } else { String::new() },
+        *limit as f64 / 1e9
     )]
     MemoryLimit {
         /// Which solver.
@@ -112,7 +113,7 @@ pub enum SolverError {
         estimate: usize,
         /// Allowed bytes.
         limit: usize,
-        /// Mesh nodes.
+        /// Mesh nodes (1 where the computation has no mesh).
         nodes: usize,
         /// Parameters.
         dim: usize,

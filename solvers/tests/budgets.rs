@@ -128,3 +128,24 @@ fn observers_hear_each_mesh_pass() {
     assert!(reports.len() >= sol.diagnostics.mesh_passes);
     assert!(reports.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
 }
+
+/// The equilibrium's Newton iteration works with dense 2D×2D matrices: at D = 10⁵ (480 GB) it
+/// is refused before allocating, where it aborted the process.
+#[test]
+fn a_dense_equilibrium_search_beyond_memory_is_refused() {
+    use lossnav_problems::{Lagrangian, Quadratic};
+    let d = 100_000;
+    let loss = Quadratic::diagonal(vec![1.0; d], vec![0.0; d]).unwrap();
+    let lag = Lagrangian::new(loss);
+    let theta0 = nalgebra::DVector::from_element(d, 1.0);
+    match lossnav_solvers::equilibrium::find_equilibrium(&lag, &theta0, None) {
+        Err(SolverError::MemoryLimit { dim, estimate, .. }) => {
+            assert_eq!(dim, d);
+            assert!(estimate > 16 << 30);
+        }
+        other => panic!(
+            "expected a memory refusal, got {:?}",
+            other.map(|e| e.iterations)
+        ),
+    }
+}
