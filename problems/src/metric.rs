@@ -333,6 +333,16 @@ pub(crate) struct MetricParts {
     pub(crate) ddg: Vec<DMatrix<f64>>,
 }
 
+/// The weight of the upper-triangle entry `(i, j)` of a symmetric matrix in `vᵀ A v`: `v_i²` on
+/// the diagonal, `2 v_i v_j` off it (the entry stands for both triangles).
+fn pair_weight(v: &[f64], i: usize, j: usize) -> f64 {
+    if i == j {
+        v[i] * v[i]
+    } else {
+        2.0 * v[i] * v[j]
+    }
+}
+
 /// `M = G⁻¹`, or NaN where `G` is not positive definite.
 fn inverse(g: DMatrix<f64>) -> DMatrix<f64> {
     let d = g.nrows();
@@ -367,33 +377,17 @@ impl MetricParts {
         dmp: &mut DMatrix<f64>,
         hess: &mut DMatrix<f64>,
     ) {
-        let d = self.g.nrows();
-        self.mobility_derivatives_with(p, dmp, hess, |q| {
-            DMatrix::from_fn(d, d, |k, l| q.dot(&(&self.ddg[k * d + l] * q)))
-        });
-    }
-
-    /// [`MetricParts::mobility_derivatives`] with the contraction `qᵀ(∂_k∂_l G)q` (a `D×D`
-    /// matrix over `k, l`) supplied by `contraction`, for metrics that need not store `∂²G`.
-    pub(crate) fn mobility_derivatives_with(
-        &self,
-        p: &[f64],
-        dmp: &mut DMatrix<f64>,
-        hess: &mut DMatrix<f64>,
-        contraction: impl FnOnce(&DVector<f64>) -> DMatrix<f64>,
-    ) {
         // With q = Mp and w_k = (∂_k G) q:  ∂_k(Mp) = -M w_k,
         // ∂_k∂_l(pᵀMp) = 2 w_lᵀ M w_k - qᵀ (∂_k∂_l G) q.
         let d = self.g.nrows();
         let m = self.inverse();
         let q = &m * DVector::from_column_slice(p);
-        let curvature = contraction(&q);
         let w: Vec<DVector<f64>> = self.dg.iter().map(|dgk| dgk * &q).collect();
         let mw: Vec<DVector<f64>> = w.iter().map(|wk| &m * wk).collect();
         for k in 0..d {
             dmp.column_mut(k).copy_from(&(-&mw[k]));
             for l in 0..d {
-                hess[(k, l)] = 2.0 * w[l].dot(&mw[k]) - curvature[(k, l)];
+                hess[(k, l)] = 2.0 * w[l].dot(&mw[k]) - q.dot(&(&self.ddg[k * d + l] * &q));
             }
         }
     }
@@ -433,6 +427,11 @@ impl ExprMetric {
                 ));
             }
             for (j, text) in row.iter().enumerate() {
+                // A lower entry written as its upper one is symmetric as it stands: nothing to
+                // parse or differentiate a second time.
+                if i > j && rows[j].get(i) == Some(text) {
+                    continue;
+                }
                 // Constant entries are not differentiated: a D×D metric of expressions would
                 // otherwise build D² derivative programs of D² outputs each.
                 let entry = match ExprFunction::constant_value(text, scope) {
@@ -507,39 +506,33 @@ impl ExprMetric {
         g
     }
 
-    /// The upper-triangle expression entries `(i, j)` with their gradients at `θ`: the
+    /// Calls `visit(i, j, ∇f_ij(θ))` for each upper-triangle entry that depends on θ: the
     /// nonzero part of `∂G`, `O(E·D)` for `E` such entries where the dense tensor has `D³`
-    /// values (64 MB at D = 200, zeroed at every evaluation).
-    fn entry_gradients(&self, theta: &[f64]) -> Vec<(usize, usize, Vec<f64>)> {
+    /// values (64 MB at D = 200, zeroed at every evaluation). One gradient buffer serves all.
+    fn for_each_entry_gradient(&self, theta: &[f64], mut visit: impl FnMut(usize, usize, &[f64])) {
         let d = self.dim;
-        let mut out = Vec::new();
+        let mut grad = vec![0.0; d];
         for i in 0..d {
             for j in i..d {
                 if let Some(Entry::Expr(f)) = &self.entries[i * d + j] {
                     if !f.is_constant_in_theta() {
-                        let mut grad = vec![0.0; d];
                         f.gradient(theta, 0.0, &mut grad);
-                        out.push((i, j, grad));
+                        visit(i, j, &grad);
                     }
                 }
             }
         }
-        out
     }
 
     /// `vᵀ(∂_k G)v` for every `k`, entry by entry.
     fn quadratic_gradient(&self, theta: &[f64], v: &[f64], out: &mut [f64]) {
         out.iter_mut().for_each(|o| *o = 0.0);
-        for (i, j, grad) in self.entry_gradients(theta) {
-            let w = if i == j {
-                v[i] * v[i]
-            } else {
-                2.0 * v[i] * v[j]
-            };
-            for (o, g) in out.iter_mut().zip(&grad) {
+        self.for_each_entry_gradient(theta, |i, j, grad| {
+            let w = pair_weight(v, i, j);
+            for (o, g) in out.iter_mut().zip(grad) {
                 *o += w * g;
             }
-        }
+        });
     }
 }
 
@@ -580,14 +573,14 @@ impl Metric for ExprMetric {
         let m = inverse(self.evaluate(theta));
         let q = &m * DVector::from_column_slice(p);
         let mut w = DMatrix::zeros(d, d);
-        for (i, j, grad) in self.entry_gradients(theta) {
+        self.for_each_entry_gradient(theta, |i, j, grad| {
             for (k, g) in grad.iter().enumerate() {
                 w[(i, k)] += g * q[j];
                 if i != j {
                     w[(j, k)] += g * q[i];
                 }
             }
-        }
+        });
         let mw = &m * &w;
         dmp.copy_from(&(-&mw));
         let mut curvature = DMatrix::zeros(d, d);
@@ -599,11 +592,7 @@ impl Metric for ExprMetric {
                         continue;
                     }
                     f.hessian(theta, 0.0, &mut h);
-                    let c = if i == j {
-                        q[i] * q[i]
-                    } else {
-                        2.0 * q[i] * q[j]
-                    };
+                    let c = pair_weight(q.as_slice(), i, j);
                     for (ci, hi) in curvature.iter_mut().zip(h.iter()) {
                         *ci += c * hi;
                     }

@@ -56,6 +56,11 @@ impl Budget {
         Self(previous)
     }
 
+    /// Whether this thread's budget has run out (false without one).
+    pub(crate) fn expired() -> bool {
+        Self::deadline().is_some_and(|d| Instant::now() > d)
+    }
+
     pub(crate) fn deadline() -> Option<Instant> {
         BUDGET.get().and_then(|(_, d)| d)
     }

@@ -2,6 +2,34 @@
 
 use crate::error::SolverError;
 
+/// The memory a solver may estimate for itself unless told otherwise (`Bvp::max_memory`,
+/// `Direct::max_memory`; the shooting method and the equilibrium search use it as is).
+pub(crate) const DEFAULT_MAX_MEMORY: usize = 16 << 30;
+
+/// Refuses a computation whose `estimate` is above `limit` ([`SolverError::MemoryLimit`],
+/// naming the solver, what to do, its mesh nodes and `D`), then asks the system for the
+/// estimate ([`probe`]): every solver's check before its large allocations.
+pub(crate) fn reserve(
+    estimate: usize,
+    limit: usize,
+    solver: &'static str,
+    advice: &'static str,
+    nodes: usize,
+    dim: usize,
+) -> Result<(), SolverError> {
+    if estimate > limit {
+        return Err(SolverError::MemoryLimit {
+            solver,
+            advice,
+            estimate,
+            limit,
+            nodes,
+            dim,
+        });
+    }
+    probe(estimate, &format!("the {solver}"))
+}
+
 /// Reserves `bytes` and frees them at once. Under an address-space limit (`ulimit -v`, a
 /// container's) a request the system cannot grant fails here, as
 /// [`SolverError::OutOfMemory`] naming `what`, instead of aborting the process in the

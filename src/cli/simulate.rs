@@ -198,16 +198,7 @@ pub(super) fn run_observed(
             )),
             other => rule_err(other),
         })?;
-    let steps = lq.expected_cost_steps(opts.gain_scale, 2);
-    let limit = crate::rules::observation::MAX_EXPECTED_COST_STEPS;
-    // NaN steps are refused too.
-    if steps.is_nan() || steps > limit {
-        return Err(rule_err(RuleError::TooLong {
-            what: "the exact expected cost at this --gain-scale",
-            steps,
-            limit,
-        }));
-    }
+    lq.check_expected_cost(opts.gain_scale).map_err(rule_err)?;
     let fine = lq
         .monte_carlo(opts.paths, opts.seed, opts.dt, opts.gain_scale, 1.0)
         .map_err(rule_err)?;

@@ -131,26 +131,34 @@ impl ObservedLq {
         // The exact expected cost integrates 40/γ with steps of 0.02/(rates): bounded here,
         // before anything runs, rather than by the patience of whoever waits (γ = 1e-3 took
         // over a minute).
-        let steps = observed.expected_cost_steps(1.0, 2);
-        if !(steps.is_finite() && steps <= MAX_EXPECTED_COST_STEPS) {
-            return Err(RuleError::TooLong {
-                what: "the expected cost's integration over 40/γ",
-                steps,
-                limit: MAX_EXPECTED_COST_STEPS,
-            });
-        }
+        observed.check_expected_cost(1.0)?;
         Ok(observed)
     }
 
-    /// Steps of the expected cost's RK4 integration for gain scale `gain_scale` at refinement
-    /// `refine` ([`ObservedLq::expected_cost`] runs refinements 1 and 2); compare with
-    /// [`MAX_EXPECTED_COST_STEPS`] before asking for the cost.
-    pub fn expected_cost_steps(&self, gain_scale: f64, refine: usize) -> f64 {
+    /// Steps of the expected cost's RK4 integration over `40/γ` for gain scale `gain_scale`
+    /// at refinement `refine` ([`ObservedLq::expected_cost`] runs refinements 1 and 2).
+    fn expected_cost_steps(&self, gain_scale: f64, refine: usize) -> f64 {
         let kg = &self.gain * gain_scale;
         let speed = kg.norm() + (&self.information * &self.prior_cov).norm() + self.gamma;
-        let t_end = 40.0 / self.gamma;
         let h = (0.02 / speed).min(0.01) / refine as f64;
-        (t_end / h).ceil()
+        (40.0 / self.gamma / h).ceil()
+    }
+
+    /// Refuses an [`ObservedLq::expected_cost`] at gain scale `gain_scale` whose finer
+    /// integration would take more than [`MAX_EXPECTED_COST_STEPS`] steps
+    /// ([`RuleError::TooLong`]; NaN counts too): checked when the problem is read (`s = 1`),
+    /// and by callers that ask for another gain scale, before anything runs.
+    pub fn check_expected_cost(&self, gain_scale: f64) -> Result<(), RuleError> {
+        let steps = self.expected_cost_steps(gain_scale, 2);
+        if steps.is_finite() && steps <= MAX_EXPECTED_COST_STEPS {
+            Ok(())
+        } else {
+            Err(RuleError::TooLong {
+                what: "the exact expected cost's integration over 40/γ",
+                steps,
+                limit: MAX_EXPECTED_COST_STEPS,
+            })
+        }
     }
 
     /// The filter covariance `Σ_t = S0(I + HR⁻¹H S0 t)⁻¹`, symmetrised.
@@ -174,10 +182,8 @@ impl ObservedLq {
         let kg = &self.gain * gain_scale;
         // Running cost weight of C: (sK)ᵀG(sK)/η + kH; of Σ: k H.
         let w = kg.transpose() * &self.g * &kg / self.eta + &self.h * self.k;
-        let speed = kg.norm() + (&self.information * &self.prior_cov).norm() + self.gamma;
         let t_end = 40.0 / self.gamma;
-        let h = (0.02 / speed).min(0.01) / refine as f64;
-        let steps = (t_end / h).ceil() as usize;
+        let steps = self.expected_cost_steps(gain_scale, refine) as usize;
         let h = t_end / steps as f64;
         let e0 = &self.theta0 - &self.prior_mean;
         let mut c = &e0 * e0.transpose();

@@ -29,8 +29,6 @@
 //! `target/` for infinite horizons and terminal values, the solution vocabulary; asks
 //! `certify/` for the second-order check of what it returns.
 
-use std::time::Instant;
-
 use lossnav_problems::{End, Horizon, Lagrangian, Points, Problem};
 
 use crate::budget::Budget;
@@ -125,7 +123,7 @@ impl Default for Bvp {
             truncation: None,
             continuation: true,
             adapt_mesh: true,
-            max_memory: 16 << 30,
+            max_memory: crate::memory::DEFAULT_MAX_MEMORY,
             second_order: true,
             max_seconds: None,
             observers: Observers::default(),
@@ -212,19 +210,15 @@ impl Bvp {
     /// Refuses a mesh whose [`Bvp::memory_estimate`] is above `max_memory`, and one whose
     /// memory the system would not grant ([`crate::memory::probe`]).
     fn check_memory(&self, dim: usize, nodes: usize) -> Result<(), SolverError> {
-        let estimate = Self::memory_estimate(dim, nodes);
-        if estimate > self.max_memory {
-            return Err(SolverError::MemoryLimit {
-                solver: "boundary-value solver",
-                advice: "its Newton matrix is O(N·D²); the direct method (--method direct) \
-                         works in O(N·D) memory",
-                estimate,
-                limit: self.max_memory,
-                nodes,
-                dim,
-            });
-        }
-        crate::memory::probe(estimate, "the boundary-value solver's mesh")
+        crate::memory::reserve(
+            Self::memory_estimate(dim, nodes),
+            self.max_memory,
+            "boundary-value solver",
+            "its Newton matrix is O(N·D²); the direct method (--method direct) works in O(N·D) \
+             memory",
+            nodes,
+            dim,
+        )
     }
 
     /// Sets the wall-clock budget in seconds.
@@ -446,7 +440,7 @@ impl Bvp {
         let (sys, order) = self.discretised(sys);
         let sys = &sys;
         for _ in 0..4 {
-            if Budget::deadline().is_some_and(|d| Instant::now() > d) {
+            if Budget::expired() {
                 return Err(SolverError::TimeLimit {
                     what: format!(
                         "the boundary-value solver's first mesh (premeshing, {} nodes)",

@@ -38,6 +38,9 @@ use crate::solution::hermite;
 use crate::solution::Solution;
 pub use crate::solution::{Certificate, SecondOrder, Verdict};
 
+/// Eigenvalues within this fraction of the spectrum's scale are zero to the accuracy of the
+/// discretisation.
+const NEAR_ZERO: f64 = 1e-10;
 /// Vectors of the subspace iteration for the smallest eigenvalue.
 const BLOCK_VECTORS: usize = 4;
 /// Steps of the subspace iteration at most. Well-separated low eigenvalues converge in well
@@ -652,14 +655,9 @@ impl SecondVariation {
         // Eigenvalues within `δ` of zero are zero to the accuracy of the discretisation: they
         // decide nothing (a path that lingers near a hyperbolic equilibrium has a nearly free
         // time shift, say). `δ` is 1e-10 of the spectrum's scale `max K_jj / M_jj ~ 1/h²`.
-        // In the stored units that scale is one (`units` holds it): δ = 1e-10.
-        let delta = 1e-10 * self.spectral_scale();
-        if !(delta.is_finite() && delta > 0.0) {
-            return Err(format!(
-                "the spectrum's scale of the second variation is {:.3e}, not a positive finite number",
-                delta / 1e-10 * self.units
-            ));
-        }
+        // In the stored units that scale is one (`new` divided K by it and refused a scale
+        // that is not positive and finite), so δ is the fraction itself.
+        let delta = NEAR_ZERO;
         // δ and eigenvalues in the problem's units, for the messages.
         let user = |v: f64| v * self.units;
         let first_conjugate_time = f

@@ -116,7 +116,7 @@ impl Default for Direct {
             // the slowest converging case shipped, every few hundred.
             stall_window: 1000,
             observers: Observers::default(),
-            max_memory: 16 << 30,
+            max_memory: crate::memory::DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -486,16 +486,11 @@ impl Objective<'_> {
 
 impl Smooth for Objective<'_> {
     fn stop(&self) -> bool {
-        crate::budget::Budget::deadline().is_some_and(|d| Instant::now() > d)
+        crate::budget::Budget::expired()
     }
     fn value_and_gradient(&self, x: &[f64], grad: &mut [f64]) -> f64 {
-        // One evaluation can take seconds (a dense D = 3000 Hessian at 600 quadrature
-        // points), and a line search makes several: past the deadline the value is NaN, the
-        // line search fails at once, and the solve reports the time limit.
-        if crate::budget::Budget::deadline().is_some_and(|d| Instant::now() > d) {
-            grad.iter_mut().for_each(|g| *g = f64::NAN);
-            return f64::NAN;
-        }
+        // `evaluate` itself returns NaN once the budget runs out (an evaluation can take
+        // seconds at large D), and `stop` ends the line search between trial points.
         self.evaluate(x, grad)
     }
 }
@@ -604,19 +599,15 @@ impl Direct {
         let _budget = crate::budget::Budget::start(self.max_seconds);
         let lag = problem.lagrangian();
         let d = lag.dim();
-        let estimate = self.memory_estimate(d, matches!(problem.horizon(), Horizon::Infinite));
-        if estimate > self.max_memory {
-            return Err(SolverError::MemoryLimit {
-                solver: "direct method",
-                advice: "L-BFGS keeps 2m + 5 vectors of the 2·N·D unknowns: use fewer \
-                         intervals or a shorter L-BFGS memory",
-                estimate,
-                limit: self.max_memory,
-                nodes: self.intervals + 1,
-                dim: d,
-            });
-        }
-        crate::memory::probe(estimate, "the direct method's unknowns and L-BFGS history")?;
+        crate::memory::reserve(
+            self.memory_estimate(d, matches!(problem.horizon(), Horizon::Infinite)),
+            self.max_memory,
+            "direct method",
+            "L-BFGS keeps 2m + 5 vectors of the 2·N·D unknowns: use fewer intervals or a \
+             shorter L-BFGS memory",
+            self.intervals + 1,
+            d,
+        )?;
         if !lag.metric().is_invertible() {
             return Err(SolverError::Unsupported(
                 "the direct method needs an invertible metric; a singular mobility \
@@ -722,7 +713,7 @@ impl Direct {
         // L-BFGS from a non-finite start never finds a descent direction and would spend its
         // whole iteration budget in line searches.
         if !(cost0.is_finite() && grad0.iter().all(|g| g.is_finite())) {
-            if crate::budget::Budget::deadline().is_some_and(|d| Instant::now() > d) {
+            if crate::budget::Budget::expired() {
                 return Err(SolverError::TimeLimit {
                     what: "the direct method's first evaluation of the objective".into(),
                     residual: f64::NAN,
@@ -771,9 +762,7 @@ impl Direct {
                     ),
                 })
             }
-            Ending::LineSearchFailed(_)
-                if crate::budget::Budget::deadline().is_some_and(|d| Instant::now() > d) =>
-            {
+            Ending::LineSearchFailed(_) if crate::budget::Budget::expired() => {
                 return Err(SolverError::TimeLimit {
                     what: format!(
                         "the direct method's L-BFGS (iteration {iterations}, gradient norm \

@@ -168,7 +168,7 @@ pub fn candidate_minima(problem: &Problem) -> Vec<Vec<f64>> {
     }
     let mut minima: Vec<Vec<f64>> = Vec::new();
     for s in starts {
-        if crate::budget::Budget::deadline().is_some_and(|t| std::time::Instant::now() > t) {
+        if crate::budget::Budget::expired() {
             break;
         }
         let m = crate::target::equilibrium::descend(lag, &s);

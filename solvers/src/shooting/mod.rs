@@ -75,10 +75,6 @@ type Flow = (Vec<Vec<f64>>, DMatrix<f64>, Vec<f64>);
 /// A continuation family: the Lagrangian and start point at `s ∈ [0, 1]`.
 type Family<'a> = Box<dyn Fn(f64) -> (Lagrangian, Vec<f64>) + 'a>;
 
-/// The most memory the shooting method may estimate for itself (the boundary-value
-/// solver's default limit).
-pub const SHOOTING_MAX_MEMORY: usize = 16 << 30;
-
 /// Buffers of the segment right-hand side.
 struct Scratch {
     ws: FieldWorkspace,
@@ -243,13 +239,7 @@ impl Shooting {
                 requirement: "must be in [1e-14, 1e-3) (rounding error dominates below)",
             });
         }
-        if !(self.max_seconds.is_finite() && self.max_seconds > 0.0) {
-            return Err(SolverError::InvalidOption {
-                name: "max_seconds",
-                value: self.max_seconds,
-                requirement: "must be a finite number > 0",
-            });
-        }
+        crate::budget::check_max_seconds(Some(self.max_seconds))?;
         // Memory before anything is allocated: each segment integrates the 2D states with
         // their (2D)² sensitivities (about 12 copies in the integrator's stages and dense
         // output), and Newton's matrix has (2D)² entries per segment; an infinite horizon's
@@ -263,18 +253,15 @@ impl Shooting {
         };
         let estimate = usize::try_from(8 * (12 * (m + m * m + 1) + 3 * k * m * m + target))
             .unwrap_or(usize::MAX);
-        if estimate > SHOOTING_MAX_MEMORY {
-            return Err(SolverError::MemoryLimit {
-                solver: "shooting method",
-                advice: "it integrates the (2D)² variational equations on every segment; the \
-                         direct method (--method direct) works in O(N·D) memory",
-                estimate,
-                limit: SHOOTING_MAX_MEMORY,
-                nodes: self.segments + 1,
-                dim: problem.dim(),
-            });
-        }
-        crate::memory::probe(estimate, "the shooting method's sensitivities")?;
+        crate::memory::reserve(
+            estimate,
+            crate::memory::DEFAULT_MAX_MEMORY,
+            "shooting method",
+            "it integrates the (2D)² variational equations on every segment; the direct method \
+             (--method direct) works in O(N·D) memory",
+            self.segments + 1,
+            problem.dim(),
+        )?;
         // Capped at 10⁹ s (31 years): a longer budget is no budget, and could not be added to
         // an instant. Set as this thread's budget so that the equilibrium's descent and the
         // certificate read it too (and an enclosing solve's earlier deadline wins).

@@ -19,9 +19,6 @@ pub struct Equilibrium {
     pub iterations: usize,
 }
 
-/// The most memory the equilibrium's dense Newton iteration may take.
-pub const EQUILIBRIUM_MAX_MEMORY: usize = 16 << 30;
-
 /// Whether the field is affine (quadratic loss, constant metric, affine drift, nothing
 /// time-dependent) with a nonsingular Jacobian: then it has exactly one equilibrium, which
 /// Newton reaches in one step from anywhere, so the search starts at θ0. A descent path would
@@ -63,18 +60,15 @@ pub fn find_equilibrium(
     let d = lag.dim();
     // Newton works with the dense 2D×2D field Jacobian (and, for a singular mobility, an SVD
     // of it): refused before allocating when that is beyond memory, not aborted.
-    let estimate = usize::try_from(8 * 6 * (2 * d as u128) * (2 * d as u128)).unwrap_or(usize::MAX);
-    if estimate > EQUILIBRIUM_MAX_MEMORY {
-        return Err(SolverError::MemoryLimit {
-            solver: "equilibrium search",
-            advice: "Newton's method on the field uses dense 2D×2D matrices; pin the end with a \
-                     fixed point or use a finite horizon with the direct method",
-            estimate,
-            limit: EQUILIBRIUM_MAX_MEMORY,
-            nodes: 1,
-            dim: d,
-        });
-    }
+    crate::memory::reserve(
+        usize::try_from(8 * 6 * (2 * d as u128) * (2 * d as u128)).unwrap_or(usize::MAX),
+        crate::memory::DEFAULT_MAX_MEMORY,
+        "equilibrium search",
+        "Newton's method on the field uses dense 2D×2D matrices; pin the end with a fixed \
+         point or use a finite horizon with the direct method",
+        1,
+        d,
+    )?;
     let start = match guess {
         Some(g) => g.clone(),
         None if unique_affine_equilibrium(lag, theta0) => theta0.clone(),
