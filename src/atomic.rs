@@ -88,12 +88,18 @@ impl Drop for TempPath {
 /// kills the process and leaves them for the next run to remove. Calling it again is harmless.
 pub fn install_interrupt_cleanup() {
     let _ = ctrlc::set_handler(|| {
-        for p in pending().iter() {
-            let _ = std::fs::remove_file(p);
-        }
+        remove_pending();
         eprintln!("interrupted");
         std::process::exit(130);
     });
+}
+
+/// Removes every temporary file not yet renamed into place: for a handler about to end the
+/// process (an interrupt, a budget's watchdog).
+pub fn remove_pending() {
+    for p in pending().iter() {
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 /// Removes temporaries for `name` in `dir` left by an earlier run that was killed mid-write

@@ -174,6 +174,9 @@ pub fn escape_diagram_observed(
     }
     let base = spec.to_problem().map_err(|e| e.to_string())?;
     let minima = candidate_minima(&base);
+    if lossnav_solvers::Budget::expired() {
+        return Err("the time budget ran out while looking for the minima of the loss".into());
+    }
     if minima.len() != 2 {
         return Err(format!(
             "expected a double well (two minima near theta0), found {} minima",
@@ -182,10 +185,12 @@ pub fn escape_diagram_observed(
     }
     let near = minima[0].clone();
     let far = minima[1].clone();
-    // Start points are independent: one rayon task each.
+    // Start points are independent: one rayon task each, under the caller's deadline.
+    let deadline = lossnav_solvers::Budget::deadline();
     let rows: Vec<(Vec<EscapePoint>, Vec<Switch>)> = theta0s
         .par_iter()
         .map(|th0| {
+            let _scope = lossnav_solvers::Budget::until(deadline);
             let eval = |g: f64| -> (Option<f64>, Option<f64>) {
                 (
                     cost_toward(spec, th0, g, &near),
@@ -229,6 +234,14 @@ pub fn escape_diagram_observed(
             (points, switches)
         })
         .collect();
+    // A solve cut short by the deadline looks like an extremal that does not exist: a diagram
+    // finished after the deadline may be wrong, so none is returned.
+    if lossnav_solvers::Budget::expired() {
+        return Err(format!(
+            "the time budget ran out after {:.1} s, before the diagram was complete",
+            started.elapsed().as_secs_f64()
+        ));
+    }
     let (points, switches) =
         rows.into_iter()
             .fold((Vec::new(), Vec::new()), |(mut p, mut s), (rp, rs)| {

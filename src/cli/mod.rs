@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod deadline;
 mod output;
 mod progress;
 mod rule;
@@ -99,6 +100,12 @@ pub enum SweepFormat {
                   docs/guide.md walks through them; `lossnav COMMAND --help` has the details."
 )]
 pub struct Cli {
+    /// Wall-clock budget in seconds for the whole command (any subcommand): solves past it end
+    /// with an error saying where they were (sweeps keep the points that finished), and the
+    /// process ends at most a second past it whatever is running. Without it, shooting keeps
+    /// its own 20 s budget.
+    #[arg(long, global = true, allow_negative_numbers = true)]
+    pub max_seconds: Option<f64>,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -167,10 +174,6 @@ pub enum Command {
         /// pandas.read_csv(F, comment="#")). Default: csv when -o ends in .csv, else json.
         #[arg(long, value_enum)]
         format: Option<Format>,
-        /// Wall-clock budget in seconds: past it the solve ends with an error saying where it
-        /// was (every method; without it, shooting keeps its own 20 s budget).
-        #[arg(long, allow_negative_numbers = true)]
-        max_seconds: Option<f64>,
         /// Discretisation of bvp: auto (sixth order at tolerances up to 1e-6 on problems that
         /// do not depend on time, fourth order otherwise), 4 or 6 (6 falls back to 4 for
         /// time-dependent problems).
@@ -390,6 +393,24 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Validate { .. } => "validate",
+            Self::Solve { .. } => "solve",
+            Self::Simulate { .. } => "simulate",
+            Self::Train { .. } => "train",
+            Self::Sweep { .. } => "sweep",
+            Self::Rule { .. } => "rule",
+            Self::Check { .. } => "check",
+            Self::Figures { .. } => "figures",
+            Self::Escape { .. } => "escape",
+            Self::Plot { .. } => "plot",
+        }
+    }
+}
+
 /// Size and resolution of the images written.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct ImageArgs {
@@ -461,6 +482,8 @@ pub enum RuleKind {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let max_seconds = cli.max_seconds;
+    let _budget = deadline::start(max_seconds, cli.command.name())?;
     match cli.command {
         Command::Validate { specs } => validate::run(&specs),
         Command::Train {
@@ -496,7 +519,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             local,
             summary,
             format,
-            max_seconds,
             scheme,
         } => solve::run(solve::SolveArgs {
             spec: &spec,

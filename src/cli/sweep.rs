@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use lossnav_problems::spec::HorizonSpec;
 use lossnav_problems::Spec;
-use lossnav_solvers::Bvp;
+use lossnav_solvers::{Budget, Bvp, SolverError};
 
 use super::output::{check_writable, print, write_atomic};
 use super::CliError;
@@ -292,10 +292,14 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // Workers take the command's deadline: points past it are recorded as not solved, and the
+    // points that finished are written.
+    let deadline = Budget::deadline();
     let lines: Vec<Value> = pool.install(|| {
         (lo..hi)
             .into_par_iter()
             .map(|idx| {
+                let _scope = Budget::until(deadline);
                 let values = point(idx);
                 let params: serde_json::Map<String, Value> = args
                     .axes
@@ -320,7 +324,16 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
                 };
                 let outcome = problem
                     .map_err(|e| ("invalid grid point", e))
-                    .and_then(|p| bvp.solve(&p).map_err(|e| (e.kind(), e.to_string())));
+                    .and_then(|p| {
+                        if Budget::expired() {
+                            let e = SolverError::TimeLimit {
+                                what: "the sweep before this point started".into(),
+                                residual: f64::NAN,
+                            };
+                            return Err((e.kind(), e.to_string()));
+                        }
+                        bvp.solve(&p).map_err(|e| (e.kind(), e.to_string()))
+                    });
                 bar.inc(1);
                 match outcome {
                     Ok(sol) => {

@@ -554,9 +554,10 @@ impl SecondVariation {
     /// step `Y = (K − σM)⁻¹ M X` and a Rayleigh–Ritz projection, in which
     /// `Yᵀ(K − σM)Y = YᵀMX` needs no product with `K`. The lowest Ritz value converges at
     /// `((λ₁ − σ)/(λ_{p+1} − σ))²` per step, so clustered low eigenvalues (the x and y modes
-    /// of a double well) do not slow it down. Returns the eigenvalue and the M-normalised
-    /// eigenvector.
-    fn lowest_pair(&self, f: &Factors, sigma: f64) -> (f64, Vec<f64>) {
+    /// of a double well) do not slow it down. Returns the last Ritz value (an upper bound on
+    /// the smallest eigenvalue; NaN if none), the M-normalised Ritz vector, and whether the
+    /// value converged.
+    fn lowest_pair(&self, f: &Factors, sigma: f64) -> (f64, Vec<f64>, bool) {
         let (b, nb) = (self.block(), self.blocks());
         let n = nb * b;
         let p = BLOCK_VECTORS.min(n);
@@ -575,6 +576,7 @@ impl SecondVariation {
         });
         let mut mx = self.mass_columns(&x);
         let mut lambda = f64::NAN;
+        let mut converged = false;
         for _ in 0..MAX_SUBSPACE_STEPS {
             let mut y = mx.clone();
             self.solve_columns(f, &mut y);
@@ -598,10 +600,11 @@ impl SecondVariation {
             let done = (rq - lambda).abs() <= 1e-7 * (rq.abs() + (rq - sigma).abs());
             lambda = rq;
             if done {
+                converged = true;
                 break;
             }
         }
-        (lambda, x.column(0).iter().copied().collect())
+        (lambda, x.column(0).iter().copied().collect(), converged)
     }
 
     /// `M X` column by column.
@@ -694,8 +697,9 @@ impl SecondVariation {
         let (lambda, _) = self.smallest(&f);
         if !lambda.is_finite() {
             return Err(format!(
-                "the smallest eigenvalue of the second variation did not converge (got {lambda}) \
-                 while the inertia counts {below} below −δ = {:.3e}",
+                "the smallest eigenvalue of the second variation did not converge in \
+                 {MAX_SUBSPACE_STEPS} subspace steps while the inertia counts {below} below \
+                 −δ = {:.3e}",
                 -user(delta)
             ));
         }
@@ -736,9 +740,26 @@ impl SecondVariation {
 
     /// The smallest eigenvalue and its M-normalised eigenvector (node-major over the free
     /// nodes, in the scaled variables), given the factors at σ = 0.
+    /// NaN when the iteration does not converge: an unconverged Ritz value is only an upper
+    /// bound, and the check fails closed on it.
     fn smallest(&self, at_zero: &Factors) -> (f64, Vec<f64>) {
+        let none = (f64::NAN, Vec::new());
         if at_zero.negatives == 0 && !at_zero.singular {
-            return self.lowest_pair(at_zero, 0.0);
+            let (lambda, x, converged) = self.lowest_pair(at_zero, 0.0);
+            if converged {
+                return (lambda, x);
+            }
+            // Low eigenvalues clustered far from zero (relative to their gaps) converge slowly
+            // from σ = 0: shift toward the smallest from below (0 has none below it, and the
+            // Ritz value bounds it from above) and iterate again.
+            if !(lambda.is_finite() && lambda > 0.0) {
+                return none;
+            }
+            let lo = self.shift_below(0.0, lambda * (1.0 + 1e-9));
+            return match self.lowest_pair(&self.factor(lo), lo) {
+                (lambda, x, true) => (lambda, x),
+                _ => none,
+            };
         }
         // A shift strictly below the smallest eigenvalue: doubling down until no eigenvalue
         // is below it, then bisection toward it so the iteration converges fast.
@@ -748,12 +769,23 @@ impl SecondVariation {
         loop {
             match self.count_below_scaled(lo) {
                 0 => break,
-                usize::MAX => return (f64::NAN, Vec::new()),
-                _ if !lo.is_finite() => return (f64::NAN, Vec::new()),
+                usize::MAX => return none,
+                _ if !lo.is_finite() => return none,
                 _ => lo *= 2.0,
             }
         }
-        let mut hi = if at_zero.negatives > 0 { 0.0 } else { -lo };
+        let hi = if at_zero.negatives > 0 { 0.0 } else { -lo };
+        let lo = self.shift_below(lo, hi);
+        match self.lowest_pair(&self.factor(lo), lo) {
+            (lambda, x, true) => (lambda, x),
+            _ => none,
+        }
+    }
+
+    /// Bisection between `lo` (no eigenvalue below it) and `hi` (some below it) to a shift
+    /// within 1e-3 (relative) below the smallest eigenvalue, where the subspace iteration
+    /// converges in a few steps. Each step is one factorisation.
+    fn shift_below(&self, mut lo: f64, mut hi: f64) -> f64 {
         for _ in 0..60 {
             let mid = 0.5 * (lo + hi);
             if self.count_below_scaled(mid) > 0 {
@@ -765,8 +797,7 @@ impl SecondVariation {
                 break;
             }
         }
-        let f = self.factor(lo);
-        self.lowest_pair(&f, lo)
+        lo
     }
 
     /// The eigenvector of the smallest eigenvalue as a path variation: `δθ` and `δθ̇` at the
