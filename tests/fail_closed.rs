@@ -40,6 +40,16 @@ fn a_metric_symmetric_only_at_theta0_is_refused() {
     );
     let out = lossnav(&["validate", good.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
+    // Constant entries compare as numbers: `0` and `-0` are the same entry.
+    let zeros = write(
+        &dir,
+        "zeros.json",
+        r#"{"loss":{"expr":"0.5*(x-1)^2 + 0.5*(y+1)^2","vars":["x","y"]},
+            "metric":{"expr":[["2","0"],["-0","2"]]},
+            "theta0":[0,0],"horizon":2,"end":"free"}"#,
+    );
+    let out = lossnav(&["validate", zeros.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

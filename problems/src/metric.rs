@@ -459,7 +459,8 @@ impl ExprMetric {
                 .as_ref()
                 .expect("upper entries are set");
             let same = match (entry, upper) {
-                (Entry::Const(a), Entry::Const(b)) => a.to_bits() == b.to_bits(),
+                // Numeric equality: `0` and `-0` are the same entry.
+                (Entry::Const(a), Entry::Const(b)) => a == b,
                 (_, Entry::Expr(f)) => ExprFunction::same_function(text, f.text(), scope),
                 (Entry::Expr(_), Entry::Const(_)) => false,
             };
