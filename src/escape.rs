@@ -186,11 +186,11 @@ pub fn escape_diagram_observed(
     let near = minima[0].clone();
     let far = minima[1].clone();
     // Start points are independent: one rayon task each, under the caller's deadline.
-    let deadline = lossnav_solvers::Budget::deadline();
+    let budget = lossnav_solvers::Budget::handle();
     let rows: Vec<(Vec<EscapePoint>, Vec<Switch>)> = theta0s
         .par_iter()
         .map(|th0| {
-            let _scope = lossnav_solvers::Budget::until(deadline);
+            let _scope = budget.enter();
             let eval = |g: f64| -> (Option<f64>, Option<f64>) {
                 (
                     cost_toward(spec, th0, g, &near),

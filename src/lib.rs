@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod cli;
+pub mod commands;
 pub mod escape;
 pub mod figures;
 pub mod rules;

@@ -7,6 +7,8 @@
 //! [`Budget`] scope around them: every solve on that thread then ends by the scope's deadline,
 //! whatever its own `max_seconds`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::SolverError;
@@ -30,6 +32,10 @@ thread_local! {
     /// and the certificate call the solver again), and every level keeps the earliest deadline.
     static BUDGET: std::cell::Cell<Option<(Instant, Option<Instant>)>> =
         const { std::cell::Cell::new(None) };
+    /// A flag another thread may raise to end this thread's solves as if the deadline had
+    /// passed (an interrupt from a host language, a cancelled job).
+    static CANCEL: std::cell::RefCell<Option<Arc<AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// This thread's wall-clock budget while the value lives; the enclosing one comes back on
@@ -42,7 +48,11 @@ thread_local! {
 /// assert!(Budget::remaining().is_some_and(|s| s <= 30.0));
 /// ```
 #[must_use = "the budget lasts as long as the value"]
-pub struct Budget(Option<(Instant, Option<Instant>)>);
+pub struct Budget {
+    previous: Option<(Instant, Option<Instant>)>,
+    /// The enclosing cancel flag, when this scope replaced it.
+    previous_cancel: Option<Option<Arc<AtomicBool>>>,
+}
 
 impl std::fmt::Debug for Budget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,12 +103,49 @@ impl Budget {
             None => (now, deadline),
         };
         BUDGET.set(Some(current));
-        Self(previous)
+        Self {
+            previous,
+            previous_cancel: None,
+        }
     }
 
-    /// This thread's deadline, if it has one.
+    /// Opens a scope (keeping the enclosing deadline) whose solves end as if their deadline
+    /// had passed once `flag` is raised, from any thread: how a caller that waits elsewhere
+    /// (a Python interpreter checking for Ctrl-C) stops a solve.
+    ///
+    /// ```
+    /// use std::sync::{atomic::{AtomicBool, Ordering}, Arc};
+    /// use lossnav_solvers::Budget;
+    /// let flag = Arc::new(AtomicBool::new(false));
+    /// let _scope = Budget::cancellable(flag.clone());
+    /// assert!(!Budget::expired());
+    /// flag.store(true, Ordering::Relaxed);
+    /// assert!(Budget::expired());
+    /// ```
+    pub fn cancellable(flag: Arc<AtomicBool>) -> Self {
+        let mut scope = Self::until(None);
+        scope.previous_cancel = Some(CANCEL.with_borrow_mut(|c| c.replace(flag)));
+        scope
+    }
+
+    /// What a worker thread needs to run under this thread's budget: its deadline and cancel
+    /// flag. [`BudgetHandle::enter`] on the worker opens the scope.
+    pub fn handle() -> BudgetHandle {
+        BudgetHandle {
+            deadline: BUDGET.get().and_then(|(_, d)| d),
+            cancel: CANCEL.with_borrow(Clone::clone),
+        }
+    }
+
+    /// This thread's deadline, if it has one (one already past once a cancel flag is raised).
     pub fn deadline() -> Option<Instant> {
-        BUDGET.get().and_then(|(_, d)| d)
+        let budget = BUDGET.get();
+        let cancelled =
+            CANCEL.with_borrow(|c| c.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)));
+        if cancelled {
+            return Some(budget.map_or_else(Instant::now, |(start, _)| start));
+        }
+        budget.and_then(|(_, d)| d)
     }
 
     pub(crate) fn elapsed() -> f64 {
@@ -106,8 +153,29 @@ impl Budget {
     }
 }
 
+/// A thread's budget, to be taken on by worker threads (see [`Budget::handle`]).
+#[derive(Debug, Clone, Default)]
+pub struct BudgetHandle {
+    deadline: Option<Instant>,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl BudgetHandle {
+    /// Opens, on the calling thread, a scope with the handle's deadline and cancel flag.
+    pub fn enter(&self) -> Budget {
+        let mut scope = Budget::until(self.deadline);
+        if let Some(flag) = &self.cancel {
+            scope.previous_cancel = Some(CANCEL.with_borrow_mut(|c| c.replace(flag.clone())));
+        }
+        scope
+    }
+}
+
 impl Drop for Budget {
     fn drop(&mut self) {
-        BUDGET.set(self.0);
+        BUDGET.set(self.previous);
+        if let Some(previous) = self.previous_cancel.take() {
+            CANCEL.set(previous);
+        }
     }
 }

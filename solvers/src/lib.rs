@@ -57,7 +57,7 @@ pub use search::extremals;
 pub use shooting::simulate;
 pub use target::{equilibrium, riccati};
 
-pub use budget::{check_max_seconds, Budget};
+pub use budget::{check_max_seconds, Budget, BudgetHandle};
 pub use bvp::Bvp;
 pub use direct::Direct;
 pub use error::SolverError;

@@ -9,7 +9,38 @@ use super::output::print;
 use super::CliError;
 use crate::verify;
 
-pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliError> {
+/// The claims whose id contains `filter` (all without one), run: the rows `lossnav check
+/// --json` prints (id, paper, statement, closed_form, procedure, error, tolerance, pass,
+/// detail). An error when no id matches.
+pub fn check_rows(filter: Option<&str>) -> Result<serde_json::Value, CliError> {
+    let outcomes = outcomes(filter)?;
+    Ok(serde_json::Value::Array(json_rows(&outcomes)))
+}
+
+fn json_rows(outcomes: &[verify::Outcome]) -> Vec<serde_json::Value> {
+    outcomes
+        .iter()
+        .map(|o| {
+            let (error, tolerance, detail) = match &o.result {
+                Ok(m) => (json!(m.error), json!(m.tolerance), m.detail.clone()),
+                Err(e) => (json!(null), json!(null), format!("failed to run: {e}")),
+            };
+            json!({
+                "id": o.claim.id,
+                "paper": o.claim.paper,
+                "statement": o.claim.statement,
+                "closed_form": o.claim.closed_form,
+                "procedure": o.claim.procedure,
+                "error": error,
+                "tolerance": tolerance,
+                "pass": o.passed(),
+                "detail": detail,
+            })
+        })
+        .collect()
+}
+
+fn outcomes(filter: Option<&str>) -> Result<Vec<verify::Outcome>, CliError> {
     let outcomes = verify::run(filter);
     if outcomes.is_empty() {
         return Err(CliError::Usage(format!(
@@ -22,28 +53,14 @@ pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliEr
                 .join(", ")
         )));
     }
+    Ok(outcomes)
+}
+
+pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliError> {
+    let outcomes = outcomes(filter)?;
     let all_passed = outcomes.iter().all(verify::Outcome::passed);
     if as_json {
-        let rows: Vec<_> = outcomes
-            .iter()
-            .map(|o| {
-                let (error, tolerance, detail) = match &o.result {
-                    Ok(m) => (json!(m.error), json!(m.tolerance), m.detail.clone()),
-                    Err(e) => (json!(null), json!(null), format!("failed to run: {e}")),
-                };
-                json!({
-                    "id": o.claim.id,
-                    "paper": o.claim.paper,
-                    "statement": o.claim.statement,
-                    "closed_form": o.claim.closed_form,
-                    "procedure": o.claim.procedure,
-                    "error": error,
-                    "tolerance": tolerance,
-                    "pass": o.passed(),
-                    "detail": detail,
-                })
-            })
-            .collect();
+        let rows = json_rows(&outcomes);
         print(&(serde_json::to_string_pretty(&rows).expect("JSON values serialise") + "\n"))?;
     } else {
         let mut table = format!(

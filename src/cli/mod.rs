@@ -16,9 +16,11 @@ mod sweep;
 mod train;
 mod validate;
 
+pub use check::check_rows;
 pub use output::{
     compact_pretty, implied_rule_json, print, second_order_json, solution_json, write_atomic,
 };
+pub use sweep::{parse_axis_parts, Axis};
 
 /// Why a command failed; printed as one line by the binary.
 #[derive(Debug, thiserror::Error)]

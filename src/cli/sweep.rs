@@ -5,28 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use lossnav_problems::spec::HorizonSpec;
 use lossnav_problems::Spec;
-use lossnav_solvers::{Budget, Bvp, SolverError};
+
+use crate::commands::sweep::SweepGrid;
+pub use crate::commands::sweep::{grid_size, Axis, MAX_GRID_POINTS};
 
 use super::output::{check_writable, print, write_atomic};
 use super::CliError;
-
-/// The most worker threads `--jobs` accepts: far above any core count this tool runs on, low
-/// enough that a typo does not try to start a hundred thousand threads.
-const MAX_JOBS: usize = 1024;
-
-/// One swept parameter and its values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Axis {
-    /// `gamma`, `eta`, `k`, `horizon`, `theta0.I` or `params.NAME`.
-    pub name: String,
-    /// Its values.
-    pub values: Vec<f64>,
-}
 
 /// Parses `name=lo:hi:n` (n evenly spaced values, ends included) or `name=a,b,c`.
 pub fn parse_axis(text: &str) -> Result<Axis, CliError> {
@@ -35,42 +22,39 @@ pub fn parse_axis(text: &str) -> Result<Axis, CliError> {
         .split_once('=')
         .ok_or_else(|| bad("expected NAME=LO:HI:N or NAME=A,B,C"))?;
     let values = parse_values(spec).map_err(|why| bad(&why))?;
+    parse_axis_parts(name, values)
+        .map_err(|_| bad("NAME is one of gamma, eta, k, horizon, theta0.I, params.NAME"))
+}
+
+/// An axis from its name and values: the name one of `gamma`, `eta`, `k`, `horizon`,
+/// `theta0.I`, `params.NAME`, the values finite, at least one and at most
+/// [`MAX_GRID_POINTS`].
+pub fn parse_axis_parts(name: &str, values: Vec<f64>) -> Result<Axis, CliError> {
     let known = matches!(name, "gamma" | "eta" | "k" | "horizon")
         || name
             .strip_prefix("theta0.")
             .is_some_and(|i| i.parse::<usize>().is_ok())
         || name.starts_with("params.");
     if !known {
-        return Err(bad(
-            "NAME is one of gamma, eta, k, horizon, theta0.I, params.NAME",
-        ));
+        return Err(CliError::Usage(format!(
+            "axis {name:?}: the name is one of gamma, eta, k, horizon, theta0.I, params.NAME"
+        )));
+    }
+    if values.is_empty() || values.len() > MAX_GRID_POINTS {
+        return Err(CliError::Usage(format!(
+            "axis {name:?}: between 1 and {MAX_GRID_POINTS} values, not {}",
+            values.len()
+        )));
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(CliError::Usage(format!(
+            "axis {name:?}: values must be finite"
+        )));
     }
     Ok(Axis {
         name: name.to_string(),
         values,
     })
-}
-
-/// The most points of a grid (one axis or all axes together): checked before anything is
-/// allocated (a million solves is hours of work already).
-pub const MAX_GRID_POINTS: usize = 1_000_000;
-
-/// The product of the axis lengths, or an error naming the limit.
-pub fn grid_size(flag: &str, lengths: &[usize]) -> Result<usize, CliError> {
-    lengths
-        .iter()
-        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
-        .filter(|&n| n <= MAX_GRID_POINTS)
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "{flag}: the grid has more than {MAX_GRID_POINTS} points ({})",
-                lengths
-                    .iter()
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" × ")
-            ))
-        })
 }
 
 /// `LO:HI:N` (N equally spaced values) or `A,B,C`: finite numbers, at most
@@ -128,92 +112,6 @@ pub fn parse_shard(text: &str) -> Result<(usize, usize), CliError> {
     Ok((i, n))
 }
 
-/// The spec at one grid point.
-fn apply(spec: &Spec, axes: &[Axis], point: &[f64]) -> Result<Spec, String> {
-    let mut s = spec.clone();
-    for (axis, &v) in axes.iter().zip(point) {
-        match axis.name.as_str() {
-            "gamma" => s.gamma = v,
-            "eta" => s.eta = v,
-            "k" => s.k = v,
-            "horizon" => s.horizon = HorizonSpec::Finite(v),
-            name => {
-                if let Some(i) = name.strip_prefix("theta0.") {
-                    let i: usize = i.parse().map_err(|_| format!("bad index in {name}"))?;
-                    *s.theta0.get_mut(i).ok_or_else(|| {
-                        format!("{name}: theta0 has {} entries", spec.theta0.len())
-                    })? = v;
-                } else if let Some(p) = name.strip_prefix("params.") {
-                    if let Some(slot) = s.loss.params.as_mut().and_then(|m| m.get_mut(p)) {
-                        *slot = v;
-                    } else {
-                        s.params.insert(p.to_string(), v);
-                    }
-                }
-            }
-        }
-    }
-    Ok(s)
-}
-
-/// Refuses axes that could only give rows that are all the same or all errors: a name given
-/// twice, a parameter the spec does not define (it would change nothing), a coordinate of θ0
-/// beyond its dimension.
-fn check_axes(spec: &Spec, axes: &[Axis]) -> Result<(), String> {
-    let mut seen = std::collections::BTreeSet::new();
-    for axis in axes {
-        let name = axis.name.as_str();
-        let mut key = name.to_string();
-        if let Some(i) = name.strip_prefix("theta0.") {
-            match i.parse::<usize>() {
-                // `theta0.1` and `theta0.01` name the same coordinate.
-                Ok(i) if i < spec.theta0.len() => key = format!("theta0.{i}"),
-                _ => {
-                    return Err(format!(
-                        "--set {name}: theta0 has coordinates 0..{}",
-                        spec.theta0.len()
-                    ))
-                }
-            }
-        } else if let Some(p) = name.strip_prefix("params.") {
-            let local = spec.loss.params.as_ref().is_some_and(|m| m.contains_key(p));
-            if !local && !spec.params.contains_key(p) {
-                let mut known: Vec<&str> = spec.params.keys().map(String::as_str).collect();
-                if let Some(m) = &spec.loss.params {
-                    known.extend(m.keys().map(String::as_str));
-                }
-                return Err(format!(
-                    "--set {name}: no top-level or loss parameter `{p}` (those of the spec: {})",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ));
-            }
-        }
-        if !seen.insert(key) {
-            return Err(format!("--set {name} sets what another --set already sets"));
-        }
-    }
-    Ok(())
-}
-
-/// Index of the nearest of `minima` to `end`.
-fn nearest(minima: &[Vec<f64>], end: &[f64]) -> Option<usize> {
-    minima
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            (
-                i,
-                m.iter().zip(end).map(|(a, b)| (a - b).powi(2)).sum::<f64>(),
-            )
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(i, _)| i)
-}
-
 /// Arguments of `lossnav sweep`.
 pub struct SweepArgs<'a> {
     pub spec: &'a Path,
@@ -235,56 +133,12 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         path: path.clone(),
         source,
     })?;
-    let base = spec.to_problem().map_err(|source| CliError::Spec {
-        path: path.clone(),
-        source,
-    })?;
-    check_axes(&spec, &args.axes).map_err(CliError::Usage)?;
-    // Checked once here rather than failing at every grid point.
-    let bvp = Bvp::default().with_tol(args.tol);
-    bvp.validate().map_err(|source| CliError::Solver {
-        path: path.clone(),
-        source,
-    })?;
-    let minima = lossnav_solvers::extremals::candidate_minima(&base);
-    // Grids over the Lagrangian's scalars alone need no recompilation of the spec's
-    // expressions; task-switching and observation specs build their problems from the
-    // scalars, so they take the full route.
-    let scalars_only = spec.task_switching.is_none()
-        && spec.observation.is_none()
-        && args
-            .axes
-            .iter()
-            .all(|a| matches!(a.name.as_str(), "gamma" | "eta" | "k"));
-    // The grid, row-major: the first --set varies slowest.
-    let lengths: Vec<usize> = args.axes.iter().map(|a| a.values.len()).collect();
-    let total = grid_size("--set", &lengths)?;
+    let grid = SweepGrid::new(&path, &spec, args.axes.clone(), args.tol)?;
+    let total = grid.len();
     let (lo, hi) = match args.shard {
         Some((i, n)) => ((i - 1) * total / n, i * total / n),
         None => (0, total),
     };
-    let point = |mut idx: usize| -> Vec<f64> {
-        let mut p = vec![0.0; args.axes.len()];
-        for (a, axis) in args.axes.iter().enumerate().rev() {
-            p[a] = axis.values[idx % axis.values.len()];
-            idx /= axis.values.len();
-        }
-        p
-    };
-    let jobs = match args.jobs {
-        Some(j) if !(1..=MAX_JOBS).contains(&j) => {
-            return Err(CliError::Usage(format!(
-                "--jobs {j}: must be between 1 and {MAX_JOBS}"
-            )))
-        }
-        // More threads than grid points would only start idle threads.
-        Some(j) => j.min((hi - lo).max(1)),
-        None => 0,
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .map_err(|e| CliError::Usage(format!("--jobs: {e}")))?;
     let bar = ProgressBar::new((hi - lo) as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -292,85 +146,12 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    // Workers take the command's deadline: points past it are recorded as not solved, and the
-    // points that finished are written.
-    let deadline = Budget::deadline();
-    let lines: Vec<Value> = pool.install(|| {
-        (lo..hi)
-            .into_par_iter()
-            .map(|idx| {
-                let _scope = Budget::until(deadline);
-                let values = point(idx);
-                let params: serde_json::Map<String, Value> = args
-                    .axes
-                    .iter()
-                    .zip(&values)
-                    .map(|(a, v)| (a.name.clone(), json!(v)))
-                    .collect();
-                let problem = if scalars_only {
-                    // Only η, k, γ vary: the compiled loss, metric and drift are reused.
-                    let mut lag = base.lagrangian().clone();
-                    for (axis, &v) in args.axes.iter().zip(&values) {
-                        lag = match axis.name.as_str() {
-                            "gamma" => lag.with_gamma(v),
-                            "eta" => lag.with_eta(v),
-                            _ => lag.with_k(v),
-                        };
-                    }
-                    base.with_lagrangian(lag).map_err(|e| e.to_string())
-                } else {
-                    apply(&spec, &args.axes, &values)
-                        .and_then(|s| s.to_problem().map_err(|e| e.to_string()))
-                };
-                let outcome = problem
-                    .map_err(|e| ("invalid grid point", e))
-                    .and_then(|p| {
-                        if Budget::expired() {
-                            let e = SolverError::TimeLimit {
-                                what: "the sweep before this point started".into(),
-                                residual: f64::NAN,
-                            };
-                            return Err((e.kind(), e.to_string()));
-                        }
-                        bvp.solve(&p).map_err(|e| (e.kind(), e.to_string()))
-                    });
-                bar.inc(1);
-                match outcome {
-                    Ok(sol) => {
-                        let end = match &sol.tail {
-                            Some(t) => t.theta_star.as_slice().to_vec(),
-                            None => sol.theta.last().map(<[f64]>::to_vec).unwrap_or_default(),
-                        };
-                        json!({
-                            "index": idx,
-                            "params": params,
-                            "solved": true,
-                            "cost": sol.cost,
-                            "cost_is_relative": sol.cost_is_relative,
-                            "end": end,
-                            "minimum": nearest(&minima, &end),
-                            "second_order": match &sol.second_order {
-                                lossnav_solvers::SecondOrder::Checked(c) => json!(c.verdict.as_str()),
-                                lossnav_solvers::SecondOrder::Unchecked(_) => json!(null),
-                            },
-                        })
-                    }
-                    Err((kind, e)) => json!({
-                        "index": idx,
-                        "params": params,
-                        "solved": false,
-                        "error_kind": kind,
-                        "error": e,
-                    }),
-                }
-            })
-            .collect()
-    });
+    let lines = grid.rows(lo..hi, args.jobs, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let text = if args.csv {
         // Shards concatenate to the unsharded output: the header belongs to shard 1 only.
         let header = args.shard.is_none_or(|(i, _)| i == 1);
-        csv_from_lines(&args.axes, base.dim(), header, &lines)
+        csv_from_lines(&args.axes, grid.dim(), header, &lines)
     } else {
         let mut text = String::new();
         for line in &lines {

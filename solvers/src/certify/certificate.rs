@@ -146,7 +146,12 @@ impl SecondVariation {
         // Local frequency at the solution's nodes: how finely the elements must resolve.
         let t_sol = &solution.t;
         let mut omega = Vec::with_capacity(t_sol.len());
+        let out_of_time = || "the time budget ran out during the second-order check".to_string();
         for (i, &t) in t_sol.iter().enumerate() {
+            // One field Jacobian per node: the budget check costs far less.
+            if crate::budget::Budget::expired() {
+                return Err(out_of_time());
+            }
             lag.field_jacobian(t, &solution.theta[i], &solution.p[i], &mut jac, &mut ws);
             let norm = |r0: usize, c0: usize| {
                 let mut s = 0.0_f64;
@@ -232,6 +237,9 @@ impl SecondVariation {
             DMatrix::zeros(d, d),
         ];
         for i in 0..elements {
+            if crate::budget::Budget::expired() {
+                return Err(out_of_time());
+            }
             let (ta, tb) = (mesh[i], mesh[i + 1]);
             let h = tb - ta;
             let mid = 0.5 * (ta + tb);

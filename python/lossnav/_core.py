@@ -1,0 +1,364 @@
+"""Problems, solutions and the one-call commands (solve, rule, check).
+
+A :class:`Problem` is a spec (the JSON schema of ``docs/spec.md``) checked by the same Rust
+code as the command line; :func:`solve` returns the command line's document as a
+:class:`Solution` with numpy arrays, so a solve from Python and ``lossnav solve`` agree to
+the bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _lossnav
+from ._errors import SpecError, UsageError
+
+SpecLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
+
+
+def _as_list(x: Any) -> Any:
+    """numpy arrays and scalars to plain lists and floats (JSON)."""
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Mapping):
+        return {k: _as_list(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_as_list(v) for v in x]
+    return x
+
+
+class Problem:
+    """An optimal-control problem: a loss landscape, a metric, a drift, η, k, γ, a start,
+    a horizon and an end condition.
+
+    Build one from keyword arguments or from a spec with :meth:`from_spec`. Either way the
+    spec is checked at once by the same code as ``lossnav validate``; a bad one raises
+    :class:`~lossnav.SpecError` naming the field.
+
+    Args:
+        loss: an expression string (with ``vars``), or a spec dict such as
+            ``{"quadratic": {"curvatures": [...], "minimum": [...]}}`` or
+            ``{"double_well": {}}``.
+        theta0: the start θ(0).
+        horizon: the horizon T (a number) or ``"infinite"``.
+        vars: names of the coordinates in an expression loss (default ``x1 … xD``).
+        metric: ``"identity"``, ``{"diag": [...]}``, ``{"matrix": [[...]]}`` or
+            ``{"expr": [["...", ...], ...]}``.
+        drift: ``None``, ``{"linear": [[...]]}``, ``{"expr": [...]}`` (see docs/spec.md).
+        eta, k, gamma: the kinetic weight, the loss weight and the discount rate.
+        end: ``"free"``, ``{"fixed": [...]}`` or a terminal cost (docs/spec.md).
+        params: constants visible to every expression.
+        name: a label.
+        extra: further spec fields (``observation``, ``task_switching``).
+    """
+
+    def __init__(
+        self,
+        loss: Union[str, Mapping[str, Any]],
+        *,
+        theta0: Sequence[float],
+        horizon: Union[float, str],
+        vars: Optional[Sequence[str]] = None,
+        metric: Union[str, Mapping[str, Any]] = "identity",
+        drift: Optional[Mapping[str, Any]] = None,
+        eta: float = 1.0,
+        k: float = 1.0,
+        gamma: float = 0.0,
+        end: Optional[Union[str, Mapping[str, Any]]] = None,
+        params: Optional[Mapping[str, float]] = None,
+        name: Optional[str] = None,
+        **extra: Any,
+    ) -> None:
+        if callable(loss):
+            raise UsageError(
+                "a Python callable as the loss is not supported yet: write it as an "
+                "expression string or one of the spec's loss forms (docs/spec.md)"
+            )
+        if isinstance(loss, str):
+            loss_spec: Dict[str, Any] = {"expr": loss}
+            if vars is not None:
+                loss_spec["vars"] = list(vars)
+        else:
+            if vars is not None:
+                raise UsageError("vars names the coordinates of an expression loss only")
+            loss_spec = dict(loss)
+        spec: Dict[str, Any] = {
+            "loss": loss_spec,
+            "metric": metric,
+            "drift": drift,
+            "eta": eta,
+            "k": k,
+            "gamma": gamma,
+            "theta0": list(theta0),
+            "horizon": horizon,
+        }
+        if end is not None:
+            spec["end"] = end
+        if params:
+            spec["params"] = dict(params)
+        if name is not None:
+            spec["name"] = name
+        spec.update(extra)
+        self._init(spec, "<Problem>")
+
+    def _init(self, spec: Dict[str, Any], label: str) -> None:
+        spec = _as_list(spec)
+        try:
+            text = json.dumps(spec, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise SpecError(f"{label}: the spec is not JSON: {e}") from None
+        self._compiled = _lossnav.Compiled(text, label)
+        self._spec: Dict[str, Any] = spec
+        self._json = text
+        self._label = label
+        self._info: Dict[str, Any] = json.loads(self._compiled.summary())
+
+    @classmethod
+    def from_spec(cls, spec: SpecLike) -> "Problem":
+        """A problem from a spec: a dict, JSON text, or the path of a JSON file."""
+        self = cls.__new__(cls)
+        if isinstance(spec, Mapping):
+            self._init(dict(spec), "<spec>")
+        elif isinstance(spec, os.PathLike) or (
+            isinstance(spec, str) and not spec.lstrip().startswith("{")
+        ):
+            path = os.fspath(spec)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as e:
+                raise SpecError(f"{path}: cannot read the spec: {e}") from None
+            self._from_text(text, path)
+        elif isinstance(spec, str):
+            self._from_text(spec, "<spec>")
+        else:
+            raise UsageError(
+                f"a spec is a dict, JSON text or a path, not {type(spec).__name__}"
+            )
+        return self
+
+    def _from_text(self, text: str, label: str) -> None:
+        # Checked from the text itself (the file's exact numbers and error positions).
+        self._compiled = _lossnav.Compiled(text, label)
+        try:
+            spec = json.loads(text)
+        except ValueError as e:  # pragma: no cover - the Rust check rejects it first
+            raise SpecError(f"{label}: {e}") from None
+        self._spec = spec
+        self._json = text
+        self._label = label
+        self._info = json.loads(self._compiled.summary())
+
+    @property
+    def spec(self) -> Dict[str, Any]:
+        """The spec (a copy)."""
+        return copy.deepcopy(self._spec)
+
+    @property
+    def dim(self) -> int:
+        """The number of parameters D."""
+        return int(self._info["dim"])
+
+    @property
+    def name(self) -> str:
+        """The spec's name ("" without one)."""
+        return str(self._info["name"])
+
+    @property
+    def theta0(self) -> np.ndarray:
+        """The start θ(0)."""
+        return np.asarray(self._info["theta0"], dtype=float)
+
+    @property
+    def horizon(self) -> float:
+        """The horizon T (``math.inf`` for an infinite horizon)."""
+        h = self._info["horizon"]
+        return math.inf if h == "infinite" else float(h)
+
+    def summary(self) -> Dict[str, Any]:
+        """What ``lossnav validate`` reports: dimension, η, k, γ, loss, metric, drift,
+        horizon, end, θ0."""
+        return copy.deepcopy(self._info)
+
+    def replace(self, **changes: Any) -> "Problem":
+        """A copy with top-level spec fields replaced (``gamma=0.5``, ``theta0=[...]``)."""
+        spec = self.spec
+        spec.update(changes)
+        out = Problem.__new__(Problem)
+        out._init(spec, self._label)
+        return out
+
+    def to_json(self) -> str:
+        """The spec as JSON text."""
+        return self._json
+
+    def __repr__(self) -> str:
+        name = f"{self.name!r}, " if self.name else ""
+        return f"Problem({name}dim={self.dim}, horizon={self._info['horizon']!r})"
+
+
+class Solution:
+    """An optimal trajectory with what was verified about it.
+
+    Attributes:
+        t: the mesh times, shape (N,).
+        theta, p: the path θ and its momentum p at the mesh times, shape (N, D).
+        loss, kinetic, hamiltonian: along the path, shape (N,).
+        cost: the objective J of the path.
+        status: one line saying what was verified.
+        accuracy, second_order, diagnostics: dicts as in ``lossnav solve``'s JSON.
+        optimality: what the search certified (``None`` for a local solve).
+        extremals: every distinct extremal the search found (``[]`` for a local solve).
+    """
+
+    def __init__(self, solved: Any, problem: Problem) -> None:
+        self._solved = solved
+        self._doc: Dict[str, Any] = json.loads(solved.document)
+        self.problem = problem
+        d = self._doc
+        self.t = np.asarray(d["t"], dtype=float)
+        dim = problem.dim
+        self.theta = np.asarray(d["theta"], dtype=float).reshape(len(self.t), dim)
+        self.p = np.asarray(d["p"], dtype=float).reshape(len(self.t), dim)
+        self.loss = np.asarray(d["loss"], dtype=float)
+        self.kinetic = np.asarray(d["kinetic"], dtype=float)
+        self.hamiltonian = np.asarray(d["hamiltonian"], dtype=float)
+        self.cost: float = d["cost"]
+        self.cost_is_relative: bool = d["cost_is_relative"]
+        self.method: str = d["method"]
+        self.status: str = d["status"]
+        self.accuracy: Dict[str, Any] = d["accuracy"]
+        self.second_order: Dict[str, Any] = d["second_order"]
+        self.diagnostics: Dict[str, Any] = d["diagnostics"]
+        self.optimality: Optional[str] = d.get("optimality")
+        self.extremals: List[Dict[str, Any]] = d.get("extremals", [])
+
+    def eval(self, t: Union[float, Sequence[float], np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+        """θ(t) and p(t) of the continuous solution (the solver's interpolant): arrays of
+        shape (D,) for a scalar ``t``, (len(t), D) otherwise."""
+        scalar = np.ndim(t) == 0
+        times = np.atleast_1d(np.asarray(t, dtype=float))
+        if times.ndim != 1:
+            raise UsageError("t is a number or a one-dimensional array of times")
+        end = self.problem.horizon
+        bad = times[~((times >= 0) & (times <= end))]
+        if bad.size:
+            raise UsageError(f"t = {bad[0]} is outside the horizon [0, {end}]")
+        theta, p = self._solved.eval(np.ascontiguousarray(times))
+        if scalar:
+            return theta[0], p[0]
+        return theta, p
+
+    def rule_at(self, t: Union[float, Sequence[float]]) -> Dict[str, Any]:
+        """The learning rule the trajectory implies at times ``t``: θ̇, ∇L, the angle
+        between θ̇ and −∇L in degrees, and the effective rate |θ̇|/|∇L|."""
+        times = [float(x) for x in np.atleast_1d(np.asarray(t, dtype=float))]
+        end = self.problem.horizon
+        for x in times:
+            if not 0 <= x <= end:
+                raise UsageError(f"t = {x} is outside the horizon [0, {end}]")
+        return json.loads(self._solved.rule_at(times))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The document ``lossnav solve`` prints for the same problem and options."""
+        return copy.deepcopy(self._doc)
+
+    def plot(self, ax: Any = None, **line_kwargs: Any) -> Any:
+        """θᵢ(t) against t on matplotlib axes (new ones when ``ax`` is None); returns them."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("Solution.plot needs matplotlib (pip install matplotlib)") from e
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.5))
+        for i in range(self.theta.shape[1]):
+            ax.plot(self.t, self.theta[:, i], label=f"θ{i + 1}", **line_kwargs)
+        ax.set_xlabel("t")
+        ax.set_ylabel("θ(t)")
+        title = self.problem.name or "optimal trajectory"
+        ax.set_title(f"{title}: J = {self.cost:.6g}")
+        if self.theta.shape[1] <= 10:
+            ax.legend(frameon=False)
+        return ax
+
+    def __repr__(self) -> str:
+        return (
+            f"Solution(cost={self.cost!r}, nodes={len(self.t)}, "
+            f"method={self.method!r}, status={self.status!r})"
+        )
+
+
+def _problem(problem: Union[Problem, SpecLike]) -> Problem:
+    return problem if isinstance(problem, Problem) else Problem.from_spec(problem)
+
+
+def solve(
+    problem: Union[Problem, SpecLike],
+    method: str = "bvp",
+    *,
+    tol: Optional[float] = None,
+    local: bool = False,
+    max_seconds: Optional[float] = None,
+    intervals: int = 200,
+    at: Sequence[float] = (),
+    scheme: str = "auto",
+) -> Solution:
+    """Solves a problem as ``lossnav solve`` does.
+
+    The default (``method="bvp"``, ``local=False``) searches for the cheapest extremal the
+    second-order check certifies as a strict local minimum; ``local=True`` solves once from
+    the solver's own guess. ``"direct"`` and ``"shooting"`` are the independent routes.
+
+    Args:
+        problem: a :class:`Problem` or anything :meth:`Problem.from_spec` takes.
+        method: ``"bvp"``, ``"direct"`` or ``"shooting"``.
+        tol: the method's tolerance (bvp 1e-8, shooting 1e-12, direct 1e-4 by default).
+        local: one local solve instead of the search (bvp).
+        max_seconds: wall-clock budget; past it :class:`~lossnav.TimeLimitError`.
+        intervals: mesh intervals of the direct method.
+        at: times at which the document samples θ, p and the implied rule.
+        scheme: bvp's discretisation, ``"auto"``, ``"4"`` or ``"6"``.
+
+    The GIL is released while solving, and Ctrl-C stops the solve within a fraction of a
+    second (``KeyboardInterrupt``).
+    """
+    p = _problem(problem)
+    solved = _lossnav.solve(
+        p._compiled,
+        method=method,
+        tol=None if tol is None else float(tol),
+        intervals=int(intervals),
+        at=[float(x) for x in at],
+        local=bool(local),
+        max_seconds=None if max_seconds is None else float(max_seconds),
+        scheme=str(scheme),
+    )
+    return Solution(solved, p)
+
+
+def rule(problem: Union[Problem, SpecLike]) -> Dict[str, Any]:
+    """The closed-form rule of a linear–quadratic spec (``lossnav rule``): equilibrium,
+    Riccati matrix, policy K (θ̇ = K(θ − θ*)), rates, cost, p0, residual; numpy arrays for
+    the vectors and matrices."""
+    p = _problem(problem)
+    doc = json.loads(_lossnav.rule(p._compiled))
+    for key in ("equilibrium", "p_equilibrium", "riccati", "policy", "rates", "p0",
+                "rate_matrix", "rho", "a", "theta_dot0"):
+        if key in doc and isinstance(doc[key], list):
+            doc[key] = np.asarray(doc[key], dtype=float)
+    return doc
+
+
+def check(filter: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Runs the paper's claims (those whose id contains ``filter``): one dict per claim with
+    id, paper, statement, closed_form, procedure, error, tolerance, pass and detail, as
+    ``lossnav check --json``."""
+    return json.loads(_lossnav.check(filter))

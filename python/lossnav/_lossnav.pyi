@@ -1,0 +1,40 @@
+"""Type stubs of the extension module (python/src/lib.rs)."""
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class Compiled:
+    def __init__(self, spec: str, label: str) -> None: ...
+    def summary(self) -> str: ...
+
+def solve(
+    problem: Compiled,
+    method: str = "bvp",
+    tol: Optional[float] = None,
+    intervals: int = 200,
+    at: List[float] = ...,
+    local: bool = False,
+    max_seconds: Optional[float] = None,
+    scheme: str = "auto",
+) -> Solved: ...
+def rule(problem: Compiled) -> str: ...
+def check(filter: Optional[str] = None) -> str: ...
+
+class Solved:
+    @property
+    def document(self) -> str: ...
+    def eval(
+        self, t: npt.NDArray[np.float64]
+    ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+    def rule_at(self, t: List[float]) -> str: ...
+
+class Grid:
+    def __init__(
+        self, spec: str, label: str, axes: List[Tuple[str, List[float]]], tol: float
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    def rows(self, start: int, stop: int, jobs: Optional[int] = None) -> str: ...

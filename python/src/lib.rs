@@ -1,0 +1,394 @@
+//! `lossnav._lossnav`: the thin layer between Python and the Rust crates.
+//!
+//! Specs come in as JSON text and documents go out as JSON text (the exact documents the
+//! command line prints, from the same functions in `lossnav::commands`), so Python and the
+//! command line agree to the bit; the Python package (`python/lossnav`) turns them into
+//! dictionaries and numpy arrays. Arrays that only Rust can compute (the continuous
+//! solution between nodes) come back as numpy arrays directly.
+//!
+//! Every long call runs on a worker thread while the calling thread waits without the GIL
+//! and checks for signals every 50 ms: Ctrl-C raises a cancel flag that the solvers read
+//! through their budget, so `KeyboardInterrupt` reaches the user within a fraction of a
+//! second. A panic in Rust becomes a Python exception, never an abort.
+
+// An error crosses to Python once per call: its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+
+use lossnav::cli::{CliError, Method};
+use lossnav::commands::{self, SolveOptions, SweepGrid};
+use lossnav_problems::Spec;
+use lossnav_solvers::{Budget, Scheme, Solution};
+
+/// How often the waiting thread checks for signals.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Stack of the worker thread: the solvers run on the command line's main thread (8 MB);
+/// the same here, with room to spare (address space only).
+const WORKER_STACK: usize = 64 << 20;
+
+/// The Python exception for an error of the Rust side: a class of `lossnav._errors` chosen
+/// by the error's kind, with the same message as the command line.
+fn to_pyerr(py: Python<'_>, e: &CliError) -> PyErr {
+    let (class, kind) = match e {
+        CliError::Spec { .. } => ("SpecError", None),
+        CliError::Solver { source, .. } => (
+            if matches!(source, lossnav_solvers::SolverError::TimeLimit { .. }) {
+                "TimeLimitError"
+            } else {
+                "SolverError"
+            },
+            Some(source.kind()),
+        ),
+        CliError::Rule { .. } => ("RuleError", None),
+        CliError::Usage(_) => ("UsageError", None),
+        CliError::Io { .. } => ("LossnavError", None),
+        CliError::Figure(_) => ("LossnavError", None),
+    };
+    let message = e.to_string();
+    let made = (|| -> PyResult<PyErr> {
+        let module = py.import("lossnav._errors")?;
+        let err = module.getattr(class)?.call1((message.clone(),))?;
+        if let Some(kind) = kind {
+            err.setattr("kind", kind)?;
+        }
+        Ok(PyErr::from_value(err))
+    })();
+    made.unwrap_or_else(|import_error| import_error)
+}
+
+/// Runs `work` on a worker thread under a cancellable budget, waiting without the GIL and
+/// checking for signals. On `KeyboardInterrupt` the cancel flag is raised (the solvers stop
+/// at their next budget check) and the error is raised at once: the worker owns what it uses
+/// and ends by itself, its result dropped.
+fn interruptible<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let flag = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let worker_flag = flag.clone();
+    std::thread::Builder::new()
+        .name("lossnav-worker".into())
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let _scope = Budget::cancellable(worker_flag);
+            // A panic is caught here so that it reaches Python as an exception.
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            // The receiver is gone after an interrupt: the result is dropped.
+            let _ = tx.send(out);
+        })
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start a worker thread: {e}")))?;
+    // A receiver is not `Sync`; behind a mutex it may be used from inside `detach`.
+    let rx = std::sync::Mutex::new(rx);
+    loop {
+        let got = py.detach(|| match rx.lock() {
+            Ok(r) => match r.recv_timeout(POLL) {
+                Ok(out) => Some(Some(out)),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => Some(None),
+            },
+            Err(_) => Some(None),
+        });
+        match got {
+            Some(Some(Ok(value))) => return Ok(value),
+            Some(Some(Err(panic))) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown".into());
+                return Err(PyRuntimeError::new_err(format!(
+                    "internal error in lossnav (please report it): {what}"
+                )));
+            }
+            Some(None) => {
+                return Err(PyRuntimeError::new_err(
+                    "internal error in lossnav (please report it): the worker thread ended \
+                     without a result",
+                ))
+            }
+            None => {
+                if let Err(interrupt) = py.check_signals() {
+                    flag.store(true, Ordering::Relaxed);
+                    return Err(interrupt);
+                }
+            }
+        }
+    }
+}
+
+fn parse_spec(py: Python<'_>, label: &str, text: &str) -> PyResult<Spec> {
+    Spec::from_json(text).map_err(|source| {
+        to_pyerr(
+            py,
+            &CliError::Spec {
+                path: label.to_string(),
+                source,
+            },
+        )
+    })
+}
+
+/// A checked spec and the problem built from it (expressions compiled once, reused by every
+/// solve).
+struct Inner {
+    label: String,
+    spec: Spec,
+    problem: lossnav_problems::Problem,
+}
+
+/// A compiled problem, shared with worker threads.
+#[pyclass(frozen, module = "lossnav._lossnav")]
+struct Compiled(Arc<Inner>);
+
+#[pymethods]
+impl Compiled {
+    /// Checks `spec` (JSON text; `label` names it in errors) and builds its problem, on a
+    /// worker thread (Ctrl-C returns at once even while a large expression compiles).
+    #[new]
+    fn new(py: Python<'_>, spec: &str, label: &str) -> PyResult<Self> {
+        let s = parse_spec(py, label, spec)?;
+        let name = label.to_string();
+        let built = interruptible(py, move || {
+            s.to_problem()
+                .map(|problem| Inner {
+                    label: name.clone(),
+                    spec: s,
+                    problem,
+                })
+                .map_err(|source| CliError::Spec { path: name, source })
+        })?;
+        built
+            .map(|inner| Self(Arc::new(inner)))
+            .map_err(|e| to_pyerr(py, &e))
+    }
+
+    /// What `lossnav validate` reports, as a JSON object: name, dim, eta, k, gamma, loss,
+    /// metric, drift, horizon (a number or "infinite"), end, theta0.
+    fn summary(&self) -> String {
+        let problem = &self.0.problem;
+        let lag = problem.lagrangian();
+        serde_json::json!({
+            "name": problem.name(),
+            "dim": problem.dim(),
+            "eta": lag.eta(),
+            "k": lag.k(),
+            "gamma": lag.gamma(),
+            "loss": lag.loss().describe(),
+            "metric": lag.metric().describe(),
+            "drift": lag.drift().describe(),
+            "horizon": match problem.horizon() {
+                lossnav_problems::Horizon::Finite(t) => serde_json::json!(t),
+                lossnav_problems::Horizon::Infinite => serde_json::json!("infinite"),
+            },
+            "end": problem.end().describe(),
+            "theta0": problem.theta0().as_slice(),
+        })
+        .to_string()
+    }
+}
+
+/// θ and p at several times, each of shape (times, D).
+type ThetaAndP<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
+
+/// A solved problem: the command line's document, and the solution for evaluation between
+/// nodes.
+#[pyclass(frozen, module = "lossnav._lossnav")]
+struct Solved {
+    doc: String,
+    solution: Solution,
+    problem: Arc<Inner>,
+}
+
+#[pymethods]
+impl Solved {
+    /// The JSON document, as `lossnav solve` prints it.
+    #[getter]
+    fn document(&self) -> &str {
+        &self.doc
+    }
+
+    /// θ(t) and p(t) of the continuous solution at the times `t`: two arrays of shape
+    /// (len(t), D).
+    fn eval<'py>(
+        &self,
+        py: Python<'py>,
+        t: PyReadonlyArray1<'py, f64>,
+    ) -> PyResult<ThetaAndP<'py>> {
+        let times = t.as_slice()?;
+        let (theta, p): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
+            times.iter().map(|&t| self.solution.eval(t)).unzip();
+        let d = self.problem.problem.dim();
+        let to_array = |rows: Vec<Vec<f64>>| {
+            let flat: Vec<f64> = rows.into_iter().flatten().collect();
+            numpy::PyArray1::from_vec(py, flat).reshape([times.len(), d])
+        };
+        Ok((to_array(theta)?, to_array(p)?))
+    }
+
+    /// The rule the trajectory implies at the times `t` (θ̇, ∇L, the angle to −∇L, the
+    /// effective rate), as the JSON `lossnav solve --at` writes under `at.rule`.
+    fn rule_at(&self, t: Vec<f64>) -> String {
+        lossnav::cli::implied_rule_json(&self.problem.problem, &self.solution, &t).to_string()
+    }
+}
+
+/// Solves a compiled spec as `lossnav solve` does (the search by default).
+#[pyfunction]
+#[pyo3(signature = (problem, method="bvp", tol=None, intervals=200, at=Vec::new(), local=false, max_seconds=None, scheme="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn solve(
+    py: Python<'_>,
+    problem: Py<Compiled>,
+    method: &str,
+    tol: Option<f64>,
+    intervals: usize,
+    at: Vec<f64>,
+    local: bool,
+    max_seconds: Option<f64>,
+    scheme: &str,
+) -> PyResult<Solved> {
+    let usage = |m: String| to_pyerr(py, &CliError::Usage(m));
+    let method = match method {
+        "bvp" => Method::Bvp,
+        "direct" => Method::Direct,
+        "shooting" => Method::Shooting,
+        other => {
+            return Err(usage(format!(
+                "method {other:?}: one of \"bvp\", \"direct\", \"shooting\""
+            )))
+        }
+    };
+    let scheme = match scheme {
+        "auto" => Scheme::Auto,
+        "4" => Scheme::Order4,
+        "6" => Scheme::Order6,
+        other => {
+            return Err(usage(format!(
+                "scheme {other:?}: one of \"auto\", \"4\", \"6\""
+            )))
+        }
+    };
+    lossnav_solvers::check_max_seconds(max_seconds).map_err(|_| {
+        usage(format!(
+            "max_seconds {}: must be a finite number of seconds > 0",
+            max_seconds.unwrap_or(f64::NAN)
+        ))
+    })?;
+    let opts = SolveOptions {
+        method,
+        tol,
+        intervals,
+        at,
+        local,
+        max_seconds,
+        scheme,
+        observer: None,
+    };
+    let inner = problem.get().0.clone();
+    let shared = inner.clone();
+    let solved = interruptible(py, move || {
+        commands::solve(&shared.label, &shared.spec, &shared.problem, &opts)
+    })?
+    .map_err(|e| to_pyerr(py, &e))?;
+    Ok(Solved {
+        doc: serde_json::to_string(&solved.doc).expect("JSON values serialise"),
+        solution: solved.solution,
+        problem: inner,
+    })
+}
+
+/// The closed-form rule of a linear–quadratic (or task-switching) spec, as `lossnav rule`
+/// prints it.
+#[pyfunction]
+fn rule(py: Python<'_>, problem: Py<Compiled>) -> PyResult<String> {
+    let c = problem.get().0.clone();
+    interruptible(py, move || commands::rule(&c.label, &c.spec))?
+        .map(|doc| doc.to_string())
+        .map_err(|e| to_pyerr(py, &e))
+}
+
+/// The claims whose id contains `filter` (all when empty), run: a JSON array of rows as
+/// `lossnav check --json` prints them.
+#[pyfunction]
+#[pyo3(signature = (filter=None))]
+fn check(py: Python<'_>, filter: Option<String>) -> PyResult<String> {
+    let rows = interruptible(py, move || lossnav::cli::check_rows(filter.as_deref()))?;
+    rows.map(|r| r.to_string()).map_err(|e| to_pyerr(py, &e))
+}
+
+/// A grid over a spec's parameters: rows of any index range, as `lossnav sweep` writes them.
+#[pyclass(frozen, module = "lossnav._lossnav")]
+struct Grid(Arc<SweepGrid>);
+
+#[pymethods]
+impl Grid {
+    /// Checks the axes (name, values) against the spec.
+    #[new]
+    fn new(
+        py: Python<'_>,
+        spec: &str,
+        label: &str,
+        axes: Vec<(String, Vec<f64>)>,
+        tol: f64,
+    ) -> PyResult<Self> {
+        let s = parse_spec(py, label, spec)?;
+        let axes: Vec<commands::Axis> = axes
+            .into_iter()
+            .map(|(name, values)| lossnav::cli::parse_axis_parts(&name, values))
+            .collect::<Result<_, _>>()
+            .map_err(|e| to_pyerr(py, &e))?;
+        let label = label.to_string();
+        let grid = interruptible(py, move || SweepGrid::new(&label, &s, axes, tol))?
+            .map_err(|e| to_pyerr(py, &e))?;
+        Ok(Self(Arc::new(grid)))
+    }
+
+    /// The number of grid points.
+    fn __len__(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The rows of the points `start..stop` as JSON lines, solved by `jobs` threads (all
+    /// cores when None), in order.
+    #[pyo3(signature = (start, stop, jobs=None))]
+    fn rows(
+        &self,
+        py: Python<'_>,
+        start: usize,
+        stop: usize,
+        jobs: Option<usize>,
+    ) -> PyResult<String> {
+        let grid = self.0.clone();
+        let rows = interruptible(py, move || grid.rows(start..stop, jobs, &|| {}))?
+            .map_err(|e| to_pyerr(py, &e))?;
+        let mut text = String::new();
+        for row in rows {
+            text.push_str(&serde_json::to_string(&row).expect("JSON values serialise"));
+            text.push('\n');
+        }
+        Ok(text)
+    }
+}
+
+/// The extension module.
+#[pymodule]
+fn _lossnav(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(solve, m)?)?;
+    m.add_function(wrap_pyfunction!(rule, m)?)?;
+    m.add_function(wrap_pyfunction!(check, m)?)?;
+    m.add_class::<Compiled>()?;
+    m.add_class::<Solved>()?;
+    m.add_class::<Grid>()?;
+    Ok(())
+}

@@ -1,0 +1,85 @@
+"""Sweeps from Python: the command line's rows, in-process and on a Dask cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lossnav
+
+from conftest import ROOT, cli_lines
+
+SPEC = ROOT / "problems" / "specs" / "figure1-double-well-infinite.json"
+
+
+def cli_range(lo: float, hi: float, n: int) -> list:
+    """The values of the command line's LO:HI:N (numpy.linspace rounds differently)."""
+    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+
+
+def test_in_process_sweep_equals_the_command_line():
+    gammas = cli_range(0.05, 0.85, 17)
+    rows = lossnav.sweep(SPEC, {"gamma": gammas}, as_frame=False)
+    expected = cli_lines("sweep", str(SPEC), "--set", "gamma=0.05:0.85:17")
+    assert rows == expected
+
+
+def test_a_two_axis_grid_and_failures_are_rows():
+    rows = lossnav.sweep(
+        SPEC, {"gamma": [0.1, 1.05], "k": [0.5, 1.0]}, as_frame=False, jobs=1
+    )
+    expected = cli_lines(
+        "sweep", str(SPEC), "--set", "gamma=0.1,1.05", "--set", "k=0.5,1", "--jobs", "1"
+    )
+    assert rows == expected
+    assert [r["index"] for r in rows] == [0, 1, 2, 3]
+
+
+def test_a_data_frame_when_pandas_is_installed():
+    pd = pytest.importorskip("pandas")
+    frame = lossnav.sweep(SPEC, {"gamma": [0.1, 0.2]})
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame["gamma"]) == [0.1, 0.2]
+    assert frame["solved"].all()
+
+
+def test_bad_grids_are_refused():
+    with pytest.raises(lossnav.UsageError):
+        lossnav.sweep(SPEC, {})
+    with pytest.raises(lossnav.UsageError, match="name"):
+        lossnav.sweep(SPEC, {"bogus": [1.0]})
+    with pytest.raises(lossnav.UsageError, match="finite"):
+        lossnav.sweep(SPEC, {"gamma": [float("nan")]})
+    with pytest.raises(lossnav.UsageError, match="params.zz"):
+        lossnav.sweep(SPEC, {"params.zz": [1.0]})
+
+
+def test_an_executor_gives_the_same_rows():
+    from concurrent.futures import ThreadPoolExecutor
+
+    grid = {"gamma": np.linspace(0.05, 0.85, 9)}
+    local = lossnav.sweep(SPEC, grid, as_frame=False)
+    with ThreadPoolExecutor(2) as pool:
+        remote = lossnav.sweep(SPEC, grid, client=pool, chunk_size=2, as_frame=False)
+    assert remote == local
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_a_dask_sweep_of_200_points_equals_the_in_process_one(dask_client):
+    grid = {"gamma": cli_range(0.05, 0.85, 200)}
+    local = lossnav.sweep(SPEC, grid, as_frame=False)
+    remote = lossnav.sweep(SPEC, grid, client=dask_client, as_frame=False)
+    assert remote == local
+    expected = cli_lines("sweep", str(SPEC), "--set", "gamma=0.05:0.85:200")
+    assert local == expected

@@ -1,0 +1,12 @@
+//! What each command computes, as values: the JSON documents and rows that the command line
+//! prints and the Python package converts. One function per command, shared by both front
+//! ends so they give the same answer to the bit; printing, files and argument parsing stay in
+//! [`crate::cli`], conversions to Python objects in the `python/` crate.
+
+pub mod rule;
+pub mod solve;
+pub mod sweep;
+
+pub use rule::rule;
+pub use solve::{solve, SolveOptions, Solved};
+pub use sweep::{Axis, SweepGrid};
