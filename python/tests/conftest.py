@@ -15,8 +15,12 @@ SPECS = sorted((ROOT / "problems" / "specs").glob("*.json"))
 
 
 def cli_path() -> pathlib.Path:
-    """The `lossnav` binary of this checkout (LOSSNAV_BIN overrides)."""
-    path = pathlib.Path(os.environ.get("LOSSNAV_BIN", ROOT / "target" / "release" / "lossnav"))
+    """The `lossnav` binary of this checkout (LOSSNAV_BIN overrides; CARGO_TARGET_DIR is
+    honoured)."""
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    if not target.is_absolute():
+        target = ROOT / target
+    path = pathlib.Path(os.environ.get("LOSSNAV_BIN", target / "release" / "lossnav"))
     if not path.exists():
         pytest.fail(
             f"{path} is missing: build it with `cargo build --release` (the tests compare "
