@@ -144,6 +144,12 @@ impl Lagrangian {
     pub fn loss_arc(&self) -> &Arc<dyn Landscape> {
         &self.loss
     }
+    /// The same Lagrangian with another loss (of the same dimension: checked by
+    /// [`Problem::with_lagrangian`](crate::Problem::with_lagrangian)).
+    pub fn with_loss_arc(mut self, loss: Arc<dyn Landscape>) -> Self {
+        self.loss = loss;
+        self
+    }
     /// The metric `G` (or mobility `M`).
     pub fn metric(&self) -> &dyn Metric {
         self.metric.as_ref()

@@ -14,7 +14,7 @@ See docs/python.md.
 
 from __future__ import annotations
 
-from ._core import Problem, Solution, check, rule, solve
+from ._core import CallableLoss, Problem, Solution, check, rule, solve
 from ._errors import (
     LossnavError,
     RuleError,
@@ -28,6 +28,7 @@ from ._sweep import sweep
 
 __all__ = [
     "Problem",
+    "CallableLoss",
     "Solution",
     "solve",
     "rule",

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _lossnav
-from ._errors import SpecError, UsageError
+from ._errors import RuleError, SpecError, UsageError
 
 SpecLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
@@ -35,6 +35,100 @@ def _as_list(x: Any) -> Any:
     return x
 
 
+class CallableLoss:
+    """A loss written in Python, evaluated on whole batches of points.
+
+    Args:
+        value_and_grad: ``f(theta, t) -> (values, gradients)`` with ``theta`` of shape
+            (n, D) and ``t`` of shape (n,), returning arrays of shapes (n,) and (n, D).
+        hessian: ``h(theta, t) -> hessians`` of shape (n, D, D). The boundary-value solver,
+            the shooting method and the second-order check need it; without it only
+            ``method="direct"`` solves (and its certificate says it could not run).
+        time_dependent: whether the loss depends on ``t``.
+        name: shown in summaries.
+
+    The solvers call these from a worker thread holding the GIL for each call, on batches
+    of mesh points (tens to thousands at once). An exception raised inside them ends the
+    solve and reaches the caller, traceback included.
+    """
+
+    def __init__(
+        self,
+        value_and_grad: Any,
+        hessian: Any = None,
+        *,
+        time_dependent: bool = False,
+        name: Optional[str] = None,
+    ) -> None:
+        if not callable(value_and_grad) or (hessian is not None and not callable(hessian)):
+            raise UsageError("value_and_grad and hessian must be callables")
+        self.value_and_grad = value_and_grad
+        self.hessian = hessian
+        self.time_dependent = bool(time_dependent)
+        self.name = name or getattr(value_and_grad, "__name__", "loss")
+
+    @classmethod
+    def from_jax(cls, fn: Any, *, time_dependent: bool = False,
+                 name: Optional[str] = None) -> "CallableLoss":
+        """A loss from a JAX function ``fn(theta, t) -> scalar`` of one point (``theta`` of
+        shape (D,)): gradients and Hessians by ``jax.grad`` and ``jax.hessian``, vectorised
+        over the batch with ``jax.vmap`` and compiled with ``jax.jit``, in float64."""
+        try:
+            import jax
+            import jax.numpy as jnp
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("CallableLoss.from_jax needs JAX (pip install jax)") from e
+        jax.config.update("jax_enable_x64", True)
+        vg = jax.jit(jax.vmap(jax.value_and_grad(fn), in_axes=(0, 0)))
+        hs = jax.jit(jax.vmap(jax.hessian(fn), in_axes=(0, 0)))
+
+        def padded(theta: np.ndarray, t: np.ndarray) -> Tuple[Any, Any, int]:
+            # jit compiles once per batch shape and the solvers' batches come in many sizes:
+            # rounded up to a power of two (repeating the last point), there are a dozen.
+            n = theta.shape[0]
+            size = 1 << max(0, (n - 1).bit_length())
+            if size != n:
+                theta = np.concatenate([theta, np.repeat(theta[-1:], size - n, axis=0)])
+                t = np.concatenate([t, np.repeat(t[-1:], size - n)])
+            return jnp.asarray(theta), jnp.asarray(t), n
+
+        def value_and_grad(theta: np.ndarray, t: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+            th, tt, n = padded(theta, t)
+            v, g = vg(th, tt)
+            return np.asarray(v, dtype=float)[:n], np.asarray(g, dtype=float)[:n]
+
+        def hessian(theta: np.ndarray, t: np.ndarray) -> np.ndarray:
+            th, tt, n = padded(theta, t)
+            return np.asarray(hs(th, tt), dtype=float)[:n]
+
+        return cls(value_and_grad, hessian, time_dependent=time_dependent,
+                   name=name or getattr(fn, "__name__", "jax loss"))
+
+    def _check(self, theta0: np.ndarray) -> None:
+        """Calls the loss once at θ0 and checks the shapes, so a mistake shows at once."""
+        d = theta0.shape[0]
+        out = self.value_and_grad(theta0[None, :].copy(), np.zeros(1))
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise UsageError(
+                f"the loss {self.name} must return (values, gradients), got {type(out).__name__}"
+            )
+        v, g = np.asarray(out[0], dtype=float), np.asarray(out[1], dtype=float)
+        if v.shape != (1,) or g.shape != (1, d):
+            raise UsageError(
+                f"the loss {self.name} on one point of dimension {d} must return shapes (1,) "
+                f"and (1, {d}), got {v.shape} and {g.shape}"
+            )
+        if not (np.isfinite(v).all() and np.isfinite(g).all()):
+            raise UsageError(f"the loss {self.name} is not finite at theta0: {v[0]}, {g[0]}")
+        if self.hessian is not None:
+            h = np.asarray(self.hessian(theta0[None, :].copy(), np.zeros(1)), dtype=float)
+            if h.shape != (1, d, d):
+                raise UsageError(
+                    f"the Hessian of {self.name} on one point must have shape (1, {d}, {d}), "
+                    f"got {h.shape}"
+                )
+
+
 class Problem:
     """An optimal-control problem: a loss landscape, a metric, a drift, η, k, γ, a start,
     a horizon and an end condition.
@@ -44,9 +138,10 @@ class Problem:
     :class:`~lossnav.SpecError` naming the field.
 
     Args:
-        loss: an expression string (with ``vars``), or a spec dict such as
+        loss: an expression string (with ``vars``), a spec dict such as
             ``{"quadratic": {"curvatures": [...], "minimum": [...]}}`` or
-            ``{"double_well": {}}``.
+            ``{"double_well": {}}``, or Python code: a :class:`CallableLoss` (or a callable
+            ``f(theta, t) -> (values, gradients)`` on batches, without Hessians).
         theta0: the start θ(0).
         horizon: the horizon T (a number) or ``"infinite"``.
         vars: names of the coordinates in an expression loss (default ``x1 … xD``).
@@ -77,12 +172,23 @@ class Problem:
         name: Optional[str] = None,
         **extra: Any,
     ) -> None:
-        if callable(loss):
-            raise UsageError(
-                "a Python callable as the loss is not supported yet: write it as an "
-                "expression string or one of the spec's loss forms (docs/spec.md)"
-            )
-        if isinstance(loss, str):
+        python_loss: Optional[CallableLoss] = None
+        if isinstance(loss, CallableLoss):
+            python_loss = loss
+        elif callable(loss):
+            python_loss = CallableLoss(loss)
+        if python_loss is not None:
+            if "observation" in extra or "task_switching" in extra:
+                raise UsageError(
+                    "observation and task_switching specs build their own quadratic loss; "
+                    "a Python loss cannot replace it"
+                )
+            # The spec's own loss is a placeholder that the callable replaces; metric and
+            # drift expressions still name the coordinates by `vars` (or x1 … xD).
+            loss_spec: Dict[str, Any] = {"expr": "0"}
+            if vars is not None:
+                loss_spec["vars"] = list(vars)
+        elif isinstance(loss, str):
             loss_spec: Dict[str, Any] = {"expr": loss}
             if vars is not None:
                 loss_spec["vars"] = list(vars)
@@ -107,15 +213,31 @@ class Problem:
         if name is not None:
             spec["name"] = name
         spec.update(extra)
-        self._init(spec, "<Problem>")
+        self._init(spec, "<Problem>", python_loss)
 
-    def _init(self, spec: Dict[str, Any], label: str) -> None:
+    def _init(self, spec: Dict[str, Any], label: str,
+              python_loss: "Optional[CallableLoss]" = None) -> None:
         spec = _as_list(spec)
         try:
             text = json.dumps(spec, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise SpecError(f"{label}: the spec is not JSON: {e}") from None
-        self._compiled = _lossnav.Compiled(text, label)
+        self._python_loss = python_loss
+        if python_loss is None:
+            self._compiled = _lossnav.Compiled(text, label)
+        else:
+            theta0 = np.asarray(spec.get("theta0", []), dtype=float)
+            if theta0.ndim != 1 or theta0.size == 0:
+                raise SpecError(f"{label}: theta0 must be a non-empty list of numbers")
+            python_loss._check(theta0)
+            self._compiled = _lossnav.Compiled.with_python_loss(
+                text,
+                label,
+                python_loss.value_and_grad,
+                python_loss.hessian,
+                python_loss.time_dependent,
+                python_loss.name,
+            )
         self._spec: Dict[str, Any] = spec
         self._json = text
         self._label = label
@@ -125,6 +247,7 @@ class Problem:
     def from_spec(cls, spec: SpecLike) -> "Problem":
         """A problem from a spec: a dict, JSON text, or the path of a JSON file."""
         self = cls.__new__(cls)
+        self._python_loss = None
         if isinstance(spec, Mapping):
             self._init(dict(spec), "<spec>")
         elif isinstance(spec, os.PathLike) or (
@@ -193,8 +316,14 @@ class Problem:
         spec = self.spec
         spec.update(changes)
         out = Problem.__new__(Problem)
-        out._init(spec, self._label)
+        out._init(spec, self._label, self._python_loss)
         return out
+
+    @property
+    def python_loss(self) -> "Optional[CallableLoss]":
+        """The Python loss, when the problem has one (its spec's loss is then a
+        placeholder)."""
+        return self._python_loss
 
     def to_json(self) -> str:
         """The spec as JSON text."""
@@ -331,6 +460,13 @@ def solve(
     second (``KeyboardInterrupt``).
     """
     p = _problem(problem)
+    pl = p.python_loss
+    if pl is not None and pl.hessian is None and method != "direct":
+        raise UsageError(
+            f"method={method!r} needs the loss's Hessians and the Python loss {pl.name} gives "
+            "none: pass CallableLoss(..., hessian=...) or use method='direct', which needs "
+            "only values and gradients"
+        )
     solved = _lossnav.solve(
         p._compiled,
         method=method,
@@ -349,6 +485,8 @@ def rule(problem: Union[Problem, SpecLike]) -> Dict[str, Any]:
     Riccati matrix, policy K (θ̇ = K(θ − θ*)), rates, cost, p0, residual; numpy arrays for
     the vectors and matrices."""
     p = _problem(problem)
+    if p.python_loss is not None:
+        raise RuleError("a Python loss has no closed-form rule (the rule needs a quadratic loss)")
     doc = json.loads(_lossnav.rule(p._compiled))
     for key in ("equilibrium", "p_equilibrium", "riccati", "policy", "rates", "p0",
                 "rate_matrix", "rho", "a", "theta_dot0"):

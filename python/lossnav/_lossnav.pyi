@@ -1,6 +1,6 @@
 """Type stubs of the extension module (python/src/lib.rs)."""
 
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -9,6 +9,15 @@ __version__: str
 
 class Compiled:
     def __init__(self, spec: str, label: str) -> None: ...
+    @staticmethod
+    def with_python_loss(
+        spec: str,
+        label: str,
+        value_and_grad: Callable[..., Any],
+        hessian: Optional[Callable[..., Any]] = None,
+        time_dependent: bool = False,
+        name: str = "",
+    ) -> "Compiled": ...
     def summary(self) -> str: ...
 
 def solve(

@@ -70,6 +70,11 @@ def sweep(
     Failed points are rows with ``solved`` False and the cause; the sweep goes on.
     """
     p = _problem(problem)
+    if p.python_loss is not None:
+        raise UsageError(
+            "sweeps travel as specs, and a Python loss is not one: loop over "
+            "problem.replace(...) and lossnav.solve instead"
+        )
     axes = _axes(grid)
     spec, label = p.to_json(), p._label
     # Checks the axes (names, sizes) and finds the minima before any task is sent.

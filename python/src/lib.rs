@@ -22,6 +22,8 @@ use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
+mod pyloss;
+
 use lossnav::cli::{CliError, Method};
 use lossnav::commands::{self, SolveOptions, SweepGrid};
 use lossnav_problems::Spec;
@@ -144,6 +146,8 @@ struct Inner {
     label: String,
     spec: Spec,
     problem: lossnav_problems::Problem,
+    /// What a Python loss reports back (none for a spec's own loss).
+    python_loss: Option<Arc<pyloss::Status>>,
 }
 
 /// A compiled problem, shared with worker threads.
@@ -164,12 +168,64 @@ impl Compiled {
                     label: name.clone(),
                     spec: s,
                     problem,
+                    python_loss: None,
                 })
                 .map_err(|source| CliError::Spec { path: name, source })
         })?;
         built
             .map(|inner| Self(Arc::new(inner)))
             .map_err(|e| to_pyerr(py, &e))
+    }
+
+    /// The spec's problem with its loss replaced by Python callables: `value_and_grad(theta,
+    /// t)` → (values (n,), gradients (n, D)) and optionally `hessian(theta, t)` → (n, D, D),
+    /// on batches of n points.
+    #[staticmethod]
+    #[pyo3(signature = (spec, label, value_and_grad, hessian=None, time_dependent=false, name=String::new()))]
+    fn with_python_loss(
+        py: Python<'_>,
+        spec: &str,
+        label: &str,
+        value_and_grad: Py<PyAny>,
+        hessian: Option<Py<PyAny>>,
+        time_dependent: bool,
+        name: String,
+    ) -> PyResult<Self> {
+        let base = Self::new(py, spec, label)?;
+        let inner = &base.0;
+        let status = Arc::new(pyloss::Status::default());
+        let loss = pyloss::PyLoss::new(
+            inner.problem.dim(),
+            value_and_grad,
+            hessian,
+            time_dependent,
+            name,
+            status.clone(),
+        );
+        let lag = inner
+            .problem
+            .lagrangian()
+            .clone()
+            .with_loss_arc(Arc::new(loss));
+        let problem = inner.problem.with_lagrangian(lag);
+        if let Some(err) = status.error.lock().ok().and_then(|mut e| e.take()) {
+            return Err(err);
+        }
+        let problem = problem.map_err(|source| {
+            to_pyerr(
+                py,
+                &CliError::Spec {
+                    path: label.to_string(),
+                    source,
+                },
+            )
+        })?;
+        Ok(Self(Arc::new(Inner {
+            label: inner.label.clone(),
+            spec: inner.spec.clone(),
+            problem,
+            python_loss: Some(status),
+        })))
     }
 
     /// What `lossnav validate` reports, as a JSON object: name, dim, eta, k, gamma, loss,
@@ -295,11 +351,48 @@ fn solve(
         observer: None,
     };
     let inner = problem.get().0.clone();
+    if let Some(status) = &inner.python_loss {
+        // A fresh report for this solve.
+        if let Ok(mut e) = status.error.lock() {
+            *e = None;
+        }
+        status.hessian_missing.store(false, Ordering::Relaxed);
+    }
     let shared = inner.clone();
-    let solved = interruptible(py, move || {
+    let at = opts.at.clone();
+    let outcome = interruptible(py, move || {
         commands::solve(&shared.label, &shared.spec, &shared.problem, &opts)
-    })?
-    .map_err(|e| to_pyerr(py, &e))?;
+    })?;
+    let mut solved = match (outcome, &inner.python_loss) {
+        (outcome, Some(status)) => {
+            // The Python exception, with its traceback, is the cause of any failure.
+            if let Some(err) = status.error.lock().ok().and_then(|mut e| e.take()) {
+                if let Err(e) = &outcome {
+                    let ours = to_pyerr(py, e);
+                    ours.set_cause(py, Some(err));
+                    return Err(ours);
+                }
+                return Err(err);
+            }
+            outcome.map_err(|e| to_pyerr(py, &e))?
+        }
+        (outcome, None) => outcome.map_err(|e| to_pyerr(py, &e))?,
+    };
+    if let Some(status) = &inner.python_loss {
+        if status.hessian_missing.load(Ordering::Relaxed) {
+            // The certificate asked for Hessians the loss does not give: say so instead of
+            // the numerical symptom.
+            solved.solution.second_order = lossnav_solvers::SecondOrder::Unchecked(
+                "the Python loss gives no Hessians (pass CallableLoss(..., hessian=...)): the second-order \
+                 check needs them"
+                    .into(),
+            );
+            let mut doc = lossnav::cli::solution_json(inner.problem.name(), &solved.solution, &at);
+            doc["at"]["rule"] =
+                lossnav::cli::implied_rule_json(&inner.problem, &solved.solution, &at);
+            solved.doc = doc;
+        }
+    }
     Ok(Solved {
         doc: serde_json::to_string(&solved.doc).expect("JSON values serialise"),
         solution: solved.solution,
