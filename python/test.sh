@@ -12,7 +12,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet numpy pytest pandas "dask[distributed]" matplotlib jax
+"$VENV/bin/python" -m pip install --quiet numpy pytest pandas "dask[distributed]" matplotlib jax nbclient nbformat ipykernel
 cargo build --release --workspace
 start=$(date +%s)
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python

@@ -26,6 +26,13 @@ from ._errors import (
 from ._lossnav import __version__
 from ._sweep import sweep
 
+import atexit as _atexit
+
+from . import _lossnav
+
+# Workers an interrupt left finishing their step end before the interpreter finalises.
+_atexit.register(_lossnav._shutdown)
+
 __all__ = [
     "Problem",
     "CallableLoss",

@@ -47,9 +47,11 @@ class CallableLoss:
         time_dependent: whether the loss depends on ``t``.
         name: shown in summaries.
 
-    The solvers call these from a worker thread holding the GIL for each call, on batches
-    of mesh points (tens to thousands at once). An exception raised inside them ends the
-    solve and reaches the caller, traceback included.
+    The solvers call these from a worker thread holding the GIL for each call. The
+    boundary-value solver passes whole meshes (tens to thousands of points); the search's
+    descents, the direct method and the second-order check still pass one point per call
+    (docs/benchmarks.md has the cost). An exception raised inside them ends the solve and
+    reaches the caller, traceback included.
     """
 
     def __init__(
@@ -129,6 +131,34 @@ class CallableLoss:
                 )
 
 
+def _loss_spec(loss: Any, vars: Optional[Sequence[str]]) -> Tuple[Dict[str, Any], Optional[CallableLoss]]:
+    """The spec's loss and the Python loss (if any) for a ``loss`` argument."""
+    python_loss: Optional[CallableLoss] = None
+    if isinstance(loss, CallableLoss):
+        python_loss = loss
+    elif callable(loss):
+        python_loss = CallableLoss(loss)
+    if python_loss is not None:
+        # The spec's own loss is a placeholder that the callable replaces; metric and drift
+        # expressions still name the coordinates by `vars` (or x1 … xD).
+        spec: Dict[str, Any] = {"expr": "0"}
+        if vars is not None:
+            spec["vars"] = list(vars)
+        return spec, python_loss
+    if isinstance(loss, str):
+        spec = {"expr": loss}
+        if vars is not None:
+            spec["vars"] = list(vars)
+        return spec, None
+    if vars is not None:
+        raise UsageError("vars names the coordinates of an expression loss only")
+    if not isinstance(loss, Mapping):
+        raise UsageError(
+            f"a loss is an expression, a spec dict or a CallableLoss, not {type(loss).__name__}"
+        )
+    return dict(loss), None
+
+
 class Problem:
     """An optimal-control problem: a loss landscape, a metric, a drift, η, k, γ, a start,
     a horizon and an end condition.
@@ -172,30 +202,7 @@ class Problem:
         name: Optional[str] = None,
         **extra: Any,
     ) -> None:
-        python_loss: Optional[CallableLoss] = None
-        if isinstance(loss, CallableLoss):
-            python_loss = loss
-        elif callable(loss):
-            python_loss = CallableLoss(loss)
-        if python_loss is not None:
-            if "observation" in extra or "task_switching" in extra:
-                raise UsageError(
-                    "observation and task_switching specs build their own quadratic loss; "
-                    "a Python loss cannot replace it"
-                )
-            # The spec's own loss is a placeholder that the callable replaces; metric and
-            # drift expressions still name the coordinates by `vars` (or x1 … xD).
-            loss_spec: Dict[str, Any] = {"expr": "0"}
-            if vars is not None:
-                loss_spec["vars"] = list(vars)
-        elif isinstance(loss, str):
-            loss_spec: Dict[str, Any] = {"expr": loss}
-            if vars is not None:
-                loss_spec["vars"] = list(vars)
-        else:
-            if vars is not None:
-                raise UsageError("vars names the coordinates of an expression loss only")
-            loss_spec = dict(loss)
+        loss_spec, python_loss = _loss_spec(loss, vars)
         spec: Dict[str, Any] = {
             "loss": loss_spec,
             "metric": metric,
@@ -218,6 +225,15 @@ class Problem:
     def _init(self, spec: Dict[str, Any], label: str,
               python_loss: "Optional[CallableLoss]" = None) -> None:
         spec = _as_list(spec)
+        # `Problem.horizon` reports an infinite horizon as math.inf; the spec writes it so.
+        if isinstance(spec.get("horizon"), float) and math.isinf(spec["horizon"]) \
+                and spec["horizon"] > 0:
+            spec["horizon"] = "infinite"
+        if python_loss is not None and ("observation" in spec or "task_switching" in spec):
+            raise UsageError(
+                "observation and task_switching specs build their own quadratic loss; a "
+                "Python loss cannot replace it"
+            )
         try:
             text = json.dumps(spec, allow_nan=False)
         except (TypeError, ValueError) as e:
@@ -251,7 +267,7 @@ class Problem:
         if isinstance(spec, Mapping):
             self._init(dict(spec), "<spec>")
         elif isinstance(spec, os.PathLike) or (
-            isinstance(spec, str) and not spec.lstrip().startswith("{")
+            isinstance(spec, str) and not spec.lstrip("\ufeff \t\r\n").startswith(("{", "["))
         ):
             path = os.fspath(spec)
             try:
@@ -261,7 +277,7 @@ class Problem:
                 raise SpecError(f"{path}: cannot read the spec: {e}") from None
             self._from_text(text, path)
         elif isinstance(spec, str):
-            self._from_text(spec, "<spec>")
+            self._from_text(spec.lstrip("\ufeff"), "<spec>")
         else:
             raise UsageError(
                 f"a spec is a dict, JSON text or a path, not {type(spec).__name__}"
@@ -314,9 +330,18 @@ class Problem:
     def replace(self, **changes: Any) -> "Problem":
         """A copy with top-level spec fields replaced (``gamma=0.5``, ``theta0=[...]``)."""
         spec = self.spec
+        python_loss = self._python_loss
+        if "loss" in changes or "vars" in changes:
+            vars = changes.pop("vars", None)
+            loss = changes.pop("loss", None)
+            if loss is None:
+                if python_loss is None:
+                    raise UsageError("vars= goes with a new expression loss: pass loss= too")
+                loss = python_loss
+            spec["loss"], python_loss = _loss_spec(loss, vars)
         spec.update(changes)
         out = Problem.__new__(Problem)
-        out._init(spec, self._label, self._python_loss)
+        out._init(spec, "<Problem>" if changes else self._label, python_loss)
         return out
 
     @property
@@ -377,7 +402,7 @@ class Solution:
         times = np.atleast_1d(np.asarray(t, dtype=float))
         if times.ndim != 1:
             raise UsageError("t is a number or a one-dimensional array of times")
-        end = self.problem.horizon
+        end = self._end()
         bad = times[~((times >= 0) & (times <= end))]
         if bad.size:
             raise UsageError(f"t = {bad[0]} is outside the horizon [0, {end}]")
@@ -390,11 +415,19 @@ class Solution:
         """The learning rule the trajectory implies at times ``t``: θ̇, ∇L, the angle
         between θ̇ and −∇L in degrees, and the effective rate |θ̇|/|∇L|."""
         times = [float(x) for x in np.atleast_1d(np.asarray(t, dtype=float))]
-        end = self.problem.horizon
+        end = self._end()
         for x in times:
             if not 0 <= x <= end:
                 raise UsageError(f"t = {x} is outside the horizon [0, {end}]")
         return json.loads(self._solved.rule_at(times))
+
+    def _end(self) -> float:
+        """The last time the solution covers: the horizon, or the span an infinite-horizon
+        task-switching problem was solved on."""
+        h = self._doc.get("horizon")
+        if isinstance(h, Mapping) and "solved_to" in h:
+            return float(h["solved_to"])
+        return self.problem.horizon
 
     def to_dict(self) -> Dict[str, Any]:
         """The document ``lossnav solve`` prints for the same problem and options."""
@@ -460,6 +493,8 @@ def solve(
     second (``KeyboardInterrupt``).
     """
     p = _problem(problem)
+    if isinstance(intervals, bool) or int(intervals) != intervals or intervals < 1:
+        raise UsageError(f"intervals = {intervals!r}: a whole number >= 1")
     pl = p.python_loss
     if pl is not None and pl.hessian is None and method != "direct":
         raise UsageError(

@@ -91,13 +91,22 @@ def sweep(
         bounds = [(lo, min(n, lo + int(chunk_size))) for lo in range(0, n, int(chunk_size))]
         is_dask = hasattr(client, "gather") and hasattr(client, "scheduler_info")
         futures = []
-        for lo, hi in bounds:
-            args = (sweep_chunk, spec, label, axes, float(tol), lo, hi, 1)
+        try:
+            for lo, hi in bounds:
+                args = (sweep_chunk, spec, label, axes, float(tol), lo, hi, 1)
+                if is_dask:
+                    futures.append(client.submit(*args, pure=False, retries=3))
+                else:
+                    futures.append(client.submit(*args))
+            rows = [row for f in futures for row in f.result()]
+        except BaseException:
+            # Ctrl-C or a failed chunk: the chunks not started are not left to run.
             if is_dask:
-                futures.append(client.submit(*args, pure=False, retries=3))
+                client.cancel(futures)
             else:
-                futures.append(client.submit(*args))
-        rows = [row for f in futures for row in f.result()]
+                for f in futures:
+                    f.cancel()
+            raise
     return _frame(rows) if _want_frame(as_frame) else rows
 
 

@@ -41,6 +41,10 @@ const WORKER_STACK: usize = 64 << 20;
 fn to_pyerr(py: Python<'_>, e: &CliError) -> PyErr {
     let (class, kind) = match e {
         CliError::Spec { .. } => ("SpecError", None),
+        CliError::Solver {
+            source: lossnav_solvers::SolverError::InvalidOption { .. },
+            ..
+        } => ("UsageError", None),
         CliError::Solver { source, .. } => (
             if matches!(source, lossnav_solvers::SolverError::TimeLimit { .. }) {
                 "TimeLimitError"
@@ -78,7 +82,7 @@ where
     let flag = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let worker_flag = flag.clone();
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("lossnav-worker".into())
         .stack_size(WORKER_STACK)
         .spawn(move || {
@@ -121,11 +125,35 @@ where
             None => {
                 if let Err(interrupt) = py.check_signals() {
                     flag.store(true, Ordering::Relaxed);
+                    // Joined by `_shutdown` at the interpreter's exit, before finalisation.
+                    if let Ok(mut list) = LINGERING.lock() {
+                        list.retain(|h| !h.is_finished());
+                        list.push(handle);
+                    }
                     return Err(interrupt);
                 }
             }
         }
     }
+}
+
+/// Workers left running after an interrupt (cancelled, finishing their current step).
+static LINGERING: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Waits, without the GIL, for the workers an interrupt left running: registered with
+/// `atexit`, so that none is inside Python while the interpreter finalises.
+#[pyfunction]
+fn _shutdown(py: Python<'_>) {
+    let handles: Vec<_> = LINGERING
+        .lock()
+        .map(|mut l| l.drain(..).collect())
+        .unwrap_or_default();
+    py.detach(|| {
+        for h in handles {
+            let _ = h.join();
+        }
+    });
 }
 
 fn parse_spec(py: Python<'_>, label: &str, text: &str) -> PyResult<Spec> {
@@ -146,8 +174,57 @@ struct Inner {
     label: String,
     spec: Spec,
     problem: lossnav_problems::Problem,
-    /// What a Python loss reports back (none for a spec's own loss).
-    python_loss: Option<Arc<pyloss::Status>>,
+    /// The callables of a Python loss (none for a spec's own loss); `problem` then holds the
+    /// spec's placeholder loss, replaced per solve so that each solve has its own report.
+    python_loss: Option<PythonLoss>,
+}
+
+/// The parts of a Python loss.
+struct PythonLoss {
+    value_and_grad: Py<PyAny>,
+    hessian: Option<Py<PyAny>>,
+    time_dependent: bool,
+    name: String,
+}
+
+impl Inner {
+    /// The problem to solve, with a Python loss wired to a fresh report.
+    fn problem_for_solve(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(lossnav_problems::Problem, Option<Arc<pyloss::Status>>)> {
+        let Some(parts) = &self.python_loss else {
+            return Ok((self.problem.clone(), None));
+        };
+        let status = Arc::new(pyloss::Status::default());
+        let loss = pyloss::PyLoss::new(
+            self.problem.dim(),
+            parts.value_and_grad.clone_ref(py),
+            parts.hessian.as_ref().map(|h| h.clone_ref(py)),
+            parts.time_dependent,
+            parts.name.clone(),
+            status.clone(),
+        );
+        let lag = self
+            .problem
+            .lagrangian()
+            .clone()
+            .with_loss_arc(Arc::new(loss));
+        let built = self.problem.with_lagrangian(lag);
+        if let Some(err) = status.error.lock().ok().and_then(|mut e| e.take()) {
+            return Err(err);
+        }
+        let problem = built.map_err(|source| {
+            to_pyerr(
+                py,
+                &CliError::Spec {
+                    path: self.label.clone(),
+                    source,
+                },
+            )
+        })?;
+        Ok((problem, Some(status)))
+    }
 }
 
 /// A compiled problem, shared with worker threads.
@@ -192,40 +269,20 @@ impl Compiled {
         name: String,
     ) -> PyResult<Self> {
         let base = Self::new(py, spec, label)?;
-        let inner = &base.0;
-        let status = Arc::new(pyloss::Status::default());
-        let loss = pyloss::PyLoss::new(
-            inner.problem.dim(),
-            value_and_grad,
-            hessian,
-            time_dependent,
-            name,
-            status.clone(),
-        );
-        let lag = inner
-            .problem
-            .lagrangian()
-            .clone()
-            .with_loss_arc(Arc::new(loss));
-        let problem = inner.problem.with_lagrangian(lag);
-        if let Some(err) = status.error.lock().ok().and_then(|mut e| e.take()) {
-            return Err(err);
-        }
-        let problem = problem.map_err(|source| {
-            to_pyerr(
-                py,
-                &CliError::Spec {
-                    path: label.to_string(),
-                    source,
-                },
-            )
-        })?;
-        Ok(Self(Arc::new(Inner {
-            label: inner.label.clone(),
-            spec: inner.spec.clone(),
-            problem,
-            python_loss: Some(status),
-        })))
+        let inner = Inner {
+            label: base.0.label.clone(),
+            spec: base.0.spec.clone(),
+            problem: base.0.problem.clone(),
+            python_loss: Some(PythonLoss {
+                value_and_grad,
+                hessian,
+                time_dependent,
+                name,
+            }),
+        };
+        // Built once here so that a loss that fails at θ0 fails now.
+        inner.problem_for_solve(py)?;
+        Ok(Self(Arc::new(inner)))
     }
 
     /// What `lossnav validate` reports, as a JSON object: name, dim, eta, k, gamma, loss,
@@ -262,7 +319,9 @@ type ThetaAndP<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
 struct Solved {
     doc: String,
     solution: Solution,
-    problem: Arc<Inner>,
+    problem: Arc<lossnav_problems::Problem>,
+    /// The report of a Python loss.
+    status: Option<Arc<pyloss::Status>>,
 }
 
 #[pymethods]
@@ -283,7 +342,7 @@ impl Solved {
         let times = t.as_slice()?;
         let (theta, p): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
             times.iter().map(|&t| self.solution.eval(t)).unzip();
-        let d = self.problem.problem.dim();
+        let d = self.problem.dim();
         let to_array = |rows: Vec<Vec<f64>>| {
             let flat: Vec<f64> = rows.into_iter().flatten().collect();
             numpy::PyArray1::from_vec(py, flat).reshape([times.len(), d])
@@ -293,8 +352,16 @@ impl Solved {
 
     /// The rule the trajectory implies at the times `t` (θ̇, ∇L, the angle to −∇L, the
     /// effective rate), as the JSON `lossnav solve --at` writes under `at.rule`.
-    fn rule_at(&self, t: Vec<f64>) -> String {
-        lossnav::cli::implied_rule_json(&self.problem.problem, &self.solution, &t).to_string()
+    fn rule_at(&self, t: Vec<f64>) -> PyResult<String> {
+        let doc = lossnav::cli::implied_rule_json(&self.problem, &self.solution, &t);
+        if let Some(err) = self
+            .status
+            .as_ref()
+            .and_then(|s| s.error.lock().ok().and_then(|mut e| e.take()))
+        {
+            return Err(err);
+        }
+        Ok(doc.to_string())
     }
 }
 
@@ -351,52 +418,63 @@ fn solve(
         observer: None,
     };
     let inner = problem.get().0.clone();
-    if let Some(status) = &inner.python_loss {
-        // A fresh report for this solve.
-        if let Ok(mut e) = status.error.lock() {
-            *e = None;
-        }
-        status.hessian_missing.store(false, Ordering::Relaxed);
-    }
-    let shared = inner.clone();
+    let (problem, status) = inner.problem_for_solve(py)?;
+    let problem = Arc::new(problem);
+    let shared = (inner.clone(), problem.clone());
     let at = opts.at.clone();
     let outcome = interruptible(py, move || {
-        commands::solve(&shared.label, &shared.spec, &shared.problem, &opts)
+        let (inner, problem) = shared;
+        commands::solve(&inner.label, &inner.spec, &problem, &opts)
     })?;
-    let mut solved = match (outcome, &inner.python_loss) {
-        (outcome, Some(status)) => {
-            // The Python exception, with its traceback, is the cause of any failure.
-            if let Some(err) = status.error.lock().ok().and_then(|mut e| e.take()) {
-                if let Err(e) = &outcome {
-                    let ours = to_pyerr(py, e);
-                    ours.set_cause(py, Some(err));
-                    return Err(ours);
-                }
-                return Err(err);
-            }
-            outcome.map_err(|e| to_pyerr(py, &e))?
+    let hessian_missing = status
+        .as_ref()
+        .is_some_and(|s| s.hessian_missing.load(Ordering::Relaxed));
+    // The Python exception, with its traceback, is the cause of any failure.
+    if let Some(err) = status
+        .as_ref()
+        .and_then(|s| s.error.lock().ok().and_then(|mut e| e.take()))
+    {
+        if let Err(e) = &outcome {
+            let ours = to_pyerr(py, e);
+            ours.set_cause(py, Some(err));
+            return Err(ours);
         }
-        (outcome, None) => outcome.map_err(|e| to_pyerr(py, &e))?,
-    };
-    if let Some(status) = &inner.python_loss {
-        if status.hessian_missing.load(Ordering::Relaxed) {
-            // The certificate asked for Hessians the loss does not give: say so instead of
-            // the numerical symptom.
-            solved.solution.second_order = lossnav_solvers::SecondOrder::Unchecked(
-                "the Python loss gives no Hessians (pass CallableLoss(..., hessian=...)): the second-order \
-                 check needs them"
-                    .into(),
+        return Err(err);
+    }
+    let mut solved = match outcome {
+        Ok(solved) => solved,
+        Err(e) if hessian_missing => {
+            let ours = to_pyerr(
+                py,
+                &CliError::Usage(
+                    "this solve needed the loss's Hessians (an infinite horizon's equilibrium, \
+                     the boundary-value solver, shooting or the certificate) and the Python \
+                     loss gives none: pass CallableLoss(..., hessian=...)"
+                        .into(),
+                ),
             );
-            let mut doc = lossnav::cli::solution_json(inner.problem.name(), &solved.solution, &at);
-            doc["at"]["rule"] =
-                lossnav::cli::implied_rule_json(&inner.problem, &solved.solution, &at);
-            solved.doc = doc;
+            ours.set_cause(py, Some(to_pyerr(py, &e)));
+            return Err(ours);
         }
+        Err(e) => return Err(to_pyerr(py, &e)),
+    };
+    if hessian_missing {
+        // The certificate asked for Hessians the loss does not give: say so instead of the
+        // numerical symptom.
+        solved.solution.second_order = lossnav_solvers::SecondOrder::Unchecked(
+            "the Python loss gives no Hessians (pass CallableLoss(..., hessian=...)): the \
+             second-order check needs them"
+                .into(),
+        );
+        let mut doc = lossnav::cli::solution_json(problem.name(), &solved.solution, &at);
+        doc["at"]["rule"] = lossnav::cli::implied_rule_json(&problem, &solved.solution, &at);
+        solved.doc = doc;
     }
     Ok(Solved {
         doc: serde_json::to_string(&solved.doc).expect("JSON values serialise"),
         solution: solved.solution,
-        problem: inner,
+        problem,
+        status,
     })
 }
 
@@ -405,6 +483,12 @@ fn solve(
 #[pyfunction]
 fn rule(py: Python<'_>, problem: Py<Compiled>) -> PyResult<String> {
     let c = problem.get().0.clone();
+    if c.python_loss.is_some() {
+        return Err(to_pyerr(
+            py,
+            &CliError::Usage("a Python loss has no closed-form rule".into()),
+        ));
+    }
     interruptible(py, move || commands::rule(&c.label, &c.spec))?
         .map(|doc| doc.to_string())
         .map_err(|e| to_pyerr(py, &e))
@@ -480,6 +564,7 @@ fn _lossnav(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(solve, m)?)?;
     m.add_function(wrap_pyfunction!(rule, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
+    m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
     m.add_class::<Compiled>()?;
     m.add_class::<Solved>()?;
     m.add_class::<Grid>()?;

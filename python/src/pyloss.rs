@@ -79,7 +79,9 @@ impl PyLoss {
         points: &Points<'_>,
         take: impl FnOnce(&Bound<'_, PyAny>) -> PyResult<()>,
     ) -> bool {
-        if self.failed() {
+        // After a cancel nothing calls into Python again: the caller has moved on, and the
+        // interpreter may be shutting down.
+        if self.failed() || lossnav_solvers::Budget::cancelled() {
             return false;
         }
         let n = points.len();

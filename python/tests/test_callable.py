@@ -63,11 +63,11 @@ def test_without_hessians_only_the_direct_method_solves():
 
 
 def test_an_exception_in_the_loss_reaches_the_caller_with_its_traceback():
-    calls = {"n": 0}
+    state = {"fail": True}
 
     def failing(theta, t):
-        calls["n"] += 1
-        if calls["n"] > 3:
+        # Single points (θ0 when the problem is made) pass; the solver's mesh batches fail.
+        if state["fail"] and len(theta) > 1:
             raise ZeroDivisionError("inside the user's loss")
         return value_and_grad(theta, t)
 
@@ -78,8 +78,8 @@ def test_an_exception_in_the_loss_reaches_the_caller_with_its_traceback():
     assert isinstance(cause, ZeroDivisionError)
     frames = traceback.extract_tb(cause.__traceback__)
     assert any(f.name == "failing" for f in frames)
-    # The next solve starts afresh (the error was reported once).
-    calls["n"] = -10**9
+    # The next solve of the same problem starts afresh (each solve has its own report).
+    state["fail"] = False
     assert lossnav.solve(problem).cost == pytest.approx(lossnav.solve(FIGURE1).cost, rel=1e-10)
 
 
@@ -124,3 +124,23 @@ def test_a_jax_loss_matches_the_expression():
     assert abs(sol.cost - expr.cost) <= 1e-10 * abs(expr.cost)
     np.testing.assert_allclose(sol.theta, expr.theta, rtol=0, atol=1e-10)
     del jnp
+
+
+def test_a_hessian_less_loss_on_an_infinite_horizon_says_what_is_missing():
+    problem = lossnav.Problem(value_and_grad, **{**SETTINGS, "horizon": "infinite", "end": None})
+    with pytest.raises(lossnav.UsageError, match="Hessians"):
+        lossnav.solve(problem, "direct")
+
+
+def test_rule_at_raises_the_loss_exception():
+    state = {"fail": False}
+
+    def flaky(theta, t):
+        if state["fail"]:
+            raise KeyError("inside rule_at")
+        return value_and_grad(theta, t)
+
+    sol = lossnav.solve(lossnav.Problem(lossnav.CallableLoss(flaky, hessian), **SETTINGS))
+    state["fail"] = True
+    with pytest.raises(KeyError):
+        sol.rule_at([1.0])

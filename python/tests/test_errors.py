@@ -70,8 +70,11 @@ def test_bad_arguments_raise_usage_error():
     sol = lossnav.solve(FIGURE1)
     with pytest.raises(lossnav.UsageError, match="outside the horizon"):
         sol.eval(4.5)
+    # A loss with the wrong signature: its own TypeError when it is first called, at θ0.
+    with pytest.raises(TypeError):
+        lossnav.Problem(lambda x: x**2, theta0=[1.0], horizon=1.0)
     with pytest.raises(lossnav.UsageError):
-        lossnav.Problem(lambda x: x**2, theta0=[1.0], horizon=1.0)  # type: ignore[arg-type]
+        lossnav.Problem(42, theta0=[1.0], horizon=1.0)  # type: ignore[arg-type]
 
 
 def test_a_failed_solve_raises_solver_error_with_its_kind():
@@ -118,3 +121,55 @@ def test_ctrl_c_stops_a_long_solve_within_a_second():
     finally:
         signal.signal(signal.SIGINT, previous)
     assert elapsed < 0.5 + 1.0, f"returned after {elapsed:.2f} s"
+
+
+def test_option_values_are_usage_errors():
+    with pytest.raises(lossnav.UsageError):
+        lossnav.solve(FIGURE1, tol=-1.0)
+    with pytest.raises(lossnav.UsageError):
+        lossnav.solve(FIGURE1, "direct", intervals=-1)
+    with pytest.raises(lossnav.UsageError):
+        lossnav.solve(FIGURE1, "direct", intervals=1.5)  # type: ignore[arg-type]
+
+
+def test_an_infinite_horizon_round_trips_and_replace_changes_the_loss():
+    p = lossnav.Problem.from_spec(ROOT / "problems" / "specs" / "figure1-double-well-infinite.json")
+    assert p.horizon == math.inf
+    assert p.replace(horizon=p.horizon).horizon == math.inf
+    q = p.replace(loss={"quadratic": {"curvatures": [1.0, 2.0], "minimum": [0.0, 0.0]}})
+    assert "quadratic" in q.summary()["loss"].lower() or q.summary()["loss"] != p.summary()["loss"]
+    text = "\ufeff" + (ROOT / "problems" / "specs" / "figure1-double-well.json").read_text()
+    assert lossnav.Problem.from_spec(text).dim == 2
+
+
+def test_ctrl_c_during_a_python_loss_solve_then_exit_is_clean(tmp_path):
+    # The worker left finishing its step must not call into Python while the interpreter
+    # finalises (it aborted with "PyGILState_Release ... finalizing").
+    script = tmp_path / "interrupt.py"
+    script.write_text(
+        """
+import os, signal, threading, time
+import numpy as np
+import lossnav
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+def vg(theta, t):
+    time.sleep(0.002)
+    return (theta**2).sum(axis=1) * 0.5, theta.copy()
+
+problem = lossnav.Problem(vg, theta0=[1.0] * 50, horizon=50.0)
+threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    lossnav.solve(problem, "direct", intervals=2000, tol=1e-12)
+    print("finished")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "interrupted"

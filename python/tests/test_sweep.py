@@ -83,3 +83,29 @@ def test_a_dask_sweep_of_200_points_equals_the_in_process_one(dask_client):
     assert remote == local
     expected = cli_lines("sweep", str(SPEC), "--set", "gamma=0.05:0.85:200")
     assert local == expected
+
+
+def test_a_dask_sweep_survives_a_killed_worker(dask_client):
+    import os
+    import signal
+    import threading
+    import time
+
+    grid = {"gamma": cli_range(0.05, 0.85, 400)}
+    local = lossnav.sweep(SPEC, grid, as_frame=False)
+    pids = list(dask_client.run(os.getpid).values())
+    killed = {}
+
+    def kill_one():
+        killed["at"] = time.monotonic()
+        os.kill(pids[0], signal.SIGKILL)
+
+    # One point per task: the sweep is still running when a worker dies; the nanny restarts
+    # it and the scheduler reruns its lost tasks.
+    timer = threading.Timer(0.3, kill_one)
+    timer.start()
+    remote = lossnav.sweep(SPEC, grid, client=dask_client, chunk_size=1, as_frame=False)
+    finished = time.monotonic()
+    timer.join()
+    assert killed["at"] < finished, "the worker died after the sweep ended: nothing was tested"
+    assert remote == local

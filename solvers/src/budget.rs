@@ -52,6 +52,8 @@ pub struct Budget {
     previous: Option<(Instant, Option<Instant>)>,
     /// The enclosing cancel flag, when this scope replaced it.
     previous_cancel: Option<Option<Arc<AtomicBool>>>,
+    /// A scope belongs to the thread whose state it changed.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl std::fmt::Debug for Budget {
@@ -106,6 +108,7 @@ impl Budget {
         Self {
             previous,
             previous_cancel: None,
+            _not_send: std::marker::PhantomData,
         }
     }
 
@@ -132,9 +135,16 @@ impl Budget {
     /// flag. [`BudgetHandle::enter`] on the worker opens the scope.
     pub fn handle() -> BudgetHandle {
         BudgetHandle {
-            deadline: BUDGET.get().and_then(|(_, d)| d),
+            budget: BUDGET.get(),
             cancel: CANCEL.with_borrow(Clone::clone),
         }
+    }
+
+    /// Whether this thread's cancel flag is raised: for loops that keep a copy of the
+    /// deadline and compare the clock with it, and for callbacks into a host language that
+    /// must stop once the caller has moved on.
+    pub fn cancelled() -> bool {
+        CANCEL.with_borrow(|c| c.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)))
     }
 
     /// This thread's deadline, if it has one (one already past once a cancel flag is raised).
@@ -156,18 +166,22 @@ impl Budget {
 /// A thread's budget, to be taken on by worker threads (see [`Budget::handle`]).
 #[derive(Debug, Clone, Default)]
 pub struct BudgetHandle {
-    deadline: Option<Instant>,
+    budget: Option<(Instant, Option<Instant>)>,
     cancel: Option<Arc<AtomicBool>>,
 }
 
 impl BudgetHandle {
-    /// Opens, on the calling thread, a scope with the handle's deadline and cancel flag.
+    /// Opens, on the calling thread, a scope with exactly the handle's start, deadline and
+    /// cancel flag (not combined with the thread's own: a pool thread that picks up this
+    /// work while waiting on other work must not mix the two), restored on drop.
     pub fn enter(&self) -> Budget {
-        let mut scope = Budget::until(self.deadline);
-        if let Some(flag) = &self.cancel {
-            scope.previous_cancel = Some(CANCEL.with_borrow_mut(|c| c.replace(flag.clone())));
+        let previous = BUDGET.replace(self.budget);
+        let previous_cancel = CANCEL.with_borrow_mut(|c| std::mem::replace(c, self.cancel.clone()));
+        Budget {
+            previous,
+            previous_cancel: Some(previous_cancel),
+            _not_send: std::marker::PhantomData,
         }
-        scope
     }
 }
 

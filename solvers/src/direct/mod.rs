@@ -171,7 +171,7 @@ impl Watch {
                 total: None,
             });
         }
-        if self.deadline.is_some_and(|d| Instant::now() > d) {
+        if self.deadline.is_some_and(|d| Instant::now() > d) || crate::budget::Budget::cancelled() {
             return Err(SolverError::TimeLimit {
                 what: format!(
                     "the direct method's L-BFGS (iteration {iteration}, best gradient norm \
@@ -420,7 +420,10 @@ impl Objective<'_> {
         // Read every 8 intervals: one evaluation can take seconds at large D.
         let deadline = crate::budget::Budget::deadline();
         for i in 0..n - 1 {
-            if i % 8 == 7 && deadline.is_some_and(|d| Instant::now() > d) {
+            if i % 8 == 7
+                && (deadline.is_some_and(|d| Instant::now() > d)
+                    || crate::budget::Budget::cancelled())
+            {
                 grad.iter_mut().for_each(|g| *g = f64::NAN);
                 return f64::NAN;
             }

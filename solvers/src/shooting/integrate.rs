@@ -30,12 +30,12 @@ where
         return Ok(Vec::new());
     };
     let out_of_time = |t: f64| {
-        deadline
-            .is_some_and(|d| std::time::Instant::now() > d)
-            .then(|| SolverError::TimeLimit {
-                what: format!("{what} (at t = {t:.4e} of {t_end:.4e})"),
-                residual: f64::NAN,
-            })
+        (deadline.is_some_and(|d| std::time::Instant::now() > d)
+            || crate::budget::Budget::cancelled())
+        .then(|| SolverError::TimeLimit {
+            what: format!("{what} (at t = {t:.4e} of {t_end:.4e})"),
+            residual: f64::NAN,
+        })
     };
     // A right-hand side stopped by the deadline fails the step: that is the time limit.
     let failed = |e: diffsol::DiffsolError, t: f64| {
@@ -62,7 +62,7 @@ where
         // a step, and prompt enough), every step for large ones, whose single step can take a
         // second (D = 200 with variational equations: 160 400 states).
         if let Some(deadline) = deadline.filter(|_| steps % every == 0) {
-            if std::time::Instant::now() > deadline {
+            if std::time::Instant::now() > deadline || crate::budget::Budget::cancelled() {
                 return Err(SolverError::TimeLimit {
                     what: format!("{what} (at t = {before:.4e} of {t_end:.4e})"),
                     residual: f64::NAN,

@@ -117,7 +117,9 @@ fn flow(
             // One diffsol step (with its rejections and its choice of the first step) can
             // outlast the budget on a large system; past the deadline the field is NaN, the
             // step fails, and `dense_output` reports the time limit.
-            if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            if deadline.is_some_and(|d| std::time::Instant::now() > d)
+                || crate::budget::Budget::cancelled()
+            {
                 os.fill(f64::NAN);
                 return;
             }
@@ -574,7 +576,9 @@ impl Shooting {
                     worst_t,
                 });
             }
-            if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            if deadline.is_some_and(|d| std::time::Instant::now() > d)
+                || crate::budget::Budget::cancelled()
+            {
                 return Err(SolverError::TimeLimit {
                     what: format!(
                         "shooting's Newton iteration {iterations} (largest residual near t = {worst_t:.4})"

@@ -230,7 +230,10 @@ pub(crate) fn descend(lag: &Lagrangian, theta0: &DVector<f64>) -> DVector<f64> {
     for iteration in 0..200_000 {
         // The descent is part of a solve: it stops where the solve's budget does (the caller
         // then finds a nonzero gradient and discards the point).
-        if iteration % 256 == 255 && deadline.is_some_and(|t| std::time::Instant::now() > t) {
+        if iteration % 256 == 255
+            && (deadline.is_some_and(|t| std::time::Instant::now() > t)
+                || crate::budget::Budget::cancelled())
+        {
             break;
         }
         let g = gradient_vec(loss, theta.as_slice(), 0.0);

@@ -64,7 +64,9 @@ impl System<'_> {
         self.residual(t, y, ws, res)?;
         let mut last_step = f64::INFINITY;
         for iter in 0..opts.max_iterations {
-            if opts.deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            if opts.deadline.is_some_and(|d| std::time::Instant::now() > d)
+                || crate::budget::Budget::cancelled()
+            {
                 return Err(SolverError::TimeLimit {
                     what: format!(
                         "the boundary-value solver's Newton iteration {iter} (mesh of {} nodes)",
