@@ -1,6 +1,6 @@
-"""A 200-point sweep of the Figure 1 problem on Dask: one worker against two.
+"""A sweep of the Figure 1 problem on Dask: one worker against two.
 
-    target/python-venv/bin/python benches/python_dask.py
+    target/python-venv/bin/python benches/python_dask.py [POINTS]   # default 200
 
 LocalCluster with one thread per worker process, default chunks (about four per worker),
 after a warm-up sweep on each cluster; also the in-process sweep on one and on all threads.
@@ -9,6 +9,7 @@ after a warm-up sweep on each cluster; also the in-process sweep on one and on a
 from __future__ import annotations
 
 import pathlib
+import sys
 import time
 
 import lossnav
@@ -16,7 +17,8 @@ from dask.distributed import Client, LocalCluster
 
 SPEC = pathlib.Path(__file__).resolve().parents[1] / "problems" / "specs" / \
     "figure1-double-well-infinite.json"
-GRID = {"gamma": [0.05 + 0.8 * i / 199 for i in range(200)]}
+POINTS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+GRID = {"gamma": [0.05 + 0.8 * i / (POINTS - 1) for i in range(POINTS)]}
 
 
 def timed(f) -> float:
@@ -27,6 +29,7 @@ def timed(f) -> float:
 
 
 def main() -> None:
+    print(f"{POINTS} points")
     for jobs in (1, None):
         s = timed(lambda: lossnav.sweep(SPEC, GRID, jobs=jobs, as_frame=False))
         print(f"in-process, jobs={jobs or 'all'}: {s:.2f} s")
