@@ -375,16 +375,19 @@ class Solution:
 
     def __init__(self, solved: Any, problem: Problem) -> None:
         self._solved = solved
-        self._doc: Dict[str, Any] = json.loads(solved.document)
+        # The scalars now; the arrays straight from the solver's doubles; the whole document
+        # (to_dict) parsed only when asked for.
+        self._summary: Dict[str, Any] = json.loads(solved.summary)
+        self._full: Optional[Dict[str, Any]] = None
         self.problem = problem
-        d = self._doc
-        self.t = np.asarray(d["t"], dtype=float)
-        dim = problem.dim
-        self.theta = np.asarray(d["theta"], dtype=float).reshape(len(self.t), dim)
-        self.p = np.asarray(d["p"], dtype=float).reshape(len(self.t), dim)
-        self.loss = np.asarray(d["loss"], dtype=float)
-        self.kinetic = np.asarray(d["kinetic"], dtype=float)
-        self.hamiltonian = np.asarray(d["hamiltonian"], dtype=float)
+        d = self._summary
+        self.t = solved.node_array("t")
+        n, dim = len(self.t), problem.dim
+        self.theta = solved.node_array("theta").reshape(n, dim)
+        self.p = solved.node_array("p").reshape(n, dim)
+        self.loss = solved.node_array("loss")
+        self.kinetic = solved.node_array("kinetic")
+        self.hamiltonian = solved.node_array("hamiltonian")
         self.cost: float = d["cost"]
         self.cost_is_relative: bool = d["cost_is_relative"]
         self.method: str = d["method"]
@@ -424,14 +427,16 @@ class Solution:
     def _end(self) -> float:
         """The last time the solution covers: the horizon, or the span an infinite-horizon
         task-switching problem was solved on."""
-        h = self._doc.get("horizon")
+        h = self._summary.get("horizon")
         if isinstance(h, Mapping) and "solved_to" in h:
             return float(h["solved_to"])
         return self.problem.horizon
 
     def to_dict(self) -> Dict[str, Any]:
         """The document ``lossnav solve`` prints for the same problem and options."""
-        return copy.deepcopy(self._doc)
+        if self._full is None:
+            self._full = json.loads(self._solved.document)
+        return copy.deepcopy(self._full)
 
     def plot(self, ax: Any = None, **line_kwargs: Any) -> Any:
         """θᵢ(t) against t on matplotlib axes (new ones when ``ax`` is None); returns them."""

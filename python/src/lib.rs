@@ -310,6 +310,9 @@ impl Compiled {
     }
 }
 
+/// The per-node arrays of a solve's document.
+const NODE_ARRAYS: [&str; 6] = ["t", "theta", "p", "loss", "kinetic", "hamiltonian"];
+
 /// θ and p at several times, each of shape (times, D).
 type ThetaAndP<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
 
@@ -317,7 +320,7 @@ type ThetaAndP<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
 /// nodes.
 #[pyclass(frozen, module = "lossnav._lossnav")]
 struct Solved {
-    doc: String,
+    doc: serde_json::Value,
     solution: Solution,
     problem: Arc<lossnav_problems::Problem>,
     /// The report of a Python loss.
@@ -326,10 +329,55 @@ struct Solved {
 
 #[pymethods]
 impl Solved {
-    /// The JSON document, as `lossnav solve` prints it.
+    /// The JSON document, as `lossnav solve` prints it (serialised when asked for).
     #[getter]
-    fn document(&self) -> &str {
-        &self.doc
+    fn document(&self) -> String {
+        serde_json::to_string(&self.doc).expect("JSON values serialise")
+    }
+
+    /// The document without its per-node arrays, as JSON: what a summary needs, cheap to
+    /// parse.
+    #[getter]
+    fn summary(&self) -> String {
+        let mut map = serde_json::Map::new();
+        if let Some(doc) = self.doc.as_object() {
+            for (k, v) in doc {
+                if !NODE_ARRAYS.contains(&k.as_str()) {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// The per-node array `name` of the document (t, theta, p, loss, kinetic, hamiltonian)
+    /// as a float64 array: (N,) or (N, D), the same doubles as the document's.
+    fn node_array<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+    ) -> PyResult<Bound<'py, numpy::PyArrayDyn<f64>>> {
+        if !NODE_ARRAYS.contains(&name) {
+            return Err(PyRuntimeError::new_err(format!("no node array {name:?}")));
+        }
+        let rows = self.doc[name].as_array().cloned().unwrap_or_default();
+        let n = rows.len();
+        let mut flat = Vec::with_capacity(n);
+        let mut width = None;
+        for r in &rows {
+            match r {
+                serde_json::Value::Array(xs) => {
+                    width.get_or_insert(xs.len());
+                    flat.extend(xs.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)));
+                }
+                x => flat.push(x.as_f64().unwrap_or(f64::NAN)),
+            }
+        }
+        let shape: Vec<usize> = match width {
+            Some(w) => vec![n, w],
+            None => vec![n],
+        };
+        numpy::PyArray1::from_vec(py, flat).reshape(shape)
     }
 
     /// θ(t) and p(t) of the continuous solution at the times `t`: two arrays of shape
@@ -471,7 +519,7 @@ fn solve(
         solved.doc = doc;
     }
     Ok(Solved {
-        doc: serde_json::to_string(&solved.doc).expect("JSON values serialise"),
+        doc: solved.doc,
         solution: solved.solution,
         problem,
         status,
