@@ -63,6 +63,10 @@ def test_solution_arrays_and_the_interpolant():
     n = len(sol.t)
     assert sol.theta.shape == (n, 2) and sol.p.shape == (n, 2)
     assert sol.t[0] == 0.0 and sol.t[-1] == 4.0
+    # The arrays are the document's doubles.
+    doc = sol.to_dict()
+    for name in ("t", "theta", "p", "loss", "kinetic", "hamiltonian"):
+        np.testing.assert_array_equal(getattr(sol, name), np.asarray(doc[name]))
     # The interpolant passes through the nodes (Hermite interpolation of the node values).
     theta, p = sol.eval(sol.t)
     np.testing.assert_allclose(theta, sol.theta, rtol=0, atol=1e-12)
