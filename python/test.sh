@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# Builds the Python package from this checkout into a virtual environment (target/python-venv)
-# and runs its tests (python/tests) on the installed wheel. Needs Python >= 3.9 with venv and
-# pip, the Rust toolchain, and the command-line binary (`cargo build --release`) that the
-# tests compare with. Installs the test dependencies from the package registry.
+# The Python package's tests on an installed wheel: builds the wheel with maturin
+# (target/wheels), installs it into a virtual environment (target/python-venv, created if
+# missing, with python/requirements-test.txt from the package registry) and runs pytest on
+# python/tests. Needs Python >= 3.9 with venv and pip and the Rust toolchain; builds the
+# command-line binary the tests compare with. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 VENV="target/python-venv"
+TARGET="${CARGO_TARGET_DIR:-target}"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet numpy pytest pandas "dask[distributed]" matplotlib jax nbclient nbformat ipykernel
+"$VENV/bin/python" -m pip install --quiet -r python/requirements-test.txt
+
+# The binary the tests compare with (same features as the workspace's test build).
 cargo build --release --workspace
+
+# The wheel, built by maturin (abi3: one wheel for CPython >= 3.9), then installed.
 start=$(date +%s)
-"$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python
-echo "python/test.sh: the package built and installed in $(( $(date +%s) - start )) s"
+rm -f "$TARGET"/wheels/lossnav-*.whl
+"$VENV/bin/maturin" build --release --manifest-path python/Cargo.toml \
+  --interpreter "$VENV/bin/python" --out "$TARGET/wheels"
+wheels=("$TARGET"/wheels/lossnav-*.whl)
+if [ "${#wheels[@]}" -ne 1 ] || [ ! -f "${wheels[0]}" ]; then
+  echo "python/test.sh: expected one lossnav wheel in $TARGET/wheels, found: ${wheels[*]}" >&2
+  exit 1
+fi
+"$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "${wheels[0]}"
+echo "python/test.sh: built and installed ${wheels[0]##*/} in $(( $(date +%s) - start )) s"
+
 # From outside the source tree, so the installed package is the one imported.
 cd python/tests
 "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"

@@ -150,9 +150,7 @@ impl Budget {
     /// This thread's deadline, if it has one (one already past once a cancel flag is raised).
     pub fn deadline() -> Option<Instant> {
         let budget = BUDGET.get();
-        let cancelled =
-            CANCEL.with_borrow(|c| c.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)));
-        if cancelled {
+        if Self::cancelled() {
             return Some(budget.map_or_else(Instant::now, |(start, _)| start));
         }
         budget.and_then(|(_, d)| d)
