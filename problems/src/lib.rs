@@ -38,6 +38,7 @@ pub mod landscapes;
 mod linalg;
 pub mod metric;
 mod notation;
+pub mod parameter;
 pub mod problem;
 pub mod spec;
 mod tape;
@@ -60,5 +61,6 @@ pub use landscapes::rosenbrock::Rosenbrock;
 pub use metric::{Constant, Diagonal, ExprMetric, Identity, Metric};
 /// The linear-algebra crate of the public signatures.
 pub use nalgebra;
+pub use parameter::SpecPath;
 pub use problem::{End, Horizon, Problem};
 pub use spec::{load_problem, Spec};

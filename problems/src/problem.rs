@@ -257,6 +257,28 @@ impl Problem {
         .map(|p| p.with_name(self.name.clone()))
     }
 
+    /// The same problem from another start point (for sensitivities); re-validated.
+    pub fn with_theta0(&self, theta0: DVector<f64>) -> Result<Self> {
+        Self::new(
+            self.lagrangian.clone(),
+            theta0,
+            self.horizon,
+            self.end.clone(),
+        )
+        .map(|p| p.with_name(self.name.clone()))
+    }
+
+    /// The same problem with another end condition (for sensitivities); re-validated.
+    pub fn with_end(&self, end: End) -> Result<Self> {
+        Self::new(
+            self.lagrangian.clone(),
+            self.theta0.clone(),
+            self.horizon,
+            end,
+        )
+        .map(|p| p.with_name(self.name.clone()))
+    }
+
     /// The same problem on another horizon (for continuation in the horizon); re-validated.
     pub fn with_horizon(&self, horizon: Horizon) -> Result<Self> {
         Self::new(

@@ -30,6 +30,7 @@
 //! | `shooting/` | forward integration with diffsol: multiple shooting and [`simulate`] |
 //! | `certify/` | the second-order [`certificate`] and [`jacobi`]'s conjugate points |
 //! | `search/` | the [`search`] for the cheapest certified minimum over [`extremals`] |
+//! | `sensitivity/` | [`sensitivity`]: `dJ*/dp` of any solution, `dθ(t)/dp` of boundary-value solutions |
 //!
 //! Arrows run one way: `search → {bvp, direct} → {certify, target, linalg} → solution → error`;
 //! the direct method borrows the collocation residual of `bvp/` for its error estimate.
@@ -44,6 +45,7 @@ mod linalg;
 mod memory;
 pub mod observe;
 pub mod search;
+pub mod sensitivity;
 mod shooting;
 pub mod solution;
 mod solver;

@@ -165,7 +165,7 @@ impl Default for NewtonMatrix {
 
 impl NewtonMatrix {
     /// A zero matrix for `intervals` intervals and `d` parameters, reusing storage.
-    fn reset(&mut self, d: usize, intervals: usize) {
+    pub(crate) fn reset(&mut self, d: usize, intervals: usize) {
         let m = (intervals + 1) * 2 * d;
         match self {
             NewtonMatrix::Band(b) if d < STAIRCASE_MIN_DIM => b.reset(m, 3 * d - 1, 3 * d - 1),
@@ -198,14 +198,14 @@ impl NewtonMatrix {
         }
     }
 
-    fn factor(&mut self) -> Result<(), Singular> {
+    pub(crate) fn factor(&mut self) -> Result<(), Singular> {
         match self {
             NewtonMatrix::Band(b) => b.factor(),
             NewtonMatrix::Staircase(s) => s.factor(),
         }
     }
 
-    fn solve(&self, x: &mut [f64]) {
+    pub(crate) fn solve(&self, x: &mut [f64]) {
         match self {
             NewtonMatrix::Band(b) => b.solve(x),
             NewtonMatrix::Staircase(s) => s.solve(x),
