@@ -43,10 +43,9 @@ pub struct SpecPath {
 }
 
 fn invalid(name: &str, why: impl Into<String>) -> ProblemError {
-    ProblemError::Parameter {
-        name: name.to_string(),
-        value: f64::NAN,
-        requirement: why.into(),
+    ProblemError::Invalid {
+        field: name.to_string(),
+        message: format!("expected {}", why.into()),
     }
 }
 

@@ -12,6 +12,7 @@ import copy
 import json
 import math
 import os
+import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -371,6 +372,10 @@ class Solution:
         accuracy, second_order, diagnostics: dicts as in ``lossnav solve``'s JSON.
         optimality: what the search certified (``None`` for a local solve).
         extremals: every distinct extremal the search found (``[]`` for a local solve).
+        sensitivities: for each parameter asked for in :func:`solve`, a dict with ``value``,
+            ``step``, ``cost`` (dJ*/dp), ``cost_error`` (its estimated error) and, for bvp
+            solutions, ``theta`` and ``p`` (dθ/dp and dp/dp at the mesh times, shape (N, D))
+            with ``path_error``, else ``path_unavailable`` (the reason).
     """
 
     def __init__(self, solved: Any, problem: Problem) -> None:
@@ -397,6 +402,21 @@ class Solution:
         self.diagnostics: Dict[str, Any] = d["diagnostics"]
         self.optimality: Optional[str] = d.get("optimality")
         self.extremals: List[Dict[str, Any]] = d.get("extremals", [])
+        self.sensitivities: Dict[str, Dict[str, Any]] = {}
+        for entry in d.get("sensitivities", []):
+            item: Dict[str, Any] = {
+                "value": entry["value"],
+                "step": entry["step"],
+                "cost": entry["cost"]["value"],
+                "cost_error": entry["cost"]["error"],
+            }
+            if "theta" in entry:
+                item["theta"] = np.asarray(entry["theta"], dtype=float).reshape(n, dim)
+                item["p"] = np.asarray(entry["p"], dtype=float).reshape(n, dim)
+                item["path_error"] = entry["path_error"]
+            else:
+                item["path_unavailable"] = entry["path_unavailable"]
+            self.sensitivities[entry["name"]] = item
 
     def eval(self, t: Union[float, Sequence[float], np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
         """θ(t) and p(t) of the continuous solution (the solver's interpolant): arrays of
@@ -477,6 +497,7 @@ def solve(
     intervals: int = 200,
     at: Sequence[float] = (),
     scheme: str = "auto",
+    sensitivities: Sequence[str] = (),
 ) -> Solution:
     """Solves a problem as ``lossnav solve`` does.
 
@@ -493,6 +514,11 @@ def solve(
         intervals: mesh intervals of the direct method.
         at: times at which the document samples θ, p and the implied rule.
         scheme: bvp's discretisation, ``"auto"``, ``"4"`` or ``"6"``.
+        sensitivities: parameters to differentiate the solution by (``Solution.sensitivities``):
+            ``"eta"``, ``"k"``, ``"gamma"``, ``"horizon"``, ``"theta0[i]"``, ``"end[i]"``, or a
+            numeric field of the spec by its path (``"params.a"``, ``"metric.diag[0]"``,
+            ``"drift.linear[0][1]"``). dJ*/dp comes from the envelope theorem (no extra
+            solve), dθ/dp from the factored collocation equations (bvp).
 
     The GIL is released while solving, and Ctrl-C stops the solve within a fraction of a
     second (``KeyboardInterrupt``).
@@ -507,6 +533,15 @@ def solve(
             "none: pass CallableLoss(..., hessian=...) or use method='direct', which needs "
             "only values and gradients"
         )
+    if isinstance(sensitivities, str):
+        sensitivities = [sensitivities]
+    names = [str(x) for x in sensitivities]
+    core = re.compile(r"^(eta|k|gamma|horizon|theta0(\[\d+\]|\.\d+)|end(\.fixed)?(\[\d+\]|\.\d+))$")
+    if pl is not None and any(not core.match(x) for x in names):
+        raise UsageError(
+            "with a Python loss, sensitivities are available for eta, k, gamma, horizon, "
+            "theta0[i] and end[i] (the loss's own parameters live in Python)"
+        )
     solved = _lossnav.solve(
         p._compiled,
         method=method,
@@ -516,6 +551,7 @@ def solve(
         local=bool(local),
         max_seconds=None if max_seconds is None else float(max_seconds),
         scheme=str(scheme),
+        sensitivities=names,
     )
     return Solution(solved, p)
 

@@ -415,7 +415,7 @@ impl Solved {
 
 /// Solves a compiled spec as `lossnav solve` does (the search by default).
 #[pyfunction]
-#[pyo3(signature = (problem, method="bvp", tol=None, intervals=200, at=Vec::new(), local=false, max_seconds=None, scheme="auto"))]
+#[pyo3(signature = (problem, method="bvp", tol=None, intervals=200, at=Vec::new(), local=false, max_seconds=None, scheme="auto", sensitivities=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn solve(
     py: Python<'_>,
@@ -427,6 +427,7 @@ fn solve(
     local: bool,
     max_seconds: Option<f64>,
     scheme: &str,
+    sensitivities: Vec<String>,
 ) -> PyResult<Solved> {
     let usage = |m: String| to_pyerr(py, &CliError::Usage(m));
     let method = match method {
@@ -464,6 +465,7 @@ fn solve(
         max_seconds,
         scheme,
         observer: None,
+        sensitivities,
     };
     let inner = problem.get().0.clone();
     let (problem, status) = inner.problem_for_solve(py)?;

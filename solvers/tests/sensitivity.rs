@@ -411,7 +411,7 @@ fn bad_requests_are_refused() {
     let sol = bvp().solve(&inf).unwrap();
     let opts = SensitivityOptions::default();
     for p in [Parameter::Horizon, Parameter::End(0), Parameter::Theta0(7)] {
-        let e = sensitivities(&inf, &sol, &[p.clone()], &opts).unwrap_err();
+        let e = sensitivities(&inf, &sol, std::slice::from_ref(&p), &opts).unwrap_err();
         assert!(e.to_string().contains(&p.name()[..3]), "{e}");
     }
     for step in [0.0, -1e-3, 0.5, f64::NAN] {

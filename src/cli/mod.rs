@@ -181,6 +181,13 @@ pub enum Command {
         /// time-dependent problems).
         #[arg(long, value_enum, default_value_t = SchemeArg::Auto)]
         scheme: SchemeArg,
+        /// Derivatives of the optimal cost and path with respect to these parameters, comma
+        /// separated: eta, k, gamma, horizon, theta0[i], end[i], params.NAME, or any numeric
+        /// field of the spec by its path (metric.diag[0], drift.linear[0][1], …). Added to
+        /// the JSON as "sensitivities" (dJ*/dp with an error estimate; dθ/dp and dp/dp at the
+        /// nodes for bvp solutions).
+        #[arg(long, value_delimiter = ',')]
+        sensitivities: Vec<String>,
     },
     /// Integrate a learning rule forward and report the objective J it achieves.
     ///
@@ -522,6 +529,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             summary,
             format,
             scheme,
+            sensitivities,
         } => solve::run(solve::SolveArgs {
             spec: &spec,
             method,
@@ -534,6 +542,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             format,
             max_seconds,
             scheme,
+            sensitivities: &sensitivities,
         }),
         Command::Rule { spec } => rule::run(&spec),
         Command::Sweep {

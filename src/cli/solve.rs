@@ -22,6 +22,7 @@ pub struct SolveArgs<'a> {
     pub format: Option<Format>,
     pub max_seconds: Option<f64>,
     pub scheme: SchemeArg,
+    pub sensitivities: &'a [String],
 }
 
 pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
@@ -62,6 +63,7 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
         max_seconds: args.max_seconds,
         scheme: args.scheme.into(),
         observer: Some(status.clone()),
+        sensitivities: args.sensitivities.to_vec(),
     };
     let solved = crate::commands::solve(&path, &spec, &problem, &opts)?;
     drop(status);

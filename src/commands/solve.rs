@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use lossnav_problems::{Horizon, Problem, Spec};
+use lossnav_problems::{Horizon, Problem, Spec, SpecPath};
+use lossnav_solvers::sensitivity::{sensitivities, Parameter, SensitivityOptions};
 use lossnav_solvers::observe::Observer;
 use lossnav_solvers::{Accuracy, Bvp, Direct, Scheme, Search, Shooting, Solution};
 
@@ -32,6 +33,8 @@ pub struct SolveOptions {
     pub scheme: Scheme,
     /// Where progress reports go.
     pub observer: Option<Arc<dyn Observer>>,
+    /// Parameters to differentiate the solution by ([`parameters`]).
+    pub sensitivities: Vec<String>,
 }
 
 impl Default for SolveOptions {
@@ -45,6 +48,7 @@ impl Default for SolveOptions {
             max_seconds: None,
             scheme: Scheme::Auto,
             observer: None,
+            sensitivities: Vec::new(),
         }
     }
 }
@@ -60,8 +64,95 @@ pub struct Solved {
     pub missed: bool,
 }
 
-/// Solves `problem` (built from `spec`; `label` names it in errors) as `lossnav solve` does.
+/// Solves `problem` (built from `spec`; `label` names it in errors) as `lossnav solve` does,
+/// with the sensitivities asked for in `"sensitivities"`.
 pub fn solve(
+    label: &str,
+    spec: &Spec,
+    problem: &Problem,
+    opts: &SolveOptions,
+) -> Result<Solved, CliError> {
+    // Names are checked before the solve, so a typo costs nothing.
+    let params = parameters(spec, problem, &opts.sensitivities)?;
+    let mut solved = solve_only(label, spec, problem, opts)?;
+    if !params.is_empty() {
+        if spec.task_switching.is_some() || spec.observation.is_some() {
+            return Err(CliError::Usage(
+                "--sensitivities: available for deterministic problems (not for specs with \
+                 task_switching or observation)"
+                    .into(),
+            ));
+        }
+        let s = sensitivities(
+            problem,
+            &solved.solution,
+            &params,
+            &SensitivityOptions::default(),
+        )
+        .map_err(|source| CliError::Solver {
+            path: label.to_string(),
+            source,
+        })?;
+        solved.doc["sensitivities"] = s.to_json();
+    }
+    Ok(solved)
+}
+
+/// The parameters named in `names`: `eta`, `k`, `gamma`, `horizon`, `theta0[i]` (or
+/// `theta0.i`), `end[i]` (or `end.fixed[i]`) directly, anything else as a numeric field of the
+/// spec ([`SpecPath`]: `params.NAME`, `metric.diag[0]`, `drift.linear[0][1]`, …), whose
+/// perturbed problems are built from the spec.
+pub fn parameters(spec: &Spec, problem: &Problem, names: &[String]) -> Result<Vec<Parameter>, CliError> {
+    let mut out = Vec::with_capacity(names.len());
+    for (k, name) in names.iter().enumerate() {
+        let name = name.trim();
+        if names[..k].iter().any(|n| n.trim() == name) {
+            return Err(CliError::Usage(format!("--sensitivities: {name} is named twice")));
+        }
+        let index = |prefixes: &[&str]| {
+            prefixes.iter().find_map(|p| {
+                name.strip_prefix(p).and_then(|rest| {
+                    rest.strip_prefix('[')
+                        .and_then(|r| r.strip_suffix(']'))
+                        .or_else(|| rest.strip_prefix('.'))
+                        .and_then(|i| i.parse::<usize>().ok())
+                })
+            })
+        };
+        let param = match name {
+            "eta" => Parameter::Eta,
+            "k" => Parameter::K,
+            "gamma" => Parameter::Gamma,
+            "horizon" => Parameter::Horizon,
+            _ => {
+                if let Some(i) = index(&["theta0"]) {
+                    Parameter::Theta0(i)
+                } else if let Some(i) = index(&["end.fixed", "end"]) {
+                    Parameter::End(i)
+                } else {
+                    let path = SpecPath::parse(name, spec)
+                        .map_err(|e| CliError::Usage(format!("--sensitivities: {e}")))?;
+                    let value = path
+                        .get(spec)
+                        .map_err(|e| CliError::Usage(format!("--sensitivities: {e}")))?;
+                    let spec = spec.clone();
+                    Parameter::Other {
+                        name: name.to_string(),
+                        value,
+                        build: Arc::new(move |v| path.set(&spec, v)?.to_problem()),
+                    }
+                }
+            }
+        };
+        param
+            .value(problem)
+            .map_err(|e| CliError::Usage(format!("--sensitivities: {e}")))?;
+        out.push(param);
+    }
+    Ok(out)
+}
+
+fn solve_only(
     label: &str,
     spec: &Spec,
     problem: &Problem,

@@ -545,12 +545,25 @@ fn cost_derivative(
     let eta = lag.eta();
     // Which constraints the parameter moves, by how much (first order, central differences
     // of the variants: exact for the built-in ones, which move them linearly).
-    let rate = |get: &dyn Fn(&Problem) -> f64| (get(&variants[0]) - get(&variants[1])) / (2.0 * h);
+    // The built-in boundary parameters move one constraint at unit rate, exactly.
+    #[derive(PartialEq)]
+    enum Moved {
+        Start(usize),
+        End(usize),
+        Horizon,
+    }
+    let rate_of = |moved: Moved, get: &dyn Fn(&Problem) -> f64| match param {
+        Parameter::Other { .. } => (get(&variants[0]) - get(&variants[1])) / (2.0 * h),
+        Parameter::Theta0(i) if moved == Moved::Start(*i) => 1.0,
+        Parameter::End(i) if moved == Moved::End(*i) => 1.0,
+        Parameter::Horizon if moved == Moved::Horizon => 1.0,
+        _ => 0.0,
+    };
     let mut boundary = 0.0;
     let mut boundary_error = 0.0;
     let p0 = &s.p[0];
     for (i, &pi) in p0.iter().enumerate() {
-        let r = rate(&|q: &Problem| q.theta0()[i]);
+        let r = rate_of(Moved::Start(i), &|q: &Problem| q.theta0()[i]);
         if r != 0.0 && drop != Some(Term::StartMultiplier) {
             boundary -= pi / eta * r;
         }
@@ -559,7 +572,7 @@ fn cost_derivative(
     if let End::Fixed(_) = problem.end() {
         let pt = s.p.last().expect("nodes");
         for (i, &pi) in pt.iter().enumerate() {
-            let r = rate(&|q: &Problem| match q.end() {
+            let r = rate_of(Moved::End(i), &|q: &Problem| match q.end() {
                 End::Fixed(e) => e[i],
                 _ => f64::NAN,
             });
@@ -569,7 +582,7 @@ fn cost_derivative(
         }
     }
     if let Horizon::Finite(_) = problem.horizon() {
-        let r = rate(&|q: &Problem| match q.horizon() {
+        let r = rate_of(Moved::Horizon, &|q: &Problem| match q.horizon() {
             Horizon::Finite(t) => t,
             Horizon::Infinite => f64::NAN,
         });
