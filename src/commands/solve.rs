@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use lossnav_problems::{Horizon, Problem, Spec, SpecPath};
-use lossnav_solvers::sensitivity::{sensitivities, Parameter, SensitivityOptions};
 use lossnav_solvers::observe::Observer;
+use lossnav_solvers::sensitivity::{sensitivities, Parameter, SensitivityOptions};
 use lossnav_solvers::{Accuracy, Bvp, Direct, Scheme, Search, Shooting, Solution};
 
 use crate::cli::{implied_rule_json, second_order_json, solution_json, CliError, Method};
@@ -102,12 +102,18 @@ pub fn solve(
 /// `theta0.i`), `end[i]` (or `end.fixed[i]`) directly, anything else as a numeric field of the
 /// spec ([`SpecPath`]: `params.NAME`, `metric.diag[0]`, `drift.linear[0][1]`, …), whose
 /// perturbed problems are built from the spec.
-pub fn parameters(spec: &Spec, problem: &Problem, names: &[String]) -> Result<Vec<Parameter>, CliError> {
+pub fn parameters(
+    spec: &Spec,
+    problem: &Problem,
+    names: &[String],
+) -> Result<Vec<Parameter>, CliError> {
     let mut out = Vec::with_capacity(names.len());
     for (k, name) in names.iter().enumerate() {
         let name = name.trim();
         if names[..k].iter().any(|n| n.trim() == name) {
-            return Err(CliError::Usage(format!("--sensitivities: {name} is named twice")));
+            return Err(CliError::Usage(format!(
+                "--sensitivities: {name} is named twice"
+            )));
         }
         let index = |prefixes: &[&str]| {
             prefixes.iter().find_map(|p| {
