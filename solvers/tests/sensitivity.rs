@@ -111,7 +111,14 @@ fn check(problem: &Problem, params: &[Parameter], opts: &SensitivityOptions) -> 
     let sol = bvp().solve(problem).map_err(|e| e.to_string())?;
     let s: Sensitivities = sensitivities(problem, &sol, params, opts).map_err(|e| e.to_string())?;
     let nodes: Vec<usize> = (0..sol.t.len()).step_by(3).collect();
-    let times: Vec<f64> = nodes.iter().map(|&i| sol.t[i]).collect();
+    let mut times: Vec<f64> = nodes.iter().map(|&i| sol.t[i]).collect();
+    // Between nodes too (a third of the way into every third interval): the interpolant of
+    // the path derivative.
+    let between: Vec<f64> = (0..sol.t.len() - 1)
+        .step_by(3)
+        .map(|i| sol.t[i] + (sol.t[i + 1] - sol.t[i]) / 3.0)
+        .collect();
+    times.extend(&between);
     let scale = sol
         .theta
         .as_flat()
@@ -149,6 +156,21 @@ fn check(problem: &Problem, params: &[Parameter], opts: &SensitivityOptions) -> 
                     return Err(format!(
                         "{}: dθ_{j}/dp at t = {:.4}: {a} against re-solves {b}",
                         got.name, sol.t[i]
+                    ));
+                }
+            }
+        }
+        for (k, &t) in between.iter().enumerate() {
+            if matches!(param, Parameter::Horizon) && k == between.len() - 1 {
+                continue;
+            }
+            let (theta, _) = p.at(t);
+            for (j, &b) in path[nodes.len() + k].iter().enumerate() {
+                let miss = (theta[j] - b).abs();
+                if miss.is_nan() || miss > p.error + 1e-6 * path_scale {
+                    return Err(format!(
+                        "{}: dθ_{j}/dp at t = {t:.4} (between nodes): {} against re-solves {b}",
+                        got.name, theta[j]
                     ));
                 }
             }

@@ -213,15 +213,72 @@ pub struct Derivative {
     pub error: f64,
 }
 
-/// `dθ/dp` and `dp/dp` at the solution's nodes.
+/// `dθ/dp` and `dp/dp` at the solution's nodes, with their time derivatives there (the
+/// derivative in `p` of the solution's slopes), for a cubic Hermite interpolant in between.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathDerivative {
+    /// The mesh times.
+    pub t: Vec<f64>,
     /// `dθ(t_i)/dp`, one vector per node.
     pub theta: NodeValues,
     /// `dp(t_i)/dp`, one vector per node.
     pub p: NodeValues,
-    /// Estimated error (largest over nodes and coordinates).
+    /// `d/dt dθ(t_i)/dp`.
+    pub theta_dot: NodeValues,
+    /// `d/dt dp(t_i)/dp`.
+    pub p_dot: NodeValues,
+    /// Estimated error of the nodal values and slopes (largest over nodes and coordinates).
     pub error: f64,
+    /// Sixth-order solutions: the derivative in `p` of the second derivatives at the nodes
+    /// (node-major, `2D` per node), for the quintic interpolant the solution itself uses.
+    second: Vec<f64>,
+}
+
+impl PathDerivative {
+    /// `dθ(t)/dp` and `dp(t)/dp` at any `t` of the mesh's span (clamped to it): the derivative
+    /// of the solution's own interpolant (quintic Hermite for sixth-order solutions, cubic
+    /// otherwise).
+    pub fn at(&self, t: f64) -> (Vec<f64>, Vec<f64>) {
+        let d = self.theta.dim();
+        let last = self.t.len() - 1;
+        let t = t.clamp(self.t[0], self.t[last]);
+        let i = match self.t.binary_search_by(|v| v.total_cmp(&t)) {
+            Ok(i) => i.min(last - 1),
+            Err(i) => i.saturating_sub(1).min(last - 1),
+        };
+        let h = self.t[i + 1] - self.t[i];
+        let x = (t - self.t[i]) / h;
+        let node = |k: usize| -> (Vec<f64>, Vec<f64>) {
+            let y = self.theta[k].iter().chain(&self.p[k]).copied().collect();
+            let f = self.theta_dot[k]
+                .iter()
+                .chain(&self.p_dot[k])
+                .copied()
+                .collect();
+            (y, f)
+        };
+        let ((y0, f0), (y1, f1)) = (node(i), node(i + 1));
+        let n = 2 * d;
+        let second = |k: usize| (!self.second.is_empty()).then(|| &self.second[k * n..(k + 1) * n]);
+        let mut out = vec![0.0; n];
+        hermite::value_at(
+            x,
+            h,
+            hermite::End {
+                y: &y0,
+                f: &f0,
+                a: second(i),
+            },
+            hermite::End {
+                y: &y1,
+                f: &f1,
+                a: second(i + 1),
+            },
+            &mut out,
+        );
+        let p = out.split_off(d);
+        (out, p)
+    }
 }
 
 /// The sensitivities with respect to one parameter.
@@ -776,29 +833,178 @@ impl Collocation {
             error = error.max((fine[j] - coarse[j]).abs() / 3.0);
         }
         error += 8.0 * f64::EPSILON * size / h;
+        // The slopes' derivative: d/dp F(t_i, y_i(p); p), the field's derivative along
+        // (dy/dp, 1), by the same differences (the field at y ± h·dy under each variant).
+        let mut slopes = [vec![0.0; m], vec![0.0; m], vec![0.0; m], vec![0.0; m]];
+        let mut curvatures: [Vec<f64>; 4] = Default::default();
+        let signs = [1.0, -1.0, 0.5, -0.5];
+        let mut moved = vec![0.0; m];
+        for (((q, out), curv), sign) in variants
+            .iter()
+            .zip(slopes.iter_mut())
+            .zip(curvatures.iter_mut())
+            .zip(signs)
+        {
+            let scale = match (t_ref, q.horizon()) {
+                (Some(t0), Horizon::Finite(t1)) => t1 / t0,
+                _ => 1.0,
+            };
+            let t: Vec<f64> = s.t.iter().map(|x| x * scale).collect();
+            for j in 0..m {
+                moved[j] = self.y[j] + sign * h * dy[j];
+            }
+            let lag = if drop == Some(Term::Field) {
+                problem.lagrangian()
+            } else {
+                q.lagrangian()
+            };
+            let free = EndCondition::Free {
+                eta: lag.eta(),
+                cost: None,
+            };
+            let sys = System {
+                order6: self.order6,
+                ..System::new(lag, q.theta0().as_slice(), &free)
+            };
+            sys.eval_nodes(&t, &moved, &mut self.ws)
+                .map_err(|e| format!("{} at a difference step: {e}", param.name()))?;
+            out.copy_from_slice(&self.ws.f);
+            // Sixth order: the second derivatives ∂F·F too (empty otherwise).
+            sys.eval_curvatures(&t, &moved, &mut self.ws);
+            curv.clone_from(&self.ws.a);
+        }
+        let mut second = vec![0.0; curvatures[0].len()];
+        for (j, v) in second.iter_mut().enumerate() {
+            let d1 = (curvatures[0][j] - curvatures[1][j]) / (2.0 * h);
+            let d2 = (curvatures[2][j] - curvatures[3][j]) / h;
+            *v = (4.0 * d2 - d1) / 3.0;
+        }
+        let mut dslope = vec![0.0; m];
+        for j in 0..m {
+            let d1 = (slopes[0][j] - slopes[1][j]) / (2.0 * h);
+            let d2 = (slopes[2][j] - slopes[3][j]) / h;
+            dslope[j] = (4.0 * d2 - d1) / 3.0;
+            error = error.max((d2 - d1).abs() / 3.0);
+        }
         if matches!(param, Parameter::Horizon) && drop != Some(Term::Rescale) {
-            // From fixed t/T to fixed t: dy(t)/dT = dy/dT|_{t/T} - (t/T) ẏ(t).
+            // From fixed t/T to fixed t: dy(t)/dT = dy/dT|_{t/T} - (t/T) ẏ(t), and for the
+            // slopes d/dt dy(t)/dT = d/dT F(t_i T'/T, y_i(T')) - (t/T) ÿ(t).
+            // The second derivatives likewise: d²/dt² dy(t)/dT = d/dT a(Y) - (t/T) y⃛(t).
             let t_end = s.end_time();
+            let accel = self.acceleration(problem, s)?;
+            let jerk = if second.is_empty() {
+                Vec::new()
+            } else {
+                self.jerk(problem, s)?
+            };
             for (i, &ti) in s.t.iter().enumerate() {
                 for j in 0..n {
                     dy[i * n + j] -= ti / t_end * s.slopes[i * n + j];
+                    dslope[i * n + j] -= ti / t_end * accel[i * n + j];
+                    if !jerk.is_empty() {
+                        second[i * n + j] -= ti / t_end * jerk[i * n + j];
+                    }
                 }
             }
         }
-        if !dy.iter().all(|v| v.is_finite()) || !error.is_finite() {
+        if !dy
+            .iter()
+            .chain(&dslope)
+            .chain(&second)
+            .all(|v| v.is_finite())
+            || !error.is_finite()
+        {
             return Err(format!("{}: non-finite path derivative", param.name()));
         }
-        let mut theta = Vec::with_capacity(m / 2);
-        let mut p = Vec::with_capacity(m / 2);
-        for node in dy.chunks_exact(n) {
-            theta.extend_from_slice(&node[..d]);
-            p.extend_from_slice(&node[d..]);
-        }
+        let split = |v: &[f64]| {
+            let (mut a, mut b) = (Vec::with_capacity(m / 2), Vec::with_capacity(m / 2));
+            for node in v.chunks_exact(n) {
+                a.extend_from_slice(&node[..d]);
+                b.extend_from_slice(&node[d..]);
+            }
+            (NodeValues::from_flat(a, d), NodeValues::from_flat(b, d))
+        };
+        let (theta, p) = split(&dy);
+        let (theta_dot, p_dot) = split(&dslope);
         Ok(PathDerivative {
-            theta: NodeValues::from_flat(theta, d),
-            p: NodeValues::from_flat(p, d),
+            t: s.t.clone(),
+            theta,
+            p,
+            theta_dot,
+            p_dot,
             error,
+            second,
         })
+    }
+
+    /// `y⃛` at the nodes of a sixth-order solution: the derivative of `∂F·F` along `ẏ`, by
+    /// Richardson-extrapolated central differences.
+    fn jerk(&mut self, problem: &Problem, s: &Solution) -> Result<Vec<f64>, String> {
+        let lag = problem.lagrangian();
+        let free = EndCondition::Free {
+            eta: lag.eta(),
+            cost: None,
+        };
+        let sys = System {
+            order6: true,
+            ..System::new(lag, problem.theta0().as_slice(), &free)
+        };
+        let e = 1e-4 * s.end_time() / s.t.len() as f64;
+        let mut at = |step: f64| -> Result<Vec<f64>, String> {
+            let y: Vec<f64> = self
+                .y
+                .iter()
+                .zip(&s.slopes)
+                .map(|(y, f)| y + step * f)
+                .collect();
+            sys.eval_nodes(&s.t, &y, &mut self.ws)
+                .map_err(|e| e.to_string())?;
+            sys.eval_curvatures(&s.t, &y, &mut self.ws);
+            Ok(self.ws.a.clone())
+        };
+        let (a, b, c, d) = (at(e)?, at(-e)?, at(e / 2.0)?, at(-e / 2.0)?);
+        Ok((0..a.len())
+            .map(|j| {
+                let d1 = (a[j] - b[j]) / (2.0 * e);
+                let d2 = (c[j] - d[j]) / e;
+                (4.0 * d2 - d1) / 3.0
+            })
+            .collect())
+    }
+
+    /// `ÿ` at the nodes: the sixth-order solution's second derivatives, or else the field's
+    /// derivative along `(1, ẏ)` in `(t, y)` by Richardson-extrapolated central differences.
+    fn acceleration(&mut self, problem: &Problem, s: &Solution) -> Result<Vec<f64>, String> {
+        if !s.curvatures.is_empty() {
+            return Ok(s.curvatures.clone());
+        }
+        let lag = problem.lagrangian();
+        let free = EndCondition::Free {
+            eta: lag.eta(),
+            cost: None,
+        };
+        let sys = System::new(lag, problem.theta0().as_slice(), &free);
+        let e = 1e-4 * s.end_time() / s.t.len() as f64;
+        let mut at = |step: f64| -> Result<Vec<f64>, String> {
+            let t: Vec<f64> = s.t.iter().map(|x| x + step).collect();
+            let y: Vec<f64> = self
+                .y
+                .iter()
+                .zip(&s.slopes)
+                .map(|(y, f)| y + step * f)
+                .collect();
+            sys.eval_nodes(&t, &y, &mut self.ws)
+                .map_err(|e| e.to_string())?;
+            Ok(self.ws.f.clone())
+        };
+        let (a, b, c, d) = (at(e)?, at(-e)?, at(e / 2.0)?, at(-e / 2.0)?);
+        Ok((0..a.len())
+            .map(|j| {
+                let d1 = (a[j] - b[j]) / (2.0 * e);
+                let d2 = (c[j] - d[j]) / e;
+                (4.0 * d2 - d1) / 3.0
+            })
+            .collect())
     }
 }
 
