@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod escape;
 pub mod figures;
+pub mod fit;
 pub mod rules;
 pub mod testbed;
 pub mod train;

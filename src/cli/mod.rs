@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod deadline;
+mod fit;
 mod output;
 mod progress;
 mod rule;
@@ -336,6 +337,33 @@ pub enum Command {
         /// Spec file.
         spec: PathBuf,
     },
+    /// Fit the assumptions under which observed trajectories are optimal: the free
+    /// parameters of a spec whose optimal path best explains (t, θ) samples, with standard
+    /// errors, correlations, goodness of fit and the combinations the data identify.
+    #[command(
+        after_help = "Examples:\n  lossnav solve problems/specs/figure2-quadratic-1d.json -o obs.csv\n  lossnav fit obs.csv --spec problems/specs/figure2-quadratic-1d.json --free gamma:0.01:100,k"
+    )]
+    Fit {
+        /// Observations: CSV with columns t, theta_0, … (as `solve -o F.csv` writes; empty
+        /// cells are coordinates not observed) or JSON {"t": […], "theta": [[…]], "sigma": s}.
+        observations: PathBuf,
+        /// The spec whose free parameters are fitted (their values there start the fit).
+        #[arg(long)]
+        spec: PathBuf,
+        /// Free parameters, comma separated: NAME or NAME:LO:HI (either bound may be empty);
+        /// names as for `solve --sensitivities` (gamma, eta, k, params.a, metric.diag[0], …).
+        #[arg(long, value_delimiter = ',', required = true)]
+        free: Vec<String>,
+        /// Write the JSON here (atomically) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Starts of the optimisation: the spec's values and seeded perturbations.
+        #[arg(long, default_value_t = 4)]
+        starts: usize,
+        /// Seed of the perturbed starts.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Run the catalogue of the paper's claims: each closed form against an independent
     /// numerical solution. Exit status 1 if any claim fails.
     #[command(after_help = "Examples:\n  lossnav check\n  lossnav check --filter drift --json")]
@@ -412,6 +440,7 @@ impl Command {
             Self::Train { .. } => "train",
             Self::Sweep { .. } => "sweep",
             Self::Rule { .. } => "rule",
+            Self::Fit { .. } => "fit",
             Self::Check { .. } => "check",
             Self::Figures { .. } => "figures",
             Self::Escape { .. } => "escape",
@@ -545,6 +574,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             sensitivities: &sensitivities,
         }),
         Command::Rule { spec } => rule::run(&spec),
+        Command::Fit {
+            observations,
+            spec,
+            free,
+            output,
+            starts,
+            seed,
+        } => fit::run(fit::FitArgs {
+            observations: &observations,
+            spec: &spec,
+            free: &free,
+            output: output.as_ref(),
+            starts,
+            seed,
+        }),
         Command::Sweep {
             spec,
             axes,

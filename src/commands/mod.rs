@@ -8,5 +8,5 @@ pub mod solve;
 pub mod sweep;
 
 pub use rule::rule;
-pub use solve::{solve, SolveOptions, Solved};
+pub use solve::{parameters, solve, SolveOptions, Solved};
 pub use sweep::{Axis, SweepGrid};

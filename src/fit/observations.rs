@@ -1,0 +1,221 @@
+//! Observed trajectories: times and (some) coordinates of θ, from CSV or JSON.
+
+use std::path::Path;
+
+use crate::cli::CliError;
+
+/// Most observation rows read (each costs an interpolation per model evaluation).
+pub const MAX_ROWS: usize = 1_000_000;
+
+/// Observed `(t, θ)` samples; a coordinate may be missing at some or all times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observations {
+    /// Observation times, strictly increasing, ≥ 0.
+    pub t: Vec<f64>,
+    /// `θ_j(t_o)` per time, `None` where not observed; every row has `dim` entries.
+    pub theta: Vec<Vec<Option<f64>>>,
+    /// Standard deviation of the observation noise, if stated.
+    pub sigma: Option<f64>,
+}
+
+fn bad(path: &str, message: impl std::fmt::Display) -> CliError {
+    CliError::Usage(format!("{path}: {message}"))
+}
+
+impl Observations {
+    /// Reads a CSV (as `lossnav solve -o F.csv` writes: `#` comment lines, a header with `t`
+    /// and `theta_0, theta_1, …`; other columns ignored; an empty cell is a coordinate not
+    /// observed at that time) or a JSON document `{"t": [...], "theta": [[...], ...],
+    /// "sigma": s}` (`null` entries not observed).
+    pub fn read(path: &Path) -> Result<Self, CliError> {
+        let label = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| bad(&label, e))?;
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            || text.trim_start().starts_with('{');
+        if json {
+            Self::from_json(&label, &text)
+        } else {
+            Self::from_csv(&label, &text)
+        }
+    }
+
+    /// From CSV text (see [`Observations::read`]); `label` names it in errors.
+    pub fn from_csv(label: &str, text: &str) -> Result<Self, CliError> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        let (_, header) = lines
+            .next()
+            .ok_or_else(|| bad(label, "no header line (t, theta_0, …)"))?;
+        let names: Vec<&str> = header.split(',').map(str::trim).collect();
+        let t_col = names
+            .iter()
+            .position(|n| *n == "t")
+            .ok_or_else(|| bad(label, "the header has no column `t`"))?;
+        let mut theta_cols: Vec<(usize, usize)> = names
+            .iter()
+            .enumerate()
+            .filter_map(|(c, n)| Some((n.strip_prefix("theta_")?.parse::<usize>().ok()?, c)))
+            .collect();
+        theta_cols.sort();
+        if theta_cols.is_empty() {
+            return Err(bad(label, "the header has no column theta_0, theta_1, …"));
+        }
+        let dim = theta_cols.last().unwrap().0 + 1;
+        let mut t = Vec::new();
+        let mut theta = Vec::new();
+        for (line_no, line) in lines {
+            if t.len() >= MAX_ROWS {
+                return Err(bad(label, format!("more than {MAX_ROWS} rows")));
+            }
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            if cells.len() != names.len() {
+                return Err(bad(
+                    label,
+                    format!(
+                        "line {}: {} cells, the header has {}",
+                        line_no + 1,
+                        cells.len(),
+                        names.len()
+                    ),
+                ));
+            }
+            let number = |c: usize| -> Result<Option<f64>, CliError> {
+                if cells[c].is_empty() {
+                    return Ok(None);
+                }
+                let v: f64 = cells[c].parse().map_err(|_| {
+                    bad(
+                        label,
+                        format!("line {}: {:?} is not a number", line_no + 1, cells[c]),
+                    )
+                })?;
+                if !v.is_finite() {
+                    return Err(bad(
+                        label,
+                        format!(
+                            "line {}: {} is not finite (leave the cell empty for a \
+                             coordinate not observed)",
+                            line_no + 1,
+                            cells[c]
+                        ),
+                    ));
+                }
+                Ok(Some(v))
+            };
+            let time = number(t_col)?
+                .ok_or_else(|| bad(label, format!("line {}: no time", line_no + 1)))?;
+            let mut row = vec![None; dim];
+            for &(j, c) in &theta_cols {
+                row[j] = number(c)?;
+            }
+            t.push(time);
+            theta.push(row);
+        }
+        let obs = Self {
+            t,
+            theta,
+            sigma: None,
+        };
+        obs.check_times(label)?;
+        Ok(obs)
+    }
+
+    /// From a JSON document (see [`Observations::read`]).
+    pub fn from_json(label: &str, text: &str) -> Result<Self, CliError> {
+        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(label, e))?;
+        let t: Vec<f64> = doc["t"]
+            .as_array()
+            .ok_or_else(|| bad(label, "\"t\": a list of times"))?
+            .iter()
+            .map(|v| v.as_f64().ok_or_else(|| bad(label, "\"t\": numbers only")))
+            .collect::<Result<_, _>>()?;
+        if t.len() > MAX_ROWS {
+            return Err(bad(label, format!("more than {MAX_ROWS} times")));
+        }
+        let rows = doc["theta"]
+            .as_array()
+            .ok_or_else(|| bad(label, "\"theta\": a list of rows, one per time"))?;
+        if rows.len() != t.len() {
+            return Err(bad(
+                label,
+                format!("{} times but {} rows of theta", t.len(), rows.len()),
+            ));
+        }
+        let mut theta = Vec::with_capacity(rows.len());
+        let mut dim = None;
+        for (o, row) in rows.iter().enumerate() {
+            let row = row
+                .as_array()
+                .ok_or_else(|| bad(label, format!("theta[{o}]: a list")))?;
+            if *dim.get_or_insert(row.len()) != row.len() || row.is_empty() {
+                return Err(bad(
+                    label,
+                    format!("theta[{o}]: every row has the same, non-zero length"),
+                ));
+            }
+            theta.push(
+                row.iter()
+                    .map(|v| match v {
+                        serde_json::Value::Null => Ok(None),
+                        v => v
+                            .as_f64()
+                            .filter(|x| x.is_finite())
+                            .map(Some)
+                            .ok_or_else(|| {
+                                bad(label, format!("theta[{o}]: finite numbers or null"))
+                            }),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        let sigma = match &doc["sigma"] {
+            serde_json::Value::Null => None,
+            v => Some(
+                v.as_f64()
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| bad(label, "\"sigma\": a number > 0"))?,
+            ),
+        };
+        let obs = Self { t, theta, sigma };
+        obs.check_times(label)?;
+        Ok(obs)
+    }
+
+    fn check_times(&self, label: &str) -> Result<(), CliError> {
+        if self.t.is_empty() {
+            return Err(bad(label, "no observations"));
+        }
+        for (o, w) in self.t.windows(2).enumerate() {
+            // NaN fails too (rejected when read; kept as a guard).
+            if w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater) {
+                return Err(bad(
+                    label,
+                    format!(
+                        "times must increase strictly (row {}: {} after {})",
+                        o + 1,
+                        w[1],
+                        w[0]
+                    ),
+                ));
+            }
+        }
+        if !(self.t[0] >= 0.0 && self.t.iter().all(|t| t.is_finite())) {
+            return Err(bad(label, "times must be finite and ≥ 0"));
+        }
+        Ok(())
+    }
+
+    /// The number of coordinates per row.
+    pub fn dim(&self) -> usize {
+        self.theta.first().map_or(0, Vec::len)
+    }
+
+    /// The number of observed scalars.
+    pub fn count(&self) -> usize {
+        self.theta.iter().flatten().filter(|v| v.is_some()).count()
+    }
+}
