@@ -66,6 +66,25 @@ claims! {
     continual_learning_advantage => "continual-learning-advantage",
     noisy_quadratic_estimated_curvature => "noisy-quadratic-estimated-curvature",
     belief_plasticity => "belief-plasticity",
+    fit_interval_coverage => "fit-interval-coverage",
+    heavy_ball_optimality => "heavy-ball-optimality",
+}
+
+/// Intervals of one standard error instead of 1.96 cover about 68 %: the coverage claim
+/// must reject them.
+#[test]
+fn one_standard_error_intervals_fail_the_coverage_claim() {
+    let m = verify::fit_interval_coverage_with(1.0).unwrap();
+    assert!(!m.passed(), "1-SE intervals passed: {}", m.detail);
+}
+
+/// The folklore rate c·h/(1 − β) of heavy ball (7 % below the slow mode's −ln z_s here) must
+/// fail the heavy-ball claim.
+#[test]
+fn the_first_order_momentum_rate_fails_the_heavy_ball_claim() {
+    let m = verify::heavy_ball_with(|c, beta, h| c * h / (1.0 - beta)).unwrap();
+    assert!(!m.passed(), "c·h/(1 − β) passed: {}", m.detail);
+    assert!(m.error > 1e-2, "the failure is not marginal: {}", m.error);
 }
 
 /// A gain that ignores the belief variance (the prior's, S0 = 1, whatever v is): the Monte

@@ -293,3 +293,47 @@ fn bad_input_fails_cleanly() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `fit --rule heavy-ball`: from rest no member of the family fits within σ = 1e-6; after the
+/// transient (`--skip 40`) the fitted rate is the slow mode's −ln z_s (docs/theory.md §7).
+#[test]
+fn heavy_ball_rule_mode() {
+    let dir = std::env::temp_dir().join(format!("lossnav-hb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("hb.json");
+    std::fs::write(
+        &spec,
+        r#"{"loss": {"quadratic": {"curvatures": [1.0], "minimum": [0.0]}},
+            "k": 2.0, "gamma": 0.5, "theta0": [1.0], "horizon": "infinite"}"#,
+    )
+    .unwrap();
+    let spec = spec.to_string_lossy().into_owned();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "fit",
+            "--rule",
+            "heavy-ball",
+            "--lr",
+            "0.02",
+            "--beta",
+            "0.5",
+            "--spec",
+            &spec,
+            "--free",
+            "k,gamma",
+        ];
+        args.extend_from_slice(extra);
+        common::lossnav_json(&args)
+    };
+    let rest = run(&["--sigma", "1e-6"]);
+    let statement = rest["goodness_of_fit"]["statement"].as_str().unwrap();
+    assert!(statement.contains("no member of the family"), "{statement}");
+    let tail = run(&["--skip", "40"]);
+    let value = |name: &str| fitted(&tail, name);
+    let (k, gamma) = (value("k"), value("gamma"));
+    let rate = (gamma * gamma / 4.0 + k).sqrt() - gamma / 2.0;
+    let b: f64 = 1.0 + 0.5 - 0.02;
+    let slow = -((b + (b * b - 2.0).sqrt()) / 2.0).ln();
+    assert!((rate / slow - 1.0).abs() < 1e-6, "rate {rate} vs {slow}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -6,13 +6,16 @@ use std::process::ExitCode;
 
 use super::output::{check_writable, compact_pretty, print, write_atomic};
 use super::CliError;
-use crate::fit::{fit, FitOptions, Free, Observations};
+use crate::fit::{fit, heavy_ball, FitOptions, Free, Observations};
 
 pub(super) struct FitArgs<'a> {
-    pub observations: &'a Path,
+    pub observations: Option<&'a Path>,
+    /// The rule, its learning rate and momentum, steps observed and steps skipped.
+    pub rule: Option<(super::FitRule, f64, f64, Option<usize>, usize)>,
     pub spec: &'a Path,
     pub free: &'a [String],
     pub output: Option<&'a PathBuf>,
+    pub sigma: Option<f64>,
     pub starts: usize,
     pub seed: u64,
 }
@@ -22,16 +25,46 @@ pub(super) fn run(args: FitArgs) -> Result<ExitCode, CliError> {
         check_writable(o)?;
     }
     let path = args.spec.display().to_string();
-    let spec = lossnav_problems::Spec::from_file(args.spec).map_err(|source| CliError::Spec {
-        path: path.clone(),
-        source,
-    })?;
+    let mut spec =
+        lossnav_problems::Spec::from_file(args.spec).map_err(|source| CliError::Spec {
+            path: path.clone(),
+            source,
+        })?;
     let free: Vec<Free> = args
         .free
         .iter()
         .map(|f| Free::parse(f))
         .collect::<Result<_, _>>()?;
-    let obs = Observations::read(args.observations)?;
+    let obs = match (args.rule, args.observations) {
+        (Some((super::FitRule::HeavyBall, lr, beta, steps, skip)), _) => {
+            let problem = spec.to_problem().map_err(|source| CliError::Spec {
+                path: path.clone(),
+                source,
+            })?;
+            let steps = match (steps, problem.horizon()) {
+                (Some(n), _) => n,
+                (None, lossnav_problems::Horizon::Finite(t)) => t.floor() as usize,
+                (None, lossnav_problems::Horizon::Infinite) => 200,
+            };
+            let obs = heavy_ball(&problem, lr, beta, skip, steps)?;
+            // The fitted path starts where the observations do.
+            spec.theta0 = obs.theta[0].iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+            obs
+        }
+        (None, Some(o)) => Observations::read(o)?,
+        (None, None) => {
+            return Err(CliError::Usage(
+                "fit: give observations, or --rule to generate them".into(),
+            ))
+        }
+    };
+    let mut obs = obs;
+    if let Some(s) = args.sigma {
+        if !(s.is_finite() && s > 0.0) {
+            return Err(CliError::Usage(format!("--sigma {s}: a number > 0")));
+        }
+        obs.sigma = Some(s);
+    }
     let opts = FitOptions {
         starts: args.starts,
         seed: args.seed,

@@ -346,7 +346,26 @@ pub enum Command {
     Fit {
         /// Observations: CSV with columns t, theta_0, … (as `solve -o F.csv` writes; empty
         /// cells are coordinates not observed) or JSON {"t": […], "theta": [[…]], "sigma": s}.
-        observations: PathBuf,
+        /// Not with --rule, which generates them.
+        #[arg(required_unless_present = "rule")]
+        observations: Option<PathBuf>,
+        /// Generate the observations by running a learning rule on the spec's loss from its
+        /// θ0 (one step per unit of time) and fit the assumptions that make them optimal.
+        #[arg(long, value_enum, requires_all = ["lr", "beta"], conflicts_with = "observations")]
+        rule: Option<FitRule>,
+        /// Learning rate c of --rule heavy-ball.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Momentum β of --rule heavy-ball.
+        #[arg(long)]
+        beta: Option<f64>,
+        /// Steps of the rule observed (default: the finite horizon, else 200).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Steps run before the first observation (its transient left out); the fitted path
+        /// then starts at the first observed point.
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
         /// The spec whose free parameters are fitted (their values there start the fit).
         #[arg(long)]
         spec: PathBuf,
@@ -357,6 +376,10 @@ pub enum Command {
         /// Write the JSON here (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Standard deviation of the observation noise (overrides the file's "sigma"): the
+        /// goodness of fit then says whether the misfit is what that noise explains.
+        #[arg(long)]
+        sigma: Option<f64>,
         /// Starts of the optimisation: the spec's values and seeded perturbations.
         #[arg(long, default_value_t = 4)]
         starts: usize,
@@ -447,6 +470,13 @@ impl Command {
             Self::Plot { .. } => "plot",
         }
     }
+}
+
+/// A rule whose trajectory `fit` explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FitRule {
+    /// Heavy-ball momentum: θ_{n+1} = θ_n − c∇L(θ_n) + β(θ_n − θ_{n−1}), from rest.
+    HeavyBall,
 }
 
 /// Size and resolution of the images written.
@@ -576,13 +606,29 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Rule { spec } => rule::run(&spec),
         Command::Fit {
             observations,
+            rule,
+            lr,
+            beta,
+            steps,
+            skip,
             spec,
             free,
             output,
+            sigma,
             starts,
             seed,
         } => fit::run(fit::FitArgs {
-            observations: &observations,
+            sigma,
+            observations: observations.as_deref(),
+            rule: rule.map(|r| {
+                (
+                    r,
+                    lr.unwrap_or(f64::NAN),
+                    beta.unwrap_or(f64::NAN),
+                    steps,
+                    skip,
+                )
+            }),
             spec: &spec,
             free: &free,
             output: output.as_ref(),

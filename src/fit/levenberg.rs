@@ -37,6 +37,9 @@ impl Default for LevenbergMarquardt {
     }
 }
 
+/// Largest change of one variable in one step.
+const MAX_STEP: f64 = 2.0;
+
 /// Largest damping tried before the step is declared impossible.
 const MAX_LAMBDA: f64 = 1e16;
 
@@ -97,6 +100,14 @@ where
                     return Ok((state.param(u).residuals(r).cost(cost), None));
                 }
                 continue;
+            };
+            // At most a factor e² per step in a positive parameter (2 in its logarithm): far
+            // trial points (γ = e³⁰) cost slow, failing solves and teach nothing.
+            let largest = step.amax();
+            let step = if largest > MAX_STEP {
+                step * (MAX_STEP / largest)
+            } else {
+                step
             };
             let trial: Vec<f64> = u.iter().zip(step.iter()).map(|(a, b)| a + b).collect();
             // A trial point where the problem cannot be solved (the trajectory does not

@@ -35,7 +35,7 @@ use crate::cli::CliError;
 pub mod levenberg;
 mod observations;
 
-pub use observations::Observations;
+pub use observations::{heavy_ball, Observations};
 
 /// A free parameter: its name (a spec path, as for `--sensitivities`) and optional bounds.
 #[derive(Debug, Clone, PartialEq)]

@@ -219,3 +219,51 @@ impl Observations {
         self.theta.iter().flatten().filter(|v| v.is_some()).count()
     }
 }
+
+/// Heavy-ball steps on the loss of `problem` from rest (`θ_{−1} = θ_0`):
+/// `θ_{n+1} = θ_n − c∇L(θ_n, n) + β(θ_n − θ_{n−1})`, one step per unit of time; rows
+/// `n = skip, …, skip + steps` at times `t = n − skip` (every coordinate observed).
+pub fn heavy_ball(
+    problem: &lossnav_problems::Problem,
+    lr: f64,
+    beta: f64,
+    skip: usize,
+    steps: usize,
+) -> Result<Observations, CliError> {
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(CliError::Usage(format!("--lr {lr}: a number > 0")));
+    }
+    if !(beta.is_finite() && (0.0..1.0).contains(&beta)) {
+        return Err(CliError::Usage(format!("--beta {beta}: in [0, 1)")));
+    }
+    let total = skip
+        .checked_add(steps)
+        .filter(|&n| n <= MAX_ROWS && steps >= 1)
+        .ok_or_else(|| CliError::Usage(format!("--steps: 1 to {MAX_ROWS} rows")))?;
+    let loss = problem.lagrangian().loss();
+    let mut theta = problem.theta0().as_slice().to_vec();
+    let mut previous = theta.clone();
+    let mut t = Vec::with_capacity(steps + 1);
+    let mut rows = Vec::with_capacity(steps + 1);
+    for n in 0..=total {
+        if n >= skip {
+            t.push((n - skip) as f64);
+            rows.push(theta.iter().copied().map(Some).collect());
+        }
+        let g = lossnav_problems::gradient_vec(loss, &theta, n as f64);
+        let next: Vec<f64> = (0..theta.len())
+            .map(|j| theta[j] - lr * g[j] + beta * (theta[j] - previous[j]))
+            .collect();
+        if !next.iter().all(|v| v.is_finite()) {
+            return Err(CliError::Usage(format!(
+                "heavy ball with lr {lr}, beta {beta} diverges on this loss (step {n})"
+            )));
+        }
+        previous = std::mem::replace(&mut theta, next);
+    }
+    Ok(Observations {
+        t,
+        theta: rows,
+        sigma: None,
+    })
+}

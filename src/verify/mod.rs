@@ -8,9 +8,10 @@ mod claims;
 mod support;
 
 pub use claims::{
-    belief_plasticity_with, certificate_classifier, gradient_filter_with, noisy_quadratic_gaps,
-    observed_expected_cost_with, rotation_claim, saddle_and_minimum_with, task_belief_moments_with,
-    weight_decay_claim, Classifier,
+    belief_plasticity_with, certificate_classifier, fit_interval_coverage_with,
+    gradient_filter_with, heavy_ball_with, noisy_quadratic_gaps, observed_expected_cost_with,
+    rotation_claim, saddle_and_minimum_with, task_belief_moments_with, weight_decay_claim,
+    Classifier,
 };
 
 /// What a check measured.

@@ -7,18 +7,21 @@
 //! - [`second_order`]: non-convex landscapes and second-order conditions.
 //! - [`beliefs`]: noisy gradients, filtering and estimated curvature.
 //! - [`task_switching`]: task switches and continual learning.
+//! - [`inverse`]: which assumptions make an observed trajectory optimal (`fit`).
 //!
 //! [`all`] lists every claim in the order of the paper (the docs table and `lossnav check`
 //! follow it).
 
 mod beliefs;
 mod geometry;
+mod inverse;
 mod limits;
 mod second_order;
 mod task_switching;
 
 pub use beliefs::{gradient_filter_with, noisy_quadratic_gaps, observed_expected_cost_with};
 pub use geometry::{rotation_claim, weight_decay_claim};
+pub use inverse::{fit_interval_coverage_with, heavy_ball_with};
 pub use second_order::{certificate_classifier, saddle_and_minimum_with, Classifier};
 pub use task_switching::{belief_plasticity_with, task_belief_moments_with};
 
@@ -55,6 +58,8 @@ pub(super) fn all() -> Vec<Claim> {
         beliefs::NOISY_QUADRATIC_ESTIMATED_CURVATURE,
         task_switching::BELIEF_PLASTICITY,
         task_switching::CONTINUAL_LEARNING_ADVANTAGE,
+        inverse::FIT_INTERVAL_COVERAGE,
+        inverse::HEAVY_BALL,
     ]
 }
 
