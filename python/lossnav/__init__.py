@@ -14,7 +14,7 @@ See docs/python.md.
 
 from __future__ import annotations
 
-from ._core import CallableLoss, Problem, Solution, check, rule, solve
+from ._core import CallableLoss, Problem, Solution, check, fit, rule, solve
 from ._errors import (
     LossnavError,
     RuleError,
@@ -39,6 +39,7 @@ __all__ = [
     "Solution",
     "solve",
     "rule",
+    "fit",
     "check",
     "sweep",
     "LossnavError",

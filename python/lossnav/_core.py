@@ -556,6 +556,84 @@ def solve(
     return Solution(solved, p)
 
 
+def fit(
+    problem: Union[Problem, SpecLike],
+    free: Sequence[str],
+    t: Optional[Sequence[float]] = None,
+    theta: Optional[Any] = None,
+    *,
+    sigma: Optional[float] = None,
+    rule: Optional[str] = None,
+    lr: Optional[float] = None,
+    beta: Optional[float] = None,
+    steps: Optional[int] = None,
+    skip: int = 0,
+    starts: int = 4,
+    seed: int = 1,
+    max_seconds: Optional[float] = None,
+) -> Dict[str, Any]:
+    """Which assumptions make an observed trajectory optimal (``lossnav fit``).
+
+    Fits the free parameters of ``problem`` (its spec's values start the fit) so that its
+    optimal trajectory explains the observations ``theta`` at times ``t`` (shape (M, D) or
+    (M,) for D = 1; NaN where a coordinate was not observed), or the trajectory of a learning
+    rule run on its loss (``rule="heavy-ball"`` with ``lr`` and ``beta``; ``steps`` observed
+    after ``skip``).
+
+    Args:
+        free: parameter names, each ``NAME`` or ``NAME:LO:HI`` (either bound may be empty):
+            ``"gamma"``, ``"eta"``, ``"k"``, ``"params.a"``, ``"metric.diag[0]"``, ….
+        sigma: the observation noise's standard deviation, if known (the goodness of fit
+            then says whether the misfit is what it explains).
+        starts, seed: starts of the optimisation (the spec's values and seeded perturbations).
+        max_seconds: wall-clock budget.
+
+    Returns:
+        The document ``lossnav fit`` prints: ``parameters`` (value, standard_error,
+        interval95), ``identified`` and ``not_identified`` combinations, ``goodness_of_fit``,
+        ``optimal`` (whether the fitted path is the cheapest certified one), ``correlations``
+        (a numpy array), ``starts``, ``t`` and ``theta_fitted`` (numpy arrays).
+    """
+    p = _problem(problem)
+    if isinstance(free, str):
+        free = [free]
+    tt: Optional[List[float]] = None
+    rows: Optional[List[List[float]]] = None
+    if t is not None or theta is not None:
+        if t is None or theta is None:
+            raise UsageError("give both t and theta (or a rule)")
+        tt = [float(x) for x in np.asarray(t, dtype=float).ravel()]
+        arr = np.asarray(theta, dtype=float)
+        if arr.ndim == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2 or arr.shape[0] != len(tt):
+            raise UsageError(f"theta has shape {arr.shape}; expected ({len(tt)}, D)")
+        rows = arr.tolist()
+    doc = json.loads(
+        _lossnav.fit(
+            p._compiled,
+            [str(f) for f in free],
+            t=tt,
+            theta=rows,
+            sigma=None if sigma is None else float(sigma),
+            rule=rule,
+            lr=None if lr is None else float(lr),
+            beta=None if beta is None else float(beta),
+            steps=None if steps is None else int(steps),
+            skip=int(skip),
+            starts=int(starts),
+            seed=int(seed),
+            max_seconds=None if max_seconds is None else float(max_seconds),
+        )
+    )
+    doc["t"] = np.asarray(doc["t"], dtype=float)
+    doc["theta_fitted"] = np.asarray(doc["theta_fitted"], dtype=float)
+    doc["correlations"] = np.asarray(
+        [[np.nan if v is None else v for v in row] for row in doc["correlations"]], dtype=float
+    )
+    return doc
+
+
 def rule(problem: Union[Problem, SpecLike]) -> Dict[str, Any]:
     """The closed-form rule of a linear–quadratic spec (``lossnav rule``): equilibrium,
     Riccati matrix, policy K (θ̇ = K(θ − θ*)), rates, cost, p0, residual; numpy arrays for

@@ -32,6 +32,21 @@ def solve(
     sensitivities: List[str] = ...,
 ) -> Solved: ...
 def rule(problem: Compiled) -> str: ...
+def fit(
+    problem: Compiled,
+    free: List[str],
+    t: Optional[List[float]] = None,
+    theta: Optional[List[List[float]]] = None,
+    sigma: Optional[float] = None,
+    rule: Optional[str] = None,
+    lr: Optional[float] = None,
+    beta: Optional[float] = None,
+    steps: Optional[int] = None,
+    skip: int = 0,
+    starts: int = 4,
+    seed: int = 1,
+    max_seconds: Optional[float] = None,
+) -> str: ...
 def check(filter: Optional[str] = None) -> str: ...
 def _shutdown() -> None: ...
 

@@ -544,6 +544,102 @@ fn rule(py: Python<'_>, problem: Py<Compiled>) -> PyResult<String> {
         .map_err(|e| to_pyerr(py, &e))
 }
 
+/// Fits the free parameters of a compiled spec to observations (`t`, `theta` with NaN where
+/// not observed) or to a rule's trajectory, as `lossnav fit` does; the JSON document.
+#[pyfunction]
+#[pyo3(signature = (problem, free, t=None, theta=None, sigma=None, rule=None, lr=None, beta=None, steps=None, skip=0, starts=4, seed=1, max_seconds=None))]
+#[allow(clippy::too_many_arguments)]
+fn fit(
+    py: Python<'_>,
+    problem: Py<Compiled>,
+    free: Vec<String>,
+    t: Option<Vec<f64>>,
+    theta: Option<Vec<Vec<f64>>>,
+    sigma: Option<f64>,
+    rule: Option<String>,
+    lr: Option<f64>,
+    beta: Option<f64>,
+    steps: Option<usize>,
+    skip: usize,
+    starts: usize,
+    seed: u64,
+    max_seconds: Option<f64>,
+) -> PyResult<String> {
+    let usage = |m: String| to_pyerr(py, &CliError::Usage(m));
+    let c = problem.get().0.clone();
+    if c.python_loss.is_some() {
+        return Err(usage(
+            "fit rebuilds the problem from its spec at every trial point: a Python loss \
+             cannot be fitted (write it as an expression)"
+                .into(),
+        ));
+    }
+    lossnav_solvers::check_max_seconds(max_seconds)
+        .map_err(|_| usage("max_seconds: a finite number of seconds > 0".into()))?;
+    if let Some(s) = sigma {
+        if !(s.is_finite() && s > 0.0) {
+            return Err(usage(format!("sigma {s}: a number > 0")));
+        }
+    }
+    let free: Vec<lossnav::fit::Free> = free
+        .iter()
+        .map(|f| lossnav::fit::Free::parse(f))
+        .collect::<Result<_, _>>()
+        .map_err(|e| to_pyerr(py, &e))?;
+    let outcome = interruptible(py, move || -> Result<lossnav::fit::FitReport, CliError> {
+        let _budget = lossnav_solvers::Budget::start(max_seconds);
+        let mut spec = c.spec.clone();
+        let mut obs = match (rule.as_deref(), t, theta) {
+            (Some("heavy-ball"), None, None) => lossnav::fit::heavy_ball_observations(
+                &c.label,
+                &mut spec,
+                lr.unwrap_or(f64::NAN),
+                beta.unwrap_or(f64::NAN),
+                steps,
+                skip,
+            )?,
+            (Some(other), None, None) => {
+                return Err(CliError::Usage(format!(
+                    "rule {other:?}: \"heavy-ball\" (the one rule fit can generate)"
+                )))
+            }
+            (None, Some(t), Some(theta)) => {
+                let obs = lossnav::fit::Observations {
+                    t,
+                    theta: theta
+                        .into_iter()
+                        .map(|row| {
+                            row.into_iter()
+                                .map(|v| (!v.is_nan()).then_some(v))
+                                .collect()
+                        })
+                        .collect(),
+                    sigma: None,
+                };
+                obs.check(&c.label)?;
+                obs
+            }
+            _ => {
+                return Err(CliError::Usage(
+                    "give observations (t and theta) or a rule, not both".into(),
+                ))
+            }
+        };
+        if sigma.is_some() {
+            obs.sigma = sigma;
+        }
+        let opts = lossnav::fit::FitOptions {
+            starts,
+            seed,
+            ..lossnav::fit::FitOptions::default()
+        };
+        lossnav::fit::fit(&c.label, &spec, &obs, &free, &opts)
+    })?;
+    outcome
+        .map(|r| r.doc.to_string())
+        .map_err(|e| to_pyerr(py, &e))
+}
+
 /// The claims whose id contains `filter` (all when empty), run: a JSON array of rows as
 /// `lossnav check --json` prints them.
 #[pyfunction]
@@ -613,6 +709,7 @@ fn _lossnav(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(solve, m)?)?;
     m.add_function(wrap_pyfunction!(rule, m)?)?;
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
     m.add_class::<Compiled>()?;

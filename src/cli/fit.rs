@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::output::{check_writable, compact_pretty, print, write_atomic};
 use super::CliError;
-use crate::fit::{fit, heavy_ball, FitOptions, Free, Observations};
+use crate::fit::{fit, heavy_ball_observations, FitOptions, Free, Observations};
 
 pub(super) struct FitArgs<'a> {
     pub observations: Option<&'a Path>,
@@ -37,19 +37,7 @@ pub(super) fn run(args: FitArgs) -> Result<ExitCode, CliError> {
         .collect::<Result<_, _>>()?;
     let obs = match (args.rule, args.observations) {
         (Some((super::FitRule::HeavyBall, lr, beta, steps, skip)), _) => {
-            let problem = spec.to_problem().map_err(|source| CliError::Spec {
-                path: path.clone(),
-                source,
-            })?;
-            let steps = match (steps, problem.horizon()) {
-                (Some(n), _) => n,
-                (None, lossnav_problems::Horizon::Finite(t)) => t.floor() as usize,
-                (None, lossnav_problems::Horizon::Infinite) => 200,
-            };
-            let obs = heavy_ball(&problem, lr, beta, skip, steps)?;
-            // The fitted path starts where the observations do.
-            spec.theta0 = obs.theta[0].iter().map(|v| v.unwrap_or(f64::NAN)).collect();
-            obs
+            heavy_ball_observations(&path, &mut spec, lr, beta, steps, skip)?
         }
         (None, Some(o)) => Observations::read(o)?,
         (None, None) => {

@@ -203,7 +203,7 @@ impl Model<'_> {
 
     /// Solves at `u` (from the last solution when there is one).
     fn solve(&self, u: &[f64]) -> Result<(Problem, Solution), Error> {
-        if Budget::expired() {
+        if Budget::expired() || Budget::cancelled() {
             return Err(Error::msg("time limit"));
         }
         if let Some((v, problem, sol)) = &*self.last.borrow() {
@@ -299,6 +299,31 @@ impl Jacobian for &Model<'_> {
         }
         Ok(jac)
     }
+}
+
+/// The observations of heavy ball (`lr`, `beta`) run on `spec`'s loss from its `θ0`: `steps`
+/// steps (default: the finite horizon, else 200) after `skip`; with `skip > 0` the spec's `θ0`
+/// becomes the first observed point, where the fitted path must start.
+pub fn heavy_ball_observations(
+    label: &str,
+    spec: &mut Spec,
+    lr: f64,
+    beta: f64,
+    steps: Option<usize>,
+    skip: usize,
+) -> Result<Observations, CliError> {
+    let problem = spec.to_problem().map_err(|source| CliError::Spec {
+        path: label.to_string(),
+        source,
+    })?;
+    let steps = match (steps, problem.horizon()) {
+        (Some(n), _) => n,
+        (None, Horizon::Finite(t)) => t.floor() as usize,
+        (None, Horizon::Infinite) => 200,
+    };
+    let obs = heavy_ball(&problem, lr, beta, skip, steps)?;
+    spec.theta0 = obs.theta[0].iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    Ok(obs)
 }
 
 /// One start of the outer optimisation and where it ended.

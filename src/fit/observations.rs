@@ -185,6 +185,41 @@ impl Observations {
         Ok(obs)
     }
 
+    /// Checks observations built in code: rows of equal, non-zero length, finite values,
+    /// strictly increasing finite times ≥ 0 (what [`Observations::read`] checks).
+    pub fn check(&self, label: &str) -> Result<(), CliError> {
+        if self.theta.len() != self.t.len() {
+            return Err(bad(
+                label,
+                format!(
+                    "{} times but {} rows of theta",
+                    self.t.len(),
+                    self.theta.len()
+                ),
+            ));
+        }
+        let d = self.dim();
+        if d == 0 || self.theta.iter().any(|r| r.len() != d) {
+            return Err(bad(
+                label,
+                "every row of theta has the same, non-zero length",
+            ));
+        }
+        if self
+            .theta
+            .iter()
+            .flatten()
+            .flatten()
+            .any(|v| !v.is_finite())
+        {
+            return Err(bad(label, "observed values must be finite"));
+        }
+        if self.t.len() > MAX_ROWS {
+            return Err(bad(label, format!("more than {MAX_ROWS} rows")));
+        }
+        self.check_times(label)
+    }
+
     fn check_times(&self, label: &str) -> Result<(), CliError> {
         if self.t.is_empty() {
             return Err(bad(label, "no observations"));
