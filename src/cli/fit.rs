@@ -15,6 +15,8 @@ pub(super) struct FitArgs<'a> {
     pub spec: &'a Path,
     pub free: &'a [String],
     pub output: Option<&'a PathBuf>,
+    pub out: Option<&'a PathBuf>,
+    pub image: super::ImageArgs,
     pub sigma: Option<f64>,
     pub starts: usize,
     pub seed: u64,
@@ -58,7 +60,12 @@ pub(super) fn run(args: FitArgs) -> Result<ExitCode, CliError> {
         seed: args.seed,
         ..FitOptions::default()
     };
+    let size = args.image.size()?;
     let report = fit(&path, &spec, &obs, &free, &opts)?;
+    if let Some(out) = args.out {
+        crate::figures::fit_figures(&spec, &obs, &report.doc, out, &size)
+            .map_err(CliError::Figure)?;
+    }
     let text = compact_pretty(&report.doc);
     match args.output {
         Some(o) => write_atomic(o, &text)?,

@@ -376,6 +376,13 @@ pub enum Command {
         /// Write the JSON here (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Pictures: the observations against the fitted optimal trajectory here (.png or
+        /// .svg), and the misfit over the first two free parameters with the 95 % region at
+        /// <stem>-landscape.<ext>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        image: ImageArgs,
         /// Standard deviation of the observation noise (overrides the file's "sigma"): the
         /// goodness of fit then says whether the misfit is what that noise explains.
         #[arg(long)]
@@ -495,7 +502,7 @@ pub struct ImageArgs {
 
 impl ImageArgs {
     /// The checked image size.
-    fn size(&self) -> Result<crate::figures::ImageSize, CliError> {
+    pub(super) fn size(&self) -> Result<crate::figures::ImageSize, CliError> {
         crate::figures::ImageSize::new(self.width, self.height, self.dpi).map_err(CliError::Usage)
     }
 }
@@ -614,10 +621,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             spec,
             free,
             output,
+            out,
+            image,
             sigma,
             starts,
             seed,
         } => fit::run(fit::FitArgs {
+            out: out.as_ref(),
+            image,
             sigma,
             observations: observations.as_deref(),
             rule: rule.map(|r| {

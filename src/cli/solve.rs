@@ -171,5 +171,12 @@ fn summarise(doc: &mut serde_json::Value) {
         for key in ["t", "theta", "p", "loss", "kinetic", "hamiltonian"] {
             map.remove(key);
         }
+        // The sensitivities keep dJ*/dp and the path derivatives' error, not their arrays.
+        if let Some(serde_json::Value::Array(list)) = map.get_mut("sensitivities") {
+            for entry in list.iter_mut().filter_map(|e| e.as_object_mut()) {
+                entry.remove("theta");
+                entry.remove("p");
+            }
+        }
     }
 }

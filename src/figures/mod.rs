@@ -3,6 +3,7 @@
 //! it.
 
 mod contour;
+mod fit;
 mod panels;
 mod plot;
 mod training;
@@ -87,6 +88,33 @@ pub fn solution_figures(
         &stem,
         size,
     )
+}
+
+/// The pictures of a fit (`lossnav fit --out F.png`): the observations against the fitted
+/// optimal trajectory at `out`, and (two or more free parameters) the misfit over the first
+/// two with the fitted point and its 95 % confidence region at `<stem>-landscape.<ext>`
+/// (61² solves). Returns the files written.
+pub fn fit_figures(
+    spec: &lossnav_problems::Spec,
+    obs: &crate::fit::Observations,
+    doc: &serde_json::Value,
+    out: &Path,
+    size: &ImageSize,
+) -> Result<Vec<std::path::PathBuf>, String> {
+    let stem = image_stem(out)?;
+    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("png");
+    let panels = fit::fit_panels(spec, obs, doc, &stem)?;
+    let mut written = Vec::new();
+    for (k, panel) in panels.iter().enumerate() {
+        let path = if k == 0 {
+            out.to_path_buf()
+        } else {
+            out.with_file_name(format!("{stem}-landscape.{ext}"))
+        };
+        render_to(panel, &path, size)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// The file stem of `out`, which must end in `.png` or `.svg` and be in an existing directory.

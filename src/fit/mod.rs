@@ -18,7 +18,10 @@
 //! - Identifiability: the singular value decomposition of the Jacobian in relative
 //!   parameters (`∂r/∂ln p`); a direction whose standard error exceeds 10 % (`σ/s > 0.1`, with
 //!   `σ` at least the model's numerical noise 1e-9) is not identified, and the report names
-//!   the combinations that are (as products `Π p_i^{v_i}` with their values).
+//!   the combinations that are (as products `Π p_i^{v_i}` with their values). Where the path
+//!   does not depend on a direction at all (relative singular value below 1e-8), the
+//!   parameters in it have no standard error of their own (`identified_alone: false`,
+//!   `standard_error: null`): only combinations are determined.
 
 use std::cell::RefCell;
 
@@ -569,25 +572,6 @@ pub fn fit(
         Some(_) => 1.0,
         None => (rss / dof as f64).max(noise_floor * noise_floor),
     };
-    // Covariance from the Gauss–Newton matrix (pseudo-inverse over the identified directions).
-    let svd = jac.clone().svd(true, true);
-    let s_max = svd.singular_values.max();
-    let v_t = svd.v_t.as_ref().expect("computed");
-    let mut cov = DMatrix::zeros(n, n);
-    for (k, &s) in svd.singular_values.iter().enumerate() {
-        if s > 1e-12 * s_max {
-            let v = v_t.row(k).transpose();
-            cov += (&v * v.transpose()) * (scale2 / (s * s));
-        }
-    }
-    let se: Vec<f64> = (0..n).map(|i| cov[(i, i)].sqrt()).collect();
-    let corr: Vec<Vec<Value>> = (0..n)
-        .map(|i| {
-            (0..n)
-                .map(|j| finite(cov[(i, j)] / (se[i] * se[j])))
-                .collect()
-        })
-        .collect();
     // Identifiability in relative terms for positive parameters, absolute otherwise.
     let positive: Vec<bool> = p.iter().map(|&v| v > 0.0).collect();
     let mut jrel = jac.clone();
@@ -601,6 +585,11 @@ pub fn fit(
     let noise = scale2.sqrt().max(noise_floor);
     let mut identified = Vec::new();
     let mut unidentified = Vec::new();
+    // The covariance of the relative parameters (a direction is reported as identified when
+    // its relative standard error is at most 10 %).
+    let mut cov_rel = DMatrix::zeros(n, n);
+    let mut alone = vec![true; n];
+    let s_max_rel = svd_rel.singular_values.max();
     let mut order: Vec<usize> = (0..svd_rel.singular_values.len()).collect();
     order.sort_by(|&a, &b| svd_rel.singular_values[b].total_cmp(&svd_rel.singular_values[a]));
     for k in order {
@@ -640,7 +629,43 @@ pub fn fit(
         } else {
             unidentified.push(entry);
         }
+        // Standard errors come from every direction the Jacobian resolves numerically; a
+        // direction it does not (relative singular value below 1e-8: the path does not depend
+        // on it at all) leaves the parameters in it without a standard error of their own.
+        if s > 1e-8 * s_max_rel {
+            let col = vt.row(k).transpose();
+            cov_rel += (&col * col.transpose()) * (scale2 / (s * s));
+        } else {
+            for (i, c) in v.iter().enumerate() {
+                if c.abs() > 1e-2 {
+                    alone[i] = false;
+                }
+            }
+        }
     }
+    let unit = |i: usize| if positive[i] { p[i] } else { 1.0 };
+    let se: Vec<f64> = (0..n)
+        .map(|i| {
+            if alone[i] {
+                cov_rel[(i, i)].sqrt() * unit(i).abs()
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    let corr: Vec<Vec<Value>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    if alone[i] && alone[j] {
+                        finite(cov_rel[(i, j)] / (cov_rel[(i, i)] * cov_rel[(j, j)]).sqrt())
+                    } else {
+                        Value::Null
+                    }
+                })
+                .collect()
+        })
+        .collect();
     // The fitted path must be the optimal one: the search at the fitted parameters.
     let search = Search {
         bvp: Bvp::default().with_tol(opts.tol.max(1e-10)),
@@ -700,6 +725,7 @@ pub fn fit(
     let params_json: Vec<Value> = (0..n)
         .map(|i| {
             json!({"name": names[i], "value": p[i], "standard_error": finite(se[i]),
+                   "identified_alone": alone[i],
                    "interval95": [finite(p[i] - 1.96 * se[i]), finite(p[i] + 1.96 * se[i])],
                    "lower": free[i].lower, "upper": free[i].upper,
                    "at_bound": u[i].abs() > 25.0 && !matches!(maps[i], Map::Free)})
