@@ -444,3 +444,59 @@ fn bad_requests_are_refused() {
         assert!(sensitivities(&inf, &sol, &[Parameter::K], &o).is_err());
     }
 }
+
+/// The adjoint route (one transposed solve) and the forward route (one back-substitution per
+/// parameter) give the same gradient of a functional of the whole nodal path — random weights
+/// on θ and p at every node — to 1e-9 relative, on finite and infinite horizons, including the
+/// horizon itself; both use the same ∂F/∂p, so they differ only by the linear algebra.
+#[test]
+fn adjoint_and_forward_agree() {
+    use lossnav_solvers::sensitivity::adjoint_gradient;
+    for name in [
+        "figure1-double-well",
+        "figure1-double-well-infinite",
+        "fisher-metric",
+        "figure3-rotation-discounted",
+    ] {
+        let (spec, problem) = shipped(name);
+        let sol = bvp().solve(&problem).unwrap();
+        let params = parameters_of(&spec, &problem);
+        let n = 2 * problem.dim();
+        let mut state = 0x1234_5678_9abc_def1_u64;
+        let weights: Vec<f64> = (0..sol.t.len() * n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            })
+            .collect();
+        let opts = SensitivityOptions::default();
+        let adjoint = adjoint_gradient(&problem, &sol, &params, &weights, &opts).unwrap();
+        let forward = sensitivities(&problem, &sol, &params, &opts).unwrap();
+        for (a, f) in adjoint.iter().zip(&forward.parameters) {
+            let path = f.path.as_ref().unwrap();
+            let fwd: f64 = (0..sol.t.len())
+                .map(|i| {
+                    let w = &weights[i * n..(i + 1) * n];
+                    let (th, p) = (&path.theta[i], &path.p[i]);
+                    let d = th.len();
+                    (0..d).map(|j| w[j] * th[j] + w[d + j] * p[j]).sum::<f64>()
+                })
+                .sum();
+            let scale: f64 = weights.iter().map(|w| w.abs()).sum::<f64>()
+                * path
+                    .theta
+                    .as_flat()
+                    .iter()
+                    .chain(path.p.as_flat())
+                    .fold(0.0_f64, |m, v| m.max(v.abs()));
+            assert!(
+                (a.value - fwd).abs() <= 1e-9 * scale.max(fwd.abs()),
+                "{name} {}: adjoint {} forward {fwd}",
+                f.name,
+                a.value
+            );
+        }
+    }
+}

@@ -445,6 +445,83 @@ pub fn sensitivities(
     })
 }
 
+/// The gradient of a scalar functional `φ` of a boundary-value solution's nodal path with
+/// respect to every parameter, by the adjoint route: one transposed solve `Jᵀλ = ∂φ/∂y` with
+/// the collocation Jacobian `J` at the solution, then `dφ/dp = −λᵀ ∂F/∂p` per parameter (no
+/// back-substitution per parameter). `dphi_dy` is `∂φ/∂(θ, p)` at each node, node-major
+/// (`2D` per node). Available where the Newton matrix is a band (`D < 8`); the forward route
+/// ([`Sensitivities::gradient`]) gives the same numbers everywhere.
+///
+/// ```
+/// use lossnav_problems::load_problem;
+/// use lossnav_solvers::sensitivity::{adjoint_gradient, sensitivities, Parameter, SensitivityOptions};
+/// use lossnav_solvers::Bvp;
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../problems/specs/figure1-double-well.json");
+/// let problem = load_problem(path).unwrap();
+/// let solution = Bvp::default().solve(&problem).unwrap();
+/// let params = [Parameter::Gamma, Parameter::K];
+/// let opts = SensitivityOptions::default();
+/// // φ = θ₁ at the middle node.
+/// let (nodes, d) = (solution.t.len(), problem.dim());
+/// let mut g = vec![0.0; nodes * 2 * d];
+/// g[(nodes / 2) * 2 * d] = 1.0;
+/// let adjoint = adjoint_gradient(&problem, &solution, &params, &g, &opts).unwrap();
+/// let forward = sensitivities(&problem, &solution, &params, &opts).unwrap();
+/// for (a, f) in adjoint.iter().zip(&forward.parameters) {
+///     let fwd = f.path.as_ref().unwrap().theta[nodes / 2][0];
+///     assert!((a.value - fwd).abs() < 1e-9 * fwd.abs().max(1.0));
+/// }
+/// ```
+pub fn adjoint_gradient(
+    problem: &Problem,
+    solution: &Solution,
+    parameters: &[Parameter],
+    dphi_dy: &[f64],
+    options: &SensitivityOptions,
+) -> Result<Vec<Derivative>, SolverError> {
+    if !(options.step.is_finite() && options.step > 0.0 && options.step < 0.1) {
+        return Err(SolverError::InvalidOption {
+            name: "step",
+            value: options.step,
+            requirement: "a relative difference step in (0, 0.1)",
+        });
+    }
+    let n = 2 * problem.dim();
+    if dphi_dy.len() != solution.t.len() * n || solution.dim() != problem.dim() {
+        return Err(SolverError::Unsupported(format!(
+            "the functional's gradient has {} entries; the solution has {} nodes of {n}",
+            dphi_dy.len(),
+            solution.t.len()
+        )));
+    }
+    let mut c = Collocation::new(problem, solution).map_err(SolverError::Unsupported)?;
+    let mut lambda = dphi_dy.to_vec();
+    if !c.jac.solve_transpose(&mut lambda) {
+        return Err(SolverError::Unsupported(
+            "the adjoint needs the band factorisation (D < 8); use the forward route".into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(parameters.len());
+    for param in parameters {
+        let value = param.value(problem)?;
+        let h = options.step * if value == 0.0 { 1.0 } else { value.abs() };
+        let mut variants = Vec::with_capacity(4);
+        for v in [value + h, value - h, value + h / 2.0, value - h / 2.0] {
+            variants.push(param.at(problem, v).map_err(|e| {
+                SolverError::Unsupported(format!(
+                    "{} = {v:e} (a difference step from {value:e}) is not a valid problem: {e}",
+                    param.name()
+                ))
+            })?);
+        }
+        out.push(
+            c.adjoint(problem, solution, param, &variants, h, &lambda, dphi_dy)
+                .map_err(SolverError::Unsupported)?,
+        );
+    }
+    Ok(out)
+}
+
 /// Richardson extrapolation of central differences at steps `h` (values `a+`, `a-`) and `h/2`
 /// (`b+`, `b-`), with the error estimate `|D(h/2) - D(h)|/3` (the error of the finer
 /// quotient, whose leading term the extrapolation removes) plus rounding.
@@ -776,17 +853,16 @@ impl Collocation {
         })
     }
 
-    fn derivative(
+    /// The collocation residuals at the solution's `y` under each variant, into `self.res`
+    /// (a finite horizon's variants on the rescaled mesh).
+    fn perturbed_residuals(
         &mut self,
         problem: &Problem,
         s: &Solution,
         param: &Parameter,
         variants: &[Problem],
-        h: f64,
         drop: Option<Term>,
-    ) -> Result<PathDerivative, String> {
-        let d = problem.dim();
-        let n = 2 * d;
+    ) -> Result<(), String> {
         let t_ref = match problem.horizon() {
             Horizon::Finite(t) => Some(t),
             Horizon::Infinite => None,
@@ -814,6 +890,61 @@ impl Collocation {
                 .and_then(|()| sys.residual(&t, &self.y, &mut self.ws, res))
                 .map_err(|e| format!("{} at a difference step: {e}", param.name()))?;
         }
+        Ok(())
+    }
+
+    /// `dφ/dp = −λᵀ ∂F/∂p` with `λ = J⁻ᵀ ∂φ/∂y` (see [`adjoint_gradient`]).
+    #[allow(clippy::too_many_arguments)]
+    fn adjoint(
+        &mut self,
+        problem: &Problem,
+        s: &Solution,
+        param: &Parameter,
+        variants: &[Problem],
+        h: f64,
+        lambda: &[f64],
+        dphi_dy: &[f64],
+    ) -> Result<Derivative, String> {
+        self.perturbed_residuals(problem, s, param, variants, None)?;
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let (r0, r1, r2, r3) = (
+            dot(lambda, &self.res[0]),
+            dot(lambda, &self.res[1]),
+            dot(lambda, &self.res[2]),
+            dot(lambda, &self.res[3]),
+        );
+        let size = lambda.iter().map(|l| l.abs()).sum::<f64>()
+            * self.y.iter().fold(1.0_f64, |a, b| a.max(b.abs()));
+        let mut d = richardson(-r0, -r1, -r2, -r3, h, size);
+        if matches!(param, Parameter::Horizon) {
+            // The path derivative at fixed t adds −(t/T) ẏ to the one at fixed t/T.
+            let t_end = s.end_time();
+            let n = 2 * problem.dim();
+            for (i, &ti) in s.t.iter().enumerate() {
+                for j in 0..n {
+                    d.value -= dphi_dy[i * n + j] * ti / t_end * s.slopes[i * n + j];
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    fn derivative(
+        &mut self,
+        problem: &Problem,
+        s: &Solution,
+        param: &Parameter,
+        variants: &[Problem],
+        h: f64,
+        drop: Option<Term>,
+    ) -> Result<PathDerivative, String> {
+        let d = problem.dim();
+        let n = 2 * d;
+        let t_ref = match problem.horizon() {
+            Horizon::Finite(t) => Some(t),
+            Horizon::Infinite => None,
+        };
+        self.perturbed_residuals(problem, s, param, variants, drop)?;
         let m = self.y.len();
         let size = self.y.iter().fold(1.0_f64, |a, b| a.max(b.abs()));
         // -∂F/∂p from the two central quotients, each solved for; a third of their

@@ -212,6 +212,17 @@ impl NewtonMatrix {
         }
     }
 
+    /// `x ← A⁻ᵀ x` where the factorisation offers it (the band, `D < 8`); `false` otherwise.
+    pub(crate) fn solve_transpose(&self, x: &mut [f64]) -> bool {
+        match self {
+            NewtonMatrix::Band(b) => {
+                b.solve_transpose(x);
+                true
+            }
+            NewtonMatrix::Staircase(_) => false,
+        }
+    }
+
     #[cfg(test)]
     fn get(&self, i: usize, j: usize) -> f64 {
         match self {
