@@ -196,8 +196,9 @@ fn noisy_intervals_cover_the_truth() {
 }
 
 /// Gradient flow `θ̇ = −c∇L` (c = 0.5) on a quadratic with curvatures 1 and 4 is the optimal
-/// path only in the limit γ → ∞ with ηk/γ = c: the fit runs γ up to its bound and reports
-/// the ratio k/γ (η = 1) as the one identified combination, the product as not identified.
+/// path only in the limit γ → ∞ with ηk/γ = c: the fit runs γ up the valley, compares with the
+/// limit fitted directly, and reports the limit, with k/γ (η = 1) the one identified
+/// combination, right to 1e-6.
 #[test]
 fn gradient_flow_identifies_only_the_ratio() {
     let spec = spec_of(
@@ -227,17 +228,35 @@ fn gradient_flow_identifies_only_the_ratio() {
     let report = fit("gradient flow", &spec, &obs, &free, &opts).unwrap();
     let identified = report.doc["identified"].as_array().unwrap();
     assert_eq!(identified.len(), 1, "{:#}", report.doc["identified"]);
-    let terms = identified[0]["terms"].as_array().unwrap();
-    let power = |n: &str| {
-        terms.iter().find(|t| t["name"] == n).unwrap()["power"]
-            .as_f64()
-            .unwrap()
-    };
-    assert!((power("k") - 1.0).abs() < 1e-2 && (power("gamma") + 1.0).abs() < 1e-2);
-    // The optimal rates are ηkh/γ·(1 − ηkh/γ² + …): at γ ≈ 2000, k/γ is c to about 1e-3.
+    assert_eq!(identified[0]["combination"], "k^1 · gamma^-1");
     let ratio = identified[0]["value"].as_f64().unwrap();
-    assert!((ratio - c).abs() < 1e-2 * c, "k/γ = {ratio}");
+    assert!((ratio - c).abs() < 1e-6 * c, "k/γ = {ratio}");
     assert_eq!(report.doc["not_identified"].as_array().unwrap().len(), 1);
+    assert!(report.doc["limit"]["verdict"]
+        .as_str()
+        .unwrap()
+        .contains("gradient-flow limit"));
+    // Each parameter alone is not identified.
+    for p in report.doc["parameters"].as_array().unwrap() {
+        assert_eq!(p["identified_alone"], false);
+        assert!(p["standard_error"].is_null());
+    }
+    // Optimal data at finite γ are not read as the limit.
+    let truth = spec_of(
+        r#"{"loss": {"quadratic": {"curvatures": [1.0, 4.0], "minimum": [0.0, 0.0]}},
+            "gamma": 1.0, "theta0": [1.0, 1.0], "horizon": "infinite"}"#,
+    );
+    let report = fit(
+        "finite",
+        &with(&truth, &[("gamma", 0.5), ("k", 2.0)]),
+        &observe(&truth, 40, 8.0),
+        &[Free::parse("k").unwrap(), Free::parse("gamma").unwrap()],
+        &opts,
+    )
+    .unwrap();
+    // Every direction is identified at finite γ, so the limit is not even examined.
+    assert!(report.doc["limit"].is_null(), "{}", report.doc["limit"]);
+    assert_eq!(report.doc["identified"].as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -13,6 +13,10 @@
 //!   `eta`, `k`, `gamma` and `horizon` are positive unless bounded otherwise.
 //! - The outer loop: Levenberg–Marquardt run by argmin ([`levenberg`]), from the spec's values
 //!   and from `starts − 1` seeded perturbations of them; the best end is reported.
+//! - The gradient-flow limit ([`limit`]): with `γ` free (and at most `η`, `k` besides), when the
+//!   finite fit leaves a direction unidentified or a parameter at a bound, the flow
+//!   `θ̇ = f − c G⁻¹∇L` (`γ → ∞`, `c = ηk/γ`) is fitted too; when it explains the observations
+//!   better, the report says the observations are that limit and only `ηk/γ` is identified.
 //! - At the fit, the search for the cheapest certified minimum is run once: a fitted path
 //!   that is not the optimal one (another extremal is cheaper) is reported as such.
 //! - Identifiability: the singular value decomposition of the Jacobian in relative
@@ -36,6 +40,7 @@ use lossnav_solvers::{Budget, Bvp, Search, Solution};
 use crate::cli::CliError;
 
 pub mod levenberg;
+mod limit;
 mod observations;
 
 pub use observations::{heavy_ball, Observations};
@@ -666,6 +671,80 @@ pub fn fit(
                 .collect()
         })
         .collect();
+    // The gradient-flow limit (γ → ∞, ηk/γ = c): when γ is free with at most η and k, the
+    // limit itself is fitted and compared; a finite γ can only approach it.
+    let mut limit_json = Value::Null;
+    let mut in_limit = false;
+    let scalar_names = ["eta", "k", "gamma"];
+    // Examined only where the finite fit leaves a direction unidentified or a parameter at a
+    // bound: a fit that identifies every direction at finite γ is not near the limit.
+    let at_bound = u
+        .iter()
+        .zip(&maps)
+        .any(|(u, m)| u.abs() > 25.0 && !matches!(m, Map::Free));
+    if names.iter().any(|n| n == "gamma")
+        && names.iter().all(|n| scalar_names.contains(&n.as_str()))
+        && (!unidentified.is_empty() || at_bound)
+    {
+        let lag = problem.lagrangian();
+        let c0 = lag.eta() * lag.k() / lag.gamma();
+        match limit::fit_limit(&problem, obs, sigma, c0, noise_floor) {
+            Ok(lf) => {
+                // The combination over the free names: (η·k restricted to the free ones)/γ.
+                let fixed: f64 = [("eta", lag.eta()), ("k", lag.k())]
+                    .iter()
+                    .filter(|(n, _)| !names.iter().any(|m| m == n))
+                    .map(|(_, v)| v)
+                    .product();
+                let text = names
+                    .iter()
+                    .filter(|n| n.as_str() != "gamma")
+                    .map(|n| format!("{n}^1"))
+                    .chain(std::iter::once("gamma^-1".to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" · ");
+                // Clearly better, not by rounding: in one dimension both families are all
+                // single exponentials and fit equally well.
+                in_limit = lf.misfit < (1.0 - 1e-3) * misfit;
+                limit_json = json!({
+                    "rate": lf.rate, "rate_standard_error": finite(lf.standard_error),
+                    "misfit": lf.misfit, "finite_misfit": misfit,
+                    "verdict": if in_limit {
+                        format!("the observations are the gradient-flow limit γ → ∞ of the family, θ̇ = f − c G⁻¹∇L with c = ηk/γ = {:.10}: only {text} is identified; a finite γ only approaches it (misfit {:.3e} against {:.3e})", lf.rate, lf.misfit, misfit)
+                    } else {
+                        format!("a finite γ explains the observations as well as the gradient-flow limit or better (misfit {misfit:.3e} against {:.3e})", lf.misfit)
+                    }
+                });
+                if in_limit {
+                    let terms: Vec<Value> = names
+                        .iter()
+                        .map(|n| json!({"name": n, "power": if n == "gamma" { -1.0 } else { 1.0 }, "relative": true}))
+                        .collect();
+                    identified = vec![json!({
+                        "combination": text, "terms": terms, "value": lf.rate / fixed,
+                        "standard_error": finite(lf.standard_error / lf.rate), "limit": true,
+                    })];
+                    unidentified = vec![json!({
+                        "combination": "gamma → ∞ (the limit), and with it each of the others alone",
+                        "terms": [{"name": "gamma", "power": 1.0, "relative": true}],
+                        "value": Value::Null, "standard_error": Value::Null, "limit": true,
+                    })];
+                    alone.iter_mut().for_each(|a| *a = false);
+                }
+            }
+            Err(e) => {
+                limit_json =
+                    json!({"verdict": format!("the gradient-flow limit could not be fitted: {e}")})
+            }
+        }
+    }
+    let se: Vec<f64> = if in_limit { vec![f64::NAN; n] } else { se };
+    let corr = if in_limit {
+        vec![vec![Value::Null; n]; n]
+    } else {
+        corr
+    };
+
     // The fitted path must be the optimal one: the search at the fitted parameters.
     let search = Search {
         bvp: Bvp::default().with_tol(opts.tol.max(1e-10)),
@@ -734,6 +813,12 @@ pub fn fit(
     let fitted: Vec<Vec<f64>> = obs.t.iter().map(|&t| sol.eval(t).0).collect();
     let status = if time_limited {
         "time limit: the best point of the starts that finished".to_string()
+    } else if in_limit {
+        format!(
+            "fitted {n} parameters to {m} observed values: the gradient-flow limit γ → ∞; \
+             only one combination identified ({})",
+            identified[0]["combination"].as_str().unwrap_or("")
+        )
     } else {
         format!(
             "fitted {n} parameters to {m} observed values; {} identified combination(s), {} not identified",
@@ -749,6 +834,7 @@ pub fn fit(
         "goodness_of_fit": goodness,
         "misfit": misfit,
         "optimal": optimal,
+        "limit": limit_json,
         "correlations": corr,
         "starts": starts_json,
         "solves": *model.evaluations.borrow(),
