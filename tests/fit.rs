@@ -356,3 +356,44 @@ fn heavy_ball_rule_mode() {
     assert!((rate / slow - 1.0).abs() < 1e-6, "rate {rate} vs {slow}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--max-seconds` ends a fit with the best point evaluated so far (exit status 1), within the
+/// budget plus the watchdog's grace.
+#[test]
+fn a_time_limit_keeps_the_best_point() {
+    let dir = std::env::temp_dir().join(format!("lossnav-fit-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("spec.json");
+    std::fs::write(
+        &spec,
+        r#"{"loss": {"quadratic": {"curvatures": [1.0, 4.0], "minimum": [0.0, 0.0]}},
+            "k": 2.0, "gamma": 0.5, "theta0": [1.0, 1.0], "horizon": "infinite"}"#,
+    )
+    .unwrap();
+    let obs = dir.join("gf.csv");
+    let rows: String = (1..=40)
+        .map(|i| {
+            let t = 0.1 * i as f64;
+            format!("{t},{},{}\n", (-0.5 * t).exp(), (-2.0 * t).exp())
+        })
+        .collect();
+    std::fs::write(&obs, format!("t,theta_0,theta_1\n{rows}")).unwrap();
+    let start = std::time::Instant::now();
+    let out = lossnav(&[
+        "--max-seconds",
+        // The whole fit takes about 0.6 s here; its first solve about 1 ms.
+        "0.1",
+        "fit",
+        obs.to_str().unwrap(),
+        "--spec",
+        spec.to_str().unwrap(),
+        "--free",
+        "k,gamma:0.01:10000",
+    ]);
+    assert!(start.elapsed().as_secs_f64() < 3.0);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["status"].as_str().unwrap().starts_with("time limit"));
+    assert!(doc["parameters"][0]["value"].as_f64().unwrap().is_finite());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -37,6 +37,12 @@ impl Default for LevenbergMarquardt {
     }
 }
 
+/// Whether an error says a time budget ran out (the model's own check, or a solver's
+/// `TimeLimit`): such a trial point is not a rejected step, the fit must stop.
+pub fn is_time_limit(text: &str) -> bool {
+    text.contains("time limit") || text.contains("time budget")
+}
+
 /// Largest change of one variable in one step.
 const MAX_STEP: f64 = 2.0;
 
@@ -117,7 +123,7 @@ where
                     let c2 = half_norm2(&r2);
                     (c2 < cost).then_some((r2, c2))
                 }
-                Err(e) if e.to_string().contains("time limit") => return Err(e),
+                Err(e) if is_time_limit(&e.to_string()) => return Err(e),
                 Err(_) => None,
             };
             match accepted {

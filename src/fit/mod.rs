@@ -194,6 +194,8 @@ struct Model<'a> {
     /// The last solution (the next solve's start) and the variables it belongs to.
     last: RefCell<Option<(Vec<f64>, Problem, Solution)>>,
     evaluations: RefCell<usize>,
+    /// The lowest misfit evaluated so far and where.
+    best: RefCell<Option<(f64, Vec<f64>)>>,
 }
 
 impl Model<'_> {
@@ -283,7 +285,14 @@ impl Operator for &Model<'_> {
     type Output = Vec<f64>;
     fn apply(&self, u: &Vec<f64>) -> Result<Vec<f64>, Error> {
         let (_, sol) = self.solve(u)?;
-        Ok(self.residuals_of(&sol))
+        let r = self.residuals_of(&sol);
+        // The best point seen, kept for a fit that a time limit ends mid-start.
+        let misfit = 0.5 * r.iter().map(|x| x * x).sum::<f64>();
+        let mut best = self.best.borrow_mut();
+        if best.as_ref().is_none_or(|(c, _)| misfit < *c) {
+            *best = Some((misfit, u.clone()));
+        }
+        Ok(r)
     }
 }
 
@@ -460,6 +469,7 @@ pub fn fit(
         },
         last: RefCell::new(None),
         evaluations: RefCell::new(0),
+        best: RefCell::new(None),
     };
     // Starts: the spec's values, then seeded perturbations by e^{±1} (positive parameters)
     // or ±max(|p|, 1)/2 (others) in the optimiser's variables.
@@ -519,7 +529,7 @@ pub fn fit(
                     iterations: 0,
                     termination: text.clone(),
                 });
-                if text.contains("time limit") {
+                if levenberg::is_time_limit(&text) {
                     time_limited = true;
                     break;
                 }
@@ -533,16 +543,39 @@ pub fn fit(
                    "iterations": o.iterations, "termination": o.termination})
         })
         .collect();
-    let Some((misfit, u)) = best else {
-        if time_limited {
+    if time_limited {
+        // The budget is spent: report the best point evaluated, without the analyses that
+        // would need more solves.
+        let Some((misfit, u)) = model.best.borrow().clone() else {
             return Err(CliError::Solver {
                 path: label.to_string(),
                 source: lossnav_solvers::SolverError::TimeLimit {
-                    what: "fit, before any start finished".into(),
+                    what: "fit, before the first solve finished".into(),
                     residual: f64::NAN,
                 },
             });
-        }
+        };
+        let p = model.values(&u);
+        let params_json: Vec<Value> = (0..p.len())
+            .map(|i| json!({"name": names[i], "value": p[i], "standard_error": Value::Null}))
+            .collect();
+        let doc = json!({
+            "status": format!(
+                "time limit: the best of {} solves so far (not converged; no standard errors, \
+                 identifiability or optimality check)",
+                *model.evaluations.borrow()
+            ),
+            "parameters": params_json,
+            "misfit": misfit,
+            "starts": starts_json,
+            "solves": *model.evaluations.borrow(),
+        });
+        return Ok(FitReport {
+            doc,
+            complete: false,
+        });
+    }
+    let Some((misfit, u)) = best else {
         return Err(usage(format!(
             "fit: no start could be solved: {}",
             outcomes
