@@ -598,14 +598,13 @@ pub fn fit(
     let rss: f64 = residuals.iter().map(|r| r * r).sum();
     // The noise: stated, or estimated from the residuals; never below the model's own
     // numerical noise (solves at tol 1e-10 reproduce θ to about 1e-9).
-    let noise_floor = 1e-9
-        * obs
-            .theta
-            .iter()
-            .flatten()
-            .flatten()
-            .fold(1.0_f64, |a, b| a.max(b.abs()))
-        / sigma;
+    let theta_scale = obs
+        .theta
+        .iter()
+        .flatten()
+        .flatten()
+        .fold(1.0_f64, |a, b| a.max(b.abs()));
+    let noise_floor = 1e-9 * theta_scale / sigma;
     let scale2 = match obs.sigma {
         Some(_) => 1.0,
         None => (rss / dof as f64).max(noise_floor * noise_floor),
@@ -799,7 +798,7 @@ pub fn fit(
                 })
                 .fold(0.0, f64::max);
             // Solves at tol 1e-10 agree far below 1e-6 of θ's scale on the same extremal.
-            if gap <= 1e-6 * noise_floor * sigma / 1e-9 {
+            if gap <= 1e-6 * theta_scale {
                 json!({"verdict": "the fitted trajectory is the optimal one",
                        "optimality": res.optimality.describe(),
                        "second_order": best.second_order.describe()})

@@ -387,13 +387,7 @@ pub fn sensitivities(
     parameters: &[Parameter],
     options: &SensitivityOptions,
 ) -> Result<Sensitivities, SolverError> {
-    if !(options.step.is_finite() && options.step > 0.0 && options.step < 0.1) {
-        return Err(SolverError::InvalidOption {
-            name: "step",
-            value: options.step,
-            requirement: "a relative difference step in (0, 0.1)",
-        });
-    }
+    check_step(options.step)?;
     if solution.dim() != problem.dim() || solution.t.len() < 2 {
         return Err(SolverError::Unsupported(
             "the solution does not belong to this problem".into(),
@@ -413,19 +407,7 @@ pub fn sensitivities(
                 residual: f64::NAN,
             });
         }
-        let value = param.value(problem)?;
-        // Relative to the parameter's own size: γ = 0.1 moves J on the scale of 0.1.
-        let h = options.step * if value == 0.0 { 1.0 } else { value.abs() };
-        let steps = [value + h, value - h, value + h / 2.0, value - h / 2.0];
-        let mut variants = Vec::with_capacity(4);
-        for v in steps {
-            variants.push(param.at(problem, v).map_err(|e| {
-                SolverError::Unsupported(format!(
-                    "{} = {v:e} (a difference step from {value:e}) is not a valid problem: {e}",
-                    param.name()
-                ))
-            })?);
-        }
+        let (value, h, variants) = variants(problem, param, options.step)?;
         let cost = cost_derivative(problem, solution, &fixed, param, &variants, h, options.drop)?;
         let path = match &mut collocation {
             Ok(c) => c.derivative(problem, solution, param, &variants, h, options.drop),
@@ -479,13 +461,7 @@ pub fn adjoint_gradient(
     dphi_dy: &[f64],
     options: &SensitivityOptions,
 ) -> Result<Vec<Derivative>, SolverError> {
-    if !(options.step.is_finite() && options.step > 0.0 && options.step < 0.1) {
-        return Err(SolverError::InvalidOption {
-            name: "step",
-            value: options.step,
-            requirement: "a relative difference step in (0, 0.1)",
-        });
-    }
+    check_step(options.step)?;
     let n = 2 * problem.dim();
     if dphi_dy.len() != solution.t.len() * n || solution.dim() != problem.dim() {
         return Err(SolverError::Unsupported(format!(
@@ -503,23 +479,48 @@ pub fn adjoint_gradient(
     }
     let mut out = Vec::with_capacity(parameters.len());
     for param in parameters {
-        let value = param.value(problem)?;
-        let h = options.step * if value == 0.0 { 1.0 } else { value.abs() };
-        let mut variants = Vec::with_capacity(4);
-        for v in [value + h, value - h, value + h / 2.0, value - h / 2.0] {
-            variants.push(param.at(problem, v).map_err(|e| {
-                SolverError::Unsupported(format!(
-                    "{} = {v:e} (a difference step from {value:e}) is not a valid problem: {e}",
-                    param.name()
-                ))
-            })?);
-        }
+        let (_, h, variants) = variants(problem, param, options.step)?;
         out.push(
             c.adjoint(problem, solution, param, &variants, h, &lambda, dphi_dy)
                 .map_err(SolverError::Unsupported)?,
         );
     }
     Ok(out)
+}
+
+fn check_step(step: f64) -> Result<(), SolverError> {
+    if step.is_finite() && step > 0.0 && step < 0.1 {
+        Ok(())
+    } else {
+        Err(SolverError::InvalidOption {
+            name: "step",
+            value: step,
+            requirement: "a relative difference step in (0, 0.1)",
+        })
+    }
+}
+
+/// The parameter's value `p`, the difference step `h` (relative to `p`'s own size: γ = 0.1
+/// moves J on the scale of 0.1) and the problems at `p + h, p − h, p + h/2, p − h/2`.
+fn variants(
+    problem: &Problem,
+    param: &Parameter,
+    step: f64,
+) -> Result<(f64, f64, Vec<Problem>), SolverError> {
+    let value = param.value(problem)?;
+    let h = step * if value == 0.0 { 1.0 } else { value.abs() };
+    let problems = [value + h, value - h, value + h / 2.0, value - h / 2.0]
+        .into_iter()
+        .map(|v| {
+            param.at(problem, v).map_err(|e| {
+                SolverError::Unsupported(format!(
+                    "{} = {v:e} (a difference step from {value:e}) is not a valid problem: {e}",
+                    param.name()
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((value, h, problems))
 }
 
 /// Richardson extrapolation of central differences at steps `h` (values `a+`, `a-`) and `h/2`
@@ -1022,11 +1023,11 @@ impl Collocation {
             // slopes d/dt dy(t)/dT = d/dT F(t_i T'/T, y_i(T')) - (t/T) ÿ(t).
             // The second derivatives likewise: d²/dt² dy(t)/dT = d/dT a(Y) - (t/T) y⃛(t).
             let t_end = s.end_time();
-            let accel = self.acceleration(problem, s)?;
+            let accel = self.along_path(problem, s, false)?;
             let jerk = if second.is_empty() {
                 Vec::new()
             } else {
-                self.jerk(problem, s)?
+                self.along_path(problem, s, true)?
             };
             for (i, &ti) in s.t.iter().enumerate() {
                 for j in 0..n {
@@ -1068,45 +1069,17 @@ impl Collocation {
         })
     }
 
-    /// `y⃛` at the nodes of a sixth-order solution: the derivative of `∂F·F` along `ẏ`, by
-    /// Richardson-extrapolated central differences.
-    fn jerk(&mut self, problem: &Problem, s: &Solution) -> Result<Vec<f64>, String> {
-        let lag = problem.lagrangian();
-        let free = EndCondition::Free {
-            eta: lag.eta(),
-            cost: None,
-        };
-        let sys = System {
-            order6: true,
-            ..System::new(lag, problem.theta0().as_slice(), &free)
-        };
-        let e = 1e-4 * s.end_time() / s.t.len() as f64;
-        let mut at = |step: f64| -> Result<Vec<f64>, String> {
-            let y: Vec<f64> = self
-                .y
-                .iter()
-                .zip(&s.slopes)
-                .map(|(y, f)| y + step * f)
-                .collect();
-            sys.eval_nodes(&s.t, &y, &mut self.ws)
-                .map_err(|e| e.to_string())?;
-            sys.eval_curvatures(&s.t, &y, &mut self.ws);
-            Ok(self.ws.a.clone())
-        };
-        let (a, b, c, d) = (at(e)?, at(-e)?, at(e / 2.0)?, at(-e / 2.0)?);
-        Ok((0..a.len())
-            .map(|j| {
-                let d1 = (a[j] - b[j]) / (2.0 * e);
-                let d2 = (c[j] - d[j]) / e;
-                (4.0 * d2 - d1) / 3.0
-            })
-            .collect())
-    }
-
-    /// `ÿ` at the nodes: the sixth-order solution's second derivatives, or else the field's
-    /// derivative along `(1, ẏ)` in `(t, y)` by Richardson-extrapolated central differences.
-    fn acceleration(&mut self, problem: &Problem, s: &Solution) -> Result<Vec<f64>, String> {
-        if !s.curvatures.is_empty() {
+    /// `ÿ` (`second` false: the sixth-order solution's own second derivatives when it has
+    /// them) or `y⃛` (`second` true, sixth-order solutions) at the nodes: the derivative of the
+    /// field `F`, or of `∂F·F`, along the path, `(1, ẏ)` in `(t, y)`, by Richardson-extrapolated
+    /// central differences.
+    fn along_path(
+        &mut self,
+        problem: &Problem,
+        s: &Solution,
+        second: bool,
+    ) -> Result<Vec<f64>, String> {
+        if !second && !s.curvatures.is_empty() {
             return Ok(s.curvatures.clone());
         }
         let lag = problem.lagrangian();
@@ -1114,7 +1087,10 @@ impl Collocation {
             eta: lag.eta(),
             cost: None,
         };
-        let sys = System::new(lag, problem.theta0().as_slice(), &free);
+        let sys = System {
+            order6: second,
+            ..System::new(lag, problem.theta0().as_slice(), &free)
+        };
         let e = 1e-4 * s.end_time() / s.t.len() as f64;
         let mut at = |step: f64| -> Result<Vec<f64>, String> {
             let t: Vec<f64> = s.t.iter().map(|x| x + step).collect();
@@ -1126,7 +1102,12 @@ impl Collocation {
                 .collect();
             sys.eval_nodes(&t, &y, &mut self.ws)
                 .map_err(|e| e.to_string())?;
-            Ok(self.ws.f.clone())
+            if second {
+                sys.eval_curvatures(&t, &y, &mut self.ws);
+                Ok(self.ws.a.clone())
+            } else {
+                Ok(self.ws.f.clone())
+            }
         };
         let (a, b, c, d) = (at(e)?, at(-e)?, at(e / 2.0)?, at(-e / 2.0)?);
         Ok((0..a.len())
