@@ -8,7 +8,8 @@
 //! removed by the next write to the same target ([`TempPath::beside`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Temporary files not yet renamed into place, for the interrupt handler.
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -86,12 +87,61 @@ impl Drop for TempPath {
 /// Installs a Ctrl-C / `SIGTERM` handler that removes the pending temporary files and exits
 /// with status 130 (as a shell reports an interrupted command). Without it the default action
 /// kills the process and leaves them for the next run to remove. Calling it again is harmless.
+///
+/// While a [`GracefulInterrupt`] is held, the first interrupt only raises its flag (the
+/// command stops starting work and keeps what finished); a second one ends the process as
+/// above.
 pub fn install_interrupt_cleanup() {
     let _ = ctrlc::set_handler(|| {
+        if let Some(flag) = graceful().as_ref() {
+            if !flag.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted: keeping what finished (interrupt again to stop at once)");
+                return;
+            }
+        }
         remove_pending();
         eprintln!("interrupted");
         std::process::exit(130);
     });
+}
+
+/// The flag the first interrupt raises instead of ending the process, while registered.
+static GRACEFUL: Mutex<Option<Arc<AtomicBool>>> = Mutex::new(None);
+
+fn graceful() -> std::sync::MutexGuard<'static, Option<Arc<AtomicBool>>> {
+    GRACEFUL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// While alive, the first Ctrl-C or `SIGTERM` raises [`GracefulInterrupt::flag`] instead of
+/// ending the process: for commands that write as they go (sweeps) and can stop cleanly.
+#[derive(Debug)]
+pub struct GracefulInterrupt {
+    flag: Arc<AtomicBool>,
+}
+
+impl GracefulInterrupt {
+    /// Registers a fresh flag (replacing any other).
+    pub fn register() -> Self {
+        let flag = Arc::new(AtomicBool::new(false));
+        *graceful() = Some(flag.clone());
+        Self { flag }
+    }
+
+    /// The flag an interrupt raises (give it to [`lossnav_solvers::Budget::cancellable`]).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.flag.clone()
+    }
+
+    /// Whether an interrupt arrived.
+    pub fn interrupted(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for GracefulInterrupt {
+    fn drop(&mut self) {
+        *graceful() = None;
+    }
 }
 
 /// Removes every temporary file not yet renamed into place: for a handler about to end the

@@ -11,15 +11,19 @@ pub mod figures;
 pub mod fit;
 pub mod rules;
 pub mod testbed;
+#[cfg(feature = "train")]
 pub mod train;
 pub mod verify;
 
 /// candle, the tensor crate the training code uses (re-exported so versions match).
+#[cfg(feature = "train")]
 pub use candle_core;
 /// candle's layers, losses and optimiser trait.
+#[cfg(feature = "train")]
 pub use candle_nn;
 pub use lossnav_problems as problems;
 pub use lossnav_solvers as solvers;
+pub use lossnav_solvers::solve_certified;
 /// The linear-algebra crate of every public signature, at the version lossnav uses.
 pub use nalgebra;
 

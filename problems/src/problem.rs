@@ -43,6 +43,33 @@ impl std::fmt::Debug for End {
 }
 
 impl End {
+    /// `θ(T) = values` (a fixed end point).
+    ///
+    /// ```
+    /// use lossnav_problems::End;
+    /// assert!(matches!(End::fixed(&[1.0, 0.0]), End::Fixed(v) if v.len() == 2));
+    /// ```
+    pub fn fixed(values: &[f64]) -> Self {
+        End::Fixed(DVector::from_column_slice(values))
+    }
+
+    /// A free end point without terminal cost.
+    ///
+    /// ```
+    /// use lossnav_problems::End;
+    /// assert!(matches!(End::free(), End::Free { terminal_cost: None }));
+    /// ```
+    pub fn free() -> Self {
+        End::Free {
+            terminal_cost: None,
+        }
+    }
+
+    /// Infinite horizon: approach the equilibrium the solver finds from θ0 (no guess).
+    pub fn equilibrium() -> Self {
+        End::Equilibrium { guess: None }
+    }
+
     /// A one-line description.
     pub fn describe(&self) -> String {
         match self {

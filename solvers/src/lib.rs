@@ -65,7 +65,7 @@ pub use direct::Direct;
 pub use error::SolverError;
 pub use lossnav_problems as problems;
 pub use scheme::Scheme;
-pub use search::{Optimality, Search, SearchResult};
+pub use search::{solve_certified, Optimality, Search, SearchResult};
 pub use shooting::Shooting;
 pub use solution::{
     Accuracy, Certificate, Diagnostics, Guess, SecondOrder, Solution, Tail, Verdict,

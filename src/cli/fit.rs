@@ -26,12 +26,8 @@ pub(super) fn run(args: FitArgs) -> Result<ExitCode, CliError> {
     if let Some(o) = args.output {
         check_writable(o)?;
     }
-    let path = args.spec.display().to_string();
-    let mut spec =
-        lossnav_problems::Spec::from_file(args.spec).map_err(|source| CliError::Spec {
-            path: path.clone(),
-            source,
-        })?;
+    let path = super::input::label(args.spec);
+    let mut spec = super::input::read_spec(args.spec)?;
     let free: Vec<Free> = args
         .free
         .iter()

@@ -8,18 +8,21 @@ use clap::{Parser, Subcommand};
 mod check;
 mod deadline;
 mod fit;
+mod input;
 mod output;
 mod progress;
 mod rule;
 mod simulate;
 mod solve;
 mod sweep;
+#[cfg(feature = "train")]
 mod train;
 mod validate;
 
 pub use check::check_rows;
+pub use input::{parse_times, read_spec, Times};
 pub use output::{
-    compact_pretty, implied_rule_json, print, second_order_json, solution_json, write_atomic,
+    compact_pretty, implied_rule_json, lead, print, second_order_json, solution_json, write_atomic,
 };
 pub use sweep::{parse_axis_parts, Axis};
 
@@ -123,7 +126,7 @@ pub enum Command {
                             lossnav validate problems/specs/*.json"
     )]
     Validate {
-        /// Spec files (JSON; see docs/spec.md).
+        /// Spec files (JSON; see docs/spec.md; `-`: standard input).
         #[arg(required = true)]
         specs: Vec<PathBuf>,
     },
@@ -144,7 +147,7 @@ pub enum Command {
                             lossnav solve problems/specs/figure2-anisotropic-2d.json --tol 1e-10 --at 0,1,2 -o result.json"
     )]
     Solve {
-        /// Spec file.
+        /// Spec file (`-`: standard input).
         spec: PathBuf,
         /// Solver.
         #[arg(long, value_enum, default_value_t = Method::Bvp)]
@@ -157,9 +160,10 @@ pub enum Command {
         /// Mesh intervals of the direct method.
         #[arg(long, default_value_t = 200)]
         intervals: usize,
-        /// Times at which to sample the continuous solution, comma separated.
-        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-        at: Vec<f64>,
+        /// Times at which to sample the continuous solution: T1,T2,… or LO:HI:N (N equally
+        /// spaced, ends included), or both, comma separated.
+        #[arg(long, value_parser = parse_times, allow_hyphen_values = true)]
+        at: Vec<Times>,
         /// Write the JSON here (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -200,7 +204,7 @@ pub enum Command {
                             lossnav simulate problems/specs/figure1-double-well.json --rule heavy-ball --beta 2 --rate 1"
     )]
     Simulate {
-        /// Spec file.
+        /// Spec file (`-`: standard input).
         spec: PathBuf,
         /// The rule (default for a spec with an observation block: the certainty-equivalent
         /// optimal rule with the Kalman–Bucy filter, by Monte Carlo).
@@ -227,12 +231,16 @@ pub enum Command {
         /// End time (default: the horizon; required for infinite horizons).
         #[arg(long, allow_negative_numbers = true)]
         t_end: Option<f64>,
-        /// Times at which to report θ and p, comma separated.
-        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-        at: Vec<f64>,
+        /// Times at which to report θ and p: T1,T2,… or LO:HI:N, comma separated.
+        #[arg(long, value_parser = parse_times, allow_hyphen_values = true)]
+        at: Vec<Times>,
         /// Write the JSON here (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// A screenful: status, cost, end point, end error and the --at samples, without the
+        /// per-step arrays.
+        #[arg(long)]
+        summary: bool,
     },
     /// Train a network with several optimisers and seeds (the paper's Figure 2e,f).
     ///
@@ -244,6 +252,7 @@ pub enum Command {
     /// AdamW 1e-3 or 5e-4 on CIFAR-10, Ballistic and derived 5e-4); --lr-grid tunes each on
     /// the last 10 % of the training set. Gradients are clipped to global norm 5 for every
     /// optimiser. A progress bar is shown on a terminal.
+    #[cfg(feature = "train")]
     #[command(
         after_help = "Examples:\n  lossnav train --data digits --model mlp --seeds 3 --out runs/digits\n  \
                             lossnav train --data mnist:/data/mnist --model mlp --optimizers sgd,adam,ballistic --out runs/mnist\n  \
@@ -288,21 +297,26 @@ pub enum Command {
     },
     /// Solve a spec over a grid of parameters in parallel: one JSON line per grid point.
     ///
-    /// Each line has index, params, solved, cost, cost_is_relative, end (θ* or θ(T)), minimum
-    /// (index of the nearest minimum of L found from theta0) and second_order, or error_kind
-    /// and error. Failed points are recorded and the sweep continues; at the end a summary
-    /// line goes to standard error, and the exit code is 1 if any point failed (unless
-    /// --allow-failures). A progress bar with ETA is shown on a terminal.
+    /// Each line has index, params, solved, status, cost, cost_is_relative, end (θ* or
+    /// θ(T)), minimum (index of the nearest minimum of L found from theta0) and
+    /// second_order, or error_kind and error. Lines are printed as points finish, in grid
+    /// order; with -o they go to OUTPUT.partial as they finish and OUTPUT is written whole at
+    /// the end. Ctrl-C stops the sweep keeping every finished point (--resume continues it).
+    /// Failed points are recorded and the sweep continues; at the end a summary line goes to
+    /// standard error, and the exit code is 1 if any point failed (unless --allow-failures),
+    /// 130 if interrupted. A progress bar with ETA is shown on a terminal.
     #[command(
         after_help = "Examples:\n  lossnav sweep problems/specs/figure1-double-well-infinite.json --set gamma=0.05:2:40\n  \
                             lossnav sweep SPEC --set gamma=0:10:41 --set k=0.5,1,2 --jobs 2 -o sweep.jsonl\n  \
                             lossnav sweep SPEC --set gamma=0:10:200 --shard 1/2 > part1.jsonl"
     )]
     Sweep {
-        /// Spec file.
+        /// Spec file (`-`: standard input).
         spec: PathBuf,
-        /// NAME=LO:HI:N or NAME=A,B,C; NAME is gamma, eta, k, horizon, theta0.I or params.NAME.
-        /// Several --set make a grid (the first varies slowest).
+        /// NAME=LO:HI:N or NAME=A,B,C; NAME is gamma, eta, k, horizon, theta0.I, params.NAME
+        /// or any numeric field of the spec by its path (metric.diag[1], drift.linear[0][1],
+        /// loss.quadratic.minimum[0], …). Several --set make a grid (the first varies
+        /// slowest). Range values are the shortest decimals of the evenly spaced points.
         #[arg(long = "set", required = true, value_parser = sweep::parse_axis)]
         axes: Vec<sweep::Axis>,
         /// Worker threads (default: all cores).
@@ -325,6 +339,17 @@ pub enum Command {
         /// the extension of -o).
         #[arg(long, value_enum)]
         format: Option<SweepFormat>,
+        /// Continue the sweep whose finished points are in OUTPUT.partial (written as points
+        /// finish; kept when a sweep is interrupted or stopped by --max-seconds).
+        #[arg(long, requires = "output")]
+        resume: bool,
+        /// Also sample each point's solution at these times (T1,T2,… or LO:HI:N): "at" in
+        /// the JSON lines, theta_I_at_T columns in CSV.
+        #[arg(long, value_parser = parse_times, allow_hyphen_values = true)]
+        at: Vec<Times>,
+        /// Also write each point's whole path (t, theta, p at the mesh nodes; JSON lines only).
+        #[arg(long)]
+        trajectories: bool,
     },
     /// Closed-form learning rule of a linear–quadratic problem (infinite horizon).
     ///
@@ -334,7 +359,7 @@ pub enum Command {
     /// metric, affine drift, infinite horizon) is an error saying why.
     #[command(after_help = "Example:\n  lossnav rule problems/specs/figure3-rotation.json")]
     Rule {
-        /// Spec file.
+        /// Spec file (`-`: standard input).
         spec: PathBuf,
     },
     /// Fit the assumptions under which observed trajectories are optimal: the free
@@ -450,7 +475,7 @@ pub enum Command {
                             lossnav plot problems/specs/fisher-metric.json --out fisher.svg"
     )]
     Plot {
-        /// Spec file.
+        /// Spec file (`-`: standard input).
         spec: PathBuf,
         /// Output image (.png or .svg).
         #[arg(long)]
@@ -467,6 +492,7 @@ impl Command {
             Self::Validate { .. } => "validate",
             Self::Solve { .. } => "solve",
             Self::Simulate { .. } => "simulate",
+            #[cfg(feature = "train")]
             Self::Train { .. } => "train",
             Self::Sweep { .. } => "sweep",
             Self::Rule { .. } => "rule",
@@ -561,6 +587,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let _budget = deadline::start(max_seconds, cli.command.name())?;
     match cli.command {
         Command::Validate { specs } => validate::run(&specs),
+        #[cfg(feature = "train")]
         Command::Train {
             data,
             model,
@@ -601,7 +628,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             method,
             tol,
             intervals,
-            at: &at,
+            at: &input::flatten(&at),
             output: output.as_ref(),
             local,
             summary,
@@ -655,6 +682,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output,
             allow_failures,
             format,
+            resume,
+            at,
+            trajectories,
         } => sweep::run(sweep::SweepArgs {
             spec: &spec,
             axes,
@@ -669,6 +699,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             },
             output: output.as_ref(),
             allow_failures,
+            resume,
+            at: input::flatten(&at),
+            trajectories,
         }),
         Command::Simulate {
             spec,
@@ -682,8 +715,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             t_end,
             at,
             output,
+            summary,
         } => {
-            let observed = lossnav_problems::Spec::from_file(&spec)
+            let observed = input::read_spec(&spec)
                 .map(|s| s.observation.is_some())
                 .unwrap_or(false);
             match (observed, rule) {
@@ -703,8 +737,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     rate,
                     beta,
                     t_end,
-                    at: &at,
+                    at: &input::flatten(&at),
                     output: output.as_ref(),
+                    summary,
                 }),
                 (false, None) => Err(CliError::Usage(
                     "--rule is required (gradient-flow, natural-gradient, optimal-policy, \
@@ -737,11 +772,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             for file in output.iter().chain(out.iter()) {
                 output::check_writable(file)?;
             }
-            let path = spec.display().to_string();
-            let s = lossnav_problems::Spec::from_file(&spec).map_err(|source| CliError::Spec {
-                path: path.clone(),
-                source,
-            })?;
+            let path = input::label(&spec);
+            let s = input::read_spec(&spec)?;
             // Validated before its θ0 is varied (an empty θ0 has no first coordinate).
             let base = s
                 .to_problem()
@@ -789,9 +821,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Plot { spec, out, image } => {
             let size = image.size()?;
-            let path = spec.display().to_string();
-            let s = lossnav_problems::Spec::from_file(&spec)
-                .map_err(|source| CliError::Spec { path, source })?;
+            let s = input::read_spec(&spec)?;
             for file in
                 crate::figures::problem_figures(&s, &out, &size).map_err(CliError::Figure)?
             {

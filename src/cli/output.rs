@@ -123,6 +123,25 @@ pub fn print(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// `doc` with its verdict first: `status` (one line saying what was verified), then `cost`
+/// and `optimality` where present, then the rest in the order written. Every document the
+/// command line prints goes through here, so its first line answers "can I trust this?".
+pub fn lead(doc: Value) -> Value {
+    match doc {
+        Value::Object(mut map) => {
+            let mut out = serde_json::Map::with_capacity(map.len());
+            for key in ["status", "cost", "optimality"] {
+                if let Some(v) = map.shift_remove(key) {
+                    out.insert(key.to_string(), v);
+                }
+            }
+            out.extend(map);
+            Value::Object(out)
+        }
+        other => other,
+    }
+}
+
 /// The second-order check as JSON: `{"checked": true, "verdict": "minimum", ...}` or
 /// `{"checked": false, "reason": ...}`.
 pub fn second_order_json(so: &SecondOrder) -> Value {

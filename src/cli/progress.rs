@@ -64,6 +64,7 @@ impl CountBar {
     }
 
     /// Counts `units` more as done (a run's whole share, also when it stopped early).
+    #[cfg_attr(not(feature = "train"), allow(dead_code))]
     pub(crate) fn finish_run(&self, units: u64) {
         let at = self.offset.fetch_add(units, Ordering::Relaxed) + units;
         self.bar.set_position(at);

@@ -7,11 +7,8 @@ use super::output::print;
 use super::CliError;
 
 pub(super) fn run(spec: &Path) -> Result<ExitCode, CliError> {
-    let path = spec.display().to_string();
-    let spec = lossnav_problems::Spec::from_file(spec).map_err(|source| CliError::Spec {
-        path: path.clone(),
-        source,
-    })?;
+    let path = super::input::label(spec);
+    let spec = super::input::read_spec(spec)?;
     let doc = crate::commands::rule(&path, &spec)?;
     print(&(serde_json::to_string_pretty(&doc).expect("JSON values serialise") + "\n"))?;
     Ok(ExitCode::SUCCESS)

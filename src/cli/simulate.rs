@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use lossnav_problems::load_problem;
 use lossnav_solvers::simulate::{simulate, Rule};
 
 use super::output::{print, write_atomic};
@@ -21,14 +20,12 @@ pub struct SimulateArgs<'a> {
     pub t_end: Option<f64>,
     pub at: &'a [f64],
     pub output: Option<&'a PathBuf>,
+    pub summary: bool,
 }
 
 pub(super) fn run(args: SimulateArgs) -> Result<ExitCode, CliError> {
-    let path = args.spec.display().to_string();
-    let problem = load_problem(args.spec).map_err(|source| CliError::Spec {
-        path: path.clone(),
-        source,
-    })?;
+    let path = super::input::label(args.spec);
+    let (_, problem) = super::input::load(args.spec)?;
     let lag = problem.lagrangian();
     // The gradient-flow limit of the optimal rule has learning rate ηk/γ.
     let rate = args.rate.unwrap_or(if lag.gamma() > 0.0 {
@@ -103,7 +100,12 @@ pub(super) fn run(args: SimulateArgs) -> Result<ExitCode, CliError> {
         "method": format!("simulate/{name}"),
         // A rule's trajectory solves no optimality conditions: there is nothing to converge.
         // What it achieves is its cost and, for a fixed end, how far it misses the end.
-        "status": "integrated",
+        "status": match sim.end_error {
+            Some(e) => format!(
+                "integrated (relative tolerance 1e-10); misses the fixed end by {e:.2e}"
+            ),
+            None => "integrated (relative tolerance 1e-10)".to_string(),
+        },
         "cost": sim.cost,
         "t": sim.t,
         "theta": sim.theta,
@@ -119,7 +121,19 @@ pub(super) fn run(args: SimulateArgs) -> Result<ExitCode, CliError> {
         },
         "rule": {"name": name, "rate": rate, "beta": args.beta},
     });
-    let text = serde_json::to_string_pretty(&doc).expect("JSON values serialise");
+    let mut doc = super::lead(doc);
+    let text = if args.summary {
+        if let Some(map) = doc.as_object_mut() {
+            for key in ["t", "theta", "theta_dot", "p", "loss", "kinetic"] {
+                map.shift_remove(key);
+            }
+            let end = sim.theta.last().cloned().unwrap_or_default();
+            map.insert("theta_end".into(), json!(end));
+        }
+        super::compact_pretty(&doc)
+    } else {
+        serde_json::to_string_pretty(&doc).expect("JSON values serialise")
+    };
     match args.output {
         Some(file) => write_atomic(file, &(text + "\n"))?,
         None => print(&(text + "\n"))?,
@@ -145,7 +159,7 @@ pub(super) fn run_observed(
     opts: Observed,
     output: Option<&PathBuf>,
 ) -> Result<ExitCode, CliError> {
-    let path = spec.display().to_string();
+    let path = super::input::label(spec);
     if !(1..=MAX_PATHS).contains(&opts.paths) {
         return Err(CliError::Usage(format!(
             "--paths {}: must be between 1 and {MAX_PATHS}",
@@ -164,10 +178,7 @@ pub(super) fn run_observed(
             opts.gain_scale
         )));
     }
-    let s = lossnav_problems::Spec::from_file(spec).map_err(|source| CliError::Spec {
-        path: path.clone(),
-        source,
-    })?;
+    let s = super::input::read_spec(spec)?;
     let lq =
         crate::rules::observation::ObservedLq::from_spec(&s).map_err(|source| CliError::Rule {
             path: path.clone(),
@@ -207,6 +218,11 @@ pub(super) fn run_observed(
         .map_err(rule_err)?;
     let (exact, quadrature) = lq.expected_cost(opts.gain_scale);
     let doc = json!({
+        "status": format!(
+            "Monte Carlo: {} paths, seed {}, dt {}; expected cost {:.6} ± {:.1e} (one \
+             standard error) against the exact {:.6}",
+            opts.paths, opts.seed, opts.dt, fine.mean, fine.stderr, exact
+        ),
         "problem": s.name,
         "method": "simulate/certainty-equivalent (Kalman–Bucy filter), Monte Carlo",
         "expected_cost": {"mean": fine.mean, "stderr": fine.stderr},

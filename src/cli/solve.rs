@@ -26,7 +26,7 @@ pub struct SolveArgs<'a> {
 }
 
 pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
-    let path = args.spec.display().to_string();
+    let path = super::input::label(args.spec);
     let csv = match args.format {
         Some(f) => f == Format::Csv,
         None => args
@@ -45,14 +45,7 @@ pub(super) fn run(args: SolveArgs) -> Result<ExitCode, CliError> {
             emit(doc, output)
         }
     };
-    let spec = lossnav_problems::Spec::from_file(args.spec).map_err(|source| CliError::Spec {
-        path: path.clone(),
-        source,
-    })?;
-    let problem = spec.to_problem().map_err(|source| CliError::Spec {
-        path: path.clone(),
-        source,
-    })?;
+    let (spec, problem) = super::input::load(args.spec)?;
     let status = Arc::new(StatusLine::new());
     let opts = SolveOptions {
         method: args.method,
@@ -169,13 +162,13 @@ fn emit(doc: &serde_json::Value, output: Option<&PathBuf>) -> Result<(), CliErro
 fn summarise(doc: &mut serde_json::Value) {
     if let Some(map) = doc.as_object_mut() {
         for key in ["t", "theta", "p", "loss", "kinetic", "hamiltonian"] {
-            map.remove(key);
+            map.shift_remove(key);
         }
         // The sensitivities keep dJ*/dp and the path derivatives' error, not their arrays.
         if let Some(serde_json::Value::Array(list)) = map.get_mut("sensitivities") {
             for entry in list.iter_mut().filter_map(|e| e.as_object_mut()) {
-                entry.remove("theta");
-                entry.remove("p");
+                entry.shift_remove("theta");
+                entry.shift_remove("p");
             }
         }
     }

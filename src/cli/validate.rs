@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use lossnav_problems::{gradient_vec, load_problem, Horizon, Problem};
+use lossnav_problems::{gradient_vec, Horizon, Problem};
 
 use super::output::print;
 use super::CliError;
@@ -12,17 +12,11 @@ use super::CliError;
 pub(super) fn run(specs: &[PathBuf]) -> Result<ExitCode, CliError> {
     let mut failed = 0;
     for path in specs {
-        match load_problem(path) {
-            Ok(problem) => print(&summary(&path.display().to_string(), &problem))?,
-            Err(source) => {
+        match super::input::load(path) {
+            Ok((_, problem)) => print(&summary(&super::input::label(path), &problem))?,
+            Err(e) => {
                 failed += 1;
-                eprintln!(
-                    "error: {}",
-                    CliError::Spec {
-                        path: path.display().to_string(),
-                        source
-                    }
-                );
+                eprintln!("error: {e}");
             }
         }
     }

@@ -37,6 +37,7 @@ pub fn rule(label: &str, spec_text: &Spec) -> Result<serde_json::Value, CliError
             .map(|&t| rule.theta(t).as_slice().to_vec())
             .collect();
         let doc = json!({
+            "status": "closed form (task switching: the expected problem's linear–quadratic rule)",
             "problem": problem.name(),
             "rate_matrix": rows(&rule.rate_matrix),
             "rho": rows(&rule.rho),
@@ -51,6 +52,10 @@ pub fn rule(label: &str, spec_text: &Spec) -> Result<serde_json::Value, CliError
     let data = LqData::from_problem(&problem).map_err(rule_err)?;
     let rule = LqRule::new(&data, problem.theta0()).map_err(rule_err)?;
     let mut doc = json!({
+        "status": format!(
+            "closed form (linear–quadratic); relative Riccati residual {:.1e}",
+            rule.residual
+        ),
         "problem": problem.name(),
         "equilibrium": rule.equilibrium.as_slice(),
         "p_equilibrium": rule.p_equilibrium.as_slice(),
@@ -71,5 +76,5 @@ pub fn rule(label: &str, spec_text: &Spec) -> Result<serde_json::Value, CliError
         doc["expected_cost_error_estimate"] = json!(error);
         doc["full_information_cost"] = json!(lq.full_information_cost());
     }
-    Ok(doc)
+    Ok(crate::cli::lead(doc))
 }

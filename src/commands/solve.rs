@@ -12,7 +12,7 @@ use lossnav_solvers::observe::Observer;
 use lossnav_solvers::sensitivity::{sensitivities, Parameter, SensitivityOptions};
 use lossnav_solvers::{Accuracy, Bvp, Direct, Scheme, Search, Shooting, Solution};
 
-use crate::cli::{implied_rule_json, second_order_json, solution_json, CliError, Method};
+use crate::cli::{implied_rule_json, lead, second_order_json, solution_json, CliError, Method};
 
 /// How to solve: the command line's `solve` flags.
 #[derive(Clone)]
@@ -95,6 +95,7 @@ pub fn solve(
         })?;
         solved.doc["sensitivities"] = s.to_json();
     }
+    solved.doc = lead(std::mem::take(&mut solved.doc));
     Ok(solved)
 }
 

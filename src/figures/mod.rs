@@ -6,6 +6,7 @@ mod contour;
 mod fit;
 mod panels;
 mod plot;
+#[cfg(feature = "train")]
 mod training;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ pub use plot::{
     render, render_grid, render_grid_to, render_to, Band, Figure, Heatmap, ImageSize, Marker,
     Series,
 };
+#[cfg(feature = "train")]
 pub use training::{epoch_statistics, training_panels, EpochStatistics};
 
 /// Computes every panel of Figures 1–3 and the continual-learning panels and writes each to

@@ -84,6 +84,12 @@ pub enum Optimality {
 }
 
 impl Optimality {
+    /// Whether the answer is certified a minimum (the global one for [`Optimality::Convex`],
+    /// the cheapest strict local minimum found otherwise).
+    pub fn is_certified(&self) -> bool {
+        !matches!(self, Optimality::Uncertified)
+    }
+
     /// A sentence for output.
     pub fn describe(&self) -> String {
         match self {
@@ -184,6 +190,30 @@ pub fn is_convex(problem: &Problem) -> bool {
         && lag.drift().is_affine()
         && !lag.drift().is_time_dependent()
         && terminal_ok
+}
+
+/// The answer a user wants first: the cheapest extremal of `problem` that is certified a
+/// strict local minimum, found by [`Search`] with its defaults (boundary-value solves at
+/// tolerance 1e-8 from several starts, each with its second-order check).
+/// [`SearchResult::optimality`] says what is certified; [`SearchResult::solution`] is the
+/// trajectory. [`crate::Bvp::solve`] is one local solve from the solver's own guess (faster,
+/// and on a multi-well landscape possibly a saddle).
+///
+/// ```
+/// use lossnav_solvers::problems::{End, Horizon, Lagrangian, Problem, Quadratic};
+/// let loss = Quadratic::diagonal(vec![1.0], vec![0.0]).unwrap();
+/// let problem = Problem::new(
+///     Lagrangian::new(loss).with_gamma(0.5),
+///     vec![1.0].into(),
+///     Horizon::Finite(2.0),
+///     End::free(),
+/// )
+/// .unwrap();
+/// let result = lossnav_solvers::solve_certified(&problem).unwrap();
+/// assert!(result.optimality.is_certified());
+/// ```
+pub fn solve_certified(problem: &Problem) -> Result<SearchResult, SolverError> {
+    Search::default().solve(problem)
 }
 
 impl Search {
