@@ -21,8 +21,9 @@ Axes = List[Tuple[str, List[float]]]
 def _axes(grid: Mapping[str, Union[Sequence[float], np.ndarray]]) -> Axes:
     if not isinstance(grid, Mapping) or not grid:
         raise UsageError(
-            "grid maps parameter names (gamma, eta, k, horizon, theta0.I, params.NAME) to "
-            "their values, e.g. {'gamma': numpy.linspace(0.05, 2, 40)}"
+            "grid maps parameter names (gamma, eta, k, horizon, theta0.I, params.NAME, or a "
+            "field's path such as metric.diag[0]) to their values, e.g. "
+            "{'gamma': numpy.linspace(0.05, 2, 40)}"
         )
     axes: Axes = []
     for name, values in grid.items():
@@ -58,7 +59,8 @@ def sweep(
         problem: a :class:`Problem` or a spec.
         grid: parameter name → values; several names make a product grid whose first name
             varies slowest (``{"gamma": [...], "k": [...]}``). Names: ``gamma``, ``eta``,
-            ``k``, ``horizon``, ``theta0.I``, ``params.NAME``.
+            ``k``, ``horizon``, ``theta0.I``, ``params.NAME``, or any numeric field
+            of the spec by its path (``metric.diag[1]``, ``drift.linear[0][1]``).
         tol: the boundary-value solver's tolerance.
         jobs: threads for an in-process sweep (all cores when None).
         client: a ``dask.distributed.Client`` or any ``concurrent.futures.Executor``: the grid

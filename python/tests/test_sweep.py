@@ -13,8 +13,20 @@ SPEC = ROOT / "problems" / "specs" / "figure1-double-well-infinite.json"
 
 
 def cli_range(lo: float, hi: float, n: int) -> list:
-    """The values of the command line's LO:HI:N (numpy.linspace rounds differently)."""
-    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+    """The values of the command line's LO:HI:N: evenly spaced, each the shortest decimal
+    within 4 ulp of the range's scale (0.4, not 0.39999999999999997), the ends exact."""
+    scale = max(abs(lo), abs(hi))
+    tol = 4 * 2.0**-52 * scale
+
+    def shortest(v: float) -> float:
+        for digits in range(1, 17):
+            w = float(f"{v:.{digits - 1}e}")
+            if abs(w - v) <= tol:
+                return w
+        return v
+
+    inner = [shortest(lo + (hi - lo) * i / (n - 1)) for i in range(1, n - 1)]
+    return [lo, *inner, hi]
 
 
 def test_in_process_sweep_equals_the_command_line():
@@ -46,7 +58,7 @@ def test_a_data_frame_when_pandas_is_installed():
 def test_bad_grids_are_refused():
     with pytest.raises(lossnav.UsageError):
         lossnav.sweep(SPEC, {})
-    with pytest.raises(lossnav.UsageError, match="name"):
+    with pytest.raises(lossnav.UsageError, match="bogus: expected a numeric field of the spec"):
         lossnav.sweep(SPEC, {"bogus": [1.0]})
     with pytest.raises(lossnav.UsageError, match="finite"):
         lossnav.sweep(SPEC, {"gamma": [float("nan")]})

@@ -10,8 +10,8 @@ use super::CliError;
 use crate::verify;
 
 /// The claims whose id contains `filter` (all without one), run: the rows `lossnav check
-/// --json` prints (id, paper, statement, closed_form, procedure, error, tolerance, pass,
-/// detail). An error when no id matches.
+/// --json` prints (id, paper, statement, closed_form, procedure, error, tolerance, unit,
+/// pass, detail). An error when no id matches.
 pub fn check_rows(filter: Option<&str>) -> Result<serde_json::Value, CliError> {
     let outcomes = outcomes(filter)?;
     Ok(serde_json::Value::Array(json_rows(&outcomes)))
@@ -21,9 +21,19 @@ fn json_rows(outcomes: &[verify::Outcome]) -> Vec<serde_json::Value> {
     outcomes
         .iter()
         .map(|o| {
-            let (error, tolerance, detail) = match &o.result {
-                Ok(m) => (json!(m.error), json!(m.tolerance), m.detail.clone()),
-                Err(e) => (json!(null), json!(null), format!("failed to run: {e}")),
+            let (error, tolerance, unit, detail) = match &o.result {
+                Ok(m) => (
+                    json!(m.error),
+                    json!(m.tolerance),
+                    json!(m.unit.describe()),
+                    m.detail.clone(),
+                ),
+                Err(e) => (
+                    json!(null),
+                    json!(null),
+                    json!(null),
+                    format!("failed to run: {e}"),
+                ),
             };
             json!({
                 "id": o.claim.id,
@@ -33,6 +43,7 @@ fn json_rows(outcomes: &[verify::Outcome]) -> Vec<serde_json::Value> {
                 "procedure": o.claim.procedure,
                 "error": error,
                 "tolerance": tolerance,
+                "unit": unit,
                 "pass": o.passed(),
                 "detail": detail,
             })
@@ -63,38 +74,69 @@ pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliEr
         let rows = json_rows(&outcomes);
         print(&(serde_json::to_string_pretty(&rows).expect("JSON values serialise") + "\n"))?;
     } else {
-        let mut table = format!(
-            "{:<24} {:<24} {:>10} {:>10}  {:<4}  statement\n",
-            "id", "paper", "error", "tolerance", "pass"
-        );
-        for o in &outcomes {
-            let (error, tol) = match &o.result {
-                Ok(m) => (format!("{:.2e}", m.error), format!("{:.1e}", m.tolerance)),
-                Err(_) => ("-".into(), "-".into()),
-            };
-            let _ = writeln!(
-                table,
-                "{:<24} {:<24} {:>10} {:>10}  {:<4}  {}",
-                o.claim.id,
-                o.claim.paper,
-                error,
-                tol,
-                if o.passed() { "ok" } else { "FAIL" },
-                o.claim.statement
-            );
-            // Writing to a String cannot fail.
-            let _ = match &o.result {
-                Ok(m) => writeln!(table, "{:<24} {}", "", m.detail),
-                Err(e) => writeln!(table, "{:<24} failed to run: {e}", ""),
-            };
-        }
-        let passed = outcomes.iter().filter(|o| o.passed()).count();
-        let _ = writeln!(table, "{passed} passed, {} failed", outcomes.len() - passed);
-        print(&table)?;
+        print(&table(&outcomes))?;
     }
     Ok(if all_passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The table `lossnav check` prints: one aligned line per claim (verdict, id, measured error
+/// and tolerance in the claim's unit, the unit named, where in the paper), its statement and
+/// what was compared indented below, and a count at the end.
+fn table(outcomes: &[verify::Outcome]) -> String {
+    let cells: Vec<(String, String, String)> = outcomes
+        .iter()
+        .map(|o| match &o.result {
+            Ok(m) => (
+                m.unit.format(m.error),
+                m.unit.format(m.tolerance),
+                m.unit.describe(),
+            ),
+            Err(_) => ("-".into(), "-".into(), "did not run".into()),
+        })
+        .collect();
+    let width = |f: &dyn Fn(usize) -> usize, title: &str| {
+        (0..outcomes.len())
+            .map(f)
+            .max()
+            .unwrap_or(0)
+            .max(title.chars().count())
+    };
+    let w_id = width(&|i| outcomes[i].claim.id.chars().count(), "claim");
+    let w_err = width(&|i| cells[i].0.chars().count(), "measured");
+    let w_tol = width(&|i| cells[i].1.chars().count(), "allowed");
+    let w_unit = width(&|i| cells[i].2.chars().count(), "unit");
+    // Padding by characters (the units hold non-ASCII symbols; `{:<w}` counts them right).
+    let mut out = format!(
+        "{:<4}  {:<w_id$}  {:>w_err$}  {:>w_tol$}  {:<w_unit$}  paper\n",
+        "", "claim", "measured", "allowed", "unit"
+    );
+    for (o, (err, tol, unit)) in outcomes.iter().zip(&cells) {
+        let _ = writeln!(
+            out,
+            "{:<4}  {:<w_id$}  {:>w_err$}  {:>w_tol$}  {:<w_unit$}  {}",
+            if o.passed() { "ok" } else { "FAIL" },
+            o.claim.id,
+            err,
+            tol,
+            unit,
+            o.claim.paper,
+        );
+        let _ = writeln!(out, "      {}", o.claim.statement);
+        let _ = match &o.result {
+            Ok(m) => writeln!(out, "      {}", m.detail),
+            Err(e) => writeln!(out, "      failed to run: {e}"),
+        };
+    }
+    let passed = outcomes.iter().filter(|o| o.passed()).count();
+    let _ = writeln!(
+        out,
+        "{passed} of {} claims passed, {} failed",
+        outcomes.len(),
+        outcomes.len() - passed
+    );
+    out
 }

@@ -14,6 +14,48 @@ pub use claims::{
     Classifier,
 };
 
+/// What a measured error counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unit {
+    /// An absolute difference (largest over what was compared) of the quantities compared.
+    Absolute,
+    /// A relative difference.
+    Relative,
+    /// Standard errors of a Monte Carlo estimate.
+    StandardErrors,
+    /// Conditions that failed, of this many checked (the tolerance is 0).
+    Failures(usize),
+    /// A score the claim's tolerance text defines (e.g. an observed order's distance from the
+    /// predicted one).
+    Other(&'static str),
+}
+
+impl Unit {
+    /// The unit's name, for the table's last column.
+    pub fn describe(&self) -> String {
+        match self {
+            Unit::Absolute => "absolute".into(),
+            Unit::Relative => "relative".into(),
+            Unit::StandardErrors => "standard errors".into(),
+            Unit::Failures(_) => "conditions failed".into(),
+            Unit::Other(what) => (*what).into(),
+        }
+    }
+
+    /// A value in this unit, as the table prints it.
+    pub fn format(&self, value: f64) -> String {
+        match self {
+            Unit::Failures(of) if value.is_finite() && value >= 0.0 => {
+                format!("{}/{of}", value.round() as u64)
+            }
+            Unit::StandardErrors => format!("{value:.2}"),
+            _ if value == 0.0 => "0".into(),
+            _ if value.is_infinite() => "∞".into(),
+            _ => format!("{value:.1e}"),
+        }
+    }
+}
+
 /// What a check measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measurement {
@@ -21,6 +63,8 @@ pub struct Measurement {
     pub error: f64,
     /// The largest error that still supports the claim.
     pub tolerance: f64,
+    /// What `error` and `tolerance` count.
+    pub unit: Unit,
     /// What was compared, with the numbers.
     pub detail: String,
 }
@@ -72,11 +116,19 @@ pub fn catalogue() -> Vec<Claim> {
     claims::all()
 }
 
-/// Runs the claims whose id contains `filter` (all when `None`).
+/// Runs the claims whose id contains `filter` (all when `None`), in parallel (each claim is
+/// independent of the others, and its stochastic parts are seeded per claim, so the results do
+/// not depend on the thread count), returned in catalogue order.
 pub fn run(filter: Option<&str>) -> Vec<Outcome> {
-    catalogue()
+    use rayon::prelude::*;
+    let claims: Vec<Claim> = catalogue()
         .into_iter()
         .filter(|c| filter.is_none_or(|f| c.id.contains(f)))
+        .collect();
+    claims
+        .into_par_iter()
+        // One claim per task: the slow ones (Monte Carlo, coverage) start first in order.
+        .with_max_len(1)
         .map(|claim| Outcome {
             claim,
             result: (claim.check)(),

@@ -4,7 +4,7 @@
 //! the noisy quadratic model. Most are Monte Carlo checks at a fixed seed.
 
 use super::measurement;
-use crate::verify::{Claim, Measurement};
+use crate::verify::{Claim, Measurement, Unit};
 
 /// The observed quadratic shared by `observed-expected-cost` and `certainty-equivalence`.
 fn observed_spec() -> Result<lossnav_problems::Spec, String> {
@@ -51,6 +51,7 @@ pub fn observed_expected_cost_with(filter_scale: f64) -> Result<Measurement, Str
     measurement(
         (fine.mean - exact).abs() / allowed,
         1.0,
+        Unit::Other("units of (4 SE + time-step bias)"),
         format!(
             "E[J*] exact {exact:.6} (quadrature error {quadrature:.1e}); Monte Carlo {:.6} ± {:.6} \
              ({paths} paths, dt = 0.01), time-step bias {bias:.4} (vs dt = 0.02); error in \
@@ -92,6 +93,7 @@ fn certainty_equivalence() -> Result<Measurement, String> {
     measurement(
         failures as f64,
         0.0,
+        Unit::Failures(5),
         format!(
             "exact E[J] at gain ×0.8, ×1, ×1.2: {:.6}, {:.6}, {:.6}; full information {full:.6}; \
              Monte Carlo (common noise): {:.5}, {:.5}, {:.5}",
@@ -145,6 +147,7 @@ pub fn gradient_filter_with(beta1: fn(f64, f64) -> f64) -> Result<Measurement, S
     measurement(
         worst,
         1e-12,
+        Unit::Relative,
         format!(
             "largest relative difference of P⁻ and of the update form {worst:.1e} over 9 filters"
         ),
@@ -207,6 +210,7 @@ pub fn noisy_quadratic_gaps(noise_belief: f64) -> Result<Measurement, String> {
     measurement(
         if falling { relative } else { f64::INFINITY },
         5e-3,
+        Unit::Relative,
         format!(
             "{detail}; falling at 4 SE: {falling}; final excess {:.2} % of the oracle's cost",
             100.0 * relative

@@ -15,7 +15,7 @@ use crate::rules::diagonal;
 use crate::rules::drift::{rotation_generator, Rotation, WeightDecay};
 use crate::rules::{LqData, LqRule};
 use crate::verify::support::{infinite, max_diff, shipped, solve};
-use crate::verify::{Claim, Measurement};
+use crate::verify::{Claim, Measurement, Unit};
 
 pub(super) const NATURAL_GRADIENT: Claim = Claim {
     id: "natural-gradient",
@@ -65,6 +65,7 @@ fn natural_gradient() -> Result<Measurement, String> {
             f64::INFINITY
         },
         1e-8,
+        Unit::Absolute,
         detail.join("; "),
     )
 }
@@ -118,6 +119,7 @@ pub fn rotation_claim(
     measurement(
         worst,
         1e-8,
+        Unit::Absolute,
         format!(
             "{}; max deviation of θ(t) and θ* {worst:.2e}",
             detail.join(", ")
@@ -175,6 +177,7 @@ pub fn weight_decay_claim(
     measurement(
         worst,
         1e-8,
+        Unit::Absolute,
         format!("{}; max deviation {worst:.2e}", detail.join(", ")),
     )
 }
@@ -213,6 +216,7 @@ fn partial_controllability() -> Result<Measurement, String> {
     measurement(
         if not_parallel { agree.max(leak) } else { f64::INFINITY },
         1e-8,
+        Unit::Absolute,
         format!(
             "θ̇(0) = ({:.6}, {:.6}) vs rule ({:.6}, {:.6}); |Nᵀθ̇| = {leak:.1e}; cos(θ̇, -∇L) = {cos:.4}",
             bvp_velocity[0], bvp_velocity[1], velocity[0], velocity[1]
@@ -268,7 +272,12 @@ fn lq_riccati() -> Result<Measurement, String> {
             rule.residual
         ));
     }
-    measurement(worst, 1e-8, detail.join("; "))
+    measurement(
+        worst,
+        1e-8,
+        Unit::Other("absolute (θ, p(0)); relative (J, Riccati)"),
+        detail.join("; "),
+    )
 }
 
 pub(super) const HAMILTONIAN_BALANCE: Claim = Claim {
@@ -310,6 +319,7 @@ fn hamiltonian_balance() -> Result<Measurement, String> {
     measurement(
         worst,
         1e-7,
+        Unit::Absolute,
         format!("max |ℋ(t) - ℋ(0) + (γ/η)∫pᵀθ̇| = {worst:.2e} (ℋ(0) = {h0:.6})"),
     )
 }
@@ -351,6 +361,7 @@ fn radial_isotropic() -> Result<Measurement, String> {
     measurement(
         worst,
         1e-8,
+        Unit::Absolute,
         format!("max |θ ∧ θ̇| = {worst:.2e} along the path"),
     )
 }
@@ -387,5 +398,5 @@ fn value_gradient() -> Result<Measurement, String> {
         detail.push(format!("∂J/∂θ0[{j}]: {fd:.10} vs {exact:.10}"));
     }
     // Fourth-order difference: truncation h⁴ ≈ 1e-12; solver noise 1e-11/h = 1e-8: 1e-7.
-    measurement(worst, 1e-7, detail.join("; "))
+    measurement(worst, 1e-7, Unit::Absolute, detail.join("; "))
 }

@@ -3,7 +3,7 @@
 
 use lossnav_problems::Spec;
 
-use super::{measurement, Claim, Measurement};
+use super::{measurement, Claim, Measurement, Unit};
 use crate::fit::{fit, heavy_ball, FitOptions, Free, Observations};
 
 pub(super) const FIT_INTERVAL_COVERAGE: Claim = Claim {
@@ -85,6 +85,7 @@ pub fn fit_interval_coverage_with(z: f64) -> Result<Measurement, String> {
     measurement(
         outside as f64,
         0.0,
+        Unit::Failures(2),
         format!(
             "{z}·SE intervals cover γ in {} and k in {} of {replications} replications \
              ({:.1} %, {:.1} %)",
@@ -166,6 +167,7 @@ pub fn heavy_ball_with(predicted: fn(f64, f64, f64) -> f64) -> Result<Measuremen
     measurement(
         rate_error.max(rest_fails),
         1e-6,
+        Unit::Other("relative rate error (∞ if rest fits)"),
         format!(
             "tail: fitted rate {rate:.10} (k = {k:.6}, γ = {gamma:.6}) against {want:.10} \
              (c·h/(1 − β) = {:.6}); from rest: χ² z-score {z:.3e} (misfit beyond σ = 1e-6)",

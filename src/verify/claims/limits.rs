@@ -12,7 +12,7 @@ use super::{measured_rate, measurement};
 use crate::rules::diagonal::{self, DiagonalRule};
 use crate::rules::limits;
 use crate::verify::support::{gradient_flow, infinite, loss, max_diff, rk4, shipped, solve};
-use crate::verify::{Claim, Measurement};
+use crate::verify::{Claim, Measurement, Unit};
 
 pub(super) const GD_SHORT_HORIZON: Claim = Claim {
     id: "gd-short-horizon",
@@ -56,6 +56,7 @@ fn gd_short_horizon() -> Result<Measurement, String> {
     measurement(
         deviation,
         0.2,
+        Unit::Other("|observed order − 2|"),
         format!(
             "max |θ_opt - θ_GF| = {:.2e}, {:.2e}, {:.2e} at γ = 10, 20, 40; observed orders {:.3}, {:.3} (|order - 2| reported)",
             errors[0].1, errors[1].1, errors[2].1, orders[0], orders[1]
@@ -130,6 +131,7 @@ fn momentum_planning() -> Result<Measurement, String> {
     measurement(
         error,
         1e-8,
+        Unit::Absolute,
         format!(
             "max |θ_BVP - θ_closed| = {worst:.2e}; L(t=1) = {:.4} (γ=0) < {:.4} (γ=1) < {:.4} (γ=10): {}; \
              double well: max |θ̈ - γθ̇ - ηk∇L| = {newton_form:.1e} (≤ 1e-6)",
@@ -182,6 +184,7 @@ fn convergence_ratio() -> Result<Measurement, String> {
     measurement(
         worst,
         1e-8,
+        Unit::Absolute,
         format!(
             "{}; limits: |ratio(γ=0) - 2| = {lim0:.1e}, |ratio(γ=1e6) - 4| = {lim_inf:.1e}",
             detail.join(", ")
@@ -234,6 +237,7 @@ fn newton_single_step() -> Result<Measurement, String> {
     measurement(
         deviation + if stationarity < 1e-12 { 0.0 } else { f64::INFINITY },
         0.05,
+        Unit::Other("|observed order − 1|"),
         format!(
             "Newton-limit errors {:.2e}, {:.2e}, {:.2e}; GD-limit errors {:.2e}, {:.2e}, {:.2e}; orders {:?}; stationarity {stationarity:.1e}",
             newton_err[0], newton_err[1], newton_err[2], gd_err[0], gd_err[1], gd_err[2],
@@ -275,6 +279,7 @@ fn ballistic_speed_law() -> Result<Measurement, String> {
     measurement(
         worst.max(e_rule),
         1e-8,
+        Unit::Absolute,
         format!("max |(1/2η)pᵀMp - k(L - L*)| = {worst:.2e}; |θ̇(0) - (-√(ηk)H^(-1/2)∇L)| = {e_rule:.2e}"),
     )
 }
@@ -322,6 +327,7 @@ fn epsilon_normalisation() -> Result<Measurement, String> {
     measurement(
         worst.max(ballistic).max((order - 2.0).abs() * 1e-6),
         1e-7,
+        Unit::Relative,
         format!(
             "decay rates of 9 boundary-value solutions vs √(ηk)/(√(h+ε²)+ε)·h: largest relative \
              difference {worst:.1e}; γ = 0 vs √(ηk/h) {ballistic:.1e}; observed order of the \
@@ -367,6 +373,7 @@ fn window_rule_limits() -> Result<Measurement, String> {
     measurement(
         worst,
         1e-7,
+        Unit::Absolute,
         format!("{detail}ballistic coefficient exact to {ballistic:.1e}"),
     )
 }

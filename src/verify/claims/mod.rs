@@ -25,7 +25,7 @@ pub use inverse::{fit_interval_coverage_with, heavy_ball_with};
 pub use second_order::{certificate_classifier, saddle_and_minimum_with, Classifier};
 pub use task_switching::{belief_plasticity_with, task_belief_moments_with};
 
-use super::{Claim, Measurement};
+use super::{Claim, Measurement, Unit};
 
 /// Every claim, in the order of the paper.
 pub(super) fn all() -> Vec<Claim> {
@@ -63,11 +63,17 @@ pub(super) fn all() -> Vec<Claim> {
     ]
 }
 
-/// The check's result: `error` against `tolerance`, with what was compared.
-fn measurement(error: f64, tolerance: f64, detail: String) -> Result<Measurement, String> {
+/// The check's result: `error` against `tolerance`, both in `unit`, with what was compared.
+fn measurement(
+    error: f64,
+    tolerance: f64,
+    unit: Unit,
+    detail: String,
+) -> Result<Measurement, String> {
     Ok(Measurement {
         error,
         tolerance,
+        unit,
         detail,
     })
 }

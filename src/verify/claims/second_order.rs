@@ -10,7 +10,7 @@ use lossnav_problems::{AutoDiff, Constant, DoubleWell, Lagrangian, Quadratic};
 
 use super::measurement;
 use crate::verify::support::{gradient_flow, infinite, loss, rk4, shipped, solve};
-use crate::verify::{Claim, Measurement};
+use crate::verify::{Claim, Measurement, Unit};
 
 pub(super) const FIG1_ESCAPE: Claim = Claim {
     id: "fig1-escape",
@@ -52,6 +52,7 @@ fn fig1_escape() -> Result<Measurement, String> {
     measurement(
         failed.len() as f64,
         0.0,
+        Unit::Failures(conditions.len()),
         format!(
             "GF end x = {:.4}; J(far) = {:.6} vs J(near) = {:.6}; peak L = {:.4} > L(θ0) = {:.4}{}",
             gf_end[0],
@@ -104,6 +105,7 @@ pub fn saddle_and_minimum_with(classify: Classifier) -> Result<Measurement, Stri
     measurement(
         failures as f64,
         0.0,
+        Unit::Failures(3),
         format!(
             "local extremal: cost {:.4}, {} ({n_local} descent directions); cheapest minimum \
              found: cost {:.4}, {} ({} extremals found)",
@@ -219,6 +221,7 @@ fn second_order_agreement() -> Result<Measurement, String> {
     measurement(
         worst_count as f64 + lambda_error + if c.descent_directions == 2 { 0.0 } else { 1.0 },
         1e-8,
+        Unit::Other("count mismatches + relative λ error"),
         format!(
             "{cases} double-well paths, descent directions {descents:?}, largest count \
              mismatch {worst_count}; hill: λ_min {:.12} vs {exact:.12}, {} descent directions \
@@ -298,6 +301,7 @@ fn lq_minimum() -> Result<Measurement, String> {
     measurement(
         failures as f64 + if worst > 0.0 { 0.0 } else { 1.0 },
         0.0,
+        Unit::Failures(n + 1),
         format!("{n} LQ extremals, {failures} not certified minima; smallest eigenvalue of δ²J {worst:.4e}"),
     )
 }

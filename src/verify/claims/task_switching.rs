@@ -6,7 +6,7 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::measurement;
-use crate::verify::{Claim, Measurement};
+use crate::verify::{Claim, Measurement, Unit};
 
 /// The 2-D task-switching spec at hazard λ, shared by `task-switching-rule` and
 /// `weight-resetting-limit`.
@@ -61,6 +61,7 @@ fn task_switching_rule() -> Result<Measurement, String> {
     measurement(
         worst,
         1e-8,
+        Unit::Absolute,
         format!(
             "E[J]: boundary-value {cost:.12} vs closed form {:.12}; θ at t = 0.5…5 and θ̇(0) \
              (feedback form) compared; horizon {t_end:.1}",
@@ -120,6 +121,7 @@ fn weight_resetting_limit() -> Result<Measurement, String> {
     measurement(
         error,
         1e-3,
+        Unit::Other("relative rate error (+10³ × rise)"),
         format!(
             "ρ eigenvalues monotone in λ (largest rise {violations:.1e}); λ → 0 rate off by \
              {small:.1e}, λ → ∞ rate off by {large:.1e}"
@@ -188,6 +190,7 @@ pub fn task_belief_moments_with(
     measurement(
         worst,
         4.0,
+        Unit::StandardErrors,
         format!("{detail}largest deviation {worst:.2} standard errors ({paths} paths, seed 7)"),
     )
 }
@@ -262,6 +265,7 @@ pub fn belief_plasticity_with(gain: fn(f64, f64, f64, f64) -> f64) -> Result<Mea
     measurement(
         if increasing { worst } else { f64::INFINITY },
         4.0,
+        Unit::StandardErrors,
         format!("{detail}increasing at 4 SE: {increasing} (error in standard errors)"),
     )
 }
@@ -330,6 +334,7 @@ fn continual_learning_advantage() -> Result<Measurement, String> {
     measurement(
         failures as f64,
         0.0,
+        Unit::Failures(9),
         format!("{detail}(reset on detection is not part of the claim: it is cheaper at small λ)"),
     )
 }
