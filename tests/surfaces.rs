@@ -272,3 +272,56 @@ fn a_spec_is_read_from_standard_input_and_at_takes_ranges() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("LO:HI:N"));
 }
+
+#[test]
+fn ill_posed_problems_end_with_their_cause_and_a_remedy() {
+    let dir = temp_dir("ill-posed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            "metric",
+            r#"{"loss": {"expr": "(x1-2)^2"}, "metric": {"expr": [["1 - x1^2"]]},
+                "theta0": [0.0], "horizon": 4, "end": "free", "gamma": 0.1}"#,
+            ["the metric", "not positive definite", "1 + x^2 rather than"],
+        ),
+        (
+            "log",
+            r#"{"loss": {"expr": "ln(x1)"}, "theta0": [1.0], "horizon": 4, "end": "free",
+                "gamma": 0.1}"#,
+            ["the loss is not finite", "θ = (-", "reparametrise"],
+        ),
+        (
+            "saddle",
+            r#"{"loss": {"quadratic": {"curvatures": [1.0, -1.0], "minimum": [0.0, 0.0]}},
+                "theta0": [1.0, 0.5], "horizon": "infinite", "end": "equilibrium",
+                "gamma": 0.1}"#,
+            ["falls without bound", "no minimum", "confining term"],
+        ),
+        (
+            "unbounded",
+            r#"{"loss": {"expr": "x1^2 - x2^2"}, "theta0": [1.0, 0.5], "horizon": "infinite",
+                "end": "equilibrium", "gamma": 0.1}"#,
+            ["falls without bound", "no minimum", "confining term"],
+        ),
+    ];
+    for (name, spec, fragments) in cases {
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, spec).unwrap();
+        let path = path.to_str().unwrap();
+        let out = lossnav(&["solve", path, "--max-seconds", "60"]);
+        assert_clean_failure(&out, &fragments);
+        // validate reads the spec as valid and warns with the same cause.
+        let out = lossnav(&["validate", path]);
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("warning"), "{name}: {text}");
+        assert!(text.contains(fragments[0]), "{name}: {text}");
+    }
+    // The shipped specs draw no warning.
+    for spec in common::shipped_specs() {
+        let out = lossnav(&["validate", spec.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("warning"), "{}: {text}", spec.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

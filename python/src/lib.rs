@@ -53,6 +53,7 @@ fn to_pyerr(py: Python<'_>, e: &CliError) -> PyErr {
             },
             Some(source.kind()),
         ),
+        CliError::IllPosed { source, .. } => ("SolverError", Some(source.kind())),
         CliError::Rule { .. } => ("RuleError", None),
         CliError::Usage(_) => ("UsageError", None),
         CliError::Io { .. } => ("LossnavError", None),

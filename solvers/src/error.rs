@@ -7,7 +7,10 @@ pub enum SolverError {
     /// Newton's method did not converge on the collocation equations.
     #[error(
         "Newton's method did not converge after {iterations} iterations \
-         (last scaled step {step:.3e}, largest collocation residual {residual:.3e} near t = {worst_t:.4})"
+         (last scaled step {step:.3e}, largest collocation residual {residual:.3e} near t = {worst_t:.4}){}",
+        undefined.as_ref().map_or(String::new(), |u| format!(
+            "; its steps went where the problem is undefined: {u}"
+        ))
     )]
     NewtonFailed {
         /// Iterations taken.
@@ -18,6 +21,9 @@ pub enum SolverError {
         residual: f64,
         /// Where on the mesh the residual is largest.
         worst_t: f64,
+        /// What was undefined (the loss, its gradient, the metric, the drift) where a rejected
+        /// step went, with the point and a remedy: the likely cause of the failure.
+        undefined: Option<String>,
     },
     /// The mesh would exceed its node limit before reaching the tolerance.
     #[error(
@@ -244,28 +250,40 @@ pub(crate) fn culprit(lag: &lossnav_problems::Lagrangian, theta: &[f64], t: f64)
         return None;
     }
     let at = vector(theta);
+    // Each cause with its remedy: the problem must be defined wherever an optimal path, or a
+    // solver's iterate toward it, may go.
     if !lag.loss().value(theta, t).is_finite() {
-        return Some(format!("the loss is not finite at θ = {at}"));
+        return Some(format!(
+            "the loss is not finite at θ = {at} (a loss must be defined wherever the path may \
+             go: reparametrise a bounded parameter, e.g. x = exp(u) for ln(x), or add a \
+             barrier)"
+        ));
     }
     let mut g = vec![0.0; d];
     lag.loss().gradient(theta, t, &mut g);
     if bad(&g) {
         return Some(format!(
-            "the gradient of the loss is not finite at θ = {at}"
+            "the gradient of the loss is not finite at θ = {at} (a loss must be differentiable \
+             wherever the path may go)"
         ));
     }
     let mut m1 = vec![0.0; d];
     lag.metric().mobility_mul(theta, &vec![1.0; d], &mut m1);
     if bad(&m1) {
         return Some(format!(
-            "the metric ({}) is not positive definite, or not finite, at θ = {at}",
+            "the metric ({}) is not positive definite, or not finite, at θ = {at} (a metric \
+             must be positive definite wherever the path may go, e.g. 1 + x^2 rather than \
+             1 − x^2)",
             lag.metric().describe()
         ));
     }
     let mut f = vec![0.0; d];
     lag.drift().value(theta, t, &mut f);
     if bad(&f) {
-        return Some(format!("the drift is not finite at θ = {at}"));
+        return Some(format!(
+            "the drift is not finite at θ = {at} (a drift must be defined wherever the path \
+             may go)"
+        ));
     }
     None
 }

@@ -39,6 +39,7 @@
 mod budget;
 mod bvp;
 mod certify;
+pub mod diagnose;
 mod direct;
 pub mod error;
 mod linalg;

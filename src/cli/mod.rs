@@ -45,6 +45,17 @@ pub enum CliError {
         /// Why.
         source: lossnav_solvers::SolverError,
     },
+    /// The solver failed, and a probe of the problem found why (the loss, metric or drift
+    /// undefined, or the loss unbounded below, downhill from θ0).
+    #[error("{path}: {source}; likely cause: {cause}")]
+    IllPosed {
+        /// The spec file.
+        path: String,
+        /// The solver's failure.
+        source: lossnav_solvers::SolverError,
+        /// What the probe found, with a remedy.
+        cause: String,
+    },
     /// The spec has no closed-form rule.
     #[error("{path}: {source}")]
     Rule {

@@ -33,7 +33,16 @@ pub fn summary(label: &str, problem: &Problem) -> String {
     let th = problem.theta0().as_slice();
     let grad = gradient_vec(lag.loss(), th, 0.0);
     let mut s = String::new();
-    let _ = writeln!(s, "{label}: ok");
+    // The spec is valid as written; the probe says whether the problem is defined where its
+    // paths will go (the metric is checked only at θ0 when the spec is read).
+    match lossnav_solvers::diagnose::ill_posed(problem) {
+        None => {
+            let _ = writeln!(s, "{label}: ok");
+        }
+        Some(why) => {
+            let _ = writeln!(s, "{label}: ok as written, but warning: {why}");
+        }
+    }
     if !problem.name().is_empty() {
         let _ = writeln!(s, "  name:        {}", problem.name());
     }

@@ -74,7 +74,7 @@ pub fn solve(
 ) -> Result<Solved, CliError> {
     // Names are checked before the solve, so a typo costs nothing.
     let params = parameters(spec, problem, &opts.sensitivities)?;
-    let mut solved = solve_only(label, spec, problem, opts)?;
+    let mut solved = solve_only(label, spec, problem, opts).map_err(|e| explain(e, problem))?;
     if !params.is_empty() {
         if spec.task_switching.is_some() || spec.observation.is_some() {
             return Err(CliError::Usage(
@@ -97,6 +97,36 @@ pub fn solve(
     }
     solved.doc = lead(std::mem::take(&mut solved.doc));
     Ok(solved)
+}
+
+/// A solver failure with the likely cause added when the problem itself is to blame: the
+/// probe of [`lossnav_solvers::diagnose::ill_posed`] runs for failures a budget, a memory
+/// limit or an option does not explain, and whose message does not already name the cause.
+fn explain(e: CliError, problem: &Problem) -> CliError {
+    use lossnav_solvers::SolverError as E;
+    match e {
+        CliError::Solver { path, source }
+            if !matches!(
+                source,
+                E::TimeLimit { .. }
+                    | E::MemoryLimit { .. }
+                    | E::OutOfMemory { .. }
+                    | E::InvalidOption { .. }
+                    | E::Unsupported(_)
+            ) && !source.to_string().contains("undefined")
+                && !source.to_string().contains("not finite") =>
+        {
+            match lossnav_solvers::diagnose::ill_posed(problem) {
+                Some(cause) => CliError::IllPosed {
+                    path,
+                    source,
+                    cause,
+                },
+                None => CliError::Solver { path, source },
+            }
+        }
+        other => other,
+    }
 }
 
 /// The parameters named in `names`: `eta`, `k`, `gamma`, `horizon`, `theta0[i]` (or

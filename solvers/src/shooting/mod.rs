@@ -574,6 +574,7 @@ impl Shooting {
                     step: f64::NAN,
                     residual: norm,
                     worst_t,
+                    undefined: None,
                 });
             }
             if deadline.is_some_and(|d| std::time::Instant::now() > d)
@@ -622,6 +623,7 @@ impl Shooting {
                         step: alpha,
                         residual: norm,
                         worst_t,
+                        undefined: None,
                     });
                 }
             }

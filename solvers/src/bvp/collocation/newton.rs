@@ -63,6 +63,19 @@ impl System<'_> {
         self.eval_nodes(t, y, ws)?;
         self.residual(t, y, ws, res)?;
         let mut last_step = f64::INFINITY;
+        // Where a rejected trial point found the problem undefined (the last such place): the
+        // likely cause if Newton fails, reported with its failure.
+        let mut undefined: Option<String> = None;
+        let mut note = |e: SolverError| {
+            if let SolverError::NonFinite { what, .. } = e {
+                if let Some(cause) = what
+                    .strip_prefix("the Hamiltonian field (")
+                    .and_then(|c| c.strip_suffix(')'))
+                {
+                    undefined = Some(cause.to_string());
+                }
+            }
+        };
         for iter in 0..opts.max_iterations {
             if opts.deadline.is_some_and(|d| std::time::Instant::now() > d)
                 || crate::budget::Budget::cancelled()
@@ -100,8 +113,13 @@ impl System<'_> {
                 for k in 0..m {
                     trial[k] = y[k] + alpha * step[k];
                 }
-                let ok = self.eval_nodes(t, trial, ws).is_ok()
-                    && self.residual(t, trial, ws, trial_res).is_ok();
+                let ok = match self.eval_nodes(t, trial, ws) {
+                    Ok(()) => self.residual(t, trial, ws, trial_res).is_ok(),
+                    Err(e) => {
+                        note(e);
+                        false
+                    }
+                };
                 if ok {
                     for (s, r) in simplified.iter_mut().zip(trial_res.iter()) {
                         *s = -r;
@@ -127,7 +145,7 @@ impl System<'_> {
                     || self.residual(t, trial, ws, trial_res).is_err()
                 {
                     self.eval_nodes(t, y, ws)?;
-                    return Err(self.newton_failure(t, y, ws, iter + 1, scaled));
+                    return Err(self.newton_failure(t, y, ws, iter + 1, scaled, undefined));
                 }
             }
             y.copy_from_slice(trial);
@@ -189,7 +207,7 @@ impl System<'_> {
             }
         }
         self.eval_nodes(t, y, ws)?;
-        Err(self.newton_failure(t, y, ws, opts.max_iterations, last_step))
+        Err(self.newton_failure(t, y, ws, opts.max_iterations, last_step, undefined))
     }
 
     pub(super) fn newton_failure(
@@ -199,6 +217,7 @@ impl System<'_> {
         ws: &mut Workspace,
         iterations: usize,
         step: f64,
+        undefined: Option<String>,
     ) -> SolverError {
         let d = self.d();
         let n = 2 * d;
@@ -222,6 +241,7 @@ impl System<'_> {
             step,
             residual: worst,
             worst_t,
+            undefined,
         }
     }
 }
