@@ -67,7 +67,7 @@ pub fn ill_posed(problem: &Problem) -> Option<String> {
         let dir: Vec<f64> = f.iter().zip(&mg).map(|(f, m)| f - m).collect();
         let norm = dir.iter().map(|x| x * x).sum::<f64>().sqrt();
         let size = theta.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if !(norm > 1e-10 * (1.0 + size)) {
+        if norm.is_nan() || norm <= 1e-10 * (1.0 + size) {
             // At rest (or NaN, which `culprit` has ruled out at this point): nothing to blame.
             return None;
         }

@@ -52,7 +52,7 @@ pub enum CliError {
         /// The spec file.
         path: String,
         /// The solver's failure.
-        source: lossnav_solvers::SolverError,
+        source: Box<lossnav_solvers::SolverError>,
         /// What the probe found, with a remedy.
         cause: String,
     },

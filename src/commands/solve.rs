@@ -119,7 +119,7 @@ fn explain(e: CliError, problem: &Problem) -> CliError {
             match lossnav_solvers::diagnose::ill_posed(problem) {
                 Some(cause) => CliError::IllPosed {
                     path,
-                    source,
+                    source: Box::new(source),
                     cause,
                 },
                 None => CliError::Solver { path, source },
