@@ -64,6 +64,44 @@ fn paper_figures_are_written_and_show_what_they_claim() {
         "task-rho",
         "task-trajectory",
     ];
+    // Every panel written: its tick labels (computed from the same key points plotters draws)
+    // are in its SVG, distinct, increasing, and free of rounding noise.
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let fig: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let Some(x_range) = fig.get("x_range") else {
+            continue;
+        };
+        let svg = std::fs::read_to_string(path.with_extension("svg")).unwrap();
+        let range = |r: &Value| (r[0].as_f64().unwrap(), r[1].as_f64().unwrap());
+        let integer = fig["x_integer"].as_bool().unwrap_or(false);
+        let axes = [
+            ("x", range(x_range), integer),
+            ("y", range(&fig["y_range"]), false),
+        ];
+        for (axis, (lo, hi), integer) in axes {
+            let labels = lossnav::figures::axis_tick_labels(lo, hi, integer);
+            let where_ = format!("{} {axis}: {labels:?}", path.display());
+            assert!(labels.len() >= 2, "{where_}");
+            let values: Vec<f64> = labels.iter().map(|l| l.parse().unwrap()).collect();
+            assert!(values.windows(2).all(|w| w[0] < w[1]), "{where_}");
+            for (l, v) in labels.iter().zip(&values) {
+                // No "-0", no "-5.6e-17" for a tick at zero.
+                assert!(!(*v == 0.0 && l.starts_with('-')), "{where_}");
+                assert!(!l.contains("e-1"), "{where_}");
+                assert!(
+                    svg.contains(&format!("\n{l}\n</text>")),
+                    "{where_}: {l} not drawn"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= panels.len(), "{checked} panels checked");
     let mut data = std::collections::HashMap::new();
     for id in panels {
         // 800 × 600 CSS pixels at the default 192 dpi.

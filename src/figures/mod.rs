@@ -13,8 +13,8 @@ use std::path::Path;
 
 pub use contour::contour;
 pub use plot::{
-    render, render_grid, render_grid_to, render_to, Band, Figure, Heatmap, ImageSize, Marker,
-    Series,
+    axis_tick_labels, render, render_grid, render_grid_to, render_to, tick_labels, Band, Figure,
+    Heatmap, ImageSize, Marker, Series,
 };
 #[cfg(feature = "train")]
 pub use training::{epoch_statistics, training_panels, EpochStatistics};

@@ -423,12 +423,22 @@ pub fn solution_panels(
         );
         let (px, py) = (0.25 * (x1 - x0).max(0.2), 0.25 * (y1 - y0).max(0.2));
         let (xr, yr) = ((x0 - px, x1 + px), (y0 - py, y1 + py));
+        // With G = I natural-gradient flow is gradient flow: the legend and title say which.
+        let euclidean = lag
+            .metric()
+            .constant_mobility()
+            .is_some_and(|m| m == nalgebra::DMatrix::identity(2, 2));
+        let flow = if euclidean {
+            "gradient flow"
+        } else {
+            "natural-gradient flow"
+        };
         let mut f = figure(
             &format!("{id}-landscape"),
             &if lag.loss().is_time_dependent() {
-                format!("{name}: optimal and gradient-flow paths (background: L at t = 0)")
+                format!("{name}: optimal path and {flow} (background: L at t = 0)")
             } else {
-                format!("{name}: optimal and gradient-flow paths")
+                format!("{name}: optimal path and {flow}")
             },
             "θ₁",
             "θ₂",
@@ -438,11 +448,13 @@ pub fn solution_panels(
         let (heat, contours) = landscape(lag.loss(), xr, yr, 12);
         f.heatmap = Some(heat);
         f.contours = contours;
-        f.series.push(series("optimal", opt));
+        // Gradient flow first and the optimal path second, as in Figure 1b: the same colours
+        // for the same roles (blue flow, red optimal).
         f.series.push(series(
-            &format!("natural-gradient flow (rate {gf_rate:.3})"),
+            &format!("{flow} (rate {gf_rate:.3})"),
             gf.theta.iter().map(|t| (t[0], t[1])).collect(),
         ));
+        f.series.push(series("optimal", opt));
         f.markers.push(Marker {
             name: "θ0".into(),
             at: (problem.theta0()[0], problem.theta0()[1]),

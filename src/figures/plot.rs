@@ -162,6 +162,9 @@ pub struct Figure {
     /// Shaded bands, drawn beneath the curves.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bands: Vec<Band>,
+    /// The x axis counts whole units (epochs): ticks only at integers.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub x_integer: bool,
 }
 
 impl Figure {
@@ -187,6 +190,7 @@ impl Figure {
             markers: Vec::new(),
             scatter: Vec::new(),
             bands: Vec::new(),
+            x_integer: false,
         }
     }
 }
@@ -265,19 +269,107 @@ fn step_decimals(m: f64, mag: f64) -> usize {
     }
 }
 
-/// The decimals of the tick labels plotters puts on an axis over `[lo, hi]`: it steps by 1, 2
-/// or 5 times a power of ten, the smallest such step giving at most ten intervals.
-fn axis_decimals(lo: f64, hi: f64) -> usize {
-    let span = hi - lo;
-    if span.is_nan() || span <= 0.0 || !span.is_finite() {
-        return 2;
+/// At most this many labelled ticks per axis (plotters' default, written out because the
+/// labels are computed from the same number).
+const AXIS_LABELS: usize = 11;
+
+/// The ticks plotters draws on an axis over `[lo, hi]` with at most `labels` of them (its own
+/// key points: the labels are formatted from exactly these values), and the labels: the
+/// fewest decimals that tell every tick apart and show each to well within its step, with
+/// −0 and rounding residue (`-5.6e-17` for 0) printed as 0.
+pub(crate) fn axis_labels(lo: f64, hi: f64, labels: usize) -> Vec<(f64, String)> {
+    use plotters::coord::ranged1d::{BoldPoints, Ranged};
+    use plotters::coord::types::RangedCoordf64;
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Vec::new();
     }
-    let mag = 10f64.powf((span / 10.0).log10().floor());
-    let m = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .find(|m| span / (m * mag) <= 10.0 + 1e-9)
-        .unwrap_or(10.0);
-    step_decimals(m, mag)
+    let ticks = RangedCoordf64::from(lo..hi).key_points(BoldPoints(labels));
+    let step = ticks
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(hi - lo, f64::min);
+    let (decimals, scientific) = label_format(&ticks, step);
+    ticks
+        .iter()
+        .map(|&v| (v, format_tick(v, step, decimals, scientific)))
+        .collect()
+}
+
+/// The decimals (and whether to use scientific notation) for labels of `ticks` spaced by
+/// `step`: the fewest with distinct labels that each read back within 1 % of a step.
+fn label_format(ticks: &[f64], step: f64) -> (usize, bool) {
+    let largest = ticks.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    // Plain decimals between 1e-4 and 1e5; scientific beyond, as a reader expects.
+    let scientific = largest >= 1e5 || (largest > 0.0 && step < 1e-4);
+    for decimals in 0..=15 {
+        let labels: Vec<String> = ticks
+            .iter()
+            .map(|&v| format_tick(v, step, decimals, scientific))
+            .collect();
+        let distinct = labels.windows(2).all(|w| w[0] != w[1]);
+        let faithful = labels
+            .iter()
+            .zip(ticks)
+            .all(|(l, v)| l.parse::<f64>().is_ok_and(|x| (x - v).abs() <= 0.01 * step));
+        if distinct && faithful {
+            return (decimals, scientific);
+        }
+    }
+    (15, scientific)
+}
+
+/// One tick label: `decimals` after the point (of the mantissa, when `scientific`); a value
+/// within a millionth of a step of zero is 0.
+fn format_tick(v: f64, step: f64, decimals: usize, scientific: bool) -> String {
+    let v = if v.abs() <= 1e-6 * step { 0.0 } else { v };
+    let s = if scientific && v != 0.0 {
+        format!("{v:.decimals$e}")
+    } else {
+        format!("{v:.decimals$}")
+    };
+    // "-0.0" reads as a different number from "0.0".
+    if s.trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
+        s.trim_start_matches('-').to_string()
+    } else {
+        s
+    }
+}
+
+/// The tick labels a panel's axes show, as drawn: `[x, y]`, each in increasing value.
+pub fn tick_labels(fig: &Figure) -> [Vec<String>; 2] {
+    let labels = |ticks: Vec<(f64, String)>| ticks.into_iter().map(|t| t.1).collect();
+    [
+        labels(axis_labels(
+            fig.x_range.0,
+            fig.x_range.1,
+            x_label_count(fig),
+        )),
+        labels(axis_labels(fig.y_range.0, fig.y_range.1, AXIS_LABELS)),
+    ]
+}
+
+/// The tick labels of an axis over `[lo, hi]` (of whole units when `integer`), as a panel
+/// with that range draws them.
+pub fn axis_tick_labels(lo: f64, hi: f64, integer: bool) -> Vec<String> {
+    let mut fig = Figure::new("", "", "", "", (lo, hi), (0.0, 1.0));
+    fig.x_integer = integer;
+    let [x, _] = tick_labels(&fig);
+    x
+}
+
+/// Labelled x ticks of a panel: at most [`AXIS_LABELS`], and for an axis of whole units no
+/// more than the whole numbers in range (so the steps are whole too).
+fn x_label_count(fig: &Figure) -> usize {
+    if fig.x_integer {
+        let span = (fig.x_range.1 - fig.x_range.0).floor();
+        if span.is_finite() && span >= 1.0 {
+            return (span as usize + 1).min(AXIS_LABELS);
+        }
+    }
+    AXIS_LABELS
 }
 
 /// A tick label: fixed-point with `decimals`, or scientific for very large or small values.
@@ -548,13 +640,24 @@ where
         .y_label_area_size(px(74))
         .build_cartesian_2d(fig.x_range.0..fig.x_range.1, fig.y_range.0..fig.y_range.1)
         .map_err(e)?;
-    let (dx, dy) = (
-        axis_decimals(fig.x_range.0, fig.x_range.1),
-        axis_decimals(fig.y_range.0, fig.y_range.1),
+    let x_count = x_label_count(fig);
+    let x_ticks = axis_labels(fig.x_range.0, fig.x_range.1, x_count);
+    let y_ticks = axis_labels(fig.y_range.0, fig.y_range.1, AXIS_LABELS);
+    // The labels of exactly the values plotters asks for (the same key points).
+    let lookup = |ticks: &[(f64, String)], v: f64| {
+        ticks
+            .iter()
+            .min_by(|a, b| (a.0 - v).abs().total_cmp(&(b.0 - v).abs()))
+            .map_or_else(|| format!("{v}"), |t| t.1.clone())
+    };
+    let (x_label, y_label) = (
+        |v: &f64| lookup(&x_ticks, *v),
+        |v: &f64| lookup(&y_ticks, *v),
     );
-    let (x_label, y_label) = (|v: &f64| tick_label(*v, dx), |v: &f64| tick_label(*v, dy));
     chart
         .configure_mesh()
+        .x_labels(x_count)
+        .y_labels(AXIS_LABELS)
         .x_label_formatter(&x_label)
         .y_label_formatter(&y_label)
         .x_desc(&fig.x_label)
@@ -827,12 +930,19 @@ mod tests {
         assert_eq!(d, 2);
         assert_eq!(tick_label(-0.0000001 + 1e-7, 2), "0.00");
         assert_eq!(tick_label(-0.004, 2), "0.00");
+        let labels = |lo, hi| -> Vec<String> {
+            axis_labels(lo, hi, AXIS_LABELS)
+                .into_iter()
+                .map(|t| t.1)
+                .collect()
+        };
         // plotters' steps on these ranges: 2, 0.1, 0.05, 0.01.
-        assert_eq!(axis_decimals(0.0, 16.0), 0);
-        assert_eq!(axis_decimals(-0.22, 0.64), 1);
-        assert_eq!(axis_decimals(0.0, 0.5), 2);
-        assert_eq!(axis_decimals(0.67, 0.76), 2);
-        assert_eq!(axis_decimals(-0.93, -0.27), 1);
+        assert_eq!(labels(0.0, 16.0)[..3], ["0", "2", "4"]);
+        assert_eq!(labels(-0.22, 0.64)[..3], ["-0.2", "-0.1", "0.0"]);
+        assert_eq!(labels(0.0, 0.5)[..3], ["0.00", "0.05", "0.10"]);
+        assert_eq!(labels(0.67, 0.76)[..2], ["0.67", "0.68"]);
+        assert_eq!(labels(-0.93, -0.27)[..2], ["-0.9", "-0.8"]);
+        assert_eq!(labels(1e6, 3e6)[..2], ["1.0e6", "1.2e6"]);
         assert_eq!(nice_ticks(0.0, 2.5, 6).1, 1);
         assert_eq!(tick_label(2.5e7, 1), "2.5e7");
     }

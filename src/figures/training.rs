@@ -72,7 +72,9 @@ pub fn training_panels(records: &[EpochRecord], setting: &str) -> [Figure; 2] {
         .max()
         .unwrap_or(1) as f64;
     let empty = |id: &str, title: String, y: &str| {
-        Figure::new(id, &title, "epoch", y, (1.0, epochs.max(2.0)), (0.0, 1.0))
+        let mut fig = Figure::new(id, &title, "epoch", y, (1.0, epochs.max(2.0)), (0.0, 1.0));
+        fig.x_integer = true;
+        fig
     };
     let band = if seeds > 1 {
         format!("mean ± 1 sd over {seeds} seeds")
