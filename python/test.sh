@@ -16,8 +16,8 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -r python/requirements-test.txt
 
-# The binary the tests compare with (same features as the workspace's test build).
-cargo build --release --workspace
+# The binary the tests compare with (the default members' build, as `cargo test --release`).
+cargo build --release
 
 # The wheel, built by maturin (abi3: one wheel for CPython >= 3.9), then installed.
 start=$(date +%s)

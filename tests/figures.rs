@@ -78,16 +78,40 @@ fn paper_figures_are_written_and_show_what_they_claim() {
         };
         let svg = std::fs::read_to_string(path.with_extension("svg")).unwrap();
         let range = |r: &Value| (r[0].as_f64().unwrap(), r[1].as_f64().unwrap());
-        let integer = fig["x_integer"].as_bool().unwrap_or(false);
+        let flag = |key: &str| fig[key].as_bool().unwrap_or(false);
         let axes = [
-            ("x", range(x_range), integer),
-            ("y", range(&fig["y_range"]), false),
+            ("x", range(x_range), flag("x_integer"), flag("x_log")),
+            ("y", range(&fig["y_range"]), false, flag("y_log")),
         ];
-        for (axis, (lo, hi), integer) in axes {
-            let labels = lossnav::figures::axis_tick_labels(lo, hi, integer);
+        for (axis, (lo, hi), integer, log) in axes {
+            let labels = lossnav::figures::axis_tick_labels(lo, hi, integer, log);
             let where_ = format!("{} {axis}: {labels:?}", path.display());
             assert!(labels.len() >= 2, "{where_}");
-            let values: Vec<f64> = labels.iter().map(|l| l.parse().unwrap()).collect();
+            // Log axes are labelled in the quantity (10⁻³ written with superscripts).
+            let read = |l: &str| -> f64 {
+                match l.strip_prefix("10") {
+                    Some(exp)
+                        if exp.starts_with([
+                            '⁻', '⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹',
+                        ]) =>
+                    {
+                        let plain: String = exp
+                            .chars()
+                            .map(|c| match c {
+                                '⁻' => '-',
+                                c => char::from_digit(
+                                    "⁰¹²³⁴⁵⁶⁷⁸⁹".chars().position(|s| s == c).unwrap() as u32,
+                                    10,
+                                )
+                                .unwrap(),
+                            })
+                            .collect();
+                        10f64.powi(plain.parse().unwrap())
+                    }
+                    _ => l.parse().unwrap(),
+                }
+            };
+            let values: Vec<f64> = labels.iter().map(|l| read(l)).collect();
             assert!(values.windows(2).all(|w| w[0] < w[1]), "{where_}");
             for (l, v) in labels.iter().zip(&values) {
                 // No "-0", no "-5.6e-17" for a tick at zero.

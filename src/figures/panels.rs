@@ -610,11 +610,12 @@ pub fn continual() -> Result<Vec<Figure>, String> {
     let mut rho = figure(
         "task-rho",
         "Pull toward the current task vs task-switch rate (weight resetting as λ grows)",
-        "log₁₀ λ (switches per unit time)",
+        "λ (switches per unit time)",
         "ρ (1: learn the task, 0: stay at the prior mean)",
         (-3.0, 3.0),
         (0.0, 1.05),
     );
+    rho.x_log = true;
     for gamma in [0.1, 0.5, 2.0] {
         let mut points = Vec::new();
         for i in 0..=60 {
@@ -712,10 +713,11 @@ pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
         "noisy-quadratic",
         "Noisy quadratic (h from 0.01 to 100, M = 8): mean loss over 400 paths",
         "t",
-        "log₁₀ mean loss",
+        "mean loss",
         (0.0, model.dt * model.steps as f64),
         (-3.0, 1.0),
     );
+    loss.y_log = true;
     let mut lo = f64::INFINITY;
     for l in learners {
         let o = simulate(&model, l, 400, 1, record);
@@ -740,10 +742,11 @@ pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
         "noisy-quadratic-gap",
         "Derived rule with estimated curvature vs the oracle (β = 0.9, 200 paths)",
         "log₂ M (gradient samples per step)",
-        "log₁₀ excess cost over the oracle",
+        "excess cost over the oracle",
         (0.5, 6.5),
         (-2.5, 1.5),
     );
+    gap.y_log = true;
     let mut points = Vec::new();
     let mut upper = Vec::new();
     let mut lower = Vec::new();

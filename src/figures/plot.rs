@@ -165,6 +165,13 @@ pub struct Figure {
     /// The x axis counts whole units (epochs): ticks only at integers.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub x_integer: bool,
+    /// The x values are log₁₀ of the quantity shown: a logarithmic axis, labelled in the
+    /// quantity (decades 10⁻³ … 10³, or the values between when it spans under two).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub x_log: bool,
+    /// The y values are log₁₀ of the quantity shown (as `x_log`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub y_log: bool,
 }
 
 impl Figure {
@@ -191,6 +198,8 @@ impl Figure {
             scatter: Vec::new(),
             bands: Vec::new(),
             x_integer: false,
+            x_log: false,
+            y_log: false,
         }
     }
 }
@@ -278,12 +287,7 @@ const AXIS_LABELS: usize = 11;
 /// fewest decimals that tell every tick apart and show each to well within its step, with
 /// −0 and rounding residue (`-5.6e-17` for 0) printed as 0.
 pub(crate) fn axis_labels(lo: f64, hi: f64, labels: usize) -> Vec<(f64, String)> {
-    use plotters::coord::ranged1d::{BoldPoints, Ranged};
-    use plotters::coord::types::RangedCoordf64;
-    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-        return Vec::new();
-    }
-    let ticks = RangedCoordf64::from(lo..hi).key_points(BoldPoints(labels));
+    let ticks = key_points(lo, hi, labels);
     let step = ticks
         .windows(2)
         .map(|w| w[1] - w[0])
@@ -293,6 +297,80 @@ pub(crate) fn axis_labels(lo: f64, hi: f64, labels: usize) -> Vec<(f64, String)>
         .iter()
         .map(|&v| (v, format_tick(v, step, decimals, scientific)))
         .collect()
+}
+
+/// plotters' key points of `[lo, hi]`, at most `labels` of them (none for an empty range).
+fn key_points(lo: f64, hi: f64, labels: usize) -> Vec<f64> {
+    use plotters::coord::ranged1d::{BoldPoints, Ranged};
+    use plotters::coord::types::RangedCoordf64;
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Vec::new();
+    }
+    RangedCoordf64::from(lo..hi).key_points(BoldPoints(labels))
+}
+
+/// Ticks and labels of a logarithmic axis whose values are log₁₀ of the quantity over
+/// `[lo, hi]`: the decades in range labelled 10ᵏ (plain 0.01 … 1000 between 10⁻² and 10³)
+/// when it spans two decades or more, else plotters' ticks labelled with the quantity
+/// `10^v` to the digits that tell them apart.
+pub(crate) fn log_axis_labels(lo: f64, hi: f64, labels: usize) -> Vec<(f64, String)> {
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Vec::new();
+    }
+    if hi - lo >= 2.0 {
+        let ticks = key_points(lo, hi, label_count(true, lo, hi, labels));
+        // Whole decades only (plotters' steps over whole spans are whole when asked for at
+        // most one tick per decade).
+        return ticks
+            .into_iter()
+            .filter(|v| (v - v.round()).abs() < 1e-9)
+            .map(|v| (v, decade(v.round() as i32)))
+            .collect();
+    }
+    let ticks = key_points(lo, hi, labels);
+    for digits in 1..=6 {
+        let text: Vec<String> = ticks
+            .iter()
+            .map(|v| significant(10f64.powf(*v), digits))
+            .collect();
+        if text.windows(2).all(|w| w[0] != w[1]) {
+            return ticks.into_iter().zip(text).collect();
+        }
+    }
+    ticks
+        .iter()
+        .map(|v| (*v, format!("{:e}", 10f64.powf(*v))))
+        .collect()
+}
+
+/// `10ᵏ` as a reader writes it: 0.01, 0.1, 1, 10, 100, 1000 near 1, superscripts beyond.
+fn decade(k: i32) -> String {
+    if (-2..=3).contains(&k) {
+        return significant(10f64.powi(k), 1);
+    }
+    const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    let digits: String = k
+        .unsigned_abs()
+        .to_string()
+        .chars()
+        .map(|c| SUP[c.to_digit(10).unwrap_or(0) as usize])
+        .collect();
+    format!("10{}{digits}", if k < 0 { "⁻" } else { "" })
+}
+
+/// `v` to `digits` significant digits, in plain decimals, without trailing zeros.
+fn significant(v: f64, digits: usize) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let mag = v.abs().log10().floor() as i32;
+    let decimals = (digits as i32 - 1 - mag).max(0) as usize;
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
 }
 
 /// The decimals (and whether to use scientific notation) for labels of `ticks` spaced by
@@ -341,21 +419,43 @@ fn format_tick(v: f64, step: f64, decimals: usize, scientific: bool) -> String {
 /// The tick labels a panel's axes show, as drawn: `[x, y]`, each in increasing value.
 pub fn tick_labels(fig: &Figure) -> [Vec<String>; 2] {
     let labels = |ticks: Vec<(f64, String)>| ticks.into_iter().map(|t| t.1).collect();
+    let [x, y] = panel_ticks(fig);
+    [labels(x), labels(y)]
+}
+
+/// The ticks (value, label) of a panel's two axes, as drawn.
+fn panel_ticks(fig: &Figure) -> [Vec<(f64, String)>; 2] {
+    let (x, y) = (fig.x_range, fig.y_range);
     [
-        labels(axis_labels(
-            fig.x_range.0,
-            fig.x_range.1,
-            x_label_count(fig),
-        )),
-        labels(axis_labels(fig.y_range.0, fig.y_range.1, AXIS_LABELS)),
+        if fig.x_log {
+            log_axis_labels(x.0, x.1, AXIS_LABELS)
+        } else {
+            axis_labels(x.0, x.1, x_label_count(fig))
+        },
+        if fig.y_log {
+            log_axis_labels(y.0, y.1, AXIS_LABELS)
+        } else {
+            axis_labels(y.0, y.1, AXIS_LABELS)
+        },
     ]
 }
 
-/// The tick labels of an axis over `[lo, hi]` (of whole units when `integer`), as a panel
-/// with that range draws them.
-pub fn axis_tick_labels(lo: f64, hi: f64, integer: bool) -> Vec<String> {
+/// How many labelled ticks plotters is asked for on an axis over `[lo, hi]`: the decades of a
+/// log axis spanning two or more, else `default`.
+fn label_count(log: bool, lo: f64, hi: f64, default: usize) -> usize {
+    if log && hi - lo >= 2.0 {
+        ((hi - lo).floor() as usize + 1).min(AXIS_LABELS)
+    } else {
+        default
+    }
+}
+
+/// The tick labels of an axis over `[lo, hi]` (of whole units when `integer`; values log₁₀
+/// of the quantity when `log`), as a panel with that range draws them.
+pub fn axis_tick_labels(lo: f64, hi: f64, integer: bool, log: bool) -> Vec<String> {
     let mut fig = Figure::new("", "", "", "", (lo, hi), (0.0, 1.0));
     fig.x_integer = integer;
+    fig.x_log = log;
     let [x, _] = tick_labels(&fig);
     x
 }
@@ -640,9 +740,10 @@ where
         .y_label_area_size(px(74))
         .build_cartesian_2d(fig.x_range.0..fig.x_range.1, fig.y_range.0..fig.y_range.1)
         .map_err(e)?;
-    let x_count = x_label_count(fig);
-    let x_ticks = axis_labels(fig.x_range.0, fig.x_range.1, x_count);
-    let y_ticks = axis_labels(fig.y_range.0, fig.y_range.1, AXIS_LABELS);
+    let [x_ticks, y_ticks] = panel_ticks(fig);
+    // The counts plotters computes its key points from: the same as the labels'.
+    let x_count = label_count(fig.x_log, fig.x_range.0, fig.x_range.1, x_label_count(fig));
+    let y_count = label_count(fig.y_log, fig.y_range.0, fig.y_range.1, AXIS_LABELS);
     // The labels of exactly the values plotters asks for (the same key points).
     let lookup = |ticks: &[(f64, String)], v: f64| {
         ticks
@@ -657,7 +758,7 @@ where
     chart
         .configure_mesh()
         .x_labels(x_count)
-        .y_labels(AXIS_LABELS)
+        .y_labels(y_count)
         .x_label_formatter(&x_label)
         .y_label_formatter(&y_label)
         .x_desc(&fig.x_label)

@@ -84,8 +84,9 @@ pub fn training_panels(records: &[EpochRecord], setting: &str) -> [Figure; 2] {
     let mut loss = empty(
         "train-loss",
         format!("Training loss ({setting}; {band})"),
-        "log₁₀ mean minibatch loss",
+        "mean minibatch loss",
     );
+    loss.y_log = true;
     let mut acc = empty(
         "test-accuracy",
         format!("Test accuracy ({setting})"),
