@@ -325,3 +325,13 @@ fn ill_posed_problems_end_with_their_cause_and_a_remedy() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn rule_lists_every_reason_a_spec_is_not_linear_quadratic() {
+    // Figure 1: a finite horizon and a double-well loss (two reasons); the Fisher spec adds a
+    // θ-dependent metric and a nonlinear drift.
+    let out = lossnav(&["rule", FIG1]);
+    assert_clean_failure(&out, &["infinite-horizon", "not a quadratic"]);
+    let out = lossnav(&["rule", "problems/specs/fisher-metric.json"]);
+    assert_clean_failure(&out, &["not a quadratic", "depends on θ", "is not affine"]);
+}

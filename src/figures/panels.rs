@@ -373,16 +373,15 @@ pub fn solution_panels(
     let sol = sol.clone();
     let lag = problem.lagrangian();
     let t_end = sol.end_time();
-    // Titles name the problem (the spec's `name` up to any parenthesis, at most 40
-    // characters so the title fits the panel), not the output file.
-    let short: String = {
-        let head = problem.name().split(" (").next().unwrap_or("").trim();
-        if head.chars().count() > 40 {
-            head.chars().take(39).collect::<String>() + "…"
-        } else {
-            head.to_string()
-        }
-    };
+    // Titles name the problem (the spec's `name` up to any parenthesis; a long one wraps onto
+    // two lines), not the output file.
+    let short: String = problem
+        .name()
+        .split(" (")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let name = if short.is_empty() { id } else { short.as_str() };
     let mut out = Vec::new();
     if problem.dim() == 2 {

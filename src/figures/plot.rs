@@ -460,6 +460,50 @@ pub fn axis_tick_labels(lo: f64, hi: f64, integer: bool, log: bool) -> Vec<Strin
     x
 }
 
+/// A title as drawn within `room` pixels (`width(text, size)` measures text at a size in
+/// points): one line at the largest size from 20 down to 14 pt that fits, else two lines
+/// broken at the space nearest the middle at the largest size down to 11 pt that fits, else
+/// two lines at 11 pt with the second cut to fit and ending in "…".
+fn title_lines(title: &str, room: i32, width: &dyn Fn(&str, f64) -> i32) -> (Vec<String>, f64) {
+    let sizes =
+        |hi: f64, lo: f64| std::iter::successors(Some(hi), move |s| (*s > lo).then_some(s - 1.0));
+    for size in sizes(20.0, 14.0) {
+        if width(title, size) <= room {
+            return (vec![title.to_string()], size);
+        }
+    }
+    let chars: Vec<char> = title.chars().collect();
+    let middle = chars.len() / 2;
+    let split = (0..chars.len())
+        .filter(|&i| chars[i] == ' ')
+        .min_by_key(|&i| i.abs_diff(middle));
+    let (first, second) = match split {
+        Some(i) => (
+            chars[..i].iter().collect::<String>(),
+            chars[i + 1..].iter().collect::<String>(),
+        ),
+        None => (title.to_string(), String::new()),
+    };
+    for size in sizes(14.0, 11.0) {
+        if width(&first, size) <= room && width(&second, size) <= room {
+            return (vec![first, second], size);
+        }
+    }
+    // Last resort: keep what fits of each line, marked as cut.
+    let cut = |line: &str| -> String {
+        if width(line, 11.0) <= room {
+            return line.to_string();
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let mut n = chars.len();
+        while n > 1 && width(&(chars[..n].iter().collect::<String>() + "…"), 11.0) > room {
+            n -= 1;
+        }
+        chars[..n].iter().collect::<String>() + "…"
+    };
+    (vec![cut(&first), cut(&second)], 11.0)
+}
+
 /// Labelled x ticks of a panel: at most [`AXIS_LABELS`], and for an axis of whole units no
 /// more than the whole numbers in range (so the steps are whole too).
 fn x_label_count(fig: &Figure) -> usize {
@@ -700,27 +744,28 @@ where
     area.fill(&WHITE).map_err(e)?;
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
-    // The title shrinks to fit the panel's width.
-    let mut size = 20.0;
-    let title_font = loop {
-        let font = ("sans-serif", pt(size)).into_font();
-        let fits = area
-            .estimate_text_size(&fig.title, &font.clone().into())
-            .map(|s| s.0 as i32 + px(24) <= w)
-            .unwrap_or(true);
-        if fits || size <= 11.0 {
-            break font;
-        }
-        size -= 1.0;
+    // The title shrinks to fit the panel's width, down to 14 pt on one line, then breaks into
+    // two lines (down to 11 pt); only a title too long for that ends in an ellipsis. It never
+    // runs past the panel or into the plot.
+    let width_of = |text: &str, size: f64| {
+        area.estimate_text_size(text, &("sans-serif", pt(size)).into_font().into())
+            .map(|s| s.0 as i32)
+            .unwrap_or(px(10) * text.chars().count() as i32)
     };
-    area.draw_text(
-        &fig.title,
-        &title_font
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Center, VPos::Top)),
-        (w / 2, px(10)),
-    )
-    .map_err(e)?;
+    let room = w - px(24);
+    let (lines, size) = title_lines(&fig.title, room, &width_of);
+    let title_font = ("sans-serif", pt(size)).into_font();
+    let line_h = px((size * 1.45).round() as i32);
+    for (k, line) in lines.iter().enumerate() {
+        area.draw_text(
+            line,
+            &title_font
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top)),
+            (w / 2, px(10) + k as i32 * line_h),
+        )
+        .map_err(e)?;
+    }
     let entries = legend_entries(fig);
     let rows = legend_rows(area, &entries, w - px(40));
     let legend_h = if rows.is_empty() {
@@ -728,7 +773,11 @@ where
     } else {
         rows.len() as i32 * LEGEND_ROW + px(8)
     };
-    let title_h = px(40);
+    let title_h = if lines.len() == 1 {
+        px(40)
+    } else {
+        px(16) + lines.len() as i32 * line_h
+    };
     let (_, rest) = area.split_vertically(title_h);
     let (body, legend) = rest.split_vertically((h - title_h - legend_h).max(1));
     let bar_w = if fig.heatmap.is_some() { px(105) } else { 0 };
@@ -1046,6 +1095,29 @@ mod tests {
         assert_eq!(labels(1e6, 3e6)[..2], ["1.0e6", "1.2e6"]);
         assert_eq!(nice_ticks(0.0, 2.5, 6).1, 1);
         assert_eq!(tick_label(2.5e7, 1), "2.5e7");
+    }
+
+    #[test]
+    fn long_titles_wrap_and_never_overflow() {
+        // A monospace stand-in: 10 px per character per 10 pt.
+        let width = |t: &str, size: f64| (t.chars().count() as f64 * size) as i32;
+        let (lines, size) = title_lines("short title", 1000, &width);
+        assert_eq!((lines.len(), size), (1, 20.0));
+        let long = "a rather long problem name that goes on: optimal path and gradient flow";
+        let (lines, size) = title_lines(long, 900, &width);
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines.iter().all(|l| width(l, size) <= 900),
+            "{lines:?} at {size}"
+        );
+        assert_eq!(
+            lines.concat().len() + 1,
+            long.len(),
+            "nothing cut: {lines:?}"
+        );
+        let (lines, _) = title_lines(&"x".repeat(400), 900, &width);
+        assert!(lines.iter().all(|l| width(l, 11.0) <= 900), "{lines:?}");
+        assert!(lines[0].ends_with('…'));
     }
 
     #[test]

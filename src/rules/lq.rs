@@ -143,12 +143,14 @@ impl LqData {
     /// Extracts the data, or says which piece is not linear–quadratic.
     pub fn from_problem(problem: &Problem) -> Result<Self, RuleError> {
         let lag = problem.lagrangian();
-        let not_lq = |s: &str| RuleError::NotLinearQuadratic(s.to_string());
+        // Every reason the spec is not linear–quadratic, at once (a user fixes them together).
+        let mut reasons: Vec<String> = Vec::new();
         if problem.horizon() != Horizon::Infinite {
-            return Err(not_lq(
+            reasons.push(
                 "the closed-form rule is the stationary (infinite-horizon) policy; \
-                 set \"horizon\": \"infinite\"",
-            ));
+                 set \"horizon\": \"infinite\""
+                    .into(),
+            );
         }
         let d = problem.dim();
         let bytes = d.saturating_mul(d).saturating_mul(8 * DENSE_RULE_MATRICES);
@@ -156,30 +158,40 @@ impl LqData {
         // (2D)³ flops (D = 1000: 12 s); the memory bound alone would let D = 8000 run for hours.
         let work = 25.0 * (2.0 * d as f64).powi(3);
         if bytes > MAX_RULE_BYTES || work > MAX_RULE_FLOPS {
+            // The structure checks below build dense matrices: not at this size.
+            if !reasons.is_empty() {
+                return Err(RuleError::NotLinearQuadratic(reasons.join("; ")));
+            }
             return Err(RuleError::TooLarge {
                 dim: d,
                 bytes,
                 limit: MAX_RULE_BYTES,
             });
         }
-        let q = lag.loss().as_quadratic().ok_or_else(|| {
-            not_lq(&format!(
+        let q = lag.loss().as_quadratic();
+        if q.is_none() {
+            reasons.push(format!(
                 "the loss is {}, not a quadratic (use \"quadratic\")",
                 lag.loss().describe()
-            ))
-        })?;
-        let m = lag.metric().constant_mobility().ok_or_else(|| {
-            not_lq(&format!(
+            ));
+        }
+        let m = lag.metric().constant_mobility();
+        if m.is_none() {
+            reasons.push(format!(
                 "the metric {} depends on θ",
                 lag.metric().describe()
-            ))
-        })?;
-        let (a, b) = lag.drift().as_affine().ok_or_else(|| {
-            not_lq(&format!(
+            ));
+        }
+        let affine = lag.drift().as_affine();
+        if affine.is_none() {
+            reasons.push(format!(
                 "the drift {} is not affine",
                 lag.drift().describe()
-            ))
-        })?;
+            ));
+        }
+        let (Some(q), Some(m), Some((a, b)), true) = (q, m, affine, reasons.is_empty()) else {
+            return Err(RuleError::NotLinearQuadratic(reasons.join("; ")));
+        };
         Ok(Self {
             a,
             b,
