@@ -126,6 +126,7 @@ fn paper_figures_are_written_and_show_what_they_claim() {
         checked += 1;
     }
     assert!(checked >= panels.len(), "{checked} panels checked");
+    guide_quotes_the_noisy_quadratic_panels(&dir);
     let mut data = std::collections::HashMap::new();
     for id in panels {
         // 800 × 600 CSS pixels at the default 192 dpi.
@@ -357,4 +358,65 @@ fn plot_writes_a_users_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(".png or .svg"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// docs/guide.md §8 quotes the noisy-quadratic panels' numbers: each must be what the panels
+/// written in `dir` show, rounded as the guide rounds it.
+fn guide_quotes_the_noisy_quadratic_panels(dir: &Path) {
+    // Compared with line breaks as spaces: the guide's lines wrap anywhere.
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let read = |id: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{id}.json"))).unwrap())
+            .unwrap()
+    };
+    let loss = read("noisy-quadratic");
+    // Legend entries "NAME …: J = MEAN ± SE".
+    let cost = |prefix: &str| -> (f64, f64) {
+        let name = loss["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["name"].as_str())
+            .find(|n| n.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} curve"));
+        let (mean, se) = name
+            .rsplit_once("J = ")
+            .unwrap()
+            .1
+            .split_once(" ± ")
+            .unwrap();
+        (mean.parse().unwrap(), se.parse().unwrap())
+    };
+    let (oracle, derived, sgd, momentum, adam, rms) = (
+        cost("oracle").0,
+        cost("derived"),
+        cost("SGD").0,
+        cost("momentum").0,
+        cost("Adam").0,
+        cost("RMSprop").0,
+    );
+    for quote in [
+        format!("J is {oracle:.3} for the oracle"),
+        format!("{:.3} ± {:.3} for the derived rule", derived.0, derived.1),
+        format!("{sgd:.2} for SGD"),
+        format!("{momentum:.2} for momentum 0.9"),
+        format!("{adam:.1} for Adam"),
+        format!("{rms:.1} for RMSprop"),
+    ] {
+        assert!(guide.contains(&quote), "docs/guide.md should say {quote:?}");
+    }
+    // The excess over the oracle at M = 2 and M = 64 (the curve holds log₁₀ of it).
+    let gap = read("noisy-quadratic-gap");
+    let points = gap["series"][0]["points"].as_array().unwrap();
+    let at = |i: usize| 10f64.powf(points[i][1].as_f64().unwrap());
+    let quote = format!(
+        "falls from {:.1} at M = 2 to {:.3} at M = 64",
+        at(0),
+        at(points.len() - 1)
+    );
+    assert!(guide.contains(&quote), "docs/guide.md should say {quote:?}");
 }
