@@ -317,6 +317,29 @@ fn ill_posed_problems_end_with_their_cause_and_a_remedy() {
         assert!(text.contains("warning"), "{name}: {text}");
         assert!(text.contains(fragments[0]), "{name}: {text}");
     }
+    // Well-posed problems draw no warning: a quadratic whose drift carries the flow uphill (it
+    // solves to a certified minimum), a linear loss with a fixed end, and the shipped specs.
+    for (name, spec) in [
+        (
+            "uphill-drift",
+            r#"{"loss": {"quadratic": {"curvatures": [1], "minimum": [0]}},
+                "drift": {"linear": [[2.0]], "offset": [0]}, "theta0": [1],
+                "horizon": "infinite", "end": "equilibrium", "gamma": 0.5}"#,
+        ),
+        (
+            "linear-fixed",
+            r#"{"loss": {"expr": "x1"}, "theta0": [0], "horizon": 4, "end": {"fixed": [1]}}"#,
+        ),
+    ] {
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, spec).unwrap();
+        let out = lossnav(&["validate", path.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && !text.contains("warning"),
+            "{name}: {text}"
+        );
+    }
     // The shipped specs draw no warning.
     for spec in common::shipped_specs() {
         let out = lossnav(&["validate", spec.to_str().unwrap()]);
@@ -334,4 +357,45 @@ fn rule_lists_every_reason_a_spec_is_not_linear_quadratic() {
     assert_clean_failure(&out, &["infinite-horizon", "not a quadratic"]);
     let out = lossnav(&["rule", "problems/specs/fisher-metric.json"]);
     assert_clean_failure(&out, &["not a quadratic", "depends on θ", "is not affine"]);
+}
+
+#[test]
+fn a_sweep_to_a_device_or_pipe_writes_through_without_a_journal() {
+    let out = lossnav(&["sweep", FIG1, "--set", "gamma=0:2:3", "-o", "/dev/stdout"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    let out = lossnav(&[
+        "sweep",
+        FIG1,
+        "--set",
+        "gamma=0:2:3",
+        "-o",
+        "/dev/stdout",
+        "--resume",
+    ]);
+    assert_clean_failure(&out, &["--resume", "device or pipe"]);
+    // A named pipe: the reader gets every row (checking it must not consume the reader).
+    let dir = temp_dir("sweep-fifo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("rows");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let out = lossnav(&[
+        "sweep",
+        FIG1,
+        "--set",
+        "gamma=0:2:30",
+        "-o",
+        fifo.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(reader.join().unwrap().lines().count(), 30);
+    let _ = std::fs::remove_dir_all(&dir);
 }

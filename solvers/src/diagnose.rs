@@ -4,8 +4,11 @@
 //!
 //! The probe samples the straight path from `θ0` to a fixed end, then follows the flow
 //! `θ̇ = f − G⁻¹∇L` from `θ0` (the direction an optimal learner starts to move in the
-//! short-horizon limit) in steps of 1 % of `1 + |θ|`, and reports the first point where the
-//! problem is undefined, or that the loss falls without bound. It is a
+//! short-horizon limit) in steps of 1 % of `1 + |θ|` while the loss falls, and reports the
+//! first point where the problem is undefined, or (without a fixed end) that the loss falls
+//! without bound. It stops as soon as the loss rises: at a basin the flow's fixed steps
+//! overshoot, and a drift may carry it uphill, neither of which says anything against the
+//! problem. It is a
 //! heuristic that explains failures; it never decides whether a solution is accepted.
 
 use lossnav_problems::Problem;
@@ -55,7 +58,9 @@ pub fn ill_posed(problem: &Problem) -> Option<String> {
         }
     }
     let l0 = lag.loss().value(&theta, 0.0);
-    let scale0 = 1.0 + theta.iter().map(|x| x * x).sum::<f64>().sqrt();
+    // An unbounded loss leaves no minimum to plan toward only when nothing pins the end.
+    let end_free = !matches!(problem.end(), lossnav_problems::End::Fixed(_));
+    let mut previous = l0;
     let (mut g, mut mg, mut f) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
     for _ in 0..STEPS {
         if crate::budget::Budget::expired() {
@@ -79,8 +84,13 @@ pub fn ill_posed(problem: &Problem) -> Option<String> {
             return Some(format!("moving downhill from θ0 (along f − G⁻¹∇L), {c}"));
         }
         let l = lag.loss().value(&theta, 0.0);
-        let size = theta.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if l < l0 - 1e8 * (1.0 + l0.abs()) || size > 1e8 * scale0 {
+        // The loss rose: the flow has reached a basin (and overshoots it) or a drift carries
+        // it uphill. Either way nothing more is learnt about the loss falling.
+        if l >= previous {
+            return None;
+        }
+        previous = l;
+        if end_free && l < l0 - 1e8 * (1.0 + l0.abs()) {
             return Some(format!(
                 "the loss falls without bound downhill from θ0 (L = {l:.3e} at θ = {}, against \
                  {l0:.4} at θ0): there is no minimum to plan toward; bound the loss below (a \

@@ -728,9 +728,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output,
             summary,
         } => {
-            let observed = input::read_spec(&spec)
-                .map(|s| s.observation.is_some())
-                .unwrap_or(false);
+            let observed = input::read_spec(&spec)?.observation.is_some();
             match (observed, rule) {
                 (true, None | Some(RuleKind::OptimalPolicy)) => simulate::run_observed(
                     &spec,
@@ -793,7 +791,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 return Err(CliError::Usage(format!(
                     "escape compares the infinite-horizon extremals toward each minimum; \
                      {} has the finite horizon {t} (use a spec with \"horizon\": \"infinite\")",
-                    spec.display()
+                    input::label(&spec)
                 )));
             }
             let range = |flag: &str, text: &str| -> Result<Vec<f64>, CliError> {

@@ -55,6 +55,18 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
     result.map_err(io)
 }
 
+/// Whether [`write_atomic`] writes `path` through (a device, FIFO or a path into the process's
+/// descriptors, such as `/dev/stdout`) instead of replacing it.
+pub fn written_through(path: &Path) -> bool {
+    let through_descriptor = link_chain(path).is_ok_and(|chain| {
+        chain.iter().any(|p| {
+            let text = p.to_string_lossy();
+            text.starts_with("/dev/") || text.starts_with("/proc/")
+        })
+    });
+    through_descriptor || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 /// Checks, before any work, that `path` can be written: an existing file (or device) opens for
 /// appending (nothing is changed), a new file's directory takes a probe file. Commands that
 /// compute for a long time call this first, so `-o /no/such/dir/x` fails at once.
@@ -63,7 +75,13 @@ pub fn check_writable(path: &Path) -> Result<(), CliError> {
         path: path.display().to_string(),
         source,
     };
-    if std::fs::metadata(path).is_ok() {
+    if let Ok(meta) = std::fs::metadata(path) {
+        // Opening a FIFO to probe it would block until a reader comes, or hand the reader an
+        // end of file before any output: a FIFO is checked when written.
+        #[cfg(unix)]
+        if std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()) {
+            return Ok(());
+        }
         return std::fs::OpenOptions::new()
             .append(true)
             .open(path)

@@ -209,7 +209,19 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         "trajectories": args.trajectories,
     });
     let mut done = std::collections::BTreeMap::new();
-    let journal = match args.output {
+    // A device, FIFO or descriptor path (`-o /dev/stdout`) is written through, not replaced:
+    // no journal beside it (`/dev/stdout.partial` would be shared by every such sweep).
+    let journalled = args
+        .output
+        .filter(|file| !super::output::written_through(file));
+    if args.resume && journalled.is_none() {
+        return Err(CliError::Usage(
+            "--resume continues the journal kept beside a regular output file; -o here is a \
+             device or pipe, which keeps none"
+                .into(),
+        ));
+    }
+    let journal = match journalled {
         Some(file) => {
             let jpath = journal_path(file);
             if jpath.exists() {
@@ -339,6 +351,15 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         };
         grid.solve_points(&order, args.jobs, &on_row)?;
     }
+    // Solving is over: from here an interrupt ends the process at once (the final write to a
+    // FIFO without a reader must not outlive Ctrl-C), and one that arrived after the last
+    // point finished interrupted nothing.
+    let interrupted = interrupt.interrupted()
+        && stream
+            .lock()
+            .map(|s| s.released < s.order.len() || s.rows.len() < s.order.len())
+            .unwrap_or(true);
+    drop(interrupt);
     bar.finish_and_clear();
     if let Some(e) = journal_error
         .into_inner()
@@ -350,7 +371,7 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
     let reader_gone = !stream.printing;
     let mut rows = done;
     rows.extend(stream.rows);
-    if interrupt.interrupted() {
+    if interrupted || reader_gone {
         if reader_gone {
             return Ok(ExitCode::SUCCESS);
         }
@@ -370,7 +391,7 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::from(130));
     }
     let lines: Vec<Value> = rows.into_values().collect();
-    if let (Some(file), Some((jpath, journal_file))) = (args.output, journal) {
+    if let Some(file) = args.output {
         let mut text = String::new();
         if args.csv {
             if args.shard.is_none_or(|(i, _)| i == 1) {
@@ -388,17 +409,19 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
             }
         }
         write_atomic(file, &text)?;
-        drop(journal_file);
-        // Points the budget stopped stay to be solved by --resume; a complete sweep needs no
-        // journal.
-        if !any_late.load(std::sync::atomic::Ordering::Relaxed) && !lines.iter().any(stopped) {
-            let _ = std::fs::remove_file(&jpath);
-        } else {
-            eprintln!(
-                "sweep: the points the time budget stopped are not in {}; the same command \
-                 with --resume solves them",
-                jpath.display()
-            );
+        if let Some((jpath, journal_file)) = journal {
+            drop(journal_file);
+            // Points the budget stopped stay to be solved by --resume; a complete sweep needs
+            // no journal.
+            if !any_late.load(std::sync::atomic::Ordering::Relaxed) && !lines.iter().any(stopped) {
+                let _ = std::fs::remove_file(&jpath);
+            } else {
+                eprintln!(
+                    "sweep: the points the time budget stopped are not in {}; the same command \
+                     with --resume solves them",
+                    jpath.display()
+                );
+            }
         }
     }
     let (line, failed) = summary(&lines);

@@ -303,7 +303,8 @@ pub(crate) fn axis_labels(lo: f64, hi: f64, labels: usize) -> Vec<(f64, String)>
 fn key_points(lo: f64, hi: f64, labels: usize) -> Vec<f64> {
     use plotters::coord::ranged1d::{BoldPoints, Ranged};
     use plotters::coord::types::RangedCoordf64;
-    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+    // A width that overflows (−1e308..1e308) would make plotters' search for a step run on.
+    if !(lo.is_finite() && hi.is_finite() && lo < hi && (hi - lo).is_finite()) {
         return Vec::new();
     }
     RangedCoordf64::from(lo..hi).key_points(BoldPoints(labels))
@@ -314,7 +315,7 @@ fn key_points(lo: f64, hi: f64, labels: usize) -> Vec<f64> {
 /// when it spans two decades or more, else plotters' ticks labelled with the quantity
 /// `10^v` to the digits that tell them apart.
 pub(crate) fn log_axis_labels(lo: f64, hi: f64, labels: usize) -> Vec<(f64, String)> {
-    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+    if !(lo.is_finite() && hi.is_finite() && lo < hi && (hi - lo).is_finite()) {
         return Vec::new();
     }
     if hi - lo >= 2.0 {
@@ -443,7 +444,7 @@ fn panel_ticks(fig: &Figure) -> [Vec<(f64, String)>; 2] {
 /// How many labelled ticks plotters is asked for on an axis over `[lo, hi]`: the decades of a
 /// log axis spanning two or more, else `default`.
 fn label_count(log: bool, lo: f64, hi: f64, default: usize) -> usize {
-    if log && hi - lo >= 2.0 {
+    if log && hi - lo >= 2.0 && (hi - lo).is_finite() {
         ((hi - lo).floor() as usize + 1).min(AXIS_LABELS)
     } else {
         default
