@@ -158,8 +158,7 @@ fn stopped(row: &Value) -> bool {
 
 /// What streams rows in grid order while workers finish them out of order.
 struct Stream {
-    /// The points of this run in order, and how many of them have been released.
-    order: Vec<usize>,
+    /// How many of this run's points (in grid order) have been released.
     released: usize,
     /// Finished rows not yet released (`None`: a point an interrupt stopped, released
     /// silently).
@@ -275,7 +274,6 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
     let journal_error: std::sync::Mutex<Option<CliError>> = std::sync::Mutex::new(None);
     let any_late = std::sync::atomic::AtomicBool::new(false);
     let stream = std::sync::Mutex::new(Stream {
-        order,
         released: 0,
         waiting: Default::default(),
         rows: Default::default(),
@@ -283,11 +281,6 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
     });
     {
         let _cancel = lossnav_solvers::Budget::cancellable(interrupt.flag());
-        let order = stream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .order
-            .clone();
         let on_row = |idx: usize, row: Value| {
             // A row that arrives after the deadline or an interrupt may have been cut short
             // anywhere (its certificate, say): not a result to keep for --resume, and after
@@ -316,8 +309,8 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
             }
             let mut s = stream.lock().unwrap_or_else(|e| e.into_inner());
             s.waiting.insert(idx, (!dropped).then_some(row));
-            while s.released < s.order.len() {
-                let next = s.order[s.released];
+            while s.released < order.len() {
+                let next = order[s.released];
                 let Some(row) = s.waiting.remove(&next) else {
                     break;
                 };
@@ -357,7 +350,7 @@ pub(super) fn run(args: SweepArgs) -> Result<ExitCode, CliError> {
     let interrupted = interrupt.interrupted()
         && stream
             .lock()
-            .map(|s| s.released < s.order.len() || s.rows.len() < s.order.len())
+            .map(|s| s.released < order.len() || s.rows.len() < order.len())
             .unwrap_or(true);
     drop(interrupt);
     bar.finish_and_clear();

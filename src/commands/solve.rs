@@ -113,8 +113,7 @@ fn explain(e: CliError, problem: &Problem) -> CliError {
                     | E::OutOfMemory { .. }
                     | E::InvalidOption { .. }
                     | E::Unsupported(_)
-            ) && !source.to_string().contains("undefined")
-                && !source.to_string().contains("not finite") =>
+            ) && !names_its_cause(&source) =>
         {
             match lossnav_solvers::diagnose::ill_posed(problem) {
                 Some(cause) => CliError::IllPosed {
@@ -126,6 +125,21 @@ fn explain(e: CliError, problem: &Problem) -> CliError {
             }
         }
         other => other,
+    }
+}
+
+/// Whether a solver error already says what in the problem is undefined: a non-finite value
+/// (with its culprit), or a Newton failure whose steps found one, also inside a continuation.
+fn names_its_cause(e: &lossnav_solvers::SolverError) -> bool {
+    use lossnav_solvers::SolverError as E;
+    match e {
+        // The culprit, when found, is named with its point.
+        E::NonFinite { what, .. } if what.contains("θ = ") => true,
+        E::NewtonFailed {
+            undefined: Some(_), ..
+        } => true,
+        E::ContinuationFailed { cause, .. } => names_its_cause(cause),
+        _ => false,
     }
 }
 

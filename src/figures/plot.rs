@@ -401,12 +401,16 @@ fn label_format(ticks: &[f64], step: f64) -> (usize, bool) {
 /// within a millionth of a step of zero is 0.
 fn format_tick(v: f64, step: f64, decimals: usize, scientific: bool) -> String {
     let v = if v.abs() <= 1e-6 * step { 0.0 } else { v };
-    let s = if scientific && v != 0.0 {
+    unsigned_zero(if scientific && v != 0.0 {
         format!("{v:.decimals$e}")
     } else {
         format!("{v:.decimals$}")
-    };
-    // "-0.0" reads as a different number from "0.0".
+    })
+}
+
+/// A label that reads as zero without its minus sign ("-0.0" reads as a different number
+/// from "0.0").
+fn unsigned_zero(s: String) -> String {
     if s.trim_start_matches('-')
         .chars()
         .all(|c| c == '0' || c == '.')
@@ -523,16 +527,7 @@ fn tick_label(v: f64, decimals: usize) -> String {
     if a != 0.0 && !(1e-4..1e5).contains(&a) {
         return format!("{v:.1e}");
     }
-    let s = format!("{v:.decimals$}");
-    // "-0.0" reads as a different number from "0.0".
-    if s.trim_start_matches('-')
-        .chars()
-        .all(|c| c == '0' || c == '.')
-    {
-        s.trim_start_matches('-').to_string()
-    } else {
-        s
-    }
+    unsigned_zero(format!("{v:.decimals$}"))
 }
 
 /// One legend entry: its sample and label.
