@@ -30,7 +30,7 @@
 //! The elements are C¹ cubic Hermite, so the discrete eigenvalues converge at `O(h⁶)`; they
 //! are placed so that `h·ω ≤ 1` for the local frequency `ω` of the linearised system.
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut};
 
 use lossnav_problems::{End, FieldWorkspace, Horizon, Problem};
 
@@ -83,12 +83,13 @@ pub struct SecondVariation {
     units: f64,
 }
 
-/// A block `LDLᵀ` factorisation of `K − σM`.
+/// A block `LDLᵀ` factorisation of `K − σM`, its blocks stored flat (`b×b` column-major each)
+/// so that a factorisation allocates two buffers, not several matrices per node.
 struct Factors {
-    /// `S_j⁻¹`.
-    s_inv: Vec<DMatrix<f64>>,
-    /// `L_j = B_jᵀ S_j⁻¹` (`B_j` the block above the diagonal at `(j, j+1)`).
-    l: Vec<DMatrix<f64>>,
+    /// `S_j⁻¹`, block `j` at `j·b²`.
+    s_inv: Vec<f64>,
+    /// `L_j = B_jᵀ S_j⁻¹` (`B_j` the block above the diagonal at `(j, j+1)`), block `j` at `j·b²`.
+    l: Vec<f64>,
     negatives: usize,
     /// First block with a negative eigenvalue.
     first_negative: Option<usize>,
@@ -111,6 +112,37 @@ const GAUSS_X: [f64; 3] = [
     0.5 + 0.387_298_334_620_741_7,
 ];
 const GAUSS_W: [f64; 3] = [5.0 / 18.0, 8.0 / 18.0, 5.0 / 18.0];
+
+/// Runs `$body` with `$d` bound to the problem's dimension `D`: a constant for `D ≤ 4`, so the
+/// compiler unrolls the short loops over blocks of 2×2 to 8×8 (where loop overhead, not
+/// arithmetic, is the cost of the subspace iteration), a variable otherwise. The kernels it
+/// calls are `#[inline(always)]` so that the constant reaches them.
+macro_rules! small_d {
+    ($dim:expr, |$d:ident| $body:expr) => {
+        match $dim {
+            1 => {
+                let $d: usize = 1;
+                $body
+            }
+            2 => {
+                let $d: usize = 2;
+                $body
+            }
+            3 => {
+                let $d: usize = 3;
+                $body
+            }
+            4 => {
+                let $d: usize = 4;
+                $body
+            }
+            other => {
+                let $d: usize = other;
+                $body
+            }
+        }
+    };
+}
 
 impl SecondVariation {
     /// Builds the discretised second variation of `problem` along `solution`, or says why it
@@ -227,86 +259,118 @@ impl SecondVariation {
         // A constant metric is inverted once.
         let constant_metric = lag.metric().is_constant();
         let mut have_metric = false;
-        let mut ge = vec![DMatrix::zeros(d, d); 4];
-        let mut ekge = DMatrix::zeros(d, d);
-        // E_k = c'_k I − c_k J₁₁ for the four local unknowns (θ_a, w_a, θ_b, w_b).
-        let mut e = [
+        let (mut j11, mut gj, mut q) = (
             DMatrix::zeros(d, d),
             DMatrix::zeros(d, d),
             DMatrix::zeros(d, d),
-            DMatrix::zeros(d, d),
-        ];
-        for i in 0..elements {
-            if crate::budget::Budget::expired() {
-                return Err(out_of_time());
-            }
-            let (ta, tb) = (mesh[i], mesh[i + 1]);
-            let h = tb - ta;
-            let mid = 0.5 * (ta + tb);
-            for (&x, &wq) in GAUSS_X.iter().zip(&GAUSS_W) {
-                let t = ta + x * h;
-                let (theta, p) = solution.eval(t);
-                lag.field_jacobian(t, &theta, &p, &mut jac, &mut ws);
-                if !(constant_metric && have_metric) {
-                    lag.metric().mobility(&theta, &mut mob);
-                    let Some(chol) = mob.clone().cholesky() else {
-                        return Err(format!(
-                            "the metric is not positive definite along the path (t = {t:.4})"
-                        ));
-                    };
-                    g.copy_from(&chol.inverse());
-                    have_metric = true;
+        );
+        // The Gauss points' field Jacobians in batches: one batch's loss Hessians come from one
+        // pass over an expression's tape, and a batch holds at most ~2 MB of Jacobians.
+        let batch = ((1usize << 18) / (3 * n * n)).max(1);
+        let mut ts = Vec::with_capacity(3 * batch.min(elements));
+        let mut ys = Vec::with_capacity(3 * batch.min(elements) * n);
+        let mut jacs = Vec::new();
+        for first in (0..elements).step_by(batch) {
+            let last = (first + batch).min(elements);
+            ts.clear();
+            ys.clear();
+            for i in first..last {
+                let (ta, tb) = (mesh[i], mesh[i + 1]);
+                for &x in &GAUSS_X {
+                    let t = ta + x * (tb - ta);
+                    ts.push(t);
+                    let at = ys.len();
+                    ys.resize(at + n, 0.0);
+                    solution.eval_into(t, &mut ys[at..]);
                 }
-                let bv = hermite::basis(x);
-                let db = hermite::basis_derivative(x);
-                let c = [bv[0], bv[1] * h / h_ref, bv[2], bv[3] * h / h_ref];
-                let dc = [db[0] / h, db[1] / h_ref, db[2] / h, db[3] / h_ref];
-                for (k, ek) in e.iter_mut().enumerate() {
-                    for r in 0..d {
-                        for col in 0..d {
-                            let id = if r == col { dc[k] } else { 0.0 };
-                            ek[(r, col)] = id - c[k] * jac[(r, col)];
+            }
+            jacs.resize(ts.len() * n * n, 0.0);
+            lag.field_jacobians(&ts, &ys, &mut jacs, &mut ws);
+            for i in first..last {
+                if crate::budget::Budget::expired() {
+                    return Err(out_of_time());
+                }
+                let (ta, tb) = (mesh[i], mesh[i + 1]);
+                let h = tb - ta;
+                let mid = 0.5 * (ta + tb);
+                for (gp, (&x, &wq)) in GAUSS_X.iter().zip(&GAUSS_W).enumerate() {
+                    let at = 3 * (i - first) + gp;
+                    let t = ts[at];
+                    let theta = &ys[at * n..at * n + d];
+                    let jac = &jacs[at * n * n..(at + 1) * n * n];
+                    if !(constant_metric && have_metric) {
+                        lag.metric().mobility(theta, &mut mob);
+                        let Some(chol) = mob.clone().cholesky() else {
+                            return Err(format!(
+                                "the metric is not positive definite along the path (t = {t:.4})"
+                            ));
+                        };
+                        g.copy_from(&chol.inverse());
+                        have_metric = true;
+                    }
+                    // With E_k = c'_k I − c_k J₁₁ for the four local unknowns (θ_a, w_a, θ_b,
+                    // w_b), the integrand's block (k, l) is E_kᵀ G E_l + c_k c_l sym(J₂₁)
+                    //   = c'_k c'_l G − c'_k c_l G J₁₁ − c_k c'_l (G J₁₁)ᵀ + c_k c_l Q,
+                    // Q = J₁₁ᵀ G J₁₁ + sym(J₂₁): two products per point instead of sixteen.
+                    for c in 0..d {
+                        for r in 0..d {
+                            j11[(r, c)] = jac[c * n + r];
                         }
                     }
-                }
-                for (gek, ek) in ge.iter_mut().zip(&e) {
-                    gek.gemm(1.0, &g, ek, 0.0);
-                }
-                // Congruence scaling by e^{γt/2} per node: the discount relative to the
-                // element's nodes, e^{-γ(t − (t_a + t_b)/2)} for the coupling block.
-                let w = wq * h / eta;
-                let wm = wq * h;
-                let scale = [
-                    (-gamma * (t - ta)).exp(),
-                    (-gamma * (t - mid)).exp(),
-                    (-gamma * (t - tb)).exp(),
-                ];
-                for k in 0..4 {
-                    for l in 0..4 {
-                        let (node_k, node_l) = (k / 2, l / 2);
-                        let target = match (node_k, node_l) {
-                            (0, 0) => &mut k_diag[i],
-                            (1, 1) => &mut k_diag[i + 1],
-                            (0, 1) => &mut k_off[i],
-                            // The lower coupling block is the transpose of the upper one.
-                            _ => continue,
-                        };
-                        ekge.gemm_tr(1.0, &e[k], &ge[l], 0.0);
-                        let s = scale[node_k + node_l];
-                        let (r0, c0) = ((k % 2) * d, (l % 2) * d);
-                        let mass = match (node_k, node_l) {
-                            (0, 0) => &mut m_diag[i],
-                            (1, 1) => &mut m_diag[i + 1],
-                            _ => &mut m_off[i],
-                        };
+                    gj.gemm(1.0, &g, &j11, 0.0);
+                    q.gemm_tr(1.0, &j11, &gj, 0.0);
+                    for c in 0..d {
                         for r in 0..d {
-                            for col in 0..d {
-                                let sym = 0.5 * (jac[(d + r, col)] + jac[(d + col, r)]);
-                                target[(r0 + r, c0 + col)] +=
-                                    w * s * (ekge[(r, col)] + c[k] * c[l] * sym);
-                            }
+                            q[(r, c)] += 0.5 * (jac[c * n + d + r] + jac[r * n + d + c]);
                         }
-                        mass[(k % 2) + 2 * (l % 2)] += wm * s * c[k] * c[l];
+                    }
+                    let bv = hermite::basis(x);
+                    let db = hermite::basis_derivative(x);
+                    let cv = [bv[0], bv[1] * h / h_ref, bv[2], bv[3] * h / h_ref];
+                    let dc = [db[0] / h, db[1] / h_ref, db[2] / h, db[3] / h_ref];
+                    // Congruence scaling by e^{γt/2} per node: the discount relative to the
+                    // element's nodes, e^{-γ(t − (t_a + t_b)/2)} for the coupling block.
+                    let w = wq * h / eta;
+                    let wm = wq * h;
+                    let scale = [
+                        (-gamma * (t - ta)).exp(),
+                        (-gamma * (t - mid)).exp(),
+                        (-gamma * (t - tb)).exp(),
+                    ];
+                    let (gs, gjs, qs) = (g.as_slice(), gj.as_slice(), q.as_slice());
+                    for k in 0..4 {
+                        for l in 0..4 {
+                            let (node_k, node_l) = (k / 2, l / 2);
+                            let target = match (node_k, node_l) {
+                                (0, 0) => &mut k_diag[i],
+                                (1, 1) => &mut k_diag[i + 1],
+                                (0, 1) => &mut k_off[i],
+                                // The lower coupling block is the transpose of the upper one.
+                                _ => continue,
+                            };
+                            let ws_ = w * scale[node_k + node_l];
+                            let (a, bk, cl, e) = (
+                                ws_ * dc[k] * dc[l],
+                                -ws_ * dc[k] * cv[l],
+                                -ws_ * cv[k] * dc[l],
+                                ws_ * cv[k] * cv[l],
+                            );
+                            let (r0, c0) = ((k % 2) * d, (l % 2) * d);
+                            let out = target.as_mut_slice();
+                            small_d!(d, |d| add_combination(
+                                d,
+                                &mut out[c0 * b + r0..],
+                                [a, bk, cl, e],
+                                [gs, gjs, qs]
+                            ));
+                            let mass = match (node_k, node_l) {
+                                (0, 0) => &mut m_diag[i],
+                                (1, 1) => &mut m_diag[i + 1],
+                                _ => &mut m_off[i],
+                            };
+                            mass[(k % 2) + 2 * (l % 2)] +=
+                                wm * scale[node_k + node_l] * cv[k] * cv[l];
+                        }
                     }
                 }
             }
@@ -412,67 +476,64 @@ impl SecondVariation {
     /// Block `LDLᵀ` of `K − σM`.
     fn factor(&self, sigma: f64) -> Factors {
         let nb = self.blocks();
-        let mut s_inv = Vec::with_capacity(nb);
-        let mut l = Vec::with_capacity(nb.saturating_sub(1));
-        let (mut negatives, mut first_negative, mut singular, mut finite) = (0, None, false, true);
         let bs = self.block();
+        let bb = bs * bs;
+        let mut s_inv = vec![0.0; nb * bb];
+        let mut l = vec![0.0; nb.saturating_sub(1) * bb];
+        let (mut negatives, mut first_negative, mut singular, mut finite) = (0, None, false, true);
         let mut s = self.k_diag[0].clone();
         self.sub_mass(&mut s, &self.m_diag[0], sigma);
         let mut b = DMatrix::zeros(bs, bs);
+        let mut work = vec![0.0; bb];
         for j in 0..nb {
-            // nalgebra's Cholesky does not reject NaN, and NaN eigenvalues count as neither
-            // negative nor zero: a non-finite pivot must stop the count, not pass it.
+            // A non-finite pivot must stop the count, not pass it: NaN eigenvalues count as
+            // neither negative nor zero.
             if !s.iter().all(|v| v.is_finite()) {
                 finite = false;
                 break;
             }
-            let scale = s.amax().max(f64::MIN_POSITIVE);
-            let inv = match s.clone().cholesky() {
-                Some(c) => c.inverse(),
-                None => {
-                    let eig = s.clone().symmetric_eigen();
-                    let mut inv_vals = eig.eigenvalues.clone();
-                    let mut neg = 0;
-                    for v in inv_vals.iter_mut() {
-                        if !v.is_finite() {
-                            finite = false;
-                        }
-                        if v.abs() <= 1e-13 * scale {
-                            singular = true;
-                        }
-                        if *v < 0.0 {
-                            neg += 1;
-                        }
-                        *v = 1.0 / *v;
+            let inv = &mut s_inv[j * bb..(j + 1) * bb];
+            if !small_d!(self.d, |d| spd_inverse(s.as_slice(), 2 * d, &mut work, inv)) {
+                let scale = s.amax().max(f64::MIN_POSITIVE);
+                let eig = s.clone().symmetric_eigen();
+                let mut inv_vals = eig.eigenvalues.clone();
+                let mut neg = 0;
+                for v in inv_vals.iter_mut() {
+                    if !v.is_finite() {
+                        finite = false;
                     }
-                    if neg > 0 {
-                        negatives += neg;
-                        first_negative.get_or_insert(j);
+                    if v.abs() <= 1e-13 * scale {
+                        singular = true;
                     }
-                    &eig.eigenvectors
-                        * DMatrix::from_diagonal(&inv_vals)
-                        * eig.eigenvectors.transpose()
+                    if *v < 0.0 {
+                        neg += 1;
+                    }
+                    *v = 1.0 / *v;
                 }
-            };
+                if neg > 0 {
+                    negatives += neg;
+                    first_negative.get_or_insert(j);
+                }
+                let full = &eig.eigenvectors
+                    * DMatrix::from_diagonal(&inv_vals)
+                    * eig.eigenvectors.transpose();
+                inv.copy_from_slice(full.as_slice());
+            }
             if j + 1 < nb {
                 // B = K_off − σM_off; L = Bᵀ S⁻¹; S' = K − σM − L B (symmetrised), in place.
                 b.copy_from(&self.k_off[j]);
                 self.sub_mass(&mut b, &self.m_off[j], sigma);
-                let mut lj = DMatrix::zeros(bs, bs);
-                lj.gemm_tr(1.0, &b, &inv, 0.0);
                 s.copy_from(&self.k_diag[j + 1]);
                 self.sub_mass(&mut s, &self.m_diag[j + 1], sigma);
-                s.gemm(-1.0, &lj, &b, 1.0);
-                for r in 0..bs {
-                    for c in 0..r {
-                        let v = 0.5 * (s[(r, c)] + s[(c, r)]);
-                        s[(r, c)] = v;
-                        s[(c, r)] = v;
-                    }
-                }
-                l.push(lj);
+                let (inv, lj) = (&s_inv[j * bb..(j + 1) * bb], &mut l[j * bb..(j + 1) * bb]);
+                small_d!(self.d, |d| eliminate(
+                    d,
+                    b.as_slice(),
+                    inv,
+                    lj,
+                    s.as_mut_slice()
+                ));
             }
-            s_inv.push(inv);
         }
         Factors {
             s_inv,
@@ -497,35 +558,18 @@ impl SecondVariation {
         }
     }
 
-    /// `M x`: each block is a 2×2 pattern times the identity, so `O(D)` per block.
-    fn mass(&self, x: &[f64]) -> Vec<f64> {
-        let (d, b, nb) = (self.d, self.block(), self.blocks());
-        let mut out = vec![0.0; x.len()];
-        let add = |o: &mut [f64], m: &[f64; 4], xs: &[f64], transpose: bool| {
-            for (pr, pc) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                let v = if transpose {
-                    m[pc + 2 * pr]
-                } else {
-                    m[pr + 2 * pc]
-                };
-                if v != 0.0 {
-                    for i in 0..d {
-                        o[pr * d + i] += v * xs[pc * d + i];
-                    }
-                }
-            }
-        };
-        for j in 0..nb {
-            let (o, xj) = (&mut out[j * b..(j + 1) * b], &x[j * b..(j + 1) * b]);
-            add(o, &self.m_diag[j], xj, false);
-            if j + 1 < nb {
-                add(o, &self.m_off[j], &x[(j + 1) * b..(j + 2) * b], false);
-            }
-            if j > 0 {
-                add(o, &self.m_off[j - 1], &x[(j - 1) * b..j * b], true);
-            }
-        }
-        out
+    /// `M X` for `p` vectors stored node by node (node `j`'s `b×p` block, column-major, at
+    /// `j·b·p`): each block of `M` is a 2×2 pattern times the identity, so `O(D)` per block
+    /// and vector.
+    fn mass(&self, x: &[f64], p: usize, out: &mut [f64]) {
+        small_d!(self.d, |d| mass_kernel(
+            d,
+            p,
+            &self.m_diag,
+            &self.m_off,
+            x,
+            out
+        ))
     }
 
     /// `max_j ‖K_jj‖ / ‖M_jj‖`: the top of the spectrum, about `(G/η)/h²`.
@@ -568,31 +612,40 @@ impl SecondVariation {
     fn lowest_pair(&self, f: &Factors, sigma: f64) -> (f64, Vec<f64>, bool) {
         let (b, nb) = (self.block(), self.blocks());
         let n = nb * b;
-        let p = BLOCK_VECTORS.min(n);
+        let mut p = BLOCK_VECTORS.min(n);
+        // The vectors are stored node by node (node j's b×p block at j·b·p), so each sweep of
+        // the block solve reads one contiguous block per node.
         // Smooth starts: the low modes are smooth in time; one per coordinate and harmonic.
-        let mut x = DMatrix::from_fn(n, p, |i, k| {
-            let (node, part) = (i / b, i % b);
-            let s = (node as f64 + 0.5) / nb as f64;
-            let harmonic = (k / self.d + 1) as f64;
-            if part == k % self.d {
-                (0.5 * std::f64::consts::PI * harmonic * s).sin() + 1e-3 * part as f64
-            } else if part < self.d {
-                1e-3 * (s + part as f64)
-            } else {
-                0.0
+        let mut x = vec![0.0; n * p];
+        for j in 0..nb {
+            let s = (j as f64 + 0.5) / nb as f64;
+            for k in 0..p {
+                let harmonic = (k / self.d + 1) as f64;
+                let wave = (0.5 * std::f64::consts::PI * harmonic * s).sin();
+                for part in 0..b {
+                    x[(j * p + k) * b + part] = if part == k % self.d {
+                        wave + 1e-3 * part as f64
+                    } else if part < self.d {
+                        1e-3 * (s + part as f64)
+                    } else {
+                        0.0
+                    };
+                }
             }
-        });
-        let mut mx = self.mass_columns(&x);
+        }
+        let mut mx = vec![0.0; n * p];
+        self.mass(&x, p, &mut mx);
+        let (mut y, mut my) = (vec![0.0; n * p], vec![0.0; n * p]);
         let mut lambda = f64::NAN;
         let mut converged = false;
         for _ in 0..MAX_SUBSPACE_STEPS {
-            let mut y = mx.clone();
-            self.solve_columns(f, &mut y);
-            let my = self.mass_columns(&y);
-            let a = y.tr_mul(&mx);
-            let a = 0.5 * (&a + a.transpose());
-            let bm = y.tr_mul(&my);
-            let bm = 0.5 * (&bm + bm.transpose());
+            y.copy_from_slice(&mx);
+            self.solve_columns(f, &mut y, p);
+            self.mass(&y, p, &mut my);
+            let (a, bm) = small_d!(self.d, |d| (
+                gram_kernel(2 * d, p, &y, &mx),
+                gram_kernel(2 * d, p, &y, &my)
+            ));
             // A zᵢ = μᵢ B zᵢ with μ = λ − σ.
             let Some((mu, v)) = ritz(&a, &bm) else { break };
             let q = mu.len();
@@ -600,8 +653,15 @@ impl SecondVariation {
             order.sort_by(|&i, &j| mu[i].total_cmp(&mu[j]));
             // Ritz vectors X = Y V, in ascending order (M-orthonormal), and M X likewise.
             let coef = DMatrix::from_fn(v.nrows(), q, |r, k| v[(r, order[k])]);
-            x = &y * &coef;
-            mx = &my * &coef;
+            x.resize(n * q, 0.0);
+            mx.resize(n * q, 0.0);
+            small_d!(self.d, |d| {
+                combine_kernel(2 * d, p, &coef, &y, &mut x);
+                combine_kernel(2 * d, p, &coef, &my, &mut mx);
+            });
+            p = q;
+            y.resize(n * p, 0.0);
+            my.resize(n * p, 0.0);
             let rq = mu[order[0]] + sigma;
             // Seven digits: the Ritz value converges at the square of the vectors' rate, so the
             // last change bounds the remaining error by about its own size times that rate.
@@ -612,39 +672,17 @@ impl SecondVariation {
                 break;
             }
         }
-        (lambda, x.column(0).iter().copied().collect(), converged)
+        // The first vector, node-major.
+        let first = (0..nb)
+            .flat_map(|j| x[j * p * b..j * p * b + b].iter().copied())
+            .collect();
+        (lambda, first, converged)
     }
 
-    /// `M X` column by column.
-    fn mass_columns(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
-        let mut out = DMatrix::zeros(x.nrows(), x.ncols());
-        for (k, col) in x.column_iter().enumerate() {
-            let v = self.mass(col.as_slice());
-            out.column_mut(k).copy_from_slice(&v);
-        }
-        out
-    }
-
-    /// `X ← (K − σM)⁻¹ X` for several right-hand sides at once: each factor block is read
-    /// once per sweep (BLAS-3), where one vector at a time is bound by memory traffic.
-    fn solve_columns(&self, f: &Factors, x: &mut DMatrix<f64>) {
-        let (b, nb) = (self.block(), self.blocks());
-        let p = x.ncols();
-        let mut tmp = DMatrix::zeros(b, p);
-        for j in 0..nb - 1 {
-            tmp.gemm(1.0, &f.l[j], &x.rows(j * b, b), 0.0);
-            let mut next = x.rows_mut((j + 1) * b, b);
-            next -= &tmp;
-        }
-        for j in 0..nb {
-            tmp.gemm(1.0, &f.s_inv[j], &x.rows(j * b, b), 0.0);
-            x.rows_mut(j * b, b).copy_from(&tmp);
-        }
-        for j in (0..nb - 1).rev() {
-            tmp.gemm_tr(1.0, &f.l[j], &x.rows((j + 1) * b, b), 0.0);
-            let mut cur = x.rows_mut(j * b, b);
-            cur -= &tmp;
-        }
+    /// `X ← (K − σM)⁻¹ X` for `p` vectors in the node-major layout of
+    /// [`SecondVariation::mass`]: each factor block is read once per sweep for all vectors.
+    fn solve_columns(&self, f: &Factors, x: &mut [f64], p: usize) {
+        small_d!(self.d, |d| solve_kernel(2 * d, p, f, x))
     }
 
     /// The certificate: inertia at 0 and at `±δ`, first conjugate time, smallest eigenvalue;
@@ -853,6 +891,286 @@ impl SecondVariation {
     /// The element mesh.
     pub fn mesh(&self) -> &[f64] {
         &self.mesh
+    }
+}
+
+/// `inv = S⁻¹` for a symmetric positive definite `b×b` matrix `s` (column-major), by Cholesky
+/// in `work`; false, with `inv` unspecified, when a pivot is not positive (then `S` is not
+/// positive definite, or not to working precision). Written here rather than with nalgebra's
+/// `Cholesky` so that the factorisation of a long block-tridiagonal matrix allocates nothing
+/// per block.
+#[inline(always)]
+fn spd_inverse(s: &[f64], b: usize, work: &mut [f64], inv: &mut [f64]) -> bool {
+    // Lower Cholesky factor L in work (column-major, lower triangle).
+    work.copy_from_slice(s);
+    for j in 0..b {
+        let mut dj = work[j * b + j];
+        for k in 0..j {
+            dj -= work[k * b + j] * work[k * b + j];
+        }
+        // NaN fails too: nalgebra's Cholesky rejects the same pivots.
+        if dj.is_nan() || dj <= 0.0 {
+            return false;
+        }
+        let ljj = dj.sqrt();
+        work[j * b + j] = ljj;
+        for i in j + 1..b {
+            let mut v = work[j * b + i];
+            for k in 0..j {
+                v -= work[k * b + i] * work[k * b + j];
+            }
+            work[j * b + i] = v / ljj;
+        }
+    }
+    // L⁻¹ in the lower triangle of inv, column by column (forward substitution on eⱼ).
+    inv.fill(0.0);
+    for j in 0..b {
+        inv[j * b + j] = 1.0 / work[j * b + j];
+        for i in j + 1..b {
+            let mut v = 0.0;
+            for k in j..i {
+                v -= work[k * b + i] * inv[j * b + k];
+            }
+            inv[j * b + i] = v / work[i * b + i];
+        }
+    }
+    // S⁻¹ = L⁻ᵀ L⁻¹: entry (i, j) = Σ_{k ≥ max(i,j)} L⁻¹[k,i] L⁻¹[k,j], gathered in work (L is
+    // no longer needed) and then written symmetric over L⁻¹.
+    for j in 0..b {
+        for i in 0..=j {
+            let mut v = 0.0;
+            for k in j..b {
+                v += inv[i * b + k] * inv[j * b + k];
+            }
+            work[j * b + i] = v;
+        }
+    }
+    for j in 0..b {
+        for i in 0..=j {
+            let v = work[j * b + i];
+            inv[j * b + i] = v;
+            inv[i * b + j] = v;
+        }
+    }
+    true
+}
+
+/// `out[r, c] += a·G + b·GJ + c·(GJ)ᵀ + e·Q` on the `D×D` sub-block of a `2D×2D` block
+/// (column-major, leading dimension `2D`) that starts at `out[0]`; `G`, `GJ`, `Q` are `D×D`
+/// column-major.
+#[inline(always)]
+fn add_combination(d: usize, out: &mut [f64], coef: [f64; 4], m: [&[f64]; 3]) {
+    let [a, bk, cl, e] = coef;
+    let [g, gj, q] = m;
+    let b = 2 * d;
+    for col in 0..d {
+        let column = &mut out[col * b..col * b + d];
+        for (r, o) in column.iter_mut().enumerate() {
+            *o += a * g[col * d + r]
+                + bk * gj[col * d + r]
+                + cl * gj[r * d + col]
+                + e * q[col * d + r];
+        }
+    }
+}
+
+/// One step of the block elimination: `L = Bᵀ S⁻¹` into `l`, and `S' −= L B`, symmetrised, in
+/// place (`S'` holds `K_{j+1} − σM_{j+1}` on entry); all `2D×2D` column-major. Small blocks by
+/// plain loops, larger ones by nalgebra's blocked products.
+#[inline(always)]
+fn eliminate(d: usize, bmat: &[f64], inv: &[f64], l: &mut [f64], s: &mut [f64]) {
+    let b = 2 * d;
+    if d <= 4 {
+        // L[r, c] = Σ_k B[k, r] S⁻¹[k, c].
+        for c in 0..b {
+            for r in 0..b {
+                let mut v = 0.0;
+                for k in 0..b {
+                    v += bmat[r * b + k] * inv[c * b + k];
+                }
+                l[c * b + r] = v;
+            }
+        }
+        // S'[r, c] −= Σ_k L[r, k] B[k, c].
+        for c in 0..b {
+            for k in 0..b {
+                let v = bmat[c * b + k];
+                for r in 0..b {
+                    s[c * b + r] -= l[k * b + r] * v;
+                }
+            }
+        }
+    } else {
+        let bm = DMatrixView::from_slice(bmat, b, b);
+        let inv = DMatrixView::from_slice(inv, b, b);
+        let mut lj = DMatrixViewMut::from_slice(l, b, b);
+        lj.gemm_tr(1.0, &bm, &inv, 0.0);
+        let mut sm = DMatrixViewMut::from_slice(s, b, b);
+        sm.gemm(-1.0, &lj, &bm, 1.0);
+    }
+    for c in 0..b {
+        for r in 0..c {
+            let v = 0.5 * (s[c * b + r] + s[r * b + c]);
+            s[c * b + r] = v;
+            s[r * b + c] = v;
+        }
+    }
+}
+
+/// `out = M X` for `p` vectors in the node-major layout (node `j`'s `2D×p` block at
+/// `j·2D·p`), `M`'s blocks being 2×2 patterns times `I_D`.
+#[inline(always)]
+fn mass_kernel(
+    d: usize,
+    p: usize,
+    m_diag: &[[f64; 4]],
+    m_off: &[[f64; 4]],
+    x: &[f64],
+    out: &mut [f64],
+) {
+    let b = 2 * d;
+    let bp = b * p;
+    let nb = m_diag.len();
+    // o += (m ⊗ I) xs, or (mᵀ ⊗ I) xs, for one node's block of p vectors.
+    #[inline(always)]
+    fn add(d: usize, p: usize, o: &mut [f64], m: &[f64; 4], xs: &[f64], transpose: bool) {
+        let b = 2 * d;
+        let m = if transpose {
+            [m[0], m[2], m[1], m[3]]
+        } else {
+            *m
+        };
+        for k in 0..p {
+            let (o, xs) = (&mut o[k * b..(k + 1) * b], &xs[k * b..(k + 1) * b]);
+            let (o_theta, o_w) = o.split_at_mut(d);
+            let (x_theta, x_w) = xs.split_at(d);
+            for i in 0..d {
+                o_theta[i] += m[0] * x_theta[i] + m[2] * x_w[i];
+                o_w[i] += m[1] * x_theta[i] + m[3] * x_w[i];
+            }
+        }
+    }
+    for j in 0..nb {
+        let o = &mut out[j * bp..(j + 1) * bp];
+        o.fill(0.0);
+        add(d, p, o, &m_diag[j], &x[j * bp..(j + 1) * bp], false);
+        if j + 1 < nb {
+            add(d, p, o, &m_off[j], &x[(j + 1) * bp..(j + 2) * bp], false);
+        }
+        if j > 0 {
+            add(d, p, o, &m_off[j - 1], &x[(j - 1) * bp..j * bp], true);
+        }
+    }
+}
+
+/// `Uᵀ V` (symmetrised) for two blocks of `p` vectors in the node-major layout, `b` values per
+/// node and vector.
+#[inline(always)]
+fn gram_kernel(b: usize, p: usize, u: &[f64], v: &[f64]) -> DMatrix<f64> {
+    let mut g = DMatrix::zeros(p, p);
+    for (uj, vj) in u.chunks_exact(b * p).zip(v.chunks_exact(b * p)) {
+        for k in 0..p {
+            let uk = &uj[k * b..(k + 1) * b];
+            for l in 0..p {
+                let vl = &vj[l * b..(l + 1) * b];
+                let mut dot = 0.0;
+                for i in 0..b {
+                    dot += uk[i] * vl[i];
+                }
+                g[(k, l)] += dot;
+            }
+        }
+    }
+    0.5 * (&g + g.transpose())
+}
+
+/// `X = Y C` for `p` vectors `Y` in the node-major layout and a `p×q` matrix `C` (`X` holds
+/// `q` vectors in the same layout).
+#[inline(always)]
+fn combine_kernel(b: usize, p: usize, coef: &DMatrix<f64>, y: &[f64], x: &mut [f64]) {
+    let q = coef.ncols();
+    for (yj, xj) in y.chunks_exact(b * p).zip(x.chunks_exact_mut(b * q)) {
+        for k in 0..q {
+            let xk = &mut xj[k * b..(k + 1) * b];
+            xk.fill(0.0);
+            for m in 0..p {
+                let (c, ym) = (coef[(m, k)], &yj[m * b..(m + 1) * b]);
+                for i in 0..b {
+                    xk[i] += c * ym[i];
+                }
+            }
+        }
+    }
+}
+
+/// `X ← (K − σM)⁻¹ X` by the block `LDLᵀ` factors `f`, for `p` vectors in the node-major
+/// layout with `b` values per node and vector.
+#[inline(always)]
+fn solve_kernel(b: usize, p: usize, f: &Factors, x: &mut [f64]) {
+    let (bb, bp) = (b * b, b * p);
+    let nb = x.len() / bp;
+    // out ± A X and out ± Aᵀ X for a b×b block A (column-major) and p vectors.
+    #[inline(always)]
+    fn mul_sub(b: usize, p: usize, a: &[f64], x: &[f64], out: &mut [f64]) {
+        for k in 0..p {
+            let (o, xk) = (&mut out[k * b..(k + 1) * b], &x[k * b..(k + 1) * b]);
+            for c in 0..b {
+                let (v, col) = (xk[c], &a[c * b..(c + 1) * b]);
+                for r in 0..b {
+                    o[r] -= col[r] * v;
+                }
+            }
+        }
+    }
+    #[inline(always)]
+    fn mul_transpose_sub(b: usize, p: usize, a: &[f64], x: &[f64], out: &mut [f64]) {
+        for k in 0..p {
+            let (o, xk) = (&mut out[k * b..(k + 1) * b], &x[k * b..(k + 1) * b]);
+            for r in 0..b {
+                let col = &a[r * b..(r + 1) * b];
+                let mut dot = 0.0;
+                for c in 0..b {
+                    dot += col[c] * xk[c];
+                }
+                o[r] -= dot;
+            }
+        }
+    }
+    for j in 0..nb.saturating_sub(1) {
+        let (head, tail) = x.split_at_mut((j + 1) * bp);
+        mul_sub(
+            b,
+            p,
+            &f.l[j * bb..(j + 1) * bb],
+            &head[j * bp..],
+            &mut tail[..bp],
+        );
+    }
+    let mut tmp = vec![0.0; bp];
+    for j in 0..nb {
+        let xj = &mut x[j * bp..(j + 1) * bp];
+        tmp.fill(0.0);
+        for k in 0..p {
+            let (o, xk) = (&mut tmp[k * b..(k + 1) * b], &xj[k * b..(k + 1) * b]);
+            let s = &f.s_inv[j * bb..(j + 1) * bb];
+            for c in 0..b {
+                let (v, col) = (xk[c], &s[c * b..(c + 1) * b]);
+                for r in 0..b {
+                    o[r] += col[r] * v;
+                }
+            }
+        }
+        xj.copy_from_slice(&tmp);
+    }
+    for j in (0..nb.saturating_sub(1)).rev() {
+        let (head, tail) = x.split_at_mut((j + 1) * bp);
+        mul_transpose_sub(
+            b,
+            p,
+            &f.l[j * bb..(j + 1) * bb],
+            &tail[..bp],
+            &mut head[j * bp..],
+        );
     }
 }
 

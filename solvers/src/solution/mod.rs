@@ -446,35 +446,51 @@ impl Solution {
                 return (theta.as_slice().to_vec(), p.as_slice().to_vec());
             }
         }
-        let t = t.clamp(self.t[0], end);
+        let mut out = vec![0.0; n];
+        self.eval_into(t, &mut out);
+        let p = out.split_off(d);
+        (out, p)
+    }
+
+    /// [`Solution::eval`] into `out` (`θ` then `p`, `2D` values) without allocating, on the
+    /// solved interval (`t` is clamped to it; the infinite-horizon tail is `eval`'s).
+    pub(crate) fn eval_into(&self, t: f64, out: &mut [f64]) {
+        let d = self.dim();
+        let n = 2 * d;
+        let t = t.clamp(self.t[0], self.end_time());
         let i = match self.t.binary_search_by(|v| v.total_cmp(&t)) {
             Ok(i) => i.min(self.t.len() - 2),
             Err(i) => i.saturating_sub(1).min(self.t.len() - 2),
         };
         let h = self.t[i + 1] - self.t[i];
         let x = (t - self.t[i]) / h;
-        let y0: Vec<f64> = self.theta[i].iter().chain(&self.p[i]).copied().collect();
-        let y1: Vec<f64> = self.theta[i + 1]
-            .iter()
-            .chain(&self.p[i + 1])
-            .copied()
-            .collect();
-        let mut out = vec![0.0; n];
+        // The two nodes' states side by side: (θ, p) at i, then at i + 1.
+        let mut y = [0.0; 32];
+        let mut heap = Vec::new();
+        let y: &mut [f64] = if 2 * n <= y.len() {
+            &mut y[..2 * n]
+        } else {
+            heap.resize(2 * n, 0.0);
+            &mut heap
+        };
+        for (k, node) in [i, i + 1].into_iter().enumerate() {
+            y[k * n..k * n + d].copy_from_slice(&self.theta[node]);
+            y[k * n + d..(k + 1) * n].copy_from_slice(&self.p[node]);
+        }
+        let (y0, y1) = y.split_at(n);
         let a =
             |k: usize| (!self.curvatures.is_empty()).then(|| &self.curvatures[k * n..(k + 1) * n]);
         let e0 = hermite::End {
-            y: &y0,
+            y: y0,
             f: &self.slopes[i * n..(i + 1) * n],
             a: a(i),
         };
         let e1 = hermite::End {
-            y: &y1,
+            y: y1,
             f: &self.slopes[(i + 1) * n..(i + 2) * n],
             a: a(i + 1),
         };
-        hermite::value_at(x, h, e0, e1, &mut out);
-        let p = out.split_off(d);
-        (out, p)
+        hermite::value_at(x, h, e0, e1, &mut out[..n]);
     }
 }
 
