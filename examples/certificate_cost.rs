@@ -1,5 +1,7 @@
 //! Cost of the second-order check and of the search on the Figure 1 problem:
-//! `cargo run --release --example certificate_cost`.
+//! `cargo run --release --example certificate_cost`; `… certificate_cost check` runs the check
+//! alone 100 times (for `valgrind --tool=callgrind`), `… certificate_cost d50` times the
+//! boundary-value solve and the check on the D = 50 infinite-horizon quadratic.
 
 use std::time::Instant;
 
@@ -15,6 +17,39 @@ fn main() {
         for _ in 0..100 {
             std::hint::black_box(certificate::check(&problem, &sol));
         }
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("d50") {
+        let big = lossnav::testbed::random_spd_quadratic(50).0;
+        let bare = Bvp {
+            second_order: false,
+            ..bvp.clone()
+        };
+        let reps = 5;
+        let start = Instant::now();
+        let mut sol = None;
+        for _ in 0..reps {
+            sol = Some(bare.solve(&big).unwrap());
+        }
+        let solve = start.elapsed().as_secs_f64() / reps as f64;
+        let sol = sol.unwrap();
+        let start = Instant::now();
+        let mut checked = None;
+        for _ in 0..reps {
+            checked = Some(certificate::check(&big, &sol));
+        }
+        let check = start.elapsed().as_secs_f64() / reps as f64;
+        let checked = checked.unwrap();
+        let c = checked.certificate().unwrap();
+        println!(
+            "D = 50 quadratic (tol 1e-8, {} nodes): solve {:.3} s, check {:.3} s ({} elements, {:?}, smallest eigenvalue {:.6e})",
+            sol.t.len(),
+            solve,
+            check,
+            c.elements,
+            c.verdict,
+            c.smallest_eigenvalue
+        );
         return;
     }
     let reps = 200;

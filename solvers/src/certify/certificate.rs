@@ -43,6 +43,9 @@ pub use crate::solution::{Certificate, SecondOrder, Verdict};
 const NEAR_ZERO: f64 = 1e-10;
 /// Vectors of the subspace iteration for the smallest eigenvalue.
 const BLOCK_VECTORS: usize = 4;
+/// Steps of the subspace iteration from σ = 0 before it shifts toward the smallest eigenvalue:
+/// well-separated low eigenvalues converge in well under ten.
+const UNSHIFTED_STEPS: usize = 12;
 /// Steps of the subspace iteration at most. Well-separated low eigenvalues converge in well
 /// under ten; a cluster (many coordinates of similar curvature) converges slowly, and the
 /// reported value is then an upper bound within the cluster's spread.
@@ -98,6 +101,16 @@ struct Factors {
     /// Every pivot block was finite. A block with a NaN or an infinity has no inertia: the
     /// counts above are then meaningless, and the check says so instead of using them.
     finite: bool,
+}
+
+/// One run of the subspace iteration: the last Ritz value (an upper bound on the smallest
+/// eigenvalue; NaN if none), its M-normalised vector (node-major), whether the value converged,
+/// and the limit extrapolated from its last steps when they decrease geometrically.
+struct Ritz {
+    lambda: f64,
+    vector: Vec<f64>,
+    converged: bool,
+    limit: Option<f64>,
 }
 
 /// The lowest mode of the second variation: its eigenvalue, and `δθ`, `δθ̇` at the nodes of
@@ -185,14 +198,20 @@ impl SecondVariation {
                 return Err(out_of_time());
             }
             lag.field_jacobian(t, &solution.theta[i], &solution.p[i], &mut jac, &mut ws);
+            // Spectral norms of the blocks: the Frobenius norm would overstate them by up to
+            // √D, and the element count with them.
             let norm = |r0: usize, c0: usize| {
-                let mut s = 0.0_f64;
-                for c in 0..d {
-                    for r in 0..d {
-                        s += jac[(r0 + r, c0 + c)].powi(2);
+                let block = jac.view((r0, c0), (d, d));
+                match d {
+                    1 => block[(0, 0)].abs(),
+                    // σ_max² = (‖A‖² + √(‖A‖⁴ − 4 det²))/2 (Frobenius norm), without an SVD.
+                    2 => {
+                        let f2 = block.norm_squared();
+                        let det = block[(0, 0)] * block[(1, 1)] - block[(0, 1)] * block[(1, 0)];
+                        (0.5 * (f2 + (f2 * f2 - 4.0 * det * det).max(0.0).sqrt())).sqrt()
                     }
+                    _ => block.into_owned().singular_values().max(),
                 }
-                s.sqrt()
             };
             omega.push((norm(d, 0) * norm(0, d)).sqrt() + norm(0, 0) + gamma);
         }
@@ -606,10 +625,8 @@ impl SecondVariation {
     /// step `Y = (K − σM)⁻¹ M X` and a Rayleigh–Ritz projection, in which
     /// `Yᵀ(K − σM)Y = YᵀMX` needs no product with `K`. The lowest Ritz value converges at
     /// `((λ₁ − σ)/(λ_{p+1} − σ))²` per step, so clustered low eigenvalues (the x and y modes
-    /// of a double well) do not slow it down. Returns the last Ritz value (an upper bound on
-    /// the smallest eigenvalue; NaN if none), the M-normalised Ritz vector, and whether the
-    /// value converged.
-    fn lowest_pair(&self, f: &Factors, sigma: f64) -> (f64, Vec<f64>, bool) {
+    /// of a double well) do not slow it down. At most `max_steps` steps.
+    fn lowest_pair(&self, f: &Factors, sigma: f64, max_steps: usize) -> Ritz {
         let (b, nb) = (self.block(), self.blocks());
         let n = nb * b;
         let mut p = BLOCK_VECTORS.min(n);
@@ -638,7 +655,8 @@ impl SecondVariation {
         let (mut y, mut my) = (vec![0.0; n * p], vec![0.0; n * p]);
         let mut lambda = f64::NAN;
         let mut converged = false;
-        for _ in 0..MAX_SUBSPACE_STEPS {
+        let mut changes = [f64::NAN; 2];
+        for _ in 0..max_steps {
             y.copy_from_slice(&mx);
             self.solve_columns(f, &mut y, p);
             self.mass(&y, p, &mut my);
@@ -666,6 +684,7 @@ impl SecondVariation {
             // Seven digits: the Ritz value converges at the square of the vectors' rate, so the
             // last change bounds the remaining error by about its own size times that rate.
             let done = (rq - lambda).abs() <= 1e-7 * (rq.abs() + (rq - sigma).abs());
+            changes = [changes[1], lambda - rq];
             lambda = rq;
             if done {
                 converged = true;
@@ -676,7 +695,18 @@ impl SecondVariation {
         let first = (0..nb)
             .flat_map(|j| x[j * p * b..j * p * b + b].iter().copied())
             .collect();
-        (lambda, first, converged)
+        // Subspace iteration's Ritz values decrease geometrically toward the eigenvalue: from
+        // the last two decreases, the limit (Aitken's extrapolation).
+        let [older, last] = changes;
+        let rate = last / older;
+        let limit =
+            (older > 0.0 && last > 0.0 && rate < 1.0).then(|| lambda - last * rate / (1.0 - rate));
+        Ritz {
+            lambda,
+            vector: first,
+            converged,
+            limit,
+        }
     }
 
     /// `X ← (K − σM)⁻¹ X` for `p` vectors in the node-major layout of
@@ -791,20 +821,42 @@ impl SecondVariation {
     fn smallest(&self, at_zero: &Factors) -> (f64, Vec<f64>) {
         let none = (f64::NAN, Vec::new());
         if at_zero.negatives == 0 && !at_zero.singular {
-            let (lambda, x, converged) = self.lowest_pair(at_zero, 0.0);
-            if converged {
-                return (lambda, x);
+            let first = self.lowest_pair(at_zero, 0.0, UNSHIFTED_STEPS);
+            if first.converged {
+                return (first.lambda, first.vector);
             }
             // Low eigenvalues clustered far from zero (relative to their gaps) converge slowly
-            // from σ = 0: shift toward the smallest from below (0 has none below it, and the
-            // Ritz value bounds it from above) and iterate again.
+            // from σ = 0 (many coordinates of similar curvature): shift toward the smallest from
+            // below (0 has none below it, and the Ritz value bounds it from above) and iterate
+            // again.
+            let lambda = first.lambda;
             if !(lambda.is_finite() && lambda > 0.0) {
                 return none;
             }
-            let lo = self.shift_below(0.0, lambda * (1.0 + 1e-9));
-            return match self.lowest_pair(&self.factor(lo), lo) {
-                (lambda, x, true) => (lambda, x),
-                _ => none,
+            let (mut lo, mut hi) = (0.0, lambda * (1.0 + 1e-9));
+            // Shifts just below the extrapolated limit, each tried by the inertia count (one
+            // factorisation): the first one with no eigenvalue below it is a valid lower end of
+            // the bracket, and one with some below is a tighter upper end. Usually the first
+            // succeeds, which leaves no bisection (each step of which is a factorisation).
+            if let Some(limit) = first.limit.filter(|l| *l > 0.0 && *l < hi) {
+                for margin in [1e-3, 1e-2, 1e-1] {
+                    let guess = limit * (1.0 - margin);
+                    match self.count_below_scaled(guess) {
+                        0 => {
+                            lo = guess;
+                            break;
+                        }
+                        usize::MAX => return none,
+                        _ => hi = guess,
+                    }
+                }
+            }
+            let lo = self.shift_below(lo, hi);
+            let shifted = self.lowest_pair(&self.factor(lo), lo, MAX_SUBSPACE_STEPS);
+            return if shifted.converged {
+                (shifted.lambda, shifted.vector)
+            } else {
+                none
             };
         }
         // A shift strictly below the smallest eigenvalue: doubling down until no eigenvalue
@@ -822,9 +874,11 @@ impl SecondVariation {
         }
         let hi = if at_zero.negatives > 0 { 0.0 } else { -lo };
         let lo = self.shift_below(lo, hi);
-        match self.lowest_pair(&self.factor(lo), lo) {
-            (lambda, x, true) => (lambda, x),
-            _ => none,
+        let shifted = self.lowest_pair(&self.factor(lo), lo, MAX_SUBSPACE_STEPS);
+        if shifted.converged {
+            (shifted.lambda, shifted.vector)
+        } else {
+            none
         }
     }
 
