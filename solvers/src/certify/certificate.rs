@@ -955,6 +955,45 @@ impl SecondVariation {
 /// per block.
 #[inline(always)]
 fn spd_inverse(s: &[f64], b: usize, work: &mut [f64], inv: &mut [f64]) -> bool {
+    if b > 16 {
+        // Large blocks: faer's blocked Cholesky and triangular inverse, on this thread (the
+        // loops below read rows of a column-major matrix, which at 100×100 costs more than
+        // the arithmetic).
+        use faer::dyn_stack::{MemBuffer, MemStack};
+        use faer::linalg::cholesky::llt;
+        use faer::{MatMut, MatRef, Par};
+        work.copy_from_slice(s);
+        let l = MatMut::from_column_major_slice_mut(work, b, b);
+        let mut buf = MemBuffer::new(
+            llt::factor::cholesky_in_place_scratch::<f64>(b, Par::Seq, Default::default())
+                .or(llt::inverse::inverse_scratch::<f64>(b, Par::Seq)),
+        );
+        let stack = MemStack::new(&mut buf);
+        let factored = llt::factor::cholesky_in_place(
+            l,
+            Default::default(),
+            Par::Seq,
+            stack,
+            Default::default(),
+        );
+        if factored.is_err() {
+            return false;
+        }
+        let l = MatRef::from_column_major_slice(work, b, b);
+        // faer writes the lower triangle of the inverse; the upper one is its mirror.
+        llt::inverse::inverse(
+            MatMut::from_column_major_slice_mut(inv, b, b),
+            l,
+            Par::Seq,
+            stack,
+        );
+        for c in 0..b {
+            for r in 0..c {
+                inv[c * b + r] = inv[r * b + c];
+            }
+        }
+        return true;
+    }
     // Lower Cholesky factor L in work (column-major, lower triangle).
     work.copy_from_slice(s);
     for j in 0..b {
