@@ -181,12 +181,12 @@ fn free_end_hill_matches_the_closed_form() {
 /// `f = aθ`, fixed end, `γ = 0`: in `Qθ` the second variation decouples into 1-D problems
 /// `∫ (δθ̇ − aδθ)² + hᵢδθ²`, whose cross term `−a d(δθ²)/dt` integrates to zero with both ends
 /// fixed, so its smallest eigenvalue is `(π/T)² + a² + min h` and its index counts the pairs
-/// `(n, i)` with `(nπ/T)² + a² + hᵢ < 0`. In D = 3 and D = 6 this checks the check's
+/// `(n, i)` with `(nπ/T)² + a² + hᵢ < 0`. In D = 3, 6 and 10 this checks the check's
 /// general-dimension code (the per-dimension kernels, the blocked products used for D > 4,
-/// and the drift's terms `G J₁₁`) against the closed form, with every block full.
+/// faer's Cholesky for D > 8, and the drift's terms `G J₁₁`) against the closed form, with every block full.
 #[test]
 fn rotated_quadratic_certificate_matches_the_closed_form() {
-    let h_all = [-0.5, 0.3, 1.0, 2.0, -0.2, 0.7];
+    let h_all = [-0.5, 0.3, 1.0, 2.0, -0.2, 0.7, 1.5, 0.1, 3.0, 0.4];
     for (d, t_end, a) in [
         (3usize, 2.0_f64, 0.0_f64),
         (3, 6.0, 0.0),
@@ -195,6 +195,8 @@ fn rotated_quadratic_certificate_matches_the_closed_form() {
         (3, 2.0, 0.6),
         (3, 10.0, 0.6),
         (6, 10.0, 0.6),
+        (10, 2.0, 0.6),
+        (10, 10.0, 0.6),
     ] {
         let h = &h_all[..d];
         // Q: a product of Givens rotations between neighbouring coordinates.
