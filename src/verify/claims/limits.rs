@@ -149,7 +149,7 @@ pub(super) const CONVERGENCE_RATIO: Claim = Claim {
     statement: "A direction with c× the curvature converges c× faster for large γ but only √c× faster for γ = 0, with the full curve in between",
     closed_form: "r(ch)/r(h) with r = sqrt(γ²/4 + ηkh) - γ/2",
     procedure: "rates measured from boundary-value solutions of 2D anisotropic quadratics, c ∈ {1, 2, 4, 8}, γ ∈ {0, 1, 10}",
-    tolerance: "1e-8 on the rate ratios: rates from boundary-value trajectories at tol 1e-10 (global error a few 1e-11) over one time constant; the γ = 0 limit √c is exact and the γ = 1e6 limit c has a remainder O(ηkhc/γ²) ≈ 1e-11",
+    tolerance: "1e-8 on the rate ratios: rates from boundary-value trajectories at tol 1e-10 (global error a few 1e-11), each coordinate over its own time constant, so about 1e-10 relative (two orders of margin); the γ = 0 limit √c is exact and the γ = 1e6 limit c has a remainder O(ηkhc/γ²) ≈ 1e-11",
     check: convergence_ratio,
 };
 
@@ -163,9 +163,15 @@ fn convergence_ratio() -> Result<Measurement, String> {
             )
             .with_gamma(gamma);
             let sol = solve(&infinite(lag, &[1.0, 1.0], None)?)?;
-            let r1 = diagonal::rate(1.0, 1.0, 1.0, 1.0, gamma);
-            let t = 1.0 / r1;
-            let measured = measured_rate(&sol, 1, 0.0, t) / measured_rate(&sol, 0, 0.0, t);
+            // Each rate over its own time constant (the coordinate decays to e⁻¹ of its start):
+            // the path's absolute error of a few 1e-11 is then a relative error of about 1e-10
+            // in both coordinates. Over the slow direction's time constant the fast one would
+            // have decayed to e^{−r(c)/r(1)} (5e-4 at γ = 10, c = 8), where the same absolute
+            // error is 1e-8 relative. The sampling times come from the closed form; the rate
+            // measured on an exponential does not depend on them.
+            let time = |curvature: f64| 1.0 / diagonal::rate(curvature, 1.0, 1.0, 1.0, gamma);
+            let measured =
+                measured_rate(&sol, 1, 0.0, time(c)) / measured_rate(&sol, 0, 0.0, time(1.0));
             let closed = diagonal::rate_ratio(c, 1.0, 1.0, 1.0, 1.0, gamma);
             worst = worst.max((measured - closed).abs());
             if c == 4.0 {
@@ -180,7 +186,7 @@ fn convergence_ratio() -> Result<Measurement, String> {
     let lim0 = (diagonal::rate_ratio(4.0, 1.0, 1.0, 1.0, 1.0, 0.0) - 2.0).abs();
     let lim_inf = (diagonal::rate_ratio(4.0, 1.0, 1.0, 1.0, 1.0, 1e6) - 4.0).abs();
     worst = worst.max(lim0).max(lim_inf);
-    // Rates from the BVP trajectory at tolerance 1e-10 over one time constant: 1e-8.
+    // Rates from the BVP trajectory at tolerance 1e-10, each over its own time constant: 1e-8.
     measurement(
         worst,
         1e-8,
