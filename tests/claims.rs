@@ -45,6 +45,8 @@ claims! {
     natural_gradient => "natural-gradient",
     rotation_drift => "rotation-drift",
     weight_decay_drift => "weight-decay-drift",
+    rotation_endpoint_erratum => "rotation-endpoint-erratum",
+    weight_decay_erratum => "weight-decay-erratum",
     partial_controllability => "partial-controllability",
     newton_single_step => "newton-single-step",
     lq_riccati => "lq-riccati",
@@ -188,5 +190,43 @@ fn docs_claims_table_matches_the_catalogue() {
         doc.contains(&table),
         "docs/claims.md is out of date; replace its table with the output of \
          `cargo run --example claims_table`:\n{table}"
+    );
+}
+
+/// The errata claims take both forms as arguments: with the published expression passed as
+/// the corrected one (and the reverse) each must fail, and by far, since the solution follows
+/// the corrected form to 1e-10 and is 1e-2 or more from the published one.
+#[test]
+fn errata_fail_when_the_published_form_is_called_correct() {
+    use lossnav::verify::{
+        rotation_end_corrected, rotation_end_published, rotation_endpoint_erratum_with,
+        weight_decay_corrected, weight_decay_erratum_with, weight_decay_published,
+    };
+    let m = weight_decay_erratum_with(weight_decay_published, weight_decay_corrected).unwrap();
+    assert!(
+        !m.passed(),
+        "swapped weight-decay forms passed: {}",
+        m.detail
+    );
+    assert!(m.error > 1e-2, "the failure is not marginal: {}", m.error);
+    let m = rotation_endpoint_erratum_with(rotation_end_published, rotation_end_corrected).unwrap();
+    assert!(!m.passed(), "swapped rotation forms passed: {}", m.detail);
+    assert!(m.error > 1e-2, "the failure is not marginal: {}", m.error);
+    // A published form that the solution followed would not show an erratum: the corrected
+    // form passed as both fails too.
+    let m = weight_decay_erratum_with(weight_decay_corrected, weight_decay_corrected).unwrap();
+    assert!(!m.passed() && m.error.is_infinite(), "{}", m.detail);
+    let m = rotation_endpoint_erratum_with(rotation_end_corrected, rotation_end_corrected).unwrap();
+    assert!(!m.passed() && m.error.is_infinite(), "{}", m.detail);
+    // And the right order passes.
+    assert!(
+        weight_decay_erratum_with(weight_decay_corrected, weight_decay_published)
+            .unwrap()
+            .passed()
+    );
+    assert!(
+        rotation_endpoint_erratum_with(rotation_end_corrected, rotation_end_published)
+            .unwrap()
+            .passed()
     );
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`limits`]: deterministic limits (gradient descent, Newton, ballistic, ε-normalisation).
 //! - [`geometry`]: metric, drift, controllability, the general LQ rule, conservation, symmetry.
+//! - [`errata`]: published closed forms that disagree with the optimality conditions.
 //! - [`second_order`]: non-convex landscapes and second-order conditions.
 //! - [`beliefs`]: noisy gradients, filtering and estimated curvature.
 //! - [`task_switching`]: task switches and continual learning.
@@ -13,6 +14,7 @@
 //! follow it).
 
 mod beliefs;
+mod errata;
 mod geometry;
 mod inverse;
 mod limits;
@@ -20,6 +22,10 @@ mod second_order;
 mod task_switching;
 
 pub use beliefs::{gradient_filter_with, noisy_quadratic_gaps, observed_expected_cost_with};
+pub use errata::{
+    rotation_end_corrected, rotation_end_published, rotation_endpoint_erratum_with,
+    weight_decay_corrected, weight_decay_erratum_with, weight_decay_published,
+};
 pub use geometry::{rotation_claim, weight_decay_claim};
 pub use inverse::{fit_interval_coverage_with, heavy_ball_with};
 pub use second_order::{certificate_classifier, saddle_and_minimum_with, Classifier};
@@ -37,6 +43,8 @@ pub(super) fn all() -> Vec<Claim> {
         geometry::NATURAL_GRADIENT,
         geometry::ROTATION_DRIFT,
         geometry::WEIGHT_DECAY_DRIFT,
+        errata::ROTATION_ENDPOINT_ERRATUM,
+        errata::WEIGHT_DECAY_ERRATUM,
         geometry::PARTIAL_CONTROLLABILITY,
         limits::NEWTON_SINGLE_STEP,
         geometry::LQ_RICCATI,
