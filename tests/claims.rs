@@ -39,6 +39,7 @@ macro_rules! claims {
 
 claims! {
     fig1_escape => "fig1-escape",
+    kinetic_transient => "kinetic-transient",
     gd_short_horizon => "gd-short-horizon",
     momentum_planning => "momentum-planning",
     convergence_ratio => "convergence-ratio",
@@ -229,4 +230,14 @@ fn errata_fail_when_the_published_form_is_called_correct() {
             .unwrap()
             .passed()
     );
+}
+
+/// The energy balance with the discount counted once (`k dL/dt + γK`) instead of twice does not
+/// hold at the peak of the kinetic term: the claim must fail, by far.
+#[test]
+fn kinetic_transient_fails_with_the_wrong_balance() {
+    let m = verify::kinetic_transient_with(1.0).unwrap();
+    assert!(!m.passed(), "a wrong balance passed: {}", m.detail);
+    assert!(m.error > 1e-2, "the failure is not marginal: {}", m.error);
+    assert!(verify::kinetic_transient_with(2.0).unwrap().passed());
 }

@@ -28,7 +28,9 @@ pub use errata::{
 };
 pub use geometry::{rotation_claim, weight_decay_claim};
 pub use inverse::{fit_interval_coverage_with, heavy_ball_with};
-pub use second_order::{certificate_classifier, saddle_and_minimum_with, Classifier};
+pub use second_order::{
+    certificate_classifier, kinetic_transient_with, saddle_and_minimum_with, Classifier,
+};
 pub use task_switching::{belief_plasticity_with, task_belief_moments_with};
 
 use super::{Claim, Measurement, Unit};
@@ -37,6 +39,7 @@ use super::{Claim, Measurement, Unit};
 pub(super) fn all() -> Vec<Claim> {
     vec![
         second_order::FIG1_ESCAPE,
+        second_order::KINETIC_TRANSIENT,
         limits::GD_SHORT_HORIZON,
         limits::MOMENTUM_PLANNING,
         limits::CONVERGENCE_RATIO,
