@@ -241,3 +241,22 @@ fn kinetic_transient_fails_with_the_wrong_balance() {
     assert!(m.error > 1e-2, "the failure is not marginal: {}", m.error);
     assert!(verify::kinetic_transient_with(2.0).unwrap().passed());
 }
+
+/// A window step with the undiscounted rate `√(ηkh)` for every γ keeps both limits (Newton's
+/// step for long windows, order 2 for short ones) and the ballistic coefficient: only the
+/// boundary-value solutions of the local model can reject it, and must.
+#[test]
+fn window_rule_fails_with_the_undiscounted_rate() {
+    fn undiscounted(eta: f64, k: f64, _gamma: f64, h: f64, m: f64, dt: f64) -> f64 {
+        let r = (eta * k * h).sqrt();
+        -(-(-r * dt).exp_m1()) * m / h
+    }
+    let m = verify::window_rule_limits_with(undiscounted).unwrap();
+    assert!(!m.passed(), "the undiscounted step passed: {}", m.detail);
+    assert!(m.error > 1e-3, "the failure is not marginal: {}", m.error);
+    assert!(
+        verify::window_rule_limits_with(lossnav::rules::adaptive::window_step)
+            .unwrap()
+            .passed()
+    );
+}

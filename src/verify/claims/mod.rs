@@ -28,6 +28,7 @@ pub use errata::{
 };
 pub use geometry::{rotation_claim, weight_decay_claim};
 pub use inverse::{fit_interval_coverage_with, heavy_ball_with};
+pub use limits::window_rule_limits_with;
 pub use second_order::{
     certificate_classifier, kinetic_transient_with, saddle_and_minimum_with, Classifier,
 };
