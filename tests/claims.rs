@@ -260,3 +260,22 @@ fn window_rule_fails_with_the_undiscounted_rate() {
             .passed()
     );
 }
+
+/// A pull with the discount left out of its numerator, `(R + (λ+γ)I)⁻¹R`, still falls with λ
+/// toward 0; the boundary-value solutions of the expected problem (and the λ → 0 limit) must
+/// reject it.
+#[test]
+fn weight_resetting_fails_with_a_wrong_pull() {
+    fn without_discount(rule: &lossnav::rules::task_switching::TaskRule) -> nalgebra::DMatrix<f64> {
+        // ρ (R + γI)⁻¹ R = (R + (λ+γ)I)⁻¹ R: R and ρ commute as functions of R.
+        let r = &rule.rate_matrix;
+        let gamma_shift = r.clone() + nalgebra::DMatrix::identity(2, 2) * 0.4;
+        &rule.rho * gamma_shift.try_inverse().unwrap() * r
+    }
+    let m = verify::weight_resetting_limit_with(without_discount).unwrap();
+    assert!(!m.passed(), "a wrong pull passed: {}", m.detail);
+    assert!(m.error > 1e-2, "the failure is not marginal: {}", m.error);
+    assert!(verify::weight_resetting_limit_with(|rule| rule.rho.clone())
+        .unwrap()
+        .passed());
+}

@@ -13,7 +13,7 @@ pub use claims::{
     observed_expected_cost_with, rotation_claim, rotation_end_corrected, rotation_end_published,
     rotation_endpoint_erratum_with, saddle_and_minimum_with, task_belief_moments_with,
     weight_decay_claim, weight_decay_corrected, weight_decay_erratum_with, weight_decay_published,
-    window_rule_limits_with, Classifier,
+    weight_resetting_limit_with, window_rule_limits_with, Classifier, PullOf,
 };
 
 /// What a measured error counts.

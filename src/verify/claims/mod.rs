@@ -32,7 +32,9 @@ pub use limits::window_rule_limits_with;
 pub use second_order::{
     certificate_classifier, kinetic_transient_with, saddle_and_minimum_with, Classifier,
 };
-pub use task_switching::{belief_plasticity_with, task_belief_moments_with};
+pub use task_switching::{
+    belief_plasticity_with, task_belief_moments_with, weight_resetting_limit_with, PullOf,
+};
 
 use super::{Claim, Measurement, Unit};
 
