@@ -41,6 +41,7 @@ claims! {
     fig1_escape => "fig1-escape",
     kinetic_transient => "kinetic-transient",
     gd_short_horizon => "gd-short-horizon",
+    natural_gradient_fisher => "natural-gradient-fisher",
     momentum_planning => "momentum-planning",
     convergence_ratio => "convergence-ratio",
     natural_gradient => "natural-gradient",
@@ -278,4 +279,13 @@ fn weight_resetting_fails_with_a_wrong_pull() {
     assert!(verify::weight_resetting_limit_with(|rule| rule.rho.clone())
         .unwrap()
         .passed());
+}
+
+/// Against plain gradient flow (the metric left out) the error does not shrink with γ: the
+/// claim must fail.
+#[test]
+fn natural_gradient_fisher_fails_against_plain_gradient_flow() {
+    let m = verify::natural_gradient_fisher_with(false).unwrap();
+    assert!(!m.passed(), "plain gradient flow passed: {}", m.detail);
+    assert!(m.error > 1.0, "the failure is not marginal: {}", m.error);
 }

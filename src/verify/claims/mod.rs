@@ -28,7 +28,7 @@ pub use errata::{
 };
 pub use geometry::{rotation_claim, weight_decay_claim};
 pub use inverse::{fit_interval_coverage_with, heavy_ball_with};
-pub use limits::window_rule_limits_with;
+pub use limits::{natural_gradient_fisher_with, window_rule_limits_with};
 pub use second_order::{
     certificate_classifier, kinetic_transient_with, saddle_and_minimum_with, Classifier,
 };
@@ -44,6 +44,7 @@ pub(super) fn all() -> Vec<Claim> {
         second_order::FIG1_ESCAPE,
         second_order::KINETIC_TRANSIENT,
         limits::GD_SHORT_HORIZON,
+        limits::NATURAL_GRADIENT_FISHER,
         limits::MOMENTUM_PLANNING,
         limits::CONVERGENCE_RATIO,
         geometry::NATURAL_GRADIENT,
