@@ -65,6 +65,7 @@ claims! {
     observed_expected_cost => "observed-expected-cost",
     certainty_equivalence => "certainty-equivalence",
     gradient_filter_gain => "gradient-filter-gain",
+    paper_adam_derivation => "paper-adam-derivation",
     epsilon_normalisation => "epsilon-normalisation",
     window_rule_limits => "window-rule-limits",
     continual_learning_advantage => "continual-learning-advantage",
@@ -288,4 +289,13 @@ fn natural_gradient_fisher_fails_against_plain_gradient_flow() {
     let m = verify::natural_gradient_fisher_with(false).unwrap();
     assert!(!m.passed(), "plain gradient flow passed: {}", m.detail);
     assert!(m.error > 1.0, "the failure is not marginal: {}", m.error);
+}
+
+/// Adam's `β2 = 1 − K₂` for a curvature that reverts to its mean (ψ = 0.99) is not the
+/// filter's `ψ(1 − K₂)`: the claim must fail.
+#[test]
+fn paper_adam_derivation_fails_with_adams_beta2_for_a_reverting_curvature() {
+    let m = verify::paper_adam_with(|_, k2| 1.0 - k2).unwrap();
+    assert!(!m.passed(), "Adam's β2 passed: {}", m.detail);
+    assert!(m.error > 1e-4, "the failure is not marginal: {}", m.error);
 }

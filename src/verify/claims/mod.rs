@@ -21,7 +21,9 @@ mod limits;
 mod second_order;
 mod task_switching;
 
-pub use beliefs::{gradient_filter_with, noisy_quadratic_gaps, observed_expected_cost_with};
+pub use beliefs::{
+    gradient_filter_with, noisy_quadratic_gaps, observed_expected_cost_with, paper_adam_with,
+};
 pub use errata::{
     rotation_end_corrected, rotation_end_published, rotation_endpoint_erratum_with,
     weight_decay_corrected, weight_decay_erratum_with, weight_decay_published,
@@ -68,6 +70,7 @@ pub(super) fn all() -> Vec<Claim> {
         beliefs::OBSERVED_EXPECTED_COST,
         beliefs::CERTAINTY_EQUIVALENCE,
         beliefs::GRADIENT_FILTER_GAIN,
+        beliefs::PAPER_ADAM_DERIVATION,
         limits::EPSILON_NORMALISATION,
         limits::WINDOW_RULE_LIMITS,
         beliefs::NOISY_QUADRATIC_ESTIMATED_CURVATURE,
