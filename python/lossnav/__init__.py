@@ -14,7 +14,7 @@ See docs/python.md.
 
 from __future__ import annotations
 
-from ._core import CallableLoss, Problem, Solution, check, fit, rule, solve
+from ._core import CallableLoss, Problem, Solution, check, fit, rule, simulate, solve
 from ._errors import (
     LossnavError,
     RuleError,
@@ -38,6 +38,7 @@ __all__ = [
     "CallableLoss",
     "Solution",
     "solve",
+    "simulate",
     "rule",
     "fit",
     "check",

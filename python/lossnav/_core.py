@@ -649,6 +649,53 @@ def rule(problem: Union[Problem, SpecLike]) -> Dict[str, Any]:
     return doc
 
 
+def simulate(
+    problem: Union[Problem, SpecLike],
+    rule: Optional[str] = None,
+    *,
+    rate: Optional[float] = None,
+    beta: float = 0.0,
+    t_end: Optional[float] = None,
+    at: Sequence[float] = (),
+    paths: int = 20_000,
+    seed: int = 1,
+    dt: float = 0.01,
+    gain_scale: float = 1.0,
+) -> Dict[str, Any]:
+    """Integrates a learning rule and reports the objective it achieves (``lossnav simulate``).
+
+    ``rule`` is ``"gradient-flow"`` (θ̇ = −c∇L), ``"natural-gradient"`` (θ̇ = −cG⁻¹∇L),
+    ``"heavy-ball"`` (θ̈ = −βθ̇ − cG⁻¹∇L from rest) or ``"optimal-policy"`` (the closed-form
+    rule of a linear–quadratic spec); ``rate`` is c (default ηk/γ, the gradient-flow limit of the
+    optimal rule; ηk when γ = 0), ``t_end`` the end time (default the horizon; required for an
+    infinite one), ``at`` extra output times. The result has status, cost, end_error (how far a
+    fixed end is missed) and numpy arrays t, theta, theta_dot, p, loss, kinetic.
+
+    On a spec with an observation block (and no rule, or ``"optimal-policy"``) it runs the
+    Monte Carlo of the observed system under the certainty-equivalent rule instead: ``paths``
+    paths with ``seed`` at step ``dt`` (the time-step bias is measured against 2·dt), the gain
+    scaled by ``gain_scale``; the result has the expected cost's mean and standard error beside
+    the exact one. Identical for any thread count.
+    """
+    p = _problem(problem)
+    doc = json.loads(
+        _lossnav.simulate(
+            p._compiled, rule, rate, float(beta), t_end, [float(t) for t in at],
+            int(paths), int(seed), float(dt), float(gain_scale),
+        )
+    )
+    for key in ("t", "loss", "kinetic"):
+        if key in doc:
+            doc[key] = np.asarray(doc[key], dtype=float)
+    for key in ("theta", "theta_dot", "p"):
+        if key in doc:
+            doc[key] = np.asarray(doc[key], dtype=float)
+    if "at" in doc:
+        for key in ("t", "theta", "p"):
+            doc["at"][key] = np.asarray(doc["at"][key], dtype=float)
+    return doc
+
+
 def check(filter: Optional[str] = None) -> List[Dict[str, Any]]:
     """Runs the paper's claims (those whose id contains ``filter``): one dict per claim with
     id, paper, statement, closed_form, procedure, error, tolerance, pass and detail, as

@@ -32,6 +32,18 @@ def solve(
     sensitivities: List[str] = ...,
 ) -> Solved: ...
 def rule(problem: Compiled) -> str: ...
+def simulate(
+    problem: Compiled,
+    rule: Optional[str] = None,
+    rate: Optional[float] = None,
+    beta: float = 0.0,
+    t_end: Optional[float] = None,
+    at: List[float] = ...,
+    paths: int = 20000,
+    seed: int = 1,
+    dt: float = 0.01,
+    gain_scale: float = 1.0,
+) -> str: ...
 def fit(
     problem: Compiled,
     free: List[str],

@@ -545,6 +545,77 @@ fn rule(py: Python<'_>, problem: Py<Compiled>) -> PyResult<String> {
         .map_err(|e| to_pyerr(py, &e))
 }
 
+/// Integrates a learning rule on a compiled problem, or, on a spec with an observation block
+/// (and no rule, or `optimal-policy`), runs the Monte Carlo of the observed system, as
+/// `lossnav simulate` does; the JSON document, status first.
+#[pyfunction]
+#[pyo3(signature = (problem, rule=None, rate=None, beta=0.0, t_end=None, at=Vec::new(), paths=20_000, seed=1, dt=0.01, gain_scale=1.0))]
+#[allow(clippy::too_many_arguments)]
+fn simulate(
+    py: Python<'_>,
+    problem: Py<Compiled>,
+    rule: Option<String>,
+    rate: Option<f64>,
+    beta: f64,
+    t_end: Option<f64>,
+    at: Vec<f64>,
+    paths: usize,
+    seed: u64,
+    dt: f64,
+    gain_scale: f64,
+) -> PyResult<String> {
+    use lossnav::cli::RuleKind;
+    use lossnav::commands::simulate::{simulate_observed, simulate_rule, Observed, RuleSimulation};
+    let c = problem.get().0.clone();
+    let kind = match rule.as_deref() {
+        None => None,
+        Some("gradient-flow") => Some(RuleKind::GradientFlow),
+        Some("natural-gradient") => Some(RuleKind::NaturalGradient),
+        Some("optimal-policy") => Some(RuleKind::OptimalPolicy),
+        Some("heavy-ball") => Some(RuleKind::HeavyBall),
+        Some(other) => {
+            return Err(to_pyerr(
+                py,
+                &CliError::Usage(format!(
+                    "rule {other:?}: one of \"gradient-flow\", \"natural-gradient\", \
+                     \"optimal-policy\", \"heavy-ball\""
+                )),
+            ))
+        }
+    };
+    let observed = c.spec.observation.is_some();
+    let doc = match (observed, kind) {
+        (true, None | Some(RuleKind::OptimalPolicy)) => {
+            let opts = Observed {
+                paths,
+                seed,
+                dt,
+                gain_scale,
+            };
+            interruptible(py, move || simulate_observed(&c.label, &c.spec, &opts))?
+        }
+        (_, Some(kind)) => {
+            let (problem, _status) = c.problem_for_solve(py)?;
+            let label = c.label.clone();
+            let opts = RuleSimulation {
+                rule: kind,
+                rate,
+                beta,
+                t_end,
+                at,
+            };
+            interruptible(py, move || simulate_rule(&label, &problem, &opts))?
+        }
+        (false, None) => Err(CliError::Usage(
+            "rule is required (\"gradient-flow\", \"natural-gradient\", \"optimal-policy\", \
+             \"heavy-ball\")"
+                .into(),
+        )),
+    };
+    doc.map(|d| lossnav::cli::lead(d).to_string())
+        .map_err(|e| to_pyerr(py, &e))
+}
+
 /// Fits the free parameters of a compiled spec to observations (`t`, `theta` with NaN where
 /// not observed) or to a rule's trajectory, as `lossnav fit` does; the JSON document.
 #[pyfunction]
@@ -710,6 +781,7 @@ fn _lossnav(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(solve, m)?)?;
     m.add_function(wrap_pyfunction!(rule, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
