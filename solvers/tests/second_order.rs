@@ -263,3 +263,32 @@ fn rotated_quadratic_certificate_matches_the_closed_form() {
         assert_eq!(c.verdict, expected, "D = {d}, T = {t_end}");
     }
 }
+
+/// A linearisation that is not finite at a node (here a loss whose Hessian is infinite at the
+/// path's start) leaves the check unchecked, at once: nalgebra's SVD, used for the local
+/// frequency when D ≥ 3, does not end on a non-finite block, so the check must refuse first.
+#[test]
+fn a_non_finite_linearisation_is_unchecked_not_a_hang() {
+    let spec = |loss: &str, x0: f64| {
+        format!(
+            r#"{{"loss": {{"expr": "{loss}", "vars": ["x", "y", "z"]}}, "gamma": 0.5,
+                "theta0": [{x0}, 0.1, 0.2], "horizon": 3.0, "end": "free"}}"#
+        )
+    };
+    let plain = Spec::from_json(&spec("0.5*(x^2 + y^2 + z^2)", 0.25))
+        .unwrap()
+        .to_problem()
+        .unwrap();
+    let sol = Bvp::default().solve(&plain).unwrap();
+    // The same landscape plus a term whose curvature is infinite at x = 0.25, the first node.
+    let kinked = Spec::from_json(&spec("0.5*(x^2 + y^2 + z^2) + 1e-3*abs(x - 0.25)^1.5", 0.5))
+        .unwrap()
+        .to_problem()
+        .unwrap();
+    match lossnav_solvers::certificate::check(&kinked, &sol) {
+        lossnav_solvers::SecondOrder::Unchecked(why) => {
+            assert!(why.contains("not finite"), "{why}")
+        }
+        other => panic!("a non-finite linearisation gave {other:?}"),
+    }
+}

@@ -198,17 +198,31 @@ impl SecondVariation {
                 return Err(out_of_time());
             }
             lag.field_jacobian(t, &solution.theta[i], &solution.p[i], &mut jac, &mut ws);
+            // A non-finite linearisation has no frequency (and nalgebra's SVD does not end on
+            // one): refused here, before any norm.
+            if !jac.iter().all(|v| v.is_finite()) {
+                return Err(format!(
+                    "the linearised system is not finite along the path (t = {t:.4})"
+                ));
+            }
             // Spectral norms of the blocks: the Frobenius norm would overstate them by up to
             // √D, and the element count with them.
             let norm = |r0: usize, c0: usize| {
                 let block = jac.view((r0, c0), (d, d));
                 match d {
                     1 => block[(0, 0)].abs(),
-                    // σ_max² = (‖A‖² + √(‖A‖⁴ − 4 det²))/2 (Frobenius norm), without an SVD.
+                    // σ_max² = (‖A‖² + √(‖A‖⁴ − 4 det²))/2 (Frobenius norm), without an SVD,
+                    // on the block divided by its largest entry so that nothing over- or
+                    // underflows.
                     2 => {
-                        let f2 = block.norm_squared();
-                        let det = block[(0, 0)] * block[(1, 1)] - block[(0, 1)] * block[(1, 0)];
-                        (0.5 * (f2 + (f2 * f2 - 4.0 * det * det).max(0.0).sqrt())).sqrt()
+                        let scale = block.amax();
+                        if scale == 0.0 {
+                            return 0.0;
+                        }
+                        let a = block / scale;
+                        let f2 = a.norm_squared();
+                        let det = a[(0, 0)] * a[(1, 1)] - a[(0, 1)] * a[(1, 0)];
+                        scale * (0.5 * (f2 + (f2 * f2 - 4.0 * det * det).max(0.0).sqrt())).sqrt()
                     }
                     _ => block.into_owned().singular_values().max(),
                 }
@@ -285,11 +299,15 @@ impl SecondVariation {
         );
         // The Gauss points' field Jacobians in batches: one batch's loss Hessians come from one
         // pass over an expression's tape, and a batch holds at most ~2 MB of Jacobians.
-        let batch = ((1usize << 18) / (3 * n * n)).max(1);
+        // At most 256 elements per batch, so the time budget is read between batches often.
+        let batch = ((1usize << 18) / (3 * n * n)).clamp(1, 256);
         let mut ts = Vec::with_capacity(3 * batch.min(elements));
         let mut ys = Vec::with_capacity(3 * batch.min(elements) * n);
         let mut jacs = Vec::new();
         for first in (0..elements).step_by(batch) {
+            if crate::budget::Budget::expired() {
+                return Err(out_of_time());
+            }
             let last = (first + batch).min(elements);
             ts.clear();
             ys.clear();
