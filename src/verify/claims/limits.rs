@@ -35,13 +35,7 @@ fn gd_short_horizon() -> Result<Measurement, String> {
         // Gradient flow in rescaled time s = ηk t/γ: dθ/ds = -∇L.
         let steps = 3000;
         let flow = rk4(&gradient_flow(&lag, 1.0), &theta0, s_end, steps);
-        let err = (0..=steps)
-            .step_by(30)
-            .map(|i| {
-                let s = s_end * i as f64 / steps as f64;
-                max_diff(&sol.eval(s * gamma / (eta * k)).0, &flow[i])
-            })
-            .fold(0.0_f64, f64::max);
+        let err = gap_in_slow_time(&sol, &flow, s_end, gamma / (eta * k));
         errors.push((gamma, err));
     }
     let orders: Vec<f64> = errors
@@ -62,6 +56,24 @@ fn gd_short_horizon() -> Result<Measurement, String> {
             errors[0].1, errors[1].1, errors[2].1, orders[0], orders[1]
         ),
     )
+}
+
+/// The largest distance between an optimal path and a flow sampled at equal steps of the slow
+/// time `s ∈ [0, s_end]` (`t = s·scale`), read at every thirtieth sample.
+fn gap_in_slow_time(
+    sol: &lossnav_solvers::Solution,
+    flow: &[Vec<f64>],
+    s_end: f64,
+    scale: f64,
+) -> f64 {
+    let steps = flow.len() - 1;
+    (0..=steps)
+        .step_by(30)
+        .map(|i| {
+            let s = s_end * i as f64 / steps as f64;
+            max_diff(&sol.eval(s * scale).0, &flow[i])
+        })
+        .fold(0.0_f64, f64::max)
 }
 
 pub(super) const NATURAL_GRADIENT_FISHER: Claim = Claim {
@@ -126,14 +138,7 @@ pub fn natural_gradient_fisher_with(natural: bool) -> Result<Measurement, String
                 };
                 rk4(&plain, &spec.theta0, s_end, steps)
             };
-            let err = (0..=steps)
-                .step_by(30)
-                .map(|i| {
-                    let s = s_end * i as f64 / steps as f64;
-                    max_diff(&sol.eval(s * gamma / (eta * k)).0, &flow[i])
-                })
-                .fold(0.0_f64, f64::max);
-            errors.push(err);
+            errors.push(gap_in_slow_time(&sol, &flow, s_end, gamma / (eta * k)));
         }
         let orders: Vec<f64> = errors.windows(2).map(|w| (w[0] / w[1]).log2()).collect();
         for o in &orders {
