@@ -853,21 +853,33 @@ impl SecondVariation {
             }
             let (mut lo, mut hi) = (0.0, lambda * (1.0 + 1e-9));
             // Shifts just below the extrapolated limit, each tried by the inertia count (one
-            // factorisation): the first one with no eigenvalue below it is a valid lower end of
-            // the bracket, and one with some below is a tighter upper end. Usually the first
-            // succeeds, which leaves no bisection (each step of which is a factorisation).
+            // factorisation): the first one with no eigenvalue below it is tried as the shift
+            // (usually within a few times the margin below the smallest eigenvalue, where the
+            // iteration converges in a few steps) and is the lower end of the bisection if the
+            // iteration does not converge there; one with some below is a tighter upper end.
+            // Each bisection step is a factorisation.
+            let mut accepted = false;
             if let Some(limit) = first.limit.filter(|l| *l > 0.0 && *l < hi) {
                 for margin in [1e-3, 1e-2, 1e-1] {
                     let guess = limit * (1.0 - margin);
                     match self.count_below_scaled(guess) {
                         0 => {
                             lo = guess;
+                            accepted = true;
                             break;
                         }
                         usize::MAX => return none,
                         _ => hi = guess,
                     }
                 }
+            }
+            if accepted {
+                let near = self.lowest_pair(&self.factor(lo), lo, UNSHIFTED_STEPS);
+                if near.converged {
+                    return (near.lambda, near.vector);
+                }
+                // The limit was not close enough for fast convergence: bisect from the shift,
+                // which is still below every eigenvalue.
             }
             let lo = self.shift_below(lo, hi);
             let shifted = self.lowest_pair(&self.factor(lo), lo, MAX_SUBSPACE_STEPS);
