@@ -57,11 +57,17 @@ pub fn solve(problem: &Problem) -> Result<Solution, String> {
     }
 }
 
-/// `max_i |a_i - b_i|`.
+/// `max_i |a_i - b_i|`, NaN if any difference is NaN.
 pub fn max_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()))
+    // NaN, not `f64::max`'s silent drop of it: a comparison with a NaN must fail its claim.
+    a.iter().zip(b).fold(0.0_f64, |m, (x, y)| {
+        let d = (x - y).abs();
+        if m.is_nan() || d.is_nan() {
+            f64::NAN
+        } else {
+            m.max(d)
+        }
+    })
 }
 
 /// Integrates `θ̇ = v(θ)` with the classical fourth-order Runge–Kutta method, `steps` equal
