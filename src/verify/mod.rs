@@ -7,6 +7,8 @@
 mod claims;
 mod support;
 
+#[cfg(feature = "train")]
+pub use claims::ballistic_vs_sgd_mnist_with;
 pub use claims::{
     belief_plasticity_with, certificate_classifier, fit_interval_coverage_with,
     gradient_filter_with, heavy_ball_with, kinetic_transient_with, natural_gradient_fisher_with,

@@ -9,6 +9,7 @@
 //! - [`beliefs`]: noisy gradients, filtering and estimated curvature.
 //! - [`task_switching`]: task switches and continual learning.
 //! - [`inverse`]: which assumptions make an observed trajectory optimal (`fit`).
+//! - `training` (with the `train` feature): the paper's empirical claim, on real MNIST digits.
 //!
 //! [`all`] lists every claim in the order of the paper (the docs table and `lossnav check`
 //! follow it).
@@ -20,6 +21,8 @@ mod inverse;
 mod limits;
 mod second_order;
 mod task_switching;
+#[cfg(feature = "train")]
+mod training;
 
 pub use beliefs::{
     gradient_filter_with, noisy_quadratic_gaps, observed_expected_cost_with, paper_adam_with,
@@ -37,6 +40,9 @@ pub use second_order::{
 pub use task_switching::{
     belief_plasticity_with, task_belief_moments_with, weight_resetting_limit_with, PullOf,
 };
+
+#[cfg(feature = "train")]
+pub use training::ballistic_vs_sgd_mnist_with;
 
 use super::{Claim, Measurement, Unit};
 
@@ -71,6 +77,8 @@ pub(super) fn all() -> Vec<Claim> {
         beliefs::CERTAINTY_EQUIVALENCE,
         beliefs::GRADIENT_FILTER_GAIN,
         beliefs::PAPER_ADAM_DERIVATION,
+        #[cfg(feature = "train")]
+        training::BALLISTIC_VS_SGD_MNIST,
         limits::EPSILON_NORMALISATION,
         limits::WINDOW_RULE_LIMITS,
         beliefs::NOISY_QUADRATIC_ESTIMATED_CURVATURE,
