@@ -44,6 +44,7 @@ claims! {
     natural_gradient_fisher => "natural-gradient-fisher",
     momentum_planning => "momentum-planning",
     convergence_ratio => "convergence-ratio",
+    optimal_schedule_decay => "optimal-schedule-decay",
     natural_gradient => "natural-gradient",
     rotation_drift => "rotation-drift",
     weight_decay_drift => "weight-decay-drift",
@@ -337,4 +338,21 @@ fn paper_adam_derivation_fails_with_adams_beta2_for_a_reverting_curvature() {
     let m = verify::paper_adam_with(|_, k2| 1.0 - k2).unwrap();
     assert!(!m.passed(), "Adam's β2 passed: {}", m.detail);
     assert!(m.error > 1e-4, "the failure is not marginal: {}", m.error);
+}
+
+/// The infinite-horizon rate held to the end (no decay), and the undiscounted tanh schedule
+/// `(r/h)·tanh(λτ)` (ρ = 1 whatever γ): both must fail the schedule claim.
+#[test]
+fn schedules_without_the_decay_or_the_discount_fail() {
+    use lossnav::rules::schedule::HorizonRate;
+    fn constant(r: &HorizonRate, _t: f64) -> f64 {
+        r.stationary()
+    }
+    fn undiscounted(r: &HorizonRate, t: f64) -> f64 {
+        r.stationary() * (r.lambda() * (r.horizon - t)).tanh()
+    }
+    for form in [constant as fn(&HorizonRate, f64) -> f64, undiscounted] {
+        let m = verify::optimal_schedule_decay_with(form).expect("solves");
+        assert!(!m.passed() && m.error > 1e-3, "{m:?}");
+    }
 }

@@ -12,6 +12,7 @@ mod input;
 mod output;
 mod progress;
 mod rule;
+mod schedule;
 mod simulate;
 mod solve;
 mod sweep;
@@ -376,6 +377,34 @@ pub enum Command {
         /// Spec file (`-`: standard input).
         spec: PathBuf,
     },
+    /// Learning-rate schedule of a finite-horizon problem: the per-step rates of a discrete
+    /// optimiser θ ← θ − lr_n ∇L(θ) that retraces the optimal path (docs/theory.md §4.1).
+    ///
+    /// Solves the spec as `solve` does, cuts the horizon into N equal steps and prints, per
+    /// step, the scalar rate that best explains the step along the gradient (least squares),
+    /// the part of the step it leaves unexplained (a preconditioner is needed where that is
+    /// not small) and, for D ≤ 32, the rates along the Hessian's eigenvectors with their
+    /// curvatures. The status is the solve's: a schedule is as good as its path.
+    #[command(
+        after_help = "Examples:\n  lossnav schedule problems/specs/schedule-quadratic.json --steps 100 --summary\n  \
+                      lossnav schedule problems/specs/schedule-quadratic.json --steps 1000 --format csv -o lr.csv"
+    )]
+    Schedule {
+        /// Spec file (`-`: standard input); the horizon must be finite.
+        spec: PathBuf,
+        /// Number of steps N the horizon is cut into.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// json (one document) or csv (one row per step).
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+        /// Write here (atomically) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// JSON without the per-step arrays: status, the solve's certificate and the summary.
+        #[arg(long)]
+        summary: bool,
+    },
     /// Fit the assumptions under which observed trajectories are optimal: the free
     /// parameters of a spec whose optimal path best explains (t, θ) samples, with standard
     /// errors, correlations, goodness of fit and the combinations the data identify.
@@ -510,6 +539,7 @@ impl Command {
             Self::Train { .. } => "train",
             Self::Sweep { .. } => "sweep",
             Self::Rule { .. } => "rule",
+            Self::Schedule { .. } => "schedule",
             Self::Fit { .. } => "fit",
             Self::Check { .. } => "check",
             Self::Figures { .. } => "figures",
@@ -652,6 +682,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             sensitivities: &sensitivities,
         }),
         Command::Rule { spec } => rule::run(&spec),
+        Command::Schedule {
+            spec,
+            steps,
+            format,
+            output,
+            summary,
+        } => schedule::run(schedule::ScheduleArgs {
+            spec: &spec,
+            steps,
+            format,
+            output: output.as_ref(),
+            summary,
+            max_seconds,
+        }),
         Command::Fit {
             observations,
             rule,

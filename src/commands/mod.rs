@@ -4,6 +4,7 @@
 //! [`crate::cli`], conversions to Python objects in the `python/` crate.
 
 pub mod rule;
+pub mod schedule;
 pub mod simulate;
 pub mod solve;
 pub mod sweep;

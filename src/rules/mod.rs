@@ -10,6 +10,8 @@
 //! - [`limits`]: single-step, gradient-descent, Newton and ballistic forms.
 //! - [`krylov`]: costs of large quadratics as matrix functions, by Lanczos quadrature.
 //! - [`observation`]: the partially observed (linear–quadratic–Gaussian) case, docs/theory.md §5.1.
+//! - [`schedule`]: learning-rate schedules from finite-horizon optimal paths (docs/theory.md
+//!   §4.1): the closed form on diagonal quadratics and per-step rates from any solution.
 //! - [`task_switching`]: the rule under task uncertainty (docs/theory.md §6), toward the prior mean.
 
 pub mod adaptive;
@@ -22,6 +24,7 @@ pub mod lq;
 pub mod noisy_quadratic;
 pub mod observation;
 pub(crate) mod random;
+pub mod schedule;
 pub mod task_switching;
 
 pub use lq::{LqData, LqRule, RuleError};

@@ -4,6 +4,7 @@
 //! - [`model`]: the paper's MLP and CNN and their digits-sized versions;
 //! - [`optimizer`]: the framework's rules as [`candle_nn::Optimizer`]s;
 //! - [`run`]: the training loop, learning-rate tuning on a validation split;
+//! - [`schedule`]: gradient descent that follows a learning-rate schedule (`lossnav schedule`);
 //! - [`optimal`]: a network's full-batch loss as a landscape (exact gradients and
 //!   Hessian–vector products), and the continuous-time rules on it.
 //!
@@ -16,3 +17,4 @@ pub mod model;
 pub mod optimal;
 pub mod optimizer;
 pub mod run;
+pub mod schedule;

@@ -12,11 +12,11 @@ pub use claims::ballistic_vs_sgd_mnist_with;
 pub use claims::{
     belief_plasticity_with, certificate_classifier, fit_interval_coverage_with,
     gradient_filter_with, heavy_ball_with, kinetic_transient_with, natural_gradient_fisher_with,
-    noisy_quadratic_gaps, observed_expected_cost_with, paper_adam_with, rotation_claim,
-    rotation_end_corrected, rotation_end_published, rotation_endpoint_erratum_with,
-    saddle_and_minimum_with, task_belief_moments_with, weight_decay_claim, weight_decay_corrected,
-    weight_decay_erratum_with, weight_decay_published, weight_resetting_limit_with,
-    window_rule_limits_with, Classifier, PullOf,
+    noisy_quadratic_gaps, observed_expected_cost_with, optimal_schedule_decay_with,
+    paper_adam_with, rotation_claim, rotation_end_corrected, rotation_end_published,
+    rotation_endpoint_erratum_with, saddle_and_minimum_with, task_belief_moments_with,
+    weight_decay_claim, weight_decay_corrected, weight_decay_erratum_with, weight_decay_published,
+    weight_resetting_limit_with, window_rule_limits_with, Classifier, PullOf,
 };
 
 /// What a measured error counts.

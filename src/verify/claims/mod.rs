@@ -8,6 +8,7 @@
 //! - [`second_order`]: non-convex landscapes and second-order conditions.
 //! - [`beliefs`]: noisy gradients, filtering and estimated curvature.
 //! - [`task_switching`]: task switches and continual learning.
+//! - [`schedules`]: learning-rate schedules from finite-horizon optimal paths.
 //! - [`inverse`]: which assumptions make an observed trajectory optimal (`fit`).
 //! - `training` (with the `train` feature): the paper's empirical claim, on real MNIST digits.
 //!
@@ -19,6 +20,7 @@ mod errata;
 mod geometry;
 mod inverse;
 mod limits;
+mod schedules;
 mod second_order;
 mod task_switching;
 #[cfg(feature = "train")]
@@ -34,6 +36,7 @@ pub use errata::{
 pub use geometry::{rotation_claim, weight_decay_claim};
 pub use inverse::{fit_interval_coverage_with, heavy_ball_with};
 pub use limits::{natural_gradient_fisher_with, window_rule_limits_with};
+pub use schedules::optimal_schedule_decay_with;
 pub use second_order::{
     certificate_classifier, kinetic_transient_with, saddle_and_minimum_with, Classifier,
 };
@@ -55,6 +58,7 @@ pub(super) fn all() -> Vec<Claim> {
         limits::NATURAL_GRADIENT_FISHER,
         limits::MOMENTUM_PLANNING,
         limits::CONVERGENCE_RATIO,
+        schedules::OPTIMAL_SCHEDULE_DECAY,
         geometry::NATURAL_GRADIENT,
         geometry::ROTATION_DRIFT,
         geometry::WEIGHT_DECAY_DRIFT,

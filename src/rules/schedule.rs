@@ -1,0 +1,256 @@
+//! Optimal learning-rate schedules (docs/theory.md §4.1): the effective learning rate along a
+//! finite-horizon optimal path.
+//!
+//! - [`HorizonRate`]: the closed form on a diagonal quadratic with a free end — the rate is
+//!   the infinite-horizon one far from the horizon and decays to zero at it, linearly with
+//!   slope `ηk/g` whatever the curvature and discount.
+//! - [`Schedule`] / [`schedule`]: the per-step learning rates of a discrete optimiser that
+//!   follows any solved finite-horizon path, one scalar rate per step (least squares along
+//!   the gradient) and, where the cost gate allows, one per curvature direction.
+
+use lossnav_problems::{Horizon, Problem};
+use lossnav_solvers::Solution;
+use nalgebra::DMatrix;
+use serde::Serialize;
+
+/// The effective learning rate `α(t)` (`θ̇ = −α(t) ∇L`) of one coordinate of a diagonal
+/// quadratic `L = ½h(θ − μ)²` with metric `g`, discount `γ`, a finite horizon `T` and a free
+/// end without terminal cost:
+///
+/// `α(t) = (r/h)·(1 − e^{−2λτ})/(1 + ρ e^{−2λτ})`, `τ = T − t`,
+/// `λ = √(γ²/4 + ηkh/g)`, `r = λ − γ/2`, `ρ = r/(λ + γ/2)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HorizonRate {
+    /// `η`.
+    pub eta: f64,
+    /// `k`.
+    pub k: f64,
+    /// `γ`.
+    pub gamma: f64,
+    /// Curvature `h > 0`.
+    pub h: f64,
+    /// Metric `g > 0`.
+    pub g: f64,
+    /// Horizon `T`.
+    pub horizon: f64,
+}
+
+impl HorizonRate {
+    /// `λ = √(γ²/4 + ηkh/g)`: half the rate at which the horizon's influence fades.
+    pub fn lambda(&self) -> f64 {
+        (self.gamma * self.gamma / 4.0 + self.eta * self.k * self.h / self.g).sqrt()
+    }
+
+    /// `ρ = r/(λ + γ/2)` in `[0, 1)`: 1 without discount, → 0 for large γ.
+    pub fn rho(&self) -> f64 {
+        let l = self.lambda();
+        (l - self.gamma / 2.0) / (l + self.gamma / 2.0)
+    }
+
+    /// The infinite-horizon rate `r/h` the schedule starts from when `T` is long.
+    pub fn stationary(&self) -> f64 {
+        (self.lambda() - self.gamma / 2.0) / self.h
+    }
+
+    /// `α(t)` for `t ≤ T` (0 at and beyond the horizon).
+    pub fn rate(&self, t: f64) -> f64 {
+        let tau = (self.horizon - t).max(0.0);
+        let e = (-2.0 * self.lambda() * tau).exp();
+        self.stationary() * (1.0 - e) / (1.0 + self.rho() * e)
+    }
+
+    /// The time before the horizon at which the rate is half the stationary one:
+    /// `ln(2 + ρ)/(2λ)` (independent of `T`; `ln 3/(2λ)` without discount, `→ ln 2/γ` for
+    /// large γ).
+    pub fn half_decay(&self) -> f64 {
+        (2.0 + self.rho()).ln() / (2.0 * self.lambda())
+    }
+
+    /// `dα/dt` at the horizon: `−ηk/g`, for every curvature and discount.
+    pub fn end_slope(&self) -> f64 {
+        -self.eta * self.k / self.g
+    }
+
+    /// The coordinate's distance to the minimum, `(θ(t) − μ)/(θ0 − μ)`: the optimal path
+    /// `a e^{(γ/2+λ)t} + b e^{(γ/2−λ)t}` with `θ̇(T) = 0` (the free end).
+    pub fn path(&self, t: f64) -> f64 {
+        let l = self.lambda();
+        let (up, down) = (self.gamma / 2.0 + l, self.gamma / 2.0 - l);
+        // a·up·e^{up T} + b·down·e^{down T} = 0 and a + b = 1: a/b = −(down/up)e^{−2λT}.
+        // The first term is written as b·(−down/up)·e^{up·t − 2λT}, which does not overflow
+        // for long horizons.
+        let c = -down / up;
+        let b = 1.0 / (1.0 + c * (-2.0 * l * self.horizon).exp());
+        b * (c * (up * t - 2.0 * l * self.horizon).exp() + (down * t).exp())
+    }
+}
+
+/// The rates of one step along the curvature directions at its start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DirectionRates {
+    /// Eigenvalues of `∇²L(θ_n)`, ascending.
+    pub curvature: Vec<f64>,
+    /// The rate along each eigenvector `u`: `−⟨Δθ, u⟩/⟨∇L, u⟩` (`None` where the gradient has
+    /// no component along `u`, relative to its norm 1e-12).
+    pub lr: Vec<Option<f64>>,
+}
+
+/// A learning-rate schedule read off an optimal path: step `n` moves from `θ(t_n)` to
+/// `θ(t_{n+1})`, `t_n = nT/N`, and a discrete optimiser `θ ← θ − lr_n ∇L(θ)` that uses these
+/// rates retraces the path at the steps (exactly where `unexplained` is 0).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Schedule {
+    /// The time step `T/N`.
+    pub dt: f64,
+    /// The start time of each step.
+    pub t: Vec<f64>,
+    /// The scalar rate of each step, `−⟨Δθ, ∇L⟩/‖∇L‖²` (`None` at a stationary point).
+    pub lr: Vec<Option<f64>>,
+    /// `‖Δθ + lr ∇L‖/‖Δθ‖`: the part of each step a scalar rate cannot represent (the path
+    /// turns away from the gradient: a preconditioner is needed, see `directions`).
+    pub unexplained: Vec<Option<f64>>,
+    /// Per-direction rates at each step, when `D ≤` [`DIRECTIONS_MAX_DIM`].
+    pub directions: Option<Vec<DirectionRates>>,
+}
+
+impl Schedule {
+    /// The scalar rates with `None` (stationary points) replaced by 0: what a training loop
+    /// steps with.
+    pub fn rates(&self) -> Vec<f64> {
+        self.lr.iter().map(|r| r.unwrap_or(0.0)).collect()
+    }
+}
+
+/// Most steps a schedule may have (each evaluates the path twice and the loss's gradient).
+pub const SCHEDULE_MAX_STEPS: usize = 10_000_000;
+/// Largest dimension for which per-direction rates are computed: each step then costs a
+/// dense D×D Hessian and its eigendecomposition, `O(D³)`.
+pub const DIRECTIONS_MAX_DIM: usize = 32;
+/// Bound on `steps × D` (memory of the schedule's rows and the work of its evaluation).
+const SCHEDULE_MAX_WORK: usize = 100_000_000;
+
+/// Why a schedule cannot be read off a solution.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScheduleError {
+    /// The horizon is infinite: there is no end to decay toward.
+    #[error(
+        "an infinite horizon has no end to decay toward: the optimal rate is constant in \
+         time (`lossnav rule` gives it); give a finite horizon"
+    )]
+    InfiniteHorizon,
+    /// The step count is out of range.
+    #[error("steps {steps}: between 1 and {max} (and steps × D at most {work})")]
+    Steps {
+        /// Asked for.
+        steps: usize,
+        /// The bound.
+        max: usize,
+        /// The bound on steps × D.
+        work: usize,
+    },
+    /// The path is not finite somewhere.
+    #[error("the path or the loss's gradient is not finite at t = {0}")]
+    NotFinite(f64),
+}
+
+/// Whether `steps` steps of a `d`-dimensional path are within the bounds (checked before
+/// anything is solved or allocated).
+///
+/// # Errors
+/// [`ScheduleError::Steps`] when they are not.
+pub fn check_steps(steps: usize, d: usize) -> Result<(), ScheduleError> {
+    if steps == 0 || steps > SCHEDULE_MAX_STEPS || steps.saturating_mul(d) > SCHEDULE_MAX_WORK {
+        return Err(ScheduleError::Steps {
+            steps,
+            max: SCHEDULE_MAX_STEPS,
+            work: SCHEDULE_MAX_WORK,
+        });
+    }
+    Ok(())
+}
+
+/// The schedule of `steps` steps along `solution`, an optimal path of `problem` over its
+/// finite horizon.
+///
+/// # Errors
+/// [`ScheduleError`] for an infinite horizon, a step count out of range or a non-finite path.
+pub fn schedule(
+    problem: &Problem,
+    solution: &Solution,
+    steps: usize,
+) -> Result<Schedule, ScheduleError> {
+    let Horizon::Finite(horizon) = problem.horizon() else {
+        return Err(ScheduleError::InfiniteHorizon);
+    };
+    let d = problem.dim();
+    check_steps(steps, d)?;
+    let loss = problem.lagrangian().loss();
+    let dt = horizon / steps as f64;
+    let with_directions = d <= DIRECTIONS_MAX_DIM;
+    let mut out = Schedule {
+        dt,
+        t: Vec::with_capacity(steps),
+        lr: Vec::with_capacity(steps),
+        unexplained: Vec::with_capacity(steps),
+        directions: with_directions.then(|| Vec::with_capacity(steps)),
+    };
+    let mut grad = vec![0.0; d];
+    let mut hess = DMatrix::zeros(d, d);
+    let mut theta = solution.eval(0.0).0;
+    for n in 0..steps {
+        let t = n as f64 * dt;
+        // The last step ends exactly at T, not at n·dt rounded.
+        let t_next = if n + 1 == steps {
+            horizon
+        } else {
+            (n + 1) as f64 * dt
+        };
+        let next = solution.eval(t_next).0;
+        loss.gradient(&theta, t, &mut grad);
+        if theta
+            .iter()
+            .chain(&next)
+            .chain(&grad)
+            .any(|v| !v.is_finite())
+        {
+            return Err(ScheduleError::NotFinite(t));
+        }
+        let step: Vec<f64> = next.iter().zip(&theta).map(|(a, b)| a - b).collect();
+        let gg: f64 = grad.iter().map(|g| g * g).sum();
+        let sg: f64 = step.iter().zip(&grad).map(|(s, g)| s * g).sum();
+        let ss: f64 = step.iter().map(|s| s * s).sum();
+        let lr = (gg > 0.0).then(|| -sg / gg);
+        let unexplained = lr.and_then(|lr| {
+            let r: f64 = step
+                .iter()
+                .zip(&grad)
+                .map(|(s, g)| (s + lr * g).powi(2))
+                .sum();
+            (ss > 0.0).then(|| (r / ss).sqrt())
+        });
+        out.t.push(t);
+        out.lr.push(lr);
+        out.unexplained.push(unexplained);
+        if let Some(dirs) = out.directions.as_mut() {
+            loss.hessian(&theta, t, &mut hess);
+            let eig = nalgebra::SymmetricEigen::new(hess.clone());
+            let mut order: Vec<usize> = (0..d).collect();
+            order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
+            let gnorm = gg.sqrt();
+            let (mut curvature, mut rates) = (Vec::with_capacity(d), Vec::with_capacity(d));
+            for j in order {
+                let u = eig.eigenvectors.column(j);
+                let gu: f64 = u.iter().zip(&grad).map(|(a, b)| a * b).sum();
+                let su: f64 = u.iter().zip(&step).map(|(a, b)| a * b).sum();
+                curvature.push(eig.eigenvalues[j]);
+                rates.push((gu.abs() > 1e-12 * gnorm).then(|| -su / gu));
+            }
+            dirs.push(DirectionRates {
+                curvature,
+                lr: rates,
+            });
+        }
+        theta = next;
+    }
+    Ok(out)
+}
