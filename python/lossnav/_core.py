@@ -698,6 +698,7 @@ def simulate(
 
 def check(filter: Optional[str] = None) -> List[Dict[str, Any]]:
     """Runs the paper's claims (those whose id contains ``filter``): one dict per claim with
-    id, paper, statement, closed_form, procedure, error, tolerance, pass and detail, as
-    ``lossnav check --json``."""
+    id, paper, statement, closed_form, procedure, error, tolerance, unit, pass, verdict
+    (``"pass"``, ``"fail"``, or ``"not run"`` when data the claim needs is not installed) and
+    detail, as ``lossnav check --json``."""
     return json.loads(_lossnav.check(filter))

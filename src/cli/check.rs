@@ -11,7 +11,8 @@ use crate::verify;
 
 /// The claims whose id contains `filter` (all without one), run: the rows `lossnav check
 /// --json` prints (id, paper, statement, closed_form, procedure, error, tolerance, unit,
-/// pass, detail). An error when no id matches.
+/// pass, verdict — "pass", "fail" or "not run" when data it needs is not installed — and
+/// detail). An error when no id matches.
 pub fn check_rows(filter: Option<&str>) -> Result<serde_json::Value, CliError> {
     let outcomes = outcomes(filter)?;
     Ok(serde_json::Value::Array(json_rows(&outcomes)))
@@ -28,6 +29,7 @@ fn json_rows(outcomes: &[verify::Outcome]) -> Vec<serde_json::Value> {
                     json!(m.unit.describe()),
                     m.detail.clone(),
                 ),
+                Err(e) if o.not_installed() => (json!(null), json!(null), json!(null), e.clone()),
                 Err(e) => (
                     json!(null),
                     json!(null),
@@ -45,6 +47,7 @@ fn json_rows(outcomes: &[verify::Outcome]) -> Vec<serde_json::Value> {
                 "tolerance": tolerance,
                 "unit": unit,
                 "pass": o.passed(),
+                "verdict": verdict(o),
                 "detail": detail,
             })
         })
@@ -67,9 +70,22 @@ fn outcomes(filter: Option<&str>) -> Result<Vec<verify::Outcome>, CliError> {
     Ok(outcomes)
 }
 
+/// "pass", "fail", or "not run" for a claim whose data is not installed.
+fn verdict(o: &verify::Outcome) -> &'static str {
+    if o.passed() {
+        "pass"
+    } else if o.not_installed() {
+        "not run"
+    } else {
+        "fail"
+    }
+}
+
+/// Exit status 0 when no claim failed. A claim not run for want of installed data (the table
+/// says which and how to install it) does not fail the check; every other error does.
 pub(super) fn run(filter: Option<&str>, as_json: bool) -> Result<ExitCode, CliError> {
     let outcomes = outcomes(filter)?;
-    let all_passed = outcomes.iter().all(verify::Outcome::passed);
+    let all_passed = outcomes.iter().all(|o| o.passed() || o.not_installed());
     if as_json {
         let rows = json_rows(&outcomes);
         print(&(serde_json::to_string_pretty(&rows).expect("JSON values serialise") + "\n"))?;
@@ -95,6 +111,7 @@ fn table(outcomes: &[verify::Outcome]) -> String {
                 m.unit.format(m.tolerance),
                 m.unit.describe(),
             ),
+            Err(_) if o.not_installed() => ("-".into(), "-".into(), "not run".into()),
             Err(_) => ("-".into(), "-".into(), "did not run".into()),
         })
         .collect();
@@ -118,7 +135,11 @@ fn table(outcomes: &[verify::Outcome]) -> String {
         let _ = writeln!(
             out,
             "{:<4}  {:<w_id$}  {:>w_err$}  {:>w_tol$}  {:<w_unit$}  {}",
-            if o.passed() { "ok" } else { "FAIL" },
+            match verdict(o) {
+                "pass" => "ok",
+                "not run" => "skip",
+                _ => "FAIL",
+            },
             o.claim.id,
             err,
             tol,
@@ -128,15 +149,26 @@ fn table(outcomes: &[verify::Outcome]) -> String {
         let _ = writeln!(out, "      {}", o.claim.statement);
         let _ = match &o.result {
             Ok(m) => writeln!(out, "      {}", m.detail),
+            Err(e) if o.not_installed() => writeln!(out, "      {e}"),
             Err(e) => writeln!(out, "      failed to run: {e}"),
         };
     }
     let passed = outcomes.iter().filter(|o| o.passed()).count();
-    let _ = writeln!(
+    let not_run = outcomes.iter().filter(|o| o.not_installed()).count();
+    let _ = write!(
         out,
         "{passed} of {} claims passed, {} failed",
         outcomes.len(),
-        outcomes.len() - passed
+        outcomes.len() - passed - not_run
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        if not_run > 0 {
+            format!(", {not_run} not run (data not installed)")
+        } else {
+            String::new()
+        }
     );
     out
 }

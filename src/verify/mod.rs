@@ -114,7 +114,20 @@ impl Outcome {
     pub fn passed(&self) -> bool {
         self.result.as_ref().is_ok_and(Measurement::passed)
     }
+
+    /// Whether the claim could not run because data it needs is not installed (its error
+    /// begins with [`NOT_INSTALLED`]): not run, which is neither a pass nor a failure of the
+    /// claim. Every other error is a failure.
+    pub fn not_installed(&self) -> bool {
+        self.result
+            .as_ref()
+            .is_err_and(|e| e.starts_with(NOT_INSTALLED))
+    }
 }
+
+/// How a claim's error begins when data it needs is absent from this machine (the MNIST
+/// digits of `ballistic-vs-sgd-mnist`); the rest says how to install it.
+pub const NOT_INSTALLED: &str = "not installed: ";
 
 /// Every claim, in the order of the paper.
 pub fn catalogue() -> Vec<Claim> {
