@@ -14,7 +14,17 @@ See docs/python.md.
 
 from __future__ import annotations
 
-from ._core import CallableLoss, Problem, Solution, check, fit, rule, simulate, solve
+from ._core import (
+    CallableLoss,
+    Problem,
+    Solution,
+    check,
+    fit,
+    rule,
+    schedule,
+    simulate,
+    solve,
+)
 from ._errors import (
     LossnavError,
     RuleError,
@@ -40,6 +50,7 @@ __all__ = [
     "solve",
     "simulate",
     "rule",
+    "schedule",
     "fit",
     "check",
     "sweep",

@@ -649,6 +649,44 @@ def rule(problem: Union[Problem, SpecLike]) -> Dict[str, Any]:
     return doc
 
 
+def schedule(
+    problem: Union[Problem, SpecLike],
+    steps: int = 100,
+    *,
+    max_seconds: Optional[float] = None,
+) -> Dict[str, Any]:
+    """The learning-rate schedule of a finite-horizon problem (``lossnav schedule``).
+
+    Solves the problem as :func:`solve` does by default, cuts the horizon into ``steps``
+    equal steps and returns, per step, the rate ``lr`` of a discrete optimiser
+    ``θ ← θ − lr·∇L(θ)`` that best explains the step (least squares along the gradient) and
+    the part of the step it leaves ``unexplained``; for D ≤ 32 also ``directions``: the
+    Hessian's eigenvalues (``curvature``, steps × D, ascending) and the rate along each
+    eigenvector (``lr``, steps × D). ``t``, ``lr``, ``unexplained`` and the direction arrays
+    are numpy arrays, NaN where a rate is undefined. ``status`` is the solve's; ``summary``
+    has the first, peak and last rates, where the decay begins and a ``warning`` when the
+    scalar rates make plain gradient descent unstable. An infinite horizon raises
+    :class:`UsageError` (its optimal rate is constant: :func:`rule`).
+    """
+    p = _problem(problem)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise UsageError(f"steps {steps!r}: a whole number ≥ 1")
+    doc = json.loads(_lossnav.schedule(p._compiled, int(steps), max_seconds))
+
+    def array(values: Any) -> Any:
+        return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+
+    for key in ("t", "lr", "unexplained"):
+        doc[key] = array(doc[key])
+    if "directions" in doc:
+        for key in ("curvature", "lr"):
+            doc["directions"][key] = np.asarray(
+                [[np.nan if v is None else v for v in row] for row in doc["directions"][key]],
+                dtype=float,
+            )
+    return doc
+
+
 def simulate(
     problem: Union[Problem, SpecLike],
     rule: Optional[str] = None,

@@ -529,6 +529,51 @@ fn solve(
     })
 }
 
+/// The learning-rate schedule of a finite-horizon problem, as `lossnav schedule` prints it
+/// (the solve is `lossnav solve`'s default search).
+#[pyfunction]
+#[pyo3(signature = (problem, steps=100, max_seconds=None))]
+fn schedule(
+    py: Python<'_>,
+    problem: Py<Compiled>,
+    steps: usize,
+    max_seconds: Option<f64>,
+) -> PyResult<String> {
+    lossnav_solvers::check_max_seconds(max_seconds).map_err(|_| {
+        to_pyerr(
+            py,
+            &CliError::Usage(format!(
+                "max_seconds {}: must be a finite number of seconds > 0",
+                max_seconds.unwrap_or(f64::NAN)
+            )),
+        )
+    })?;
+    let inner = problem.get().0.clone();
+    let (problem, status) = inner.problem_for_solve(py)?;
+    let opts = SolveOptions {
+        max_seconds,
+        ..SolveOptions::default()
+    };
+    let outcome = interruptible(py, move || {
+        lossnav::commands::schedule::schedule(&inner.label, &inner.spec, &problem, steps, &opts)
+    })?;
+    // The Python exception, with its traceback, is the cause of any failure.
+    if let Some(err) = status
+        .as_ref()
+        .and_then(|s| s.error.lock().ok().and_then(|mut e| e.take()))
+    {
+        if let Err(e) = &outcome {
+            let ours = to_pyerr(py, e);
+            ours.set_cause(py, Some(err));
+            return Err(ours);
+        }
+        return Err(err);
+    }
+    outcome
+        .map(|s| s.doc.to_string())
+        .map_err(|e| to_pyerr(py, &e))
+}
+
 /// The closed-form rule of a linear–quadratic (or task-switching) spec, as `lossnav rule`
 /// prints it.
 #[pyfunction]
@@ -781,6 +826,7 @@ fn _lossnav(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(solve, m)?)?;
     m.add_function(wrap_pyfunction!(rule, m)?)?;
+    m.add_function(wrap_pyfunction!(schedule, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
