@@ -476,13 +476,20 @@ pub enum Command {
     /// Regenerate the paper's figures (Figures 1b,c, 2a–d, 3a–d) from the shipped specs and
     /// the solvers: SVG, anti-aliased PNG and the JSON data of each panel, and fig1, fig2,
     /// fig3 composed of their panels.
+    ///
+    /// With --published: the panels with the authors' notebooks' parameters and axes
+    /// (pub-fig1b … pub-fig3d, composed as pub-fig1, pub-fig2, pub-fig3), from the shipped
+    /// paper-*.json specs; Figure 3c marks both the published end point and the correct one.
     #[command(
-        after_help = "Examples:\n  lossnav figures --out figures\n  lossnav figures --out figures --width 640 --height 480 --dpi 300"
+        after_help = "Examples:\n  lossnav figures --out figures\n  lossnav figures --published --out figures\n  lossnav figures --out figures --width 640 --height 480 --dpi 300"
     )]
     Figures {
         /// Output directory.
         #[arg(long, default_value = "figures")]
         out: PathBuf,
+        /// The panels as published (the notebooks' parameters) instead of lossnav's set.
+        #[arg(long)]
+        published: bool,
         #[command(flatten)]
         image: ImageArgs,
     },
@@ -805,9 +812,18 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
         }
         Command::Check { filter, json } => check::run(filter.as_deref(), json),
-        Command::Figures { out, image } => {
-            let ids =
-                crate::figures::paper_figures(&out, &image.size()?).map_err(CliError::Figure)?;
+        Command::Figures {
+            out,
+            published,
+            image,
+        } => {
+            let size = image.size()?;
+            let ids = if published {
+                crate::figures::published_figures(&out, &size)
+            } else {
+                crate::figures::paper_figures(&out, &size)
+            }
+            .map_err(CliError::Figure)?;
             for id in ids {
                 print(&format!(
                     "{}\n",

@@ -6,6 +6,7 @@ mod contour;
 mod fit;
 mod panels;
 mod plot;
+mod published;
 #[cfg(feature = "train")]
 mod training;
 
@@ -15,6 +16,10 @@ pub use contour::contour;
 pub use plot::{
     axis_tick_labels, render, render_grid, render_grid_to, render_to, tick_labels, Band, Figure,
     Heatmap, ImageSize, Marker, Series,
+};
+pub use published::{
+    published, published_figure1, published_figure2, published_figure3, sample_times,
+    PUBLISHED_GAMMAS, PUBLISHED_SAMPLING, PUBLISHED_TOL,
 };
 #[cfg(feature = "train")]
 pub use training::{epoch_statistics, training_panels, EpochStatistics};
@@ -38,6 +43,32 @@ pub fn paper_figures(dir: &Path, size: &ImageSize) -> Result<Vec<String>, String
         ids.push(fig.id.clone());
     }
     for (id, figs, cols) in [("fig1", &fig1, 2), ("fig2", &fig2, 2), ("fig3", &fig3, 2)] {
+        render_grid(figs, cols, id, dir, size)?;
+        ids.push(id.to_string());
+    }
+    Ok(ids)
+}
+
+/// Writes the paper's panels as published (the authors' notebooks' parameters and axes:
+/// `pub-fig1b` … `pub-fig3d`) to `dir`, and Figures 1, 2 and 3 composed (`pub-fig1`,
+/// `pub-fig2`, `pub-fig3`); returns the ids written.
+pub fn published_figures(dir: &Path, size: &ImageSize) -> Result<Vec<String>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let (fig1, fig2, fig3) = (
+        published::published_figure1()?,
+        published::published_figure2()?,
+        published::published_figure3()?,
+    );
+    let mut ids = Vec::new();
+    for fig in fig1.iter().chain(&fig2).chain(&fig3) {
+        render(fig, dir, size)?;
+        ids.push(fig.id.clone());
+    }
+    for (id, figs, cols) in [
+        ("pub-fig1", &fig1, 2),
+        ("pub-fig2", &fig2, 2),
+        ("pub-fig3", &fig3, 2),
+    ] {
         render_grid(figs, cols, id, dir, size)?;
         ids.push(id.to_string());
     }

@@ -54,7 +54,7 @@ fn path(sol: &Solution, t_end: f64) -> Vec<(f64, f64)> {
 }
 
 /// Heatmap and contours of a 2D loss on a box.
-fn landscape(
+pub(super) fn landscape(
     loss: &dyn Landscape,
     xr: (f64, f64),
     yr: (f64, f64),
@@ -106,7 +106,7 @@ fn figure(id: &str, title: &str, x: &str, y: &str, xr: (f64, f64), yr: (f64, f64
     Figure::new(id, title, x, y, xr, yr)
 }
 
-fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
+pub(super) fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
     Series {
         name: name.into(),
         points,

@@ -556,8 +556,15 @@ fn legend_entries(fig: &Figure) -> Vec<(Sample, &str)> {
         let color = PALETTE[(k + 3) % PALETTE.len()];
         out.push((Sample::Dot { color, radius: 4 }, s.name.as_str()));
     }
+    let mut seen: Vec<(&str, usize, bool)> = Vec::new();
     for (k, m) in fig.markers.iter().enumerate() {
-        let color = PALETTE[m.color_of.unwrap_or(k + fig.series.len()) % PALETTE.len()];
+        let index = m.color_of.unwrap_or(k + fig.series.len()) % PALETTE.len();
+        // Several markers of one kind (same name, colour and shape) share one entry.
+        if seen.contains(&(m.name.as_str(), index, m.ring)) {
+            continue;
+        }
+        seen.push((m.name.as_str(), index, m.ring));
+        let color = PALETTE[index];
         let sample = if m.ring {
             Sample::Ring { color }
         } else {
