@@ -561,3 +561,70 @@ fn tuning_reports_every_step_counted_over_all_rates() {
     );
     assert!(steps.iter().all(|s| s.1 == Some(2 * per_run) && s.2));
 }
+
+/// SGD with a constant schedule is plain SGD (to rounding: the clip factor multiplies the rate
+/// instead of the gradient); the digits comparison of schedules runs and picks peaks from its
+/// grid.
+#[test]
+fn scheduled_sgd_is_sgd_with_a_constant_schedule_and_the_comparison_runs() {
+    use lossnav::train::run::{train_run, OptimizerKind, TrainConfig};
+    let data = data::digits();
+    let mut cfg = TrainConfig::paper(data.name, Architecture::digits_mlp());
+    cfg.epochs = 2;
+    let plain = train_run(
+        &data,
+        &data.train,
+        &data.test,
+        &cfg,
+        OptimizerKind::Sgd,
+        0.1,
+        3,
+        &(),
+    )
+    .unwrap();
+    cfg.sgd_shape = Some(vec![1.0]);
+    let shaped = train_run(
+        &data,
+        &data.train,
+        &data.test,
+        &cfg,
+        OptimizerKind::Sgd,
+        0.1,
+        3,
+        &(),
+    )
+    .unwrap();
+    for (a, b) in plain.iter().zip(&shaped) {
+        assert!(
+            (a.train_loss - b.train_loss).abs() < 1e-5 * a.train_loss,
+            "{a:?} {b:?}"
+        );
+    }
+    // A schedule that is zero after the first step freezes the network: the second epoch's
+    // loss is the first's last state, evaluated again.
+    cfg.sgd_shape = Some(vec![1.0, 0.0]);
+    let frozen = train_run(
+        &data,
+        &data.train,
+        &data.test,
+        &cfg,
+        OptimizerKind::Sgd,
+        0.1,
+        3,
+        &(),
+    )
+    .unwrap();
+    assert_eq!(frozen[0].test_accuracy, frozen[1].test_accuracy);
+
+    let grid = [0.03, 0.3];
+    let rows = lossnav::train::schedule::compare_schedules_on_digits(&grid, 1, Some(2)).unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        assert!(grid.contains(&r.peak), "{r:?}");
+        assert_eq!(r.tried.len(), 2);
+        assert!(
+            r.test_accuracy.0 > 0.1 && r.train_loss.0.is_finite(),
+            "{r:?}"
+        );
+    }
+}

@@ -89,6 +89,9 @@ pub struct TrainConfig {
     pub derived_gamma: f64,
     /// `β1` of the derived rule's gradient filter.
     pub derived_beta1: f64,
+    /// A learning-rate schedule for SGD: per-step multipliers of its rate (the last is kept
+    /// past the end). `None`: a constant rate.
+    pub sgd_shape: Option<Vec<f64>>,
 }
 
 impl TrainConfig {
@@ -105,6 +108,7 @@ impl TrainConfig {
             // RMSprop-like there and turns SGD-like as gradients shrink below ε.
             derived_gamma: 2e-3,
             derived_beta1: 0.9,
+            sgd_shape: None,
         }
     }
 }
@@ -154,6 +158,7 @@ pub enum TrainError {
 /// The optimisers behind one interface.
 enum AnyOptimizer {
     Sgd(candle_nn::SGD),
+    Scheduled(super::schedule::ScheduledSgd),
     Adam(candle_nn::AdamW),
     Momentum(RuleOptimizer<Momentum>),
     Rule(RuleOptimizer<DerivedOptimizer>),
@@ -168,7 +173,14 @@ impl AnyOptimizer {
     ) -> candle_core::Result<Self> {
         let vars = net.vars().to_vec();
         Ok(match kind {
-            OptimizerKind::Sgd => Self::Sgd(candle_nn::SGD::new(vars, lr)?),
+            OptimizerKind::Sgd => match &cfg.sgd_shape {
+                None => Self::Sgd(candle_nn::SGD::new(vars, lr)?),
+                Some(shape) => {
+                    let mut c = super::schedule::ScheduleConfig::new(shape.clone()).with_scale(lr);
+                    c.clip = cfg.clip;
+                    Self::Scheduled(super::schedule::ScheduledSgd::new(vars, c)?)
+                }
+            },
             OptimizerKind::Adam => Self::Adam(candle_nn::AdamW::new(
                 vars,
                 candle_nn::ParamsAdamW {
@@ -208,6 +220,8 @@ impl AnyOptimizer {
         match self {
             Self::Momentum(o) => o.step(&grads),
             Self::Rule(o) => o.step(&grads),
+            // The scheduled step clips by itself.
+            Self::Scheduled(o) => o.step(&grads),
             Self::Sgd(_) | Self::Adam(_) => {
                 let scale = clip_scale(&grads, net.vars().iter(), clip)?;
                 if scale < 1.0 {

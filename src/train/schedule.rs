@@ -136,3 +136,156 @@ impl candle_nn::Optimizer for ScheduledSgd {
         }
     }
 }
+
+/// One schedule of [`compare_schedules_on_digits`]: its tuned peak rate and the outcome over
+/// seeds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DigitsSchedule {
+    /// The schedule's shape.
+    pub name: &'static str,
+    /// The peak learning rate chosen on the validation split.
+    pub peak: f64,
+    /// Every peak tried: final validation accuracy and training loss (`None`: diverged).
+    pub tried: Vec<(f64, Option<(f64, f64)>)>,
+    /// Final training loss over the seeds: mean and standard deviation.
+    pub train_loss: (f64, f64),
+    /// Final test accuracy over the seeds: mean and standard deviation.
+    pub test_accuracy: (f64, f64),
+}
+
+/// The shapes compared, as multipliers of the peak rate at the fraction `f ∈ [0, 1)` of the
+/// run: constant, cosine, warmup–stable–decay (5 % warmup, the last 20 % to zero), and the
+/// shape of the noiseless optimal path's schedule on the noisy quadratic model
+/// ([`crate::rules::schedule::compare_on_noisy_quadratic`], 20 curvatures over three decades),
+/// scaled to peak 1 and stretched over the run.
+pub fn schedule_shapes() -> Vec<(&'static str, Box<dyn Fn(f64) -> f64 + Send + Sync>)> {
+    let optimal = crate::rules::schedule::compare_on_noisy_quadratic()
+        .into_iter()
+        .find(|s| s.name == "optimal path")
+        .map(|s| s.rates)
+        .unwrap_or_default();
+    let peak = optimal.iter().copied().fold(0.0_f64, f64::max);
+    let optimal: Vec<f64> = optimal.iter().map(|r| r / peak).collect();
+    vec![
+        ("constant", Box::new(|_| 1.0)),
+        (
+            "cosine",
+            Box::new(|f: f64| 0.5 * (1.0 + (std::f64::consts::PI * f).cos())),
+        ),
+        (
+            "warmup–stable–decay",
+            Box::new(|f: f64| {
+                if f < 0.05 {
+                    f / 0.05
+                } else if f < 0.8 {
+                    1.0
+                } else {
+                    (1.0 - f) / 0.2
+                }
+            }),
+        ),
+        (
+            "optimal path (noisy-quadratic shape)",
+            Box::new(move |f: f64| {
+                // Linear interpolation in the stored steps.
+                let x = f * (optimal.len() - 1) as f64;
+                let i = (x.floor() as usize).min(optimal.len() - 2);
+                let w = x - i as f64;
+                (1.0 - w) * optimal[i] + w * optimal[i + 1]
+            }),
+        ),
+    ]
+}
+
+/// SGD on the UCI digits MLP with each of [`schedule_shapes`], with equal tuning effort: the
+/// peak rate of every shape is chosen from `grid` by the final validation accuracy (the
+/// training set's last 10 %, seed 0; ties to the lower training loss, as `lossnav train
+/// --lr-grid` does), then `seeds` seeds run on the full training set and report the test set.
+/// `epochs` defaults to the digits' 30.
+///
+/// # Errors
+/// If candle fails, or every peak of a shape diverges.
+pub fn compare_schedules_on_digits(
+    grid: &[f64],
+    seeds: u64,
+    epochs: Option<usize>,
+) -> std::result::Result<Vec<DigitsSchedule>, super::run::TrainError> {
+    use super::run::{train_run, OptimizerKind, TrainConfig, TrainError};
+    let data = super::data::digits();
+    let mut cfg = TrainConfig::paper(data.name, super::model::Architecture::digits_mlp());
+    cfg.epochs = epochs.unwrap_or(30);
+    let (train, validation) = data.train.split_tail(0.1);
+    let steps = |n: usize| cfg.epochs * n.div_ceil(cfg.batch);
+    let mut out = Vec::new();
+    for (name, shape) in schedule_shapes() {
+        let rates = |n: usize| -> Vec<f64> {
+            let total = steps(n);
+            (0..total).map(|k| shape(k as f64 / total as f64)).collect()
+        };
+        let mut tuning = cfg.clone();
+        tuning.sgd_shape = Some(rates(train.len()));
+        let mut tried = Vec::new();
+        let mut best: Option<(f64, f64, f64)> = None;
+        for &peak in grid {
+            match train_run(
+                &data,
+                &train,
+                &validation,
+                &tuning,
+                OptimizerKind::Sgd,
+                peak,
+                0,
+                &(),
+            ) {
+                Ok(r) => {
+                    let last = r
+                        .last()
+                        .map_or((0.0, f64::INFINITY), |e| (e.test_accuracy, e.train_loss));
+                    tried.push((peak, Some(last)));
+                    if best.is_none_or(|(_, a, l)| last.0 > a || (last.0 == a && last.1 < l)) {
+                        best = Some((peak, last.0, last.1));
+                    }
+                }
+                Err(TrainError::Diverged { .. }) => tried.push((peak, None)),
+                Err(e) => return Err(e),
+            }
+        }
+        let peak = best
+            .ok_or_else(|| TrainError::Invalid(format!("{name}: every peak in {grid:?} diverged")))?
+            .0;
+        let mut full = cfg.clone();
+        full.sgd_shape = Some(rates(data.train.len()));
+        let (mut losses, mut accs) = (Vec::new(), Vec::new());
+        for seed in 0..seeds {
+            let r = train_run(
+                &data,
+                &data.train,
+                &data.test,
+                &full,
+                OptimizerKind::Sgd,
+                peak,
+                seed,
+                &(),
+            )?;
+            let last = r
+                .last()
+                .ok_or_else(|| TrainError::Invalid("no epochs".into()))?;
+            losses.push(last.train_loss);
+            accs.push(last.test_accuracy);
+        }
+        let stats = |v: &[f64]| {
+            let n = v.len() as f64;
+            let m = v.iter().sum::<f64>() / n;
+            let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+            (m, var.sqrt())
+        };
+        out.push(DigitsSchedule {
+            name,
+            peak,
+            tried,
+            train_loss: stats(&losses),
+            test_accuracy: stats(&accs),
+        });
+    }
+    Ok(out)
+}
