@@ -153,12 +153,15 @@ pub struct DigitsSchedule {
     pub test_accuracy: (f64, f64),
 }
 
+/// A schedule's shape: the multiplier of the peak rate at a fraction of the run.
+pub type Shape = Box<dyn Fn(f64) -> f64 + Send + Sync>;
+
 /// The shapes compared, as multipliers of the peak rate at the fraction `f ∈ [0, 1)` of the
 /// run: constant, cosine, warmup–stable–decay (5 % warmup, the last 20 % to zero), and the
 /// shape of the noiseless optimal path's schedule on the noisy quadratic model
 /// ([`crate::rules::schedule::compare_on_noisy_quadratic`], 20 curvatures over three decades),
 /// scaled to peak 1 and stretched over the run.
-pub fn schedule_shapes() -> Vec<(&'static str, Box<dyn Fn(f64) -> f64 + Send + Sync>)> {
+pub fn schedule_shapes() -> Vec<(&'static str, Shape)> {
     let optimal = crate::rules::schedule::compare_on_noisy_quadratic()
         .into_iter()
         .find(|s| s.name == "optimal path")
