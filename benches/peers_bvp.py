@@ -58,9 +58,17 @@ target instead); its settings are the loosest of a ladder that reach it:
   building took 23 s and IPOPT 73 s (dense 50×50 Hessian blocks at 700 collocation points);
   at D = 100 building took 290 s and IPOPT stopped with Restoration_Failed: hence the cap.
   Codegen/JIT of the NLP functions (a C compiler at run time) is not used.
+- CasADi KKT-Newton ("kkt"): the same transcription at the same N, its KKT conditions
+  ∇f + Jᵀλ = 0, g = 0 solved by CasADi's plain Newton rootfinder (exact sparse Jacobian
+  expanded to SX, CSparse LU, abstol 1e-10), from lossnav's own start: the solution of the
+  problem with L replaced by its quadratic model at the fixed end (a linear KKT system on the
+  same discretisation, solved and timed with the rest). This is the fastest formulation found
+  for this problem: IPOPT's barrier and globalisation cost more iterations than Newton needs
+  from a good start; from IPOPT's straight-line start plain Newton takes 23 iterations.
 
 Each of R repetitions runs, interleaved, lossnav's binary (RUNS solves, about 0.5 s, at most
-5000), then scipy, then CasADi (up to 5 solves, about 0.5 s, each), so that load drifts hit them
+5000), then scipy, then CasADi with IPOPT, then CasADi's KKT-Newton (up to 5 solves, about 0.5 s,
+each), so that load drifts hit them
 alike. The first solve of each peer is a warm-up when it is shorter than 1 s (the searches have
 run it already), else it counts; a peer whose first solve took longer than --slow seconds (20
 by default: scipy at D = 100) is solved only that once. The table gives
@@ -202,11 +210,29 @@ class Figure1:
     def bc(self, ya, yb):
         return np.concatenate([ya[:2] - self.theta0, yb[:2] - self.theta_end])
 
+    def linearised(self):
+        """The problem with L replaced by its quadratic model at the fixed end: lossnav's own
+        linearised start, for the KKT-Newton formulation."""
+        return LinearisedFigure1()
+
     def bc_jac(self, ya, yb):
         dya, dyb = np.zeros((4, 4)), np.zeros((4, 4))
         dya[0, 0] = dya[1, 1] = 1.0
         dyb[2, 0] = dyb[3, 1] = 1.0
         return dya, dyb
+
+
+class LinearisedFigure1(Figure1):
+    """Figure 1 with the double well replaced by its second-order Taylor model at θ(4)."""
+
+    def loss(self, th):
+        x, y = th[0, :], th[1, :]
+        x0, y0 = self.theta_end
+        gx = 4 * self.a * x0 * (x0 * x0 - self.b) + self.dd
+        hx = self.a * (12 * x0 * x0 - 4 * self.b)
+        dx, dy = x - x0, y - y0
+        value0 = self.a * (x0 * x0 - self.b) ** 2 + self.c * y0 * y0 + self.dd * x0
+        return value0 + gx * dx + 0.5 * hx * dx * dx + self.c * (2 * y0 * dy + dy * dy)
 
 
 class Quadratic:
@@ -251,6 +277,14 @@ class Quadratic:
 
     def bc_jac(self, ya, yb):
         return self.dya, self.dyb
+
+
+def _quadratic_linearised(self):
+    """A quadratic is its own linearisation (its KKT system is linear)."""
+    return self
+
+
+Quadratic.linearised = _quadratic_linearised
 
 
 def quadratic_reference(doc):
@@ -428,6 +462,55 @@ class Transcription:
                 "error": path_error(theta, p, reference)}
 
 
+class KktNewton:
+    """The same transcription (problem, N, degree) with its KKT conditions ∇f + Jᵀλ = 0,
+    g = 0 solved by CasADi's plain Newton rootfinder (`rootfinder(..., "newton")`, sparse LU
+    by CSparse, the Jacobian exact, expanded to SX): no globalisation, no barrier. It starts
+    where lossnav does: from the solution of the problem with L replaced by its quadratic
+    model at the fixed end (one Newton step on the same discretisation, timed with the solve).
+    From the straight line of the IPOPT start, plain Newton takes 23 iterations on figure1."""
+
+    def __init__(self, transcription):
+        import casadi as ca
+
+        self.n = transcription.n
+        self.transcription = transcription
+        problem = transcription.problem
+        model = Transcription(problem.linearised(), transcription.n)
+        opts = {"linear_solver": "csparse", "abstol": 1e-10, "max_iter": 50}
+        self.solver = ca.rootfinder("peers_kkt", "newton", self._kkt(transcription), opts)
+        self.start = ca.rootfinder("peers_kkt_start", "newton", self._kkt(model), opts)
+        self.nx = transcription.x0.size
+        self.w0 = np.concatenate([transcription.x0, np.zeros(self.ng)])
+
+    def _kkt(self, tr):
+        import casadi as ca
+
+        f_fun, g_fun = tr.solver.get_function("nlp_f"), tr.solver.get_function("nlp_g")
+        nx, ng = tr.x0.size, g_fun.size1_out(0)
+        self.ng = ng
+        w = ca.SX.sym("w", nx + ng)
+        z, lam = w[:nx], w[nx:]
+        p = ca.DM.zeros(0, 1)
+        lag = f_fun(z, p) + ca.dot(lam, g_fun(z, p))
+        return ca.Function("kkt", [w], [ca.vertcat(ca.gradient(lag, z), g_fun(z, p))])
+
+    def run(self, reference):
+        start = time.perf_counter()
+        try:
+            w = self.solver(self.start(self.w0))
+            ok, status = True, "success"
+        except RuntimeError as e:  # Newton did not converge: reported, never timed as a solve
+            w, ok, status = self.w0, False, str(e).splitlines()[-1][:80]
+        seconds = time.perf_counter() - start
+        stats = self.solver.stats() if ok else {"iter_count": -1}
+        x = np.asarray(w).ravel()[: self.nx]
+        theta, p = self.transcription.path(x, reference["grid"])
+        return {"seconds": seconds, "iterations": stats["iter_count"], "status": status,
+                "ok": ok, "nodes": self.transcription.n * CASADI_DEGREE,
+                "intervals": self.transcription.n, "error": path_error(theta, p, reference)}
+
+
 def calibrate_casadi(problem, reference, target, verbose=False):
     """The fewest ladder intervals whose error meets `target` (else the most accurate tried,
     stopping once two steps in a row did not improve it): (transcription, run)."""
@@ -511,12 +594,19 @@ def compare(args):
                       f"{first['error']:.2e}, {first['seconds']:.3f} s", flush=True)
         use_casadi = not args.skip_casadi and (case[0] == "figure1"
                                                or case[1] <= args.casadi_max_dim)
-        transcription = None
+        transcription = kkt = None
         if use_casadi:
             transcription, found = calibrate_casadi(problem, reference, target, args.verbose)
             print(f"  casadi N = {transcription.n} (degree {CASADI_DEGREE}): error "
                   f"{found['error']:.2e}, {found['iterations']} IPOPT iterations", flush=True)
-        results = {"lossnav": [], "scipy": [], "casadi": []}
+            kkt = KktNewton(transcription)
+            probe = kkt.run(reference)
+            print(f"  casadi KKT-Newton on the same N: {probe['iterations']} Newton iterations, "
+                  f"error {probe['error']:.2e}, {probe['status']}", flush=True)
+            if not probe["ok"]:
+                c["notes"].append(f"casadi KKT-Newton failed: {probe['status']}")
+                kkt = None
+        results = {"lossnav": [], "scipy": [], "casadi": [], "kkt": []}
         done = {tool: 0 for tool in results}
         counts = {}
         for rep in range(args.reps):
@@ -524,13 +614,15 @@ def compare(args):
             results["lossnav"].append({"seconds": doc["seconds_per_solve"],
                                        "nodes": doc["nodes"],
                                        "error": path_error(doc["theta"], doc["p"], reference)})
-            for tool in ("scipy", "casadi"):
-                if tool == "scipy" and scipy_tol is None or tool == "casadi" and not transcription:
+            for tool in ("scipy", "casadi", "kkt"):
+                if (tool == "scipy" and scipy_tol is None or tool == "casadi" and not transcription
+                        or tool == "kkt" and not kkt):
                     continue
                 if counts.get(tool) == 0:
                     continue  # slow: solved in the first repetition only
-                solve = ((lambda: scipy_run(problem, scipy_tol, reference)) if tool == "scipy"
-                         else (lambda: transcription.run(reference)))
+                solve = {"scipy": lambda: scipy_run(problem, scipy_tol, reference),
+                         "casadi": lambda: transcription.run(reference),
+                         "kkt": lambda: kkt.run(reference)}[tool]
                 if tool not in counts:
                     out = solve()
                     if "failure" in out:
@@ -581,12 +673,17 @@ def print_table(rows, reps, loads):
             setting = {"lossnav": f"tol {LOSSNAV_TOL:.0e}",
                        "scipy": f"tol {scipy_tol:.0e}" if scipy_tol else "",
                        "casadi": (f"N {transcription.n} x deg {CASADI_DEGREE}"
-                                  if transcription else "")}[tool]
+                                  if transcription else ""),
+                       "kkt": (f"same, KKT Newton" if transcription else "")}[tool]
             miss = " !" if tool != "lossnav" and error > c["target"] else "  "
             ratio = f"{med / base:>9.1f}" if tool != "lossnav" else f"{'':>9}"
             solves = (len(r) * c["runs"]) if tool == "lossnav" else len(r)
             print(f"{label:<16}{tool:<10}{setting:<20}{med:>11.4g}{solves:>8}"
                   f"{r[-1]['nodes']:>8}{error:>10.2e}{c['target']:>8.1e}{miss}{ratio}")
+            if tool == "kkt":
+                notes.append(f"{label}: kkt = casadi's transcription, its KKT conditions "
+                             f"solved by plain Newton from lossnav's linearised start, "
+                             f"{r[-1]['iterations']} iterations")
             if tool == "casadi":
                 ipopt = statistics.median(x["ipopt_seconds"] for x in r)
                 notes.append(f"{label}: casadi {r[-1]['iterations']} IPOPT iterations, "
