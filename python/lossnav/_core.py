@@ -660,9 +660,10 @@ def schedule(
     Solves the problem as :func:`solve` does by default, cuts the horizon into ``steps``
     equal steps and returns, per step, the rate ``lr`` of a discrete optimiser
     ``θ ← θ − lr·∇L(θ)`` that best explains the step (least squares along the gradient) and
-    the part of the step it leaves ``unexplained``; for D ≤ 32 also ``directions``: the
-    Hessian's eigenvalues (``curvature``, steps × D, ascending) and the rate along each
-    eigenvector (``lr``, steps × D). ``t``, ``lr``, ``unexplained`` and the direction arrays
+    the part of the step it leaves ``unexplained``, the Hessian's largest eigenvalue
+    ``max_curvature``; for D ≤ 32 also ``directions``: the curvatures in the metric
+    (``curvature``, steps × D, ascending) and the rate along each direction (``lr``,
+    steps × D). Steps below the path's accuracy have no rate (NaN). ``t``, ``lr``, ``unexplained`` and the direction arrays
     are numpy arrays, NaN where a rate is undefined. ``status`` is the solve's; ``summary``
     has the first, peak and last rates, where the decay begins and a ``warning`` when the
     scalar rates make plain gradient descent unstable. An infinite horizon raises
@@ -676,7 +677,7 @@ def schedule(
     def array(values: Any) -> Any:
         return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
-    for key in ("t", "lr", "unexplained"):
+    for key in ("t", "lr", "unexplained", "max_curvature"):
         doc[key] = array(doc[key])
     if "directions" in doc:
         for key in ("curvature", "lr"):

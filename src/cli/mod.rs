@@ -86,7 +86,7 @@ pub enum CliError {
 pub enum Format {
     /// One JSON document.
     Json,
-    /// Comma-separated values, one row per mesh node.
+    /// Comma-separated values, one row per mesh node (`schedule`: per step).
     Csv,
 }
 
@@ -401,7 +401,8 @@ pub enum Command {
         /// Write here (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// JSON without the per-step arrays: status, the solve's certificate and the summary.
+        /// JSON without the per-step arrays: status, the solve's certificate and the summary
+        /// (not with --format csv, whose rows are the per-step arrays).
         #[arg(long)]
         summary: bool,
     },
@@ -477,7 +478,7 @@ pub enum Command {
     /// the solvers: SVG, anti-aliased PNG and the JSON data of each panel, and fig1, fig2,
     /// fig3 composed of their panels.
     ///
-    /// With --published: the panels with the authors' notebooks' parameters and axes
+    /// With --published: the panels with the authors' notebooks' parameters and axis ranges
     /// (pub-fig1b … pub-fig3d, composed as pub-fig1, pub-fig2, pub-fig3), from the shipped
     /// paper-*.json specs; Figure 3c marks both the published end point and the correct one.
     #[command(

@@ -20,6 +20,11 @@ pub struct ScheduleArgs<'a> {
 }
 
 pub(super) fn run(args: ScheduleArgs) -> Result<ExitCode, CliError> {
+    if args.summary && args.format == Format::Csv {
+        return Err(CliError::Usage(
+            "--summary is for JSON: the CSV's rows are the per-step arrays it leaves out".into(),
+        ));
+    }
     let path = super::input::label(args.spec);
     let (spec, problem) = super::input::load(args.spec)?;
     let opts = SolveOptions {
@@ -32,7 +37,7 @@ pub(super) fn run(args: ScheduleArgs) -> Result<ExitCode, CliError> {
         Format::Json => {
             if args.summary {
                 if let Some(map) = scheduled.doc.as_object_mut() {
-                    for key in ["t", "lr", "unexplained", "directions"] {
+                    for key in ["t", "lr", "unexplained", "max_curvature", "directions"] {
                         map.shift_remove(key);
                     }
                 }

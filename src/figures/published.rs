@@ -1,4 +1,4 @@
-//! The paper's panels as published: the authors' notebooks' parameters and axes
+//! The paper's panels as published: the authors' notebooks' parameters and axis ranges
 //! (`fig1-overview`, `fig2-momentum`, `fig3-nongrad` of john-vastola/lossnav-neurips25), solved
 //! by lossnav's boundary-value solver from the shipped `paper-*.json` specs. Where the published
 //! figure marks a wrong end point (Figure 3c, docs/claims.md errata) both the published and

@@ -43,7 +43,7 @@ impl HorizonRate {
         (self.gamma * self.gamma / 4.0 + self.eta * self.k * self.h / self.g).sqrt()
     }
 
-    /// `ρ = r/(λ + γ/2)` in `[0, 1)`: 1 without discount, → 0 for large γ.
+    /// `ρ = r/(λ + γ/2)` in `[0, 1]`: 1 without discount, → 0 for large γ.
     pub fn rho(&self) -> f64 {
         let l = self.lambda();
         (l - self.gamma / 2.0) / (l + self.gamma / 2.0)
@@ -140,13 +140,17 @@ pub fn diagonal_scalar_schedule(
         .collect()
 }
 
-/// The rates of one step along the curvature directions at its start.
+/// The rates of one step along the curvature directions at its start, in the problem's
+/// metric: the eigenvectors `u` of `S = M^{1/2} ∇²L M^{1/2}` (`M = G⁻¹`, the mobility), in
+/// whose coordinates `θ = M^{1/2}u` the metric is Euclidean. Along each, the rate of the
+/// preconditioned step `θ ← θ − lr·M∇L` that the path takes. With `G = I` these are the
+/// Hessian's eigenvectors and plain gradient rates.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DirectionRates {
-    /// Eigenvalues of `∇²L(θ_n)`, ascending.
+    /// Eigenvalues of `S` (curvatures in the metric), ascending.
     pub curvature: Vec<f64>,
-    /// The rate along each eigenvector `u`: `−⟨Δθ, u⟩/⟨∇L, u⟩` (`None` where the gradient has
-    /// no component along `u`, relative to its norm 1e-12).
+    /// The rate along each eigenvector: `−⟨M^{-1/2}Δθ, u⟩/⟨M^{1/2}∇L, u⟩` (`None` where the
+    /// gradient has no component along `u`, relative to its norm 1e-12).
     pub lr: Vec<Option<f64>>,
 }
 
@@ -159,30 +163,44 @@ pub struct Schedule {
     pub dt: f64,
     /// The start time of each step.
     pub t: Vec<f64>,
-    /// The scalar rate of each step, `−⟨Δθ, ∇L⟩/‖∇L‖²` (`None` at a stationary point).
+    /// The scalar rate of each step, `−⟨Δθ, ∇L⟩/‖∇L‖²`. `None` at a stationary point, and
+    /// where the step is below the solve's resolution (`‖Δθ‖ < 100 ×` [`Schedule::resolution`]):
+    /// a ratio of two rounding-level quantities is not a rate.
     pub lr: Vec<Option<f64>>,
     /// `‖Δθ + lr ∇L‖/‖Δθ‖`: the part of each step a scalar rate cannot represent (the path
-    /// turns away from the gradient: a preconditioner is needed, see `directions`).
+    /// turns away from the gradient: a preconditioner is needed, see `directions`; a metric or
+    /// a drift also turn it).
     pub unexplained: Vec<Option<f64>>,
-    /// Per-direction rates at each step, when `D ≤` [`DIRECTIONS_MAX_DIM`].
+    /// The largest eigenvalue of `∇²L(θ_n)` (exact for `D ≤` [`DIRECTIONS_MAX_DIM`], else by
+    /// power iteration on Hessian–vector products, an estimate from below): plain gradient
+    /// descent with rate `lr` is stable only while `lr × max_curvature < 2`.
+    pub max_curvature: Vec<Option<f64>>,
+    /// Per-direction rates at each step, when `D ≤` [`DIRECTIONS_MAX_DIM`] and the metric is
+    /// invertible.
     pub directions: Option<Vec<DirectionRates>>,
+    /// The absolute accuracy of the path: the solve's tolerance (or error estimate) times
+    /// `1 + max |θ|`.
+    pub resolution: f64,
+    /// Steps whose rate is undefined because they are below the resolution.
+    pub below_resolution: usize,
 }
 
 impl Schedule {
-    /// The scalar rates with `None` (stationary points) replaced by 0: what a training loop
-    /// steps with.
+    /// The scalar rates with `None` (stationary points, steps below resolution) replaced by 0:
+    /// what a training loop steps with.
     pub fn rates(&self) -> Vec<f64> {
         self.lr.iter().map(|r| r.unwrap_or(0.0)).collect()
     }
 }
 
-/// Most steps a schedule may have (each evaluates the path twice and the loss's gradient).
-pub const SCHEDULE_MAX_STEPS: usize = 10_000_000;
-/// Largest dimension for which per-direction rates are computed: each step then costs a
-/// dense D×D Hessian and its eigendecomposition, `O(D³)`.
+/// Most steps a schedule may have.
+pub const SCHEDULE_MAX_STEPS: usize = 1_000_000;
+/// Largest dimension for which per-direction rates are computed: each step then costs dense
+/// D×D matrices and eigendecompositions, `O(D³)`.
 pub const DIRECTIONS_MAX_DIM: usize = 32;
-/// Bound on `steps × D` (memory of the schedule's rows and the work of its evaluation).
-const SCHEDULE_MAX_WORK: usize = 100_000_000;
+/// Bound on the numbers a schedule holds, `steps × (4 + 2D)` with directions (else
+/// `steps × 4`): at most 20 million, about 2 GB with their JSON rendering.
+const SCHEDULE_MAX_NUMBERS: usize = 20_000_000;
 
 /// Why a schedule cannot be read off a solution.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -194,17 +212,20 @@ pub enum ScheduleError {
     )]
     InfiniteHorizon,
     /// The step count is out of range.
-    #[error("steps {steps}: between 1 and {max} (and steps × D at most {work})")]
+    #[error(
+        "steps {steps}: between 1 and {max}, and at most {numbers} numbers in the schedule \
+         (steps × (4 + 2D) for D ≤ 32, steps × 4 above)"
+    )]
     Steps {
         /// Asked for.
         steps: usize,
         /// The bound.
         max: usize,
-        /// The bound on steps × D.
-        work: usize,
+        /// The bound on the numbers held.
+        numbers: usize,
     },
-    /// The path is not finite somewhere.
-    #[error("the path or the loss's gradient is not finite at t = {0}")]
+    /// The path, the loss's gradient or its Hessian is not finite somewhere.
+    #[error("the path, the loss's gradient or its Hessian is not finite at t = {0}")]
     NotFinite(f64),
 }
 
@@ -214,14 +235,62 @@ pub enum ScheduleError {
 /// # Errors
 /// [`ScheduleError::Steps`] when they are not.
 pub fn check_steps(steps: usize, d: usize) -> Result<(), ScheduleError> {
-    if steps == 0 || steps > SCHEDULE_MAX_STEPS || steps.saturating_mul(d) > SCHEDULE_MAX_WORK {
+    let per_step = if d <= DIRECTIONS_MAX_DIM {
+        4 + 2 * d
+    } else {
+        4
+    };
+    if steps == 0
+        || steps > SCHEDULE_MAX_STEPS
+        || steps.saturating_mul(per_step) > SCHEDULE_MAX_NUMBERS
+    {
         return Err(ScheduleError::Steps {
             steps,
             max: SCHEDULE_MAX_STEPS,
-            work: SCHEDULE_MAX_WORK,
+            numbers: SCHEDULE_MAX_NUMBERS,
         });
     }
     Ok(())
+}
+
+/// `M^{1/2}` and `M^{-1/2}` of a symmetric positive definite mobility, or `None` when it is
+/// not (a singular mobility: partial controllability).
+fn mobility_roots(m: &DMatrix<f64>) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
+    let eig = nalgebra::SymmetricEigen::new(m.clone());
+    let largest = eig.eigenvalues.amax();
+    if !(largest.is_finite() && largest > 0.0)
+        || eig.eigenvalues.iter().any(|&l| l.is_nan() || l <= 1e-12 * largest)
+    {
+        return None;
+    }
+    let v = &eig.eigenvectors;
+    let root = v * DMatrix::from_diagonal(&eig.eigenvalues.map(f64::sqrt)) * v.transpose();
+    let inv = v * DMatrix::from_diagonal(&eig.eigenvalues.map(|l| 1.0 / l.sqrt())) * v.transpose();
+    Some((root, inv))
+}
+
+/// The largest eigenvalue of `∇²L(θ)` by 60 steps of power iteration on Hessian–vector
+/// products from a fixed start (an estimate from below; `O(D)` per product for structured
+/// losses, no D×D matrix).
+fn largest_curvature(loss: &dyn lossnav_problems::Landscape, theta: &[f64], t: f64) -> f64 {
+    let d = theta.len();
+    // A fixed, non-uniform start: a uniform one is annihilated by losses of differences alone.
+    let mut v: Vec<f64> = (0..d)
+        .map(|i| 1.0 + ((i * 7919) % 101) as f64 / 101.0)
+        .collect();
+    let mut hv = vec![0.0; d];
+    let mut estimate = 0.0;
+    for _ in 0..60 {
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if !(norm > 0.0 && norm.is_finite()) {
+            return f64::NAN;
+        }
+        v.iter_mut().for_each(|x| *x /= norm);
+        loss.hessian_vector(theta, t, &v, &mut hv);
+        estimate = v.iter().zip(&hv).map(|(a, b)| a * b).sum::<f64>();
+        std::mem::swap(&mut v, &mut hv);
+    }
+    estimate
 }
 
 /// The schedule of `steps` steps along `solution`, an optimal path of `problem` over its
@@ -239,15 +308,42 @@ pub fn schedule(
     };
     let d = problem.dim();
     check_steps(steps, d)?;
-    let loss = problem.lagrangian().loss();
+    let lag = problem.lagrangian();
+    let loss = lag.loss();
     let dt = horizon / steps as f64;
-    let with_directions = d <= DIRECTIONS_MAX_DIM;
+    let scale = 1.0
+        + solution
+            .theta
+            .iter()
+            .flatten()
+            .fold(0.0_f64, |m, v| m.max(v.abs()));
+    let accuracy = match solution.accuracy {
+        lossnav_solvers::Accuracy::Met { estimate, tol, .. } => tol.max(estimate),
+        lossnav_solvers::Accuracy::FixedMeshAbove { estimate, .. } => estimate,
+        _ => 1e-8,
+    };
+    let resolution = accuracy.max(1e-14) * scale;
+    let small = d <= DIRECTIONS_MAX_DIM;
+    // The mobility's square roots, once for a constant metric.
+    let mut mobility = DMatrix::zeros(d, d);
+    let constant_roots = if small && lag.metric().is_constant() {
+        lag.metric().mobility(&solution.eval(0.0).0, &mut mobility);
+        mobility_roots(&mobility)
+    } else {
+        None
+    };
+    let with_directions = small
+        && lag.metric().is_invertible()
+        && (!lag.metric().is_constant() || constant_roots.is_some());
     let mut out = Schedule {
         dt,
         t: Vec::with_capacity(steps),
         lr: Vec::with_capacity(steps),
         unexplained: Vec::with_capacity(steps),
+        max_curvature: Vec::with_capacity(steps),
         directions: with_directions.then(|| Vec::with_capacity(steps)),
+        resolution,
+        below_resolution: 0,
     };
     let mut grad = vec![0.0; d];
     let mut hess = DMatrix::zeros(d, d);
@@ -274,7 +370,11 @@ pub fn schedule(
         let gg: f64 = grad.iter().map(|g| g * g).sum();
         let sg: f64 = step.iter().zip(&grad).map(|(s, g)| s * g).sum();
         let ss: f64 = step.iter().map(|s| s * s).sum();
-        let lr = (gg > 0.0).then(|| -sg / gg);
+        let resolved = ss.sqrt() >= 100.0 * resolution;
+        if !resolved {
+            out.below_resolution += 1;
+        }
+        let lr = (gg > 0.0 && resolved).then(|| -sg / gg);
         let unexplained = lr.and_then(|lr| {
             let r: f64 = step
                 .iter()
@@ -286,19 +386,46 @@ pub fn schedule(
         out.t.push(t);
         out.lr.push(lr);
         out.unexplained.push(unexplained);
-        if let Some(dirs) = out.directions.as_mut() {
+        if small {
             loss.hessian(&theta, t, &mut hess);
-            let eig = nalgebra::SymmetricEigen::new(hess.clone());
+            // nalgebra's eigensolvers need not end on non-finite input.
+            if hess.iter().any(|v| !v.is_finite()) {
+                return Err(ScheduleError::NotFinite(t));
+            }
+            let plain = hess.clone().symmetric_eigenvalues();
+            out.max_curvature.push(Some(plain.max()));
+        } else {
+            let h = largest_curvature(loss, &theta, t);
+            out.max_curvature.push(h.is_finite().then_some(h));
+        }
+        if let Some(dirs) = out.directions.as_mut() {
+            let roots = match &constant_roots {
+                Some(r) => Some(r.clone()),
+                None => {
+                    lag.metric().mobility(&theta, &mut mobility);
+                    mobility_roots(&mobility)
+                }
+            };
+            let Some((root, inv)) = roots else {
+                // The metric lost definiteness at this step: no directions for the schedule.
+                out.directions = None;
+                theta = next;
+                continue;
+            };
+            let s_mat = &root * &hess * &root;
+            let eig = nalgebra::SymmetricEigen::new((&s_mat + s_mat.transpose()) * 0.5);
             let mut order: Vec<usize> = (0..d).collect();
             order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
-            let gnorm = gg.sqrt();
+            let g_u = &root * nalgebra::DVector::from_column_slice(&grad);
+            let s_u = &inv * nalgebra::DVector::from_column_slice(&step);
+            let gnorm = g_u.norm();
             let (mut curvature, mut rates) = (Vec::with_capacity(d), Vec::with_capacity(d));
             for j in order {
                 let u = eig.eigenvectors.column(j);
-                let gu: f64 = u.iter().zip(&grad).map(|(a, b)| a * b).sum();
-                let su: f64 = u.iter().zip(&step).map(|(a, b)| a * b).sum();
+                let gu = u.dot(&g_u);
+                let su = u.dot(&s_u);
                 curvature.push(eig.eigenvalues[j]);
-                rates.push((gu.abs() > 1e-12 * gnorm).then(|| -su / gu));
+                rates.push((resolved && gu.abs() > 1e-12 * gnorm).then(|| -su / gu));
             }
             dirs.push(DirectionRates {
                 curvature,

