@@ -129,6 +129,8 @@ impl candle_nn::Optimizer for ScheduledSgd {
     }
 
     /// Rescales the whole schedule so that the next step's rate is `lr` (its shape is kept).
+    /// Where the next rate is 0 (the end of a decayed schedule) there is nothing to scale and
+    /// the schedule is left as it is.
     fn set_learning_rate(&mut self, lr: f64) {
         let base = self.current() / self.config.scale;
         if base > 0.0 && lr.is_finite() && lr >= 0.0 {
