@@ -688,6 +688,44 @@ def schedule(
     return doc
 
 
+def figures(
+    out: Union[str, "os.PathLike[str]"] = "figures",
+    *,
+    published: bool = False,
+    width: int = 800,
+    height: int = 600,
+    dpi: float = 192.0,
+) -> List[str]:
+    """Writes the paper's Figures 1b,c, 2a–d and 3a–d (``lossnav figures``) to ``out``: each
+    panel as SVG, PNG and the JSON data behind it, and the composed figures. ``published``
+    draws them with the authors' notebooks' parameters instead (``pub-fig1b`` …). ``width``
+    and ``height`` are a panel's size in CSS pixels, ``dpi`` the PNGs' resolution. Returns the
+    paths written (without extension: each id has ``.svg``, ``.png`` and ``.json``)."""
+    for name, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise UsageError(f"{name} {value!r}: a whole number of pixels ≥ 1")
+    directory = os.fspath(out)
+    ids = _lossnav.figures(directory, bool(published), int(width), int(height), float(dpi))
+    return [os.path.join(directory, i) for i in ids]
+
+
+def escape(
+    problem: Union[Problem, SpecLike],
+    gammas: Sequence[float],
+    theta0s: Optional[Sequence[Sequence[float]]] = None,
+) -> Dict[str, Any]:
+    """The escape diagram of a double well (``lossnav escape``): for each discount in
+    ``gammas`` (all > 0) and start point in ``theta0s`` (default: the spec's θ0), the costs of
+    the infinite-horizon extremals toward the near and far minima and which one is cheaper;
+    and, per start point, the switching discount where they are equal (``"indifference"``)
+    or the far one ceases to exist (``"fold"``). The spec's horizon must be infinite."""
+    p = _problem(problem)
+    if p.python_loss is not None:
+        raise UsageError("escape needs a spec's loss, not a Python one")
+    starts = [list(map(float, t)) for t in theta0s] if theta0s is not None else [list(p.theta0)]
+    return json.loads(_lossnav.escape(p._compiled, [float(g) for g in gammas], starts))
+
+
 def simulate(
     problem: Union[Problem, SpecLike],
     rule: Optional[str] = None,

@@ -574,6 +574,79 @@ fn schedule(
         .map_err(|e| to_pyerr(py, &e))
 }
 
+/// Writes the paper's figures as `lossnav figures [--published]` does; returns the ids
+/// written (each as `OUT/ID.svg`, `.png` and `.json`).
+#[pyfunction]
+#[pyo3(signature = (out, published=false, width=800, height=600, dpi=192.0))]
+fn figures(
+    py: Python<'_>,
+    out: String,
+    published: bool,
+    width: u32,
+    height: u32,
+    dpi: f64,
+) -> PyResult<Vec<String>> {
+    let size = lossnav::figures::ImageSize::new(width, height, dpi)
+        .map_err(|e| to_pyerr(py, &CliError::Usage(e)))?;
+    let dir = std::path::PathBuf::from(out);
+    interruptible(py, move || {
+        if published {
+            lossnav::figures::published_figures(&dir, &size)
+        } else {
+            lossnav::figures::paper_figures(&dir, &size)
+        }
+    })?
+    .map_err(|e| to_pyerr(py, &CliError::Figure(e)))
+}
+
+/// The escape diagram of a double well spec, as `lossnav escape` computes it (JSON text):
+/// for each discount and start point, which minimum the cheaper infinite-horizon extremal
+/// reaches, and the switching discounts.
+#[pyfunction]
+#[pyo3(signature = (problem, gammas, theta0s))]
+fn escape(
+    py: Python<'_>,
+    problem: Py<Compiled>,
+    gammas: Vec<f64>,
+    theta0s: Vec<Vec<f64>>,
+) -> PyResult<String> {
+    let c = problem.get().0.clone();
+    let usage = |m: String| to_pyerr(py, &CliError::Usage(m));
+    if c.python_loss.is_some() {
+        return Err(usage(
+            "escape needs a spec's loss (the diagram solves many problems on worker threads)"
+                .into(),
+        ));
+    }
+    if let lossnav_problems::Horizon::Finite(t) = c.problem.horizon() {
+        return Err(usage(format!(
+            "escape compares the infinite-horizon extremals toward each minimum; {} has the \
+             finite horizon {t} (use a spec with \"horizon\": \"infinite\")",
+            c.label
+        )));
+    }
+    if gammas.is_empty() || theta0s.is_empty() {
+        return Err(usage(
+            "escape needs at least one γ and one start point".into(),
+        ));
+    }
+    if let Some(bad) = theta0s.iter().find(|t| t.len() != c.problem.dim()) {
+        return Err(usage(format!(
+            "a start point has {} coordinates where the problem has {}",
+            bad.len(),
+            c.problem.dim()
+        )));
+    }
+    lossnav::commands::sweep::grid_size("gammas × theta0s", &[gammas.len(), theta0s.len()])
+        .map_err(|e| to_pyerr(py, &e))?;
+    let spec = c.spec.clone();
+    interruptible(py, move || {
+        lossnav::escape::escape_diagram(&spec, &gammas, &theta0s)
+    })?
+    .map(|d| serde_json::to_string(&d).expect("JSON values serialise"))
+    .map_err(|e| to_pyerr(py, &CliError::Figure(e)))
+}
+
 /// The closed-form rule of a linear–quadratic (or task-switching) spec, as `lossnav rule`
 /// prints it.
 #[pyfunction]
@@ -827,6 +900,8 @@ fn _lossnav(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(solve, m)?)?;
     m.add_function(wrap_pyfunction!(rule, m)?)?;
     m.add_function(wrap_pyfunction!(schedule, m)?)?;
+    m.add_function(wrap_pyfunction!(figures, m)?)?;
+    m.add_function(wrap_pyfunction!(escape, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;

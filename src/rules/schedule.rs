@@ -259,7 +259,10 @@ fn mobility_roots(m: &DMatrix<f64>) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
     let eig = nalgebra::SymmetricEigen::new(m.clone());
     let largest = eig.eigenvalues.amax();
     if !(largest.is_finite() && largest > 0.0)
-        || eig.eigenvalues.iter().any(|&l| l.is_nan() || l <= 1e-12 * largest)
+        || eig
+            .eigenvalues
+            .iter()
+            .any(|&l| l.is_nan() || l <= 1e-12 * largest)
     {
         return None;
     }
