@@ -608,29 +608,22 @@ fn scheduled_sgd_is_sgd_with_a_constant_schedule_and_the_comparison_runs() {
     let data = data::digits();
     let mut cfg = TrainConfig::paper(data.name, Architecture::digits_mlp());
     cfg.epochs = 2;
-    let plain = train_run(
-        &data,
-        &data.train,
-        &data.test,
-        &cfg,
-        OptimizerKind::Sgd,
-        0.1,
-        3,
-        &(),
-    )
-    .unwrap();
+    let run = |cfg: &TrainConfig| {
+        train_run(
+            &data,
+            &data.train,
+            &data.test,
+            cfg,
+            OptimizerKind::Sgd,
+            0.1,
+            3,
+            &(),
+        )
+        .unwrap()
+    };
+    let plain = run(&cfg);
     cfg.sgd_shape = Some(vec![1.0]);
-    let shaped = train_run(
-        &data,
-        &data.train,
-        &data.test,
-        &cfg,
-        OptimizerKind::Sgd,
-        0.1,
-        3,
-        &(),
-    )
-    .unwrap();
+    let shaped = run(&cfg);
     for (a, b) in plain.iter().zip(&shaped) {
         assert!(
             (a.train_loss - b.train_loss).abs() < 1e-5 * a.train_loss,
@@ -640,17 +633,7 @@ fn scheduled_sgd_is_sgd_with_a_constant_schedule_and_the_comparison_runs() {
     // A schedule that is zero after the first step freezes the network: the second epoch's
     // loss is the first's last state, evaluated again.
     cfg.sgd_shape = Some(vec![1.0, 0.0]);
-    let frozen = train_run(
-        &data,
-        &data.train,
-        &data.test,
-        &cfg,
-        OptimizerKind::Sgd,
-        0.1,
-        3,
-        &(),
-    )
-    .unwrap();
+    let frozen = run(&cfg);
     assert_eq!(frozen[0].test_accuracy, frozen[1].test_accuracy);
 
     let grid = [0.03, 0.3];

@@ -414,6 +414,27 @@ impl Solved {
     }
 }
 
+/// The error to raise when a Python loss raised during a computation: its exception, with
+/// its traceback, as the cause of ours when the computation failed, or alone when it did
+/// not. `None` when the loss raised nothing.
+fn python_error_first<T>(
+    py: Python<'_>,
+    status: &Option<Arc<pyloss::Status>>,
+    outcome: &Result<T, CliError>,
+) -> Option<PyErr> {
+    let err = status
+        .as_ref()
+        .and_then(|s| s.error.lock().ok().and_then(|mut e| e.take()))?;
+    Some(match outcome {
+        Err(e) => {
+            let ours = to_pyerr(py, e);
+            ours.set_cause(py, Some(err));
+            ours
+        }
+        Ok(_) => err,
+    })
+}
+
 /// Solves a compiled spec as `lossnav solve` does (the search by default).
 #[pyfunction]
 #[pyo3(signature = (problem, method="bvp", tol=None, intervals=200, at=Vec::new(), local=false, max_seconds=None, scheme="auto", sensitivities=Vec::new()))]
@@ -480,16 +501,7 @@ fn solve(
     let hessian_missing = status
         .as_ref()
         .is_some_and(|s| s.hessian_missing.load(Ordering::Relaxed));
-    // The Python exception, with its traceback, is the cause of any failure.
-    if let Some(err) = status
-        .as_ref()
-        .and_then(|s| s.error.lock().ok().and_then(|mut e| e.take()))
-    {
-        if let Err(e) = &outcome {
-            let ours = to_pyerr(py, e);
-            ours.set_cause(py, Some(err));
-            return Err(ours);
-        }
+    if let Some(err) = python_error_first(py, &status, &outcome) {
         return Err(err);
     }
     let mut solved = match outcome {
@@ -557,16 +569,7 @@ fn schedule(
     let outcome = interruptible(py, move || {
         lossnav::commands::schedule::schedule(&inner.label, &inner.spec, &problem, steps, &opts)
     })?;
-    // The Python exception, with its traceback, is the cause of any failure.
-    if let Some(err) = status
-        .as_ref()
-        .and_then(|s| s.error.lock().ok().and_then(|mut e| e.take()))
-    {
-        if let Err(e) = &outcome {
-            let ours = to_pyerr(py, e);
-            ours.set_cause(py, Some(err));
-            return Err(ours);
-        }
+    if let Some(err) = python_error_first(py, &status, &outcome) {
         return Err(err);
     }
     outcome

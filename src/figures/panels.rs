@@ -114,6 +114,17 @@ pub(super) fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
     }
 }
 
+/// The range of the ordinates of `curves`, padded by 5 % of its span on each side.
+pub(super) fn padded_range(curves: &[&[(f64, f64)]]) -> (f64, f64) {
+    let (lo, hi) = curves
+        .iter()
+        .flat_map(|c| c.iter())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+}
+
 /// `n` in subscript digits (θ₁₂).
 fn subscript(n: usize) -> String {
     n.to_string()
@@ -175,13 +186,7 @@ pub fn figure1() -> Result<Vec<Figure>, String> {
         })
         .collect();
     let potential = over_time(&opt, t_end, |th| lag.potential(th, 0.0));
-    let (lo, hi) = kinetic
-        .iter()
-        .chain(&potential)
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.1), b.max(p.1))
-        });
-    c.y_range = (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo));
+    c.y_range = padded_range(&[&kinetic, &potential]);
     c.series.push(series("kinetic (1/2η)pᵀMp", kinetic));
     c.series.push(series("potential kL", potential));
     Ok(vec![b, c])

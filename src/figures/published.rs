@@ -11,7 +11,7 @@ use lossnav_problems::Spec;
 use lossnav_solvers::simulate::{simulate, Rule};
 use lossnav_solvers::{Bvp, Solution};
 
-use super::panels::{landscape, series};
+use super::panels::{landscape, padded_range, series};
 use super::plot::{Figure, Marker};
 use crate::rules::diagonal;
 
@@ -156,13 +156,7 @@ pub fn published_figure1() -> Result<Vec<Figure>, String> {
         .iter()
         .map(|&t| (t, lag.potential(&opt.eval(t).0, 0.0)))
         .collect();
-    let (lo, hi) = kinetic
-        .iter()
-        .chain(&potential)
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.1), b.max(p.1))
-        });
-    c.y_range = (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo));
+    c.y_range = padded_range(&[&kinetic, &potential]);
     c.series.push(series("kinetic (1/2η)|θ̇|²", kinetic));
     c.series.push(series("potential kL", potential));
     Ok(vec![b, c])
