@@ -26,6 +26,7 @@ from ._core import (
     schedule,
     simulate,
     solve,
+    train,
 )
 from ._errors import (
     LossnavError,
@@ -55,6 +56,7 @@ __all__ = [
     "schedule",
     "figures",
     "escape",
+    "train",
     "fit",
     "check",
     "sweep",

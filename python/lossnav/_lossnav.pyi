@@ -65,6 +65,17 @@ def figures(
     out: str, published: bool = False, width: int = 800, height: int = 600, dpi: float = 192.0
 ) -> List[str]: ...
 def escape(problem: Compiled, gammas: List[float], theta0s: List[List[float]]) -> str: ...
+def train(
+    data: str,
+    model: str,
+    optimizers: List[str],
+    epochs: Optional[int],
+    seeds: int,
+    batch: int,
+    lr: List[Tuple[str, float]],
+    lr_grid: List[float],
+    clip: float,
+) -> str: ...
 def _shutdown() -> None: ...
 
 class Solved:

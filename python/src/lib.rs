@@ -577,6 +577,44 @@ fn schedule(
         .map_err(|e| to_pyerr(py, &e))
 }
 
+/// Trains networks as `lossnav train` does (JSON text: `records`, one object per (optimiser,
+/// seed, epoch) or per diverged run, and `summary`).
+#[pyfunction]
+#[pyo3(signature = (data, model, optimizers, epochs, seeds, batch, lr, lr_grid, clip))]
+#[allow(clippy::too_many_arguments)]
+fn train(
+    py: Python<'_>,
+    data: String,
+    model: String,
+    optimizers: Vec<String>,
+    epochs: Option<usize>,
+    seeds: usize,
+    batch: usize,
+    lr: Vec<(String, f64)>,
+    lr_grid: Vec<f64>,
+    clip: f64,
+) -> PyResult<String> {
+    let args = lossnav::commands::train::TrainArgs {
+        data,
+        model,
+        optimizers,
+        epochs,
+        seeds,
+        batch,
+        lr: lr.iter().map(|(k, v)| format!("{k}={v:?}")).collect(),
+        lr_grid,
+        clip,
+    };
+    let trained = interruptible(py, move || lossnav::commands::train::train(&args, |_| ()))?
+        .map_err(|e| to_pyerr(py, &e))?;
+    let records: Vec<serde_json::Value> = trained
+        .lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("the records are JSON"))
+        .collect();
+    Ok(serde_json::json!({"records": records, "summary": trained.summary}).to_string())
+}
+
 /// Writes the paper's figures as `lossnav figures [--published]` does; returns the ids
 /// written (each as `OUT/ID.svg`, `.png` and `.json`).
 #[pyfunction]
@@ -904,6 +942,7 @@ fn _lossnav(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rule, m)?)?;
     m.add_function(wrap_pyfunction!(schedule, m)?)?;
     m.add_function(wrap_pyfunction!(figures, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(escape, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;

@@ -3,8 +3,6 @@
 //! of known size (escape grids, training steps). Nothing is drawn when standard error is not a
 //! terminal, so piped and redirected runs see no extra output.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use indicatif::{ProgressBar, ProgressStyle};
 
 use lossnav_solvers::observe::{Observer, Progress};
@@ -39,12 +37,11 @@ impl Drop for StatusLine {
     }
 }
 
-/// A progress bar over `len` units of work done in several observed runs: each report puts
-/// the bar at the runs finished so far ([`CountBar::finish_run`]) plus the report's iteration,
-/// with the report's stage as the message. Cleared when dropped.
+/// A progress bar over `len` units of work: each report puts the bar at its iteration (counted
+/// over the whole work by the caller), with the report's stage as the message. Cleared when
+/// dropped.
 pub(crate) struct CountBar {
     bar: ProgressBar,
-    offset: AtomicU64,
 }
 
 impl CountBar {
@@ -57,24 +54,13 @@ impl CountBar {
             ))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        Self {
-            bar,
-            offset: AtomicU64::new(0),
-        }
-    }
-
-    /// Counts `units` more as done (a run's whole share, also when it stopped early).
-    #[cfg_attr(not(feature = "train"), allow(dead_code))]
-    pub(crate) fn finish_run(&self, units: u64) {
-        let at = self.offset.fetch_add(units, Ordering::Relaxed) + units;
-        self.bar.set_position(at);
+        Self { bar }
     }
 }
 
 impl Observer for CountBar {
     fn progress(&self, p: &Progress) {
-        self.bar
-            .set_position(self.offset.load(Ordering::Relaxed) + p.iteration as u64);
+        self.bar.set_position(p.iteration as u64);
         self.bar.set_message(p.stage.clone());
     }
 }

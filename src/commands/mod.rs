@@ -8,6 +8,8 @@ pub mod schedule;
 pub mod simulate;
 pub mod solve;
 pub mod sweep;
+#[cfg(feature = "train")]
+pub mod train;
 
 pub use rule::rule;
 pub use solve::{parameters, solve, SolveOptions, Solved};
