@@ -402,11 +402,14 @@ pub fn schedule(
             out.max_curvature.push(h.is_finite().then_some(h));
         }
         if let Some(dirs) = out.directions.as_mut() {
+            // A constant metric's roots are borrowed; a varying one's computed at this step.
+            let step_roots;
             let roots = match &constant_roots {
-                Some(r) => Some(r.clone()),
+                Some(r) => Some(r),
                 None => {
                     lag.metric().mobility(&theta, &mut mobility);
-                    mobility_roots(&mobility)
+                    step_roots = mobility_roots(&mobility);
+                    step_roots.as_ref()
                 }
             };
             let Some((root, inv)) = roots else {
@@ -415,12 +418,12 @@ pub fn schedule(
                 theta = next;
                 continue;
             };
-            let s_mat = &root * &hess * &root;
+            let s_mat = root * &hess * root;
             let eig = nalgebra::SymmetricEigen::new((&s_mat + s_mat.transpose()) * 0.5);
             let mut order: Vec<usize> = (0..d).collect();
             order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
-            let g_u = &root * nalgebra::DVector::from_column_slice(&grad);
-            let s_u = &inv * nalgebra::DVector::from_column_slice(&step);
+            let g_u = root * nalgebra::DVector::from_column_slice(&grad);
+            let s_u = inv * nalgebra::DVector::from_column_slice(&step);
             let gnorm = g_u.norm();
             let (mut curvature, mut rates) = (Vec::with_capacity(d), Vec::with_capacity(d));
             for j in order {
