@@ -148,6 +148,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .zip(fine.loss.iter().copied())
                 .collect(),
             dashed: derived,
+            role: None,
         });
     }
 
@@ -206,6 +207,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })
                 .collect(),
             dashed: true,
+            role: Some(lossnav::figures::Role::Optimal),
         },
     );
     render(&fig, &out, &lossnav::figures::ImageSize::default())?;

@@ -46,6 +46,7 @@ fn main() {
                 .map(|(k, r)| (k as f64, *r))
                 .collect(),
             dashed: false,
+            role: None,
         });
         for l in &s.losses {
             lo = lo.min(l.log10());
@@ -60,6 +61,7 @@ fn main() {
                 .map(|(k, l)| (k as f64, l.log10()))
                 .collect(),
             dashed: false,
+            role: None,
         });
     }
     lr_panel.y_range = (0.0, 1.05 * lr_max);

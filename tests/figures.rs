@@ -5,8 +5,12 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use lossnav::figures::{fit_panels, problem_panels, tick_defects, Figure, ImageSize, Role};
+use lossnav::fit::{fit, FitOptions, Free, Observations};
+use lossnav::problems::Spec;
 use lossnav::rules::diagonal;
 use lossnav::rules::drift::Rotation;
+use lossnav::solvers::Bvp;
 
 mod common;
 
@@ -123,6 +127,11 @@ fn paper_figures_are_written_and_show_what_they_claim() {
                 );
             }
         }
+        // The colour bar too, and each role in its one colour.
+        let panel: Figure = serde_json::from_value(fig.clone()).unwrap();
+        let defects = tick_defects(&panel);
+        assert!(defects.is_empty(), "{defects:#?}");
+        check_roles(&panel, &svg);
         checked += 1;
     }
     assert!(checked >= panels.len(), "{checked} panels checked");
@@ -267,6 +276,158 @@ fn paper_figures_are_written_and_show_what_they_claim() {
         })
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The curves and points whose names say what they are carry that role, a panel has at most
+/// one optimal and one gradient-flow curve (so red and blue are unambiguous), and the SVG draws
+/// each role's curve in the role's colour.
+fn check_roles(fig: &Figure, svg: &str) {
+    let mut seen = Vec::new();
+    for s in &fig.series {
+        let name = s.name.as_str();
+        let expected = if name.starts_with("gradient flow") {
+            Some(Role::GradientFlow)
+        } else if name.starts_with("natural-gradient flow") {
+            Some(Role::NaturalGradient)
+        } else if name == "optimal" || name.starts_with("optimal (") || name == "optimal path" {
+            Some(Role::Optimal)
+        } else {
+            None
+        };
+        if expected.is_some() {
+            assert_eq!(s.role, expected, "{}: {name}", fig.id);
+        }
+        if let Some(role) = s.role {
+            if matches!(role, Role::Optimal | Role::GradientFlow) {
+                assert!(!seen.contains(&role), "{}: two {role:?} curves", fig.id);
+                seen.push(role);
+            }
+            let c = role.colour();
+            let (r, g, b) = (c.0, c.1, c.2);
+            let hex = format!("stroke=\"#{r:02X}{g:02X}{b:02X}\"");
+            assert!(svg.contains(&hex), "{}: {name} not drawn in {hex}", fig.id);
+        }
+    }
+    for m in &fig.markers {
+        if m.name == "θ0" {
+            assert_eq!(m.role, Some(Role::Start), "{}", fig.id);
+        }
+        if m.name.contains("minimum") {
+            assert_eq!(m.role, Some(Role::Minimum), "{}: {}", fig.id, m.name);
+        }
+    }
+}
+
+/// The panels of `plot` for every shipped two-parameter spec and for Rosenbrock's narrow
+/// valley, the published panels and a fit's panels print clean labels on their axes and
+/// colour bars and draw each role in its colour; the valley keeps its share of the contours.
+#[test]
+fn plot_fit_and_published_panels_have_clean_ticks() {
+    let dir = temp_dir("panel-ticks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut panels = Vec::new();
+    for path in common::shipped_specs() {
+        let spec = Spec::from_file(&path).unwrap();
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        // The task-switching spec is for `rule`: its time-dependent loss on an infinite
+        // horizon has no equilibrium for the boundary-value solver.
+        if stem == "task-switching" {
+            continue;
+        }
+        panels.extend(problem_panels(&spec, &stem).unwrap());
+    }
+    let valley = Spec::from_json(
+        r#"{"name": "Rosenbrock valley",
+            "loss": {"expr": "(1-x)^2 + 100*(y-x^2)^2", "vars": ["x", "y"]},
+            "eta": 1.0, "k": 0.01, "gamma": 0.1, "theta0": [-1.2, 1.0], "horizon": 10.0,
+            "end": "free"}"#,
+    )
+    .unwrap();
+    let valley_panels = problem_panels(&valley, "valley").unwrap();
+    let map = valley_panels[0].heatmap.as_ref().unwrap();
+    let hi = map.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // Half the box lies below 1.5 % of the loss range; evenly spaced levels in the loss
+    // (or its square, the earlier scale) put one or none of 12 contours there.
+    let in_valley = map.levels.iter().filter(|&&l| l < 0.015 * hi).count();
+    assert!(in_valley >= 4, "{in_valley} of {} levels in the valley", map.levels.len());
+    panels.extend(valley_panels);
+    panels.extend(lossnav::figures::published().unwrap());
+    // A fit with two free parameters: the trajectory and the misfit landscape.
+    let spec = Spec::from_json(
+        r#"{"loss": {"quadratic": {"curvatures": [1.0, 4.0], "minimum": [0.0, 0.0]}},
+            "gamma": 1.0, "k": 2.0, "theta0": [1.0, 1.0], "horizon": "infinite"}"#,
+    )
+    .unwrap();
+    let sol = Bvp::default().solve(&spec.to_problem().unwrap()).unwrap();
+    let t: Vec<f64> = (1..=20).map(|i| 0.3 * i as f64).collect();
+    let obs = Observations {
+        theta: t
+            .iter()
+            .map(|&t| sol.eval(t).0.into_iter().map(Some).collect())
+            .collect(),
+        t,
+        sigma: None,
+    };
+    let free = [Free::parse("gamma").unwrap(), Free::parse("k").unwrap()];
+    let opts = FitOptions {
+        starts: 1,
+        ..FitOptions::default()
+    };
+    let report = fit("fit", &spec, &obs, &free, &opts).unwrap();
+    panels.extend(fit_panels(&spec, &obs, &report.doc, "fit").unwrap());
+    assert!(panels.len() >= 5 * 11, "{} panels", panels.len());
+    for (k, panel) in panels.iter().enumerate() {
+        let defects = tick_defects(panel);
+        assert!(defects.is_empty(), "{defects:#?}");
+        let svg = dir.join(format!("p{k}.svg"));
+        lossnav::figures::render_to(panel, &svg, &ImageSize::default()).unwrap();
+        check_roles(panel, &std::fs::read_to_string(&svg).unwrap());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The training panels (synthetic records: losses over four decades, accuracies near 100 %)
+/// print clean labels, whole-number epochs, and SGD blue, the ballistic rule red.
+#[cfg(feature = "train")]
+#[test]
+fn training_panels_have_clean_ticks() {
+    use lossnav::train::run::EpochRecord;
+    let mut records = Vec::new();
+    for (optimizer, rate) in [("sgd", 0.5), ("adam", 0.8), ("ballistic", 1.1)] {
+        for seed in 0..3u64 {
+            for epoch in 1..=7usize {
+                records.push(EpochRecord {
+                    optimizer,
+                    lr: 0.1,
+                    seed,
+                    epoch,
+                    train_loss: 2.0 * (-rate * epoch as f64).exp() * (1.0 + 0.05 * seed as f64),
+                    test_accuracy: 100.0 - 9.0 / epoch as f64 - seed as f64 * 0.1,
+                    seconds: 0.1,
+                });
+            }
+        }
+    }
+    let dir = temp_dir("train-ticks");
+    std::fs::create_dir_all(&dir).unwrap();
+    for panel in lossnav::figures::training_panels(&records, "synthetic") {
+        let defects = tick_defects(&panel);
+        assert!(defects.is_empty(), "{defects:#?}");
+        let [x, _] = lossnav::figures::tick_labels(&panel);
+        assert!(x.iter().all(|l| l.parse::<u32>().is_ok()), "{x:?}");
+        let svg = dir.join(format!("{}.svg", panel.id));
+        lossnav::figures::render_to(&panel, &svg, &ImageSize::default()).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        let roles: Vec<_> = panel.series.iter().map(|s| s.role).collect();
+        assert_eq!(
+            roles,
+            [Some(Role::GradientFlow), None, Some(Role::Optimal)],
+            "{}",
+            panel.id
+        );
+        check_roles(&panel, &text);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -94,11 +94,13 @@ pub fn fit_panels(
             name: format!("observed θ{}", subscript(j + 1)),
             points,
             dashed: false,
+            role: None,
         });
         curves.push(Series {
             name: format!("fitted optimal θ{}", subscript(j + 1)),
             points: curve,
             dashed: false,
+            role: None,
         });
     }
     let pad = 0.05 * (hi - lo).max(1e-9);
@@ -168,20 +170,17 @@ pub fn fit_panels(
                 }
             }
         }
-        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        let (vmin, vmax) = finite
+        let vmax = values
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |a, &b| {
-                (a.0.min(b), a.1.max(b))
-            });
+            .filter(|v| v.is_finite())
+            .fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        // Points whose solve failed are drawn at the largest misfit found.
         for v in &mut values {
             if !v.is_finite() {
                 *v = vmax;
             }
         }
-        let levels: Vec<f64> = (1..6)
-            .map(|k| vmin + (vmax - vmin) * k as f64 / 6.0)
-            .collect();
+        let heatmap = Heatmap::new(xs, ys, values, "log₁₀ misfit", 5);
         let mut landscape = Figure::new(
             &format!("{stem}-landscape"),
             "Misfit of the optimal trajectory over two assumptions",
@@ -190,17 +189,12 @@ pub fn fit_panels(
             xr,
             yr,
         );
-        landscape.contours = levels
+        landscape.contours = heatmap
+            .levels
             .iter()
-            .flat_map(|&l| contour(&xs, &ys, &values, l))
+            .flat_map(|&l| contour(&heatmap.xs, &heatmap.ys, &heatmap.values, l))
             .collect();
-        landscape.heatmap = Some(Heatmap {
-            xs,
-            ys,
-            values,
-            label: "log₁₀ misfit".into(),
-            levels,
-        });
+        landscape.heatmap = Some(heatmap);
         // The 95 % region of the two parameters: p + √χ² · L (cos a, sin a), L Lᵀ = Σ.
         let rho = doc["correlations"][0][1].as_f64();
         if let (Some(s0), Some(s1), Some(rho)) = (se[0], se[1], rho) {
@@ -221,6 +215,7 @@ pub fn fit_panels(
                     name: "95 % confidence region".into(),
                     points: ellipse,
                     dashed: true,
+                    role: None,
                 });
             }
         }
@@ -229,6 +224,7 @@ pub fn fit_panels(
             at: (v[0], v[1]),
             color_of: None,
             ring: false,
+            role: None,
         });
         panels.push(landscape);
     }

@@ -14,8 +14,9 @@ use std::path::Path;
 
 pub use contour::contour;
 pub use plot::{
-    axis_tick_labels, render, render_grid, render_grid_to, render_to, tick_labels, Band, Figure,
-    Heatmap, ImageSize, Marker, Series,
+    axis_tick_labels, render, render_grid, render_grid_to, render_to, tick_defects, tick_labels, Band,
+    Figure,
+    Heatmap, ImageSize, Marker, Role, Series,
 };
 pub use published::{
     published, published_figure1, published_figure2, published_figure3, sample_times,
@@ -83,6 +84,34 @@ pub fn escape_figure(
 ) -> Result<(), String> {
     let stem = image_stem(out)?;
     render_to(&panels::escape_figure(d, &stem), out, size)
+}
+
+/// Every panel `lossnav figures` writes (Figures 1–3, the continual-learning, task-switching
+/// and noisy-quadratic panels), as data.
+pub fn paper_panels() -> Result<Vec<Figure>, String> {
+    let mut all = panels::figure1()?;
+    all.extend(panels::figure2()?);
+    all.extend(panels::figure3()?);
+    all.extend(panels::continual()?);
+    all.extend(panels::task_switches()?);
+    all.extend(panels::noisy_quadratic()?);
+    Ok(all)
+}
+
+/// The panels [`problem_figures`] draws for `spec`, as data (`stem` names them): for D = 2 the
+/// landscape first, then the four time courses.
+pub fn problem_panels(spec: &lossnav_problems::Spec, stem: &str) -> Result<Vec<Figure>, String> {
+    panels::user_problem(spec, stem)
+}
+
+/// The panels [`fit_figures`] draws, as data (`stem` names them).
+pub fn fit_panels(
+    spec: &lossnav_problems::Spec,
+    obs: &crate::fit::Observations,
+    doc: &serde_json::Value,
+    stem: &str,
+) -> Result<Vec<Figure>, String> {
+    fit::fit_panels(spec, obs, doc, stem)
 }
 
 /// Pictures of a user's spec written to `out` (`.png` or `.svg`): for D = 2 the landscape with

@@ -5,7 +5,7 @@ use lossnav_solvers::simulate::{simulate, Rule};
 use lossnav_solvers::{Bvp, Solution};
 
 use super::contour::contour;
-use super::plot::{Figure, Heatmap, Marker, Series};
+use super::plot::{Figure, Heatmap, Marker, Role, Series};
 use crate::rules::diagonal;
 
 fn shipped(name: &str) -> Spec {
@@ -71,35 +71,18 @@ pub(super) fn landscape(
         .iter()
         .flat_map(|&y| xs.iter().map(move |&x| loss.value(&[x, y], 0.0)))
         .collect();
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
-    let mut segs = Vec::new();
-    // Levels spaced quadratically: denser near the minima.
-    let levels: Vec<f64> = (1..=levels)
-        .map(|k| k as f64 / (levels + 1) as f64)
-        .map(|s| lo + (hi - lo) * s * s)
-        .collect();
-    for &level in &levels {
-        segs.extend(contour(&xs, &ys, &values, level));
-    }
     let label = if loss.is_time_dependent() {
         "loss L(θ, t = 0)"
     } else {
         "loss L(θ)"
     };
-    (
-        Heatmap {
-            xs,
-            ys,
-            values,
-            label: label.into(),
-            levels,
-        },
-        segs,
-    )
+    let heat = Heatmap::new(xs, ys, values, label, levels);
+    let segs = heat
+        .levels
+        .iter()
+        .flat_map(|&level| contour(&heat.xs, &heat.ys, &heat.values, level))
+        .collect();
+    (heat, segs)
 }
 
 fn figure(id: &str, title: &str, x: &str, y: &str, xr: (f64, f64), yr: (f64, f64)) -> Figure {
@@ -111,6 +94,7 @@ pub(super) fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
         name: name.into(),
         points,
         dashed: false,
+        role: None,
     }
 }
 
@@ -158,17 +142,22 @@ pub fn figure1() -> Result<Vec<Figure>, String> {
     );
     b.heatmap = Some(heat);
     b.contours = contours;
-    b.series.push(series(
-        "gradient flow",
-        gf.theta.iter().map(|t| (t[0], t[1])).collect(),
-    ));
-    b.series
-        .push(series("optimal (T = 4, γ = 0.1)", path(&opt, t_end)));
+    b.series.push(
+        series(
+            "gradient flow",
+            gf.theta.iter().map(|t| (t[0], t[1])).collect(),
+        )
+        .with_role(Role::GradientFlow),
+    );
+    b.series.push(
+        series("optimal (T = 4, γ = 0.1)", path(&opt, t_end)).with_role(Role::Optimal),
+    );
     b.markers.push(Marker {
         name: "θ0".into(),
         at: (spec.theta0[0], spec.theta0[1]),
         color_of: None,
         ring: false,
+        role: Some(Role::Start),
     });
     let mut c = figure(
         "fig1c",
@@ -265,6 +254,7 @@ pub fn figure2() -> Result<Vec<Figure>, String> {
         name: "c (gradient descent)".into(),
         points: vec![(1.0, 1.0), (16.0, 16.0)],
         dashed: true,
+        role: Some(Role::GradientFlow),
     });
     d.series.push(Series {
         name: "√c (ballistic)".into(),
@@ -273,6 +263,7 @@ pub fn figure2() -> Result<Vec<Figure>, String> {
             .map(|c| (c, c.sqrt()))
             .collect(),
         dashed: true,
+        role: None,
     });
     // Rates measured from boundary-value solutions at curvature ratio 4.
     for (k, &g) in gammas.iter().enumerate() {
@@ -286,6 +277,7 @@ pub fn figure2() -> Result<Vec<Figure>, String> {
             at: (4.0, rate(1) / rate(0)),
             color_of: Some(k),
             ring: false,
+            role: None,
         });
     }
     Ok(vec![a, b, c, d])
@@ -334,14 +326,20 @@ pub fn figure3() -> Result<Vec<Figure>, String> {
         f.markers.push(Marker {
             name: "loss minimum μ".into(),
             at: (q.minimum[0], q.minimum[1]),
-            color_of: Some(5),
+            color_of: None,
             ring: true,
+            role: Some(Role::Minimum),
         });
         for (k, (gamma, s)) in sweeps.iter().enumerate() {
             let mut line = series(&format!("optimal, γ = {gamma}"), path(s, 25.0));
             // The second path starts on the first and runs along it (weight decay): dashed,
             // so the first shows through.
             line.dashed = k > 0;
+            // The panel's own γ is the optimal path of its spec (red); the γ = 1 comparison
+            // takes a palette colour.
+            if k == 0 {
+                line = line.with_role(Role::Optimal);
+            }
             f.series.push(line);
             let tail = s.tail.as_ref().ok_or("infinite horizon")?;
             f.markers.push(Marker {
@@ -349,6 +347,7 @@ pub fn figure3() -> Result<Vec<Figure>, String> {
                 at: (tail.theta_star[0], tail.theta_star[1]),
                 color_of: Some(k),
                 ring: false,
+                role: None,
             });
         }
         out.push(f);
@@ -396,24 +395,25 @@ pub fn solution_panels(
             lag.eta() * lag.k()
         };
         let grid: Vec<f64> = (0..=300).map(|i| t_end * i as f64 / 300.0).collect();
-        let gf = simulate(
-            &problem,
-            &Rule::natural_gradient(&problem, gf_rate),
-            Some(t_end),
-            &grid,
-            1e-9,
-        )
-        .map_err(|e| e.to_string())?;
+        // A singular metric (partial controllability) has no flow to compare with: the
+        // simulator refuses it, and the panel shows the optimal path alone and says why.
+        let flow_path: Option<Vec<(f64, f64)>> = if lag.metric().is_invertible() {
+            let gf = simulate(
+                &problem,
+                &Rule::natural_gradient(&problem, gf_rate),
+                Some(t_end),
+                &grid,
+                1e-9,
+            )
+            .map_err(|e| e.to_string())?;
+            Some(gf.theta.iter().map(|t| (t[0], t[1])).collect())
+        } else {
+            None
+        };
         let opt = path(&sol, t_end);
         let pts: Vec<(f64, f64)> = opt
             .iter()
-            .chain(
-                gf.theta
-                    .iter()
-                    .map(|t| (t[0], t[1]))
-                    .collect::<Vec<_>>()
-                    .iter(),
-            )
+            .chain(flow_path.iter().flatten())
             .copied()
             .collect();
         let (x0, x1, y0, y1) = pts.iter().fold(
@@ -437,12 +437,22 @@ pub fn solution_panels(
         } else {
             "natural-gradient flow"
         };
+        let flow_role = if flow == "gradient flow" {
+            Role::GradientFlow
+        } else {
+            Role::NaturalGradient
+        };
+        let shown = if flow_path.is_some() {
+            format!("optimal path and {flow}")
+        } else {
+            "optimal path (singular metric: no flow to compare)".to_string()
+        };
         let mut f = figure(
             &format!("{id}-landscape"),
             &if lag.loss().is_time_dependent() {
-                format!("{name}: optimal path and {flow} (background: L at t = 0)")
+                format!("{name}: {shown} (background: L at t = 0)")
             } else {
-                format!("{name}: optimal path and {flow}")
+                format!("{name}: {shown}")
             },
             "θ₁",
             "θ₂",
@@ -454,16 +464,19 @@ pub fn solution_panels(
         f.contours = contours;
         // Gradient flow first and the optimal path second, as in Figure 1b: the same colours
         // for the same roles (blue flow, red optimal).
-        f.series.push(series(
-            &format!("{flow} (rate {gf_rate:.3})"),
-            gf.theta.iter().map(|t| (t[0], t[1])).collect(),
-        ));
-        f.series.push(series("optimal", opt));
+        if let Some(points) = flow_path {
+            f.series.push(
+                series(&format!("{flow} (rate {gf_rate:.3})"), points).with_role(flow_role),
+            );
+        }
+        f.series
+            .push(series("optimal", opt).with_role(Role::Optimal));
         f.markers.push(Marker {
             name: "θ0".into(),
             at: (problem.theta0()[0], problem.theta0()[1]),
             color_of: None,
             ring: false,
+            role: Some(Role::Start),
         });
         out.push(f);
     }
@@ -582,11 +595,13 @@ pub fn escape_figure(d: &crate::escape::EscapeDiagram, id: &str) -> Figure {
         name: "crosses to the far minimum".into(),
         points: pts(true),
         dashed: false,
+        role: None,
     });
     f.scatter.push(Series {
         name: "stays in the near minimum".into(),
         points: pts(false),
         dashed: false,
+        role: None,
     });
     let mut curve: Vec<(f64, f64)> = d.switches.iter().map(|s| (s.gamma, s.theta0[0])).collect();
     curve.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -648,7 +663,8 @@ pub fn continual() -> Result<Vec<Figure>, String> {
             .collect();
         traj.series.push(series(&format!("λ = {lambda}"), points));
     }
-    let mut m_line = series("current task's minimum m", vec![(0.0, 1.0), (8.0, 1.0)]);
+    let mut m_line = series("current task's minimum m", vec![(0.0, 1.0), (8.0, 1.0)])
+        .with_role(Role::Minimum);
     m_line.dashed = true;
     traj.series.push(m_line);
     Ok(vec![rho, traj])
@@ -739,6 +755,12 @@ pub fn noisy_quadratic() -> Result<Vec<Figure>, String> {
         // Two pairs coincide to plotting accuracy: SGD and momentum (tuned to the same
         // effective rate lr/(1 − μ)), the oracle and the derived rule. One of each is dashed.
         s.dashed = matches!(l, Learner::Oracle | Learner::Sgd { .. });
+        // The oracle is the optimal rule with the true curvature; SGD is gradient descent.
+        s.role = match l {
+            Learner::Oracle => Some(Role::Optimal),
+            Learner::Sgd { .. } => Some(Role::GradientFlow),
+            _ => None,
+        };
         loss.series.push(s);
     }
     loss.y_range = ((lo - 0.2).floor(), 1.0);
@@ -819,11 +841,11 @@ pub fn task_switches() -> Result<Vec<Figure>, String> {
                 .collect()
         };
     traj.series
-        .push(series("derived rule, θ(t)", column(0, |s| s.theta)));
-    traj.series.push(series(
-        "gradient flow (rate ηk/γ), θ(t)",
-        column(1, |s| s.theta),
-    ));
+        .push(series("derived rule, θ(t)", column(0, |s| s.theta)).with_role(Role::Optimal));
+    traj.series.push(
+        series("gradient flow (rate ηk/γ), θ(t)", column(1, |s| s.theta))
+            .with_role(Role::GradientFlow),
+    );
     let mut minimum = series(
         "current task's minimum μ(t)",
         trace
@@ -832,7 +854,8 @@ pub fn task_switches() -> Result<Vec<Figure>, String> {
             .copied()
             .zip(trace.minimum.iter().copied())
             .collect(),
-    );
+    )
+    .with_role(Role::Minimum);
     minimum.dashed = true;
     traj.series.push(minimum.clone());
     let (lo, hi) = trace
@@ -904,6 +927,7 @@ pub fn task_switches() -> Result<Vec<Figure>, String> {
             .map(|(_, s)| (s.variance, s.variance * setup.h / setup.noise))
             .collect(),
         dashed: false,
+        role: None,
     });
     Ok(vec![traj, belief, plastic])
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Once, OnceLock};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::atomic::TempPath;
 
@@ -82,7 +82,7 @@ impl ImageSize {
 }
 
 /// A colour-mapped scalar field on a grid.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Heatmap {
     /// Grid abscissae.
     pub xs: Vec<f64>,
@@ -94,10 +94,74 @@ pub struct Heatmap {
     pub label: String,
     /// Values of the contour lines drawn over the field (marked on the colour bar).
     pub levels: Vec<f64>,
+    /// The colour scale: a value `v` sits at `((v − min) / (max − min))^exponent` of the
+    /// way up the colour bar (see [`Heatmap::new`]).
+    pub exponent: f64,
+}
+
+impl Heatmap {
+    /// A field sampled on a grid, with `levels` contour levels evenly spaced on its colour
+    /// scale. The scale is a power of the normalised value whose exponent puts the median
+    /// sample at the middle of the colour bar (clamped to `[0.1, 1]`): a narrow valley in a
+    /// steep landscape (Rosenbrock's: half the samples below 4 % of the range) keeps half the
+    /// colours and contours instead of one, and a bowl gets about the square root.
+    pub fn new(xs: Vec<f64>, ys: Vec<f64>, values: Vec<f64>, label: &str, levels: usize) -> Self {
+        let (lo, hi) = finite_range(&values);
+        let exponent = median_exponent(&values, lo, hi);
+        let levels = if lo < hi {
+            (1..=levels)
+                .map(|k| k as f64 / (levels + 1) as f64)
+                .map(|s| lo + (hi - lo) * s.powf(1.0 / exponent))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            xs,
+            ys,
+            values,
+            label: label.into(),
+            levels,
+            exponent,
+        }
+    }
+}
+
+/// The smallest and largest finite values (`(∞, −∞)` when there are none).
+fn finite_range(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        })
+}
+
+/// The exponent `a ∈ [0.1, 1]` with `m^a = 1/2` for the median `m` of the normalised finite
+/// values: the median sample lands mid-scale.
+fn median_exponent(values: &[f64], lo: f64, hi: f64) -> f64 {
+    if !(lo < hi) {
+        return 1.0;
+    }
+    let mut x: Vec<f64> = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|v| (v - lo) / (hi - lo))
+        .collect();
+    let mid = x.len() / 2;
+    let (_, m, _) = x.select_nth_unstable_by(mid, f64::total_cmp);
+    let m = *m;
+    if m <= 0.0 {
+        return 0.1;
+    }
+    if m >= 0.5 {
+        return 1.0;
+    }
+    (0.5f64.ln() / m.ln()).clamp(0.1, 1.0)
 }
 
 /// A polyline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Series {
     /// Legend label.
     pub name: String,
@@ -105,10 +169,51 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Dashed line.
     pub dashed: bool,
+    /// What the curve is; its colour follows (see [`Role`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+impl Series {
+    /// The series in the colour of `role`.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
+    }
+}
+
+/// What a curve or a point is. Each role has one colour in every figure, and curves without a
+/// role (families such as one path per γ) take colours no role uses, so red always reads
+/// "optimal" and blue "gradient flow".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The optimal path, or the rule derived from it: red.
+    Optimal,
+    /// Gradient flow, or gradient descent: blue.
+    GradientFlow,
+    /// Natural-gradient flow: purple.
+    NaturalGradient,
+    /// A minimum of the loss (drawn as a ring): black.
+    Minimum,
+    /// The initial point θ0: black.
+    Start,
+}
+
+impl Role {
+    /// The role's colour.
+    pub fn colour(self) -> RGBColor {
+        match self {
+            Role::Optimal => RGBColor(214, 39, 40),
+            Role::GradientFlow => RGBColor(31, 119, 180),
+            Role::NaturalGradient => RGBColor(148, 103, 189),
+            Role::Minimum | Role::Start => RGBColor(0, 0, 0),
+        }
+    }
 }
 
 /// A labelled point.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Marker {
     /// Legend label.
     pub name: String,
@@ -117,12 +222,15 @@ pub struct Marker {
     /// Colour of the series with this index (default: a colour of its own).
     pub color_of: Option<usize>,
     /// Drawn as a ring around the point, so a dot at the same place stays visible.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ring: bool,
+    /// What the point is; its colour follows, before `color_of`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 /// A shaded band between two curves over the same abscissae (mean ± one standard deviation).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Band {
     /// Abscissae.
     pub xs: Vec<f64>,
@@ -135,7 +243,7 @@ pub struct Band {
 }
 
 /// Everything a panel shows; exported as JSON next to the images.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Figure {
     /// File stem (`fig1b`, ...).
     pub id: String,
@@ -160,17 +268,17 @@ pub struct Figure {
     /// Point clouds (one legend entry each).
     pub scatter: Vec<Series>,
     /// Shaded bands, drawn beneath the curves.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bands: Vec<Band>,
     /// The x axis counts whole units (epochs): ticks only at integers.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub x_integer: bool,
     /// The x values are log₁₀ of the quantity shown: a logarithmic axis, labelled in the
     /// quantity (decades 10⁻³ … 10³, or the values between when it spans under two).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub x_log: bool,
     /// The y values are log₁₀ of the quantity shown (as `x_log`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub y_log: bool,
 }
 
@@ -204,16 +312,55 @@ impl Figure {
     }
 }
 
-/// Tableau 10's first six colours: distinct for the common forms of colour blindness in the
-/// pairs used for overlapping curves here, and distinct from the viridis background.
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
+/// Tableau 10 without the colours [`Role`]s own (red, blue, purple): the colours of curves
+/// and points that have no role, in order. Distinct for the common forms of colour blindness
+/// in the pairs used for overlapping curves here, and distinct from the viridis background.
+const PALETTE: [RGBColor; 7] = [
     RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
     RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+    RGBColor(127, 127, 127),
 ];
+
+/// The colour of every curve, point cloud and marker of a panel, in the order of `fig`'s
+/// lists: a role's colour, else (markers) the colour of the series named by `color_of`, else
+/// the next palette colour.
+struct Colours {
+    series: Vec<RGBColor>,
+    scatter: Vec<RGBColor>,
+    markers: Vec<RGBColor>,
+}
+
+fn colours(fig: &Figure) -> Colours {
+    let mut free = PALETTE.iter().copied().cycle();
+    let series: Vec<RGBColor> = fig
+        .series
+        .iter()
+        .map(|s| s.role.map_or_else(|| free.next().unwrap_or(BLACK), Role::colour))
+        .collect();
+    let scatter = fig
+        .scatter
+        .iter()
+        .map(|s| s.role.map_or_else(|| free.next().unwrap_or(BLACK), Role::colour))
+        .collect();
+    let markers = fig
+        .markers
+        .iter()
+        .map(|m| match (m.role, m.color_of) {
+            (Some(role), _) => role.colour(),
+            (None, Some(k)) if k < series.len() => series[k],
+            _ => free.next().unwrap_or(BLACK),
+        })
+        .collect();
+    Colours {
+        series,
+        scatter,
+        markers,
+    }
+}
 
 fn register_font() {
     static ONCE: Once = Once::new();
@@ -233,12 +380,63 @@ fn background(s: f64) -> RGBColor {
     RGBColor(light(c.0), light(c.1), light(c.2))
 }
 
-/// Where a value sits on the colour scale: a square root of the normalised value, which
-/// spreads the low-loss region where the trajectories live.
-fn scale_position(v: f64, lo: f64, hi: f64) -> f64 {
+/// Where a value sits on the colour scale: a power of the normalised value (the heatmap's
+/// exponent), which spreads the low-loss region where the trajectories live.
+fn scale_position(v: f64, lo: f64, hi: f64, exponent: f64) -> f64 {
     ((v - lo) / (hi - lo).max(f64::MIN_POSITIVE))
         .clamp(0.0, 1.0)
-        .sqrt()
+        .powf(exponent)
+}
+
+/// The labelled values of a colour bar over `[lo, hi]` with the scale's `exponent`, as
+/// (value, position on the bar in `[0, 1]`, label): round values near six evenly spaced
+/// positions, each rounded to a power of ten below its distance to the neighbouring targets,
+/// so a strongly bent scale reads 0, 10, 100, 500, 1200, 2000 instead of crowding linear
+/// ticks at one end. Labels are distinct and increasing, at least 6 % of the bar apart.
+fn colour_bar_ticks(lo: f64, hi: f64, exponent: f64) -> Vec<(f64, f64, String)> {
+    if !(lo.is_finite() && hi.is_finite() && lo < hi && (hi - lo).is_finite()) {
+        return Vec::new();
+    }
+    let position = |v: f64| scale_position(v, lo, hi, exponent);
+    if exponent >= 1.0 - 1e-12 {
+        let (ticks, decimals) = nice_ticks(lo, hi, 6);
+        return ticks
+            .into_iter()
+            .map(|v| (v, position(v), tick_label(v, decimals)))
+            .collect();
+    }
+    let targets: Vec<f64> = (0..=5)
+        .map(|k| lo + (hi - lo) * (k as f64 / 5.0).powf(1.0 / exponent))
+        .collect();
+    let mut out: Vec<(f64, f64, String)> = Vec::new();
+    for (k, &t) in targets.iter().enumerate() {
+        let gap = [k.checked_sub(1).map(|j| t - targets[j]), targets.get(k + 1).map(|u| u - t)]
+            .into_iter()
+            .flatten()
+            .fold(f64::INFINITY, f64::min);
+        if !(gap > 0.0 && gap.is_finite()) {
+            continue;
+        }
+        let power = gap.log10().floor() as i32;
+        let unit = 10f64.powi(power);
+        let mut v = (t / unit).round() * unit;
+        if v < lo {
+            v += unit;
+        }
+        if v > hi {
+            v -= unit;
+        }
+        let pos = position(v);
+        if !(lo..=hi).contains(&v) || out.last().is_some_and(|last| pos < last.1 + 0.06) {
+            continue;
+        }
+        let label = tick_label(v, (-power).max(0) as usize);
+        if out.last().is_some_and(|last| last.2 == label) {
+            continue;
+        }
+        out.push((v, pos, label));
+    }
+    out
 }
 
 /// About `target` round tick values in `[lo, hi]` (steps of 1, 2, 2.5 or 5 times a power of
@@ -445,6 +643,78 @@ fn panel_ticks(fig: &Figure) -> [Vec<(f64, String)>; 2] {
     ]
 }
 
+/// What is wrong with the labels a panel draws on its two axes and its colour bar, one line
+/// per defect (empty when they are fit to print): every label reads back as a number (decades
+/// written 10⁻³ included), the values increase, no label is "-0" or rounding residue (a value
+/// within a billionth of the axis span of zero but not zero), and no two labels are the same.
+pub fn tick_defects(fig: &Figure) -> Vec<String> {
+    let [x, y] = panel_ticks(fig);
+    let mut scales = vec![
+        ("x axis", fig.x_range, x),
+        ("y axis", fig.y_range, y),
+    ];
+    if let Some(map) = &fig.heatmap {
+        let (lo, hi) = finite_range(&map.values);
+        let bar = colour_bar_ticks(lo, hi, map.exponent)
+            .into_iter()
+            .map(|(v, _, l)| (v, l))
+            .collect();
+        scales.push(("colour bar", (lo, hi), bar));
+    }
+    scales
+        .into_iter()
+        .flat_map(|(name, (lo, hi), ticks)| {
+            let labels: Vec<String> = ticks.into_iter().map(|t| t.1).collect();
+            label_defects(&format!("{}: {name}", fig.id), (hi - lo).abs(), &labels)
+        })
+        .collect()
+}
+
+/// The defects of one scale's labels (see [`tick_defects`]); `span` is the scale's width.
+fn label_defects(at: &str, span: f64, labels: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let at = |what: &str| format!("{at} {labels:?}: {what}");
+    if labels.len() < 2 {
+        return vec![at("fewer than two labels")];
+    }
+    let mut read = Vec::new();
+    for label in labels {
+        match read_label(label) {
+            Some(v) => read.push(v),
+            None => out.push(at(&format!("{label:?} does not read as a number"))),
+        }
+        if label.starts_with('-') && read_label(label) == Some(0.0) {
+            out.push(at(&format!("{label:?} is a negative zero")));
+        }
+    }
+    if let Some(v) = read.iter().find(|v| **v != 0.0 && v.abs() < 1e-9 * span) {
+        out.push(at(&format!("{v:e} is rounding residue of 0")));
+    }
+    if read.len() == labels.len() && !read.windows(2).all(|w| w[0] < w[1]) {
+        out.push(at("the values do not increase (or repeat)"));
+    }
+    out
+}
+
+/// A tick label's value: a plain or scientific number, or a decade written `10⁻³`.
+fn read_label(label: &str) -> Option<f64> {
+    if let Ok(v) = label.parse::<f64>() {
+        return Some(v);
+    }
+    let exp = label.strip_prefix("10")?;
+    let plain: String = exp
+        .chars()
+        .map(|c| match c {
+            '⁻' => Some('-'),
+            c => "⁰¹²³⁴⁵⁶⁷⁸⁹"
+                .chars()
+                .position(|s| s == c)
+                .and_then(|d| char::from_digit(d as u32, 10)),
+        })
+        .collect::<Option<String>>()?;
+    Some(10f64.powi(plain.parse().ok()?))
+}
+
 /// How many labelled ticks plotters is asked for on an axis over `[lo, hi]`: the decades of a
 /// log axis spanning two or more, else `default`.
 fn label_count(log: bool, lo: f64, hi: f64, default: usize) -> usize {
@@ -541,9 +811,9 @@ enum Sample {
 const RING: i32 = 10;
 
 fn legend_entries(fig: &Figure) -> Vec<(Sample, &str)> {
+    let colours = colours(fig);
     let mut out = Vec::new();
-    for (k, s) in fig.series.iter().enumerate() {
-        let color = PALETTE[k % PALETTE.len()];
+    for (s, &color) in fig.series.iter().zip(&colours.series) {
         out.push((
             Sample::Line {
                 color,
@@ -552,19 +822,16 @@ fn legend_entries(fig: &Figure) -> Vec<(Sample, &str)> {
             s.name.as_str(),
         ));
     }
-    for (k, s) in fig.scatter.iter().enumerate() {
-        let color = PALETTE[(k + 3) % PALETTE.len()];
+    for (s, &color) in fig.scatter.iter().zip(&colours.scatter) {
         out.push((Sample::Dot { color, radius: 4 }, s.name.as_str()));
     }
-    let mut seen: Vec<(&str, usize, bool)> = Vec::new();
-    for (k, m) in fig.markers.iter().enumerate() {
-        let index = m.color_of.unwrap_or(k + fig.series.len()) % PALETTE.len();
+    let mut seen: Vec<(&str, RGBColor, bool)> = Vec::new();
+    for (m, &color) in fig.markers.iter().zip(&colours.markers) {
         // Several markers of one kind (same name, colour and shape) share one entry.
-        if seen.contains(&(m.name.as_str(), index, m.ring)) {
+        if seen.contains(&(m.name.as_str(), color, m.ring)) {
             continue;
         }
-        seen.push((m.name.as_str(), index, m.ring));
-        let color = PALETTE[index];
+        seen.push((m.name.as_str(), color, m.ring));
         let sample = if m.ring {
             Sample::Ring { color }
         } else {
@@ -672,12 +939,7 @@ fn colour_bar<DB: DrawingBackend>(
     map: &Heatmap,
     rows: std::ops::Range<i32>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let (lo, hi) = map
-        .values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
+    let (lo, hi) = finite_range(&map.values);
     if !(lo.is_finite() && hi.is_finite()) {
         return Ok(());
     }
@@ -685,12 +947,12 @@ fn colour_bar<DB: DrawingBackend>(
     let (top, bottom) = (rows.start - offset, rows.end - offset);
     let (x0, x1) = (px(14), px(32));
     let height = (bottom - top).max(1);
-    let y_of = |v: f64| {
-        bottom - (((v - lo) / (hi - lo).max(f64::MIN_POSITIVE)) * height as f64).round() as i32
-    };
+    // The bar is drawn in colour-scale position: evenly spaced colours, values placed where
+    // their colour is.
+    let y_at = |s: f64| bottom - (s * height as f64).round() as i32;
+    let y_of = |v: f64| y_at(scale_position(v, lo, hi, map.exponent));
     for k in 0..height {
-        let v = lo + (hi - lo) * (k as f64 + 0.5) / height as f64;
-        let c = background(scale_position(v, lo, hi));
+        let c = background((k as f64 + 0.5) / height as f64);
         area.draw(&Rectangle::new(
             [(x0, bottom - k - 1), (x1, bottom - k)],
             c.filled(),
@@ -707,17 +969,15 @@ fn colour_bar<DB: DrawingBackend>(
         [(x0, top), (x1, bottom)],
         BLACK.stroke_width(px(1) as u32),
     ))?;
-    let (ticks, decimals) = nice_ticks(lo, hi, 6);
     let font = ("sans-serif", pt(14.0)).into_font();
     let label = font.color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
     let mut widest = 0;
-    for v in ticks {
-        let y = y_of(v);
+    for (_, s, text) in colour_bar_ticks(lo, hi, map.exponent) {
+        let y = y_at(s);
         area.draw(&PathElement::new(
             vec![(x1, y), (x1 + px(4), y)],
             BLACK.stroke_width(px(1) as u32),
         ))?;
-        let text = tick_label(v, decimals);
         widest = widest.max(
             area.estimate_text_size(&text, &font.clone().into())
                 .map(|s| s.0)
@@ -824,12 +1084,7 @@ where
         .draw()
         .map_err(e)?;
     if let Some(map) = &fig.heatmap {
-        let (lo, hi) = map
-            .values
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            });
+        let (lo, hi) = finite_range(&map.values);
         let (nx, ny) = (map.xs.len(), map.ys.len());
         let cells = (0..ny.saturating_sub(1)).flat_map(|j| {
             (0..nx.saturating_sub(1)).map(move |i| {
@@ -844,7 +1099,7 @@ where
                 let y1 = (map.ys[j + 1] + 0.5 * (map.ys[j + 1] - map.ys[j])).min(map.ys[ny - 1]);
                 Rectangle::new(
                     [(map.xs[i], map.ys[j]), (x1, y1)],
-                    background(scale_position(v, lo, hi)).filled(),
+                    background(scale_position(v, lo, hi, map.exponent)).filled(),
                 )
             })
         });
@@ -858,8 +1113,9 @@ where
             }))
             .map_err(e)?;
     }
+    let colours = colours(fig);
     for b in &fig.bands {
-        let color = PALETTE[b.color_of % PALETTE.len()];
+        let color = colours.series.get(b.color_of).copied().unwrap_or(BLACK);
         let outline: Vec<(f64, f64)> =
             b.xs.iter()
                 .zip(&b.upper)
@@ -873,8 +1129,8 @@ where
             )))
             .map_err(e)?;
     }
-    for (k, s) in fig.series.iter().enumerate() {
-        let style = PALETTE[k % PALETTE.len()].stroke_width(px(3) as u32);
+    for (s, colour) in fig.series.iter().zip(&colours.series) {
+        let style = colour.stroke_width(px(3) as u32);
         if s.dashed {
             chart
                 .draw_series(DashedLineSeries::new(
@@ -890,8 +1146,7 @@ where
                 .map_err(e)?;
         }
     }
-    for (k, sc) in fig.scatter.iter().enumerate() {
-        let color = PALETTE[(k + 3) % PALETTE.len()];
+    for (sc, &color) in fig.scatter.iter().zip(&colours.scatter) {
         chart
             .draw_series(
                 sc.points
@@ -900,8 +1155,7 @@ where
             )
             .map_err(e)?;
     }
-    for (k, m) in fig.markers.iter().enumerate() {
-        let color = PALETTE[m.color_of.unwrap_or(k + fig.series.len()) % PALETTE.len()];
+    for (m, &color) in fig.markers.iter().zip(&colours.markers) {
         let shapes = if m.ring {
             vec![Circle::new(
                 m.at,
@@ -1069,6 +1323,95 @@ pub fn render_to(fig: &Figure, path: &Path, size: &ImageSize) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_defects_catch_each_kind() {
+        let check = |labels: &[&str]| {
+            let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+            label_defects("t", 1.0, &labels)
+        };
+        assert!(check(&["0", "0.5", "1"]).is_empty());
+        assert!(check(&["10⁻³", "0.01", "0.1"]).is_empty());
+        assert_eq!(check(&["-0", "0.5"]).len(), 1);
+        assert_eq!(check(&["0.4", "0.4", "0.5"]).len(), 1);
+        assert_eq!(check(&["-5.6e-17", "1"]).len(), 1);
+        assert_eq!(check(&["1", "0.5"]).len(), 1);
+        assert_eq!(check(&["x", "1"]).len(), 1);
+        assert_eq!(check(&["1"]).len(), 1);
+    }
+
+    #[test]
+    fn colour_bar_ticks_are_distinct_increasing_and_placed_on_the_scale() {
+        for (lo, hi) in [(0.0, 1.0), (-0.52, 4.1), (0.0, 2500.0), (1e-3, 7e5), (-3.0, -2.9)] {
+            for exponent in [1.0, 0.6, 0.3, 0.1] {
+                let ticks = colour_bar_ticks(lo, hi, exponent);
+                assert!(ticks.len() >= 2, "{lo} {hi} {exponent}: {ticks:?}");
+                for w in ticks.windows(2) {
+                    assert!(w[0].0 < w[1].0 && w[1].1 >= w[0].1 + 0.06, "{ticks:?}");
+                    assert_ne!(w[0].2, w[1].2, "{ticks:?}");
+                }
+                for (v, s, _) in &ticks {
+                    assert!((lo..=hi).contains(v), "{ticks:?}");
+                    assert_eq!(*s, scale_position(*v, lo, hi, exponent));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_median_sample_sits_mid_scale() {
+        // A bowl: L = r² on a square; a valley: most samples far below the range's middle.
+        let bowl: Vec<f64> = (0..=40)
+            .flat_map(|j| (0..=40).map(move |i| (i as f64 / 20.0 - 1.0, j as f64 / 20.0 - 1.0)))
+            .map(|(x, y)| x * x + y * y)
+            .collect();
+        let a = median_exponent(&bowl, 0.0, 2.0);
+        assert!((0.4..0.7).contains(&a), "{a}");
+        let mut sorted = bowl.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        assert!((scale_position(median, 0.0, 2.0, a) - 0.5).abs() < 1e-12);
+        let valley: Vec<f64> = (0..1000).map(|k| if k < 600 { 0.01 } else { 1000.0 }).collect();
+        assert_eq!(median_exponent(&valley, 0.0, 1000.0), 0.1);
+        assert_eq!(median_exponent(&[1.0, 1.0], 1.0, 1.0), 1.0);
+    }
+
+    #[test]
+    fn roles_keep_their_colours_and_others_never_take_them() {
+        let mut fig = Figure::new("f", "", "", "", (0.0, 1.0), (0.0, 1.0));
+        let line = |name: &str| Series {
+            name: name.into(),
+            points: vec![(0.0, 0.0), (1.0, 1.0)],
+            dashed: false,
+            role: None,
+        };
+        for k in 0..9 {
+            fig.series.push(line(&format!("family {k}")));
+        }
+        fig.series.push(line("optimal").with_role(Role::Optimal));
+        fig.series.push(line("flow").with_role(Role::GradientFlow));
+        fig.markers.push(Marker {
+            name: "end".into(),
+            at: (0.0, 0.0),
+            color_of: Some(9),
+            ring: false,
+            role: None,
+        });
+        fig.markers.push(Marker {
+            name: "minimum".into(),
+            at: (0.0, 0.0),
+            color_of: Some(0),
+            ring: true,
+            role: Some(Role::Minimum),
+        });
+        let c = colours(&fig);
+        let reserved = [Role::Optimal, Role::GradientFlow, Role::NaturalGradient, Role::Minimum]
+            .map(Role::colour);
+        assert!(c.series[..9].iter().all(|x| !reserved.contains(x)));
+        assert_eq!(c.series[9], Role::Optimal.colour());
+        assert_eq!(c.series[10], Role::GradientFlow.colour());
+        assert_eq!(c.markers, [Role::Optimal.colour(), Role::Minimum.colour()]);
+    }
 
     #[test]
     fn ticks_are_round_and_inside() {

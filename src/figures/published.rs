@@ -12,7 +12,7 @@ use lossnav_solvers::simulate::{simulate, Rule};
 use lossnav_solvers::{Bvp, Solution};
 
 use super::panels::{landscape, padded_range, series};
-use super::plot::{Figure, Marker};
+use super::plot::{Figure, Marker, Role};
 use crate::rules::diagonal;
 
 /// Tolerance of the solves behind the published panels (their global error on these
@@ -117,25 +117,32 @@ pub fn published_figure1() -> Result<Vec<Figure>, String> {
     );
     b.heatmap = Some(heat);
     b.contours = contours;
-    b.series.push(series(
-        "gradient flow (t ≤ 8)",
-        gf.theta.iter().map(|t| (t[0], t[1])).collect(),
-    ));
-    b.series.push(series(
-        "optimal (T = 4, γ = 0.1)",
-        times
-            .iter()
-            .map(|&t| {
-                let th = opt.eval(t).0;
-                (th[0], th[1])
-            })
-            .collect(),
-    ));
+    b.series.push(
+        series(
+            "gradient flow (t ≤ 8)",
+            gf.theta.iter().map(|t| (t[0], t[1])).collect(),
+        )
+        .with_role(Role::GradientFlow),
+    );
+    b.series.push(
+        series(
+            "optimal (T = 4, γ = 0.1)",
+            times
+                .iter()
+                .map(|&t| {
+                    let th = opt.eval(t).0;
+                    (th[0], th[1])
+                })
+                .collect(),
+        )
+        .with_role(Role::Optimal),
+    );
     b.markers.push(Marker {
         name: "θ0".into(),
         at: (spec.theta0[0], spec.theta0[1]),
         color_of: None,
         ring: false,
+        role: Some(Role::Start),
     });
     let mut c = Figure::new(
         "pub-fig1c",
@@ -232,8 +239,9 @@ pub fn published_figure2() -> Result<Vec<Figure>, String> {
     c.markers.push(Marker {
         name: "minimum μ".into(),
         at: (0.0, 0.0),
-        color_of: Some(1),
+        color_of: None,
         ring: true,
+        role: Some(Role::Minimum),
     });
     let mut d = Figure::new(
         "pub-fig2d",
@@ -268,6 +276,7 @@ pub fn published_figure2() -> Result<Vec<Figure>, String> {
                 at: (h, rate(&spec)? / rate(&spec1)?),
                 color_of: Some(k),
                 ring: false,
+                role: None,
             });
         }
     }
@@ -318,7 +327,8 @@ pub fn published_figure3() -> Result<Vec<Figure>, String> {
         let (heat, contours) = landscape(p.lagrangian().loss(), xr, yr, 10);
         f.heatmap = Some(heat);
         f.contours = contours;
-        f.series.push(series(
+        f.series.push(
+            series(
             "optimal path",
             sample_times(t_end, n)
                 .iter()
@@ -327,12 +337,15 @@ pub fn published_figure3() -> Result<Vec<Figure>, String> {
                     (th[0], th[1])
                 })
                 .collect(),
-        ));
+            )
+            .with_role(Role::Optimal),
+        );
         f.markers.push(Marker {
             name: "loss minimum μ".into(),
             at: (mu[0], mu[1]),
-            color_of: Some(1),
+            color_of: None,
             ring: true,
+            role: Some(Role::Minimum),
         });
         let end = &sol.tail.as_ref().ok_or("infinite horizon")?.theta_star;
         f.markers.push(Marker {
@@ -340,6 +353,7 @@ pub fn published_figure3() -> Result<Vec<Figure>, String> {
             at: (end[0], end[1]),
             color_of: Some(0),
             ring: false,
+            role: None,
         });
         if id == "pub-fig3c" {
             // The notebook's mu_new = ratio·μ, ratio = ηkh/((ηkh + q²)² + (qγ)²) at γ = 0.
@@ -347,8 +361,9 @@ pub fn published_figure3() -> Result<Vec<Figure>, String> {
             f.markers.push(Marker {
                 name: "end point as published (erratum)".into(),
                 at: (ratio * mu[0], ratio * mu[1]),
-                color_of: Some(4),
+                color_of: None,
                 ring: false,
+                role: None,
             });
         }
         out.push(f);

@@ -1,7 +1,7 @@
 //! Figure 2e,f: training loss and test accuracy over epochs, mean ± one standard deviation over
 //! seeds, one curve per optimiser.
 
-use super::plot::{Band, Figure, Series};
+use super::plot::{Band, Figure, Role, Series};
 use crate::train::run::EpochRecord;
 
 /// Mean and sample standard deviation (0 for one value).
@@ -57,6 +57,17 @@ pub fn epoch_statistics(records: &[EpochRecord]) -> Vec<(&'static str, Vec<Epoch
         .collect()
 }
 
+/// The colour role of an optimiser's curves: SGD is gradient descent (blue) and the paper's
+/// ballistic rule (Figure 2e,f) red, as in its figure; the others take palette colours (one
+/// red curve per panel, so `derived` is not red too).
+fn role(optimizer: &str) -> Option<Role> {
+    match optimizer {
+        "sgd" => Some(Role::GradientFlow),
+        "ballistic" => Some(Role::Optimal),
+        _ => None,
+    }
+}
+
 /// The two panels: training loss (log scale) and test accuracy (%) over epochs.
 pub fn training_panels(records: &[EpochRecord], setting: &str) -> [Figure; 2] {
     let stats = epoch_statistics(records);
@@ -102,6 +113,7 @@ pub fn training_panels(records: &[EpochRecord], setting: &str) -> [Figure; 2] {
             name: name.to_string(),
             points: rows.iter().map(|r| (r.0 as f64, log(r.1 .0))).collect(),
             dashed: false,
+            role: role(name),
         });
         loss.bands.push(Band {
             xs: xs.clone(),
@@ -116,6 +128,7 @@ pub fn training_panels(records: &[EpochRecord], setting: &str) -> [Figure; 2] {
             name: name.to_string(),
             points: rows.iter().map(|r| (r.0 as f64, r.2 .0)).collect(),
             dashed: false,
+            role: role(name),
         });
         acc.bands.push(Band {
             xs,
