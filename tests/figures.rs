@@ -350,7 +350,11 @@ fn plot_fit_and_published_panels_have_clean_ticks() {
     // Half the box lies below 1.5 % of the loss range; evenly spaced levels in the loss
     // (or its square, the earlier scale) put one or none of 12 contours there.
     let in_valley = map.levels.iter().filter(|&&l| l < 0.015 * hi).count();
-    assert!(in_valley >= 4, "{in_valley} of {} levels in the valley", map.levels.len());
+    assert!(
+        in_valley >= 4,
+        "{in_valley} of {} levels in the valley",
+        map.levels.len()
+    );
     panels.extend(valley_panels);
     panels.extend(lossnav::figures::published().unwrap());
     // A fit with two free parameters: the trajectory and the misfit landscape.

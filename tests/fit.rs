@@ -241,6 +241,20 @@ fn gradient_flow_identifies_only_the_ratio() {
         assert_eq!(p["identified_alone"], false);
         assert!(p["standard_error"].is_null());
     }
+    // docs/theory.md quotes both: the limit's c to 1e-12, the finite fit's bias in k/γ.
+    let finite = fitted(&report.doc, "k") / fitted(&report.doc, "gamma");
+    let bias = (finite / c - 1.0).abs();
+    let theory = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/theory.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!((ratio / c - 1.0).abs() < 1e-11, "c = {ratio}");
+    let quote = format!("against a bias of {bias:.0e} for the finite fit");
+    assert!(
+        theory.contains(&quote),
+        "docs/theory.md should say {quote:?}"
+    );
     // Optimal data at finite γ are not read as the limit.
     let truth = spec_of(
         r#"{"loss": {"quadratic": {"curvatures": [1.0, 4.0], "minimum": [0.0, 0.0]}},

@@ -87,5 +87,49 @@ fn every_command_of_the_guide_succeeds() {
     }
     assert_eq!(skips, skipped.len(), "each skipped command is in the guide");
     assert_eq!(ran, commands.len() - skips);
+    #[cfg(feature = "train")]
+    guide_quotes_the_digits_table(&dir.join("runs_digits"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The guide's digits table and weight count are what its `train` command wrote to `dir`.
+#[cfg(feature = "train")]
+fn guide_quotes_the_digits_table(dir: &std::path::Path) {
+    let guide: String =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide.md"))
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("train-summary.json")).unwrap())
+            .unwrap();
+    let weights = summary["parameters"].as_u64().unwrap();
+    let quote = format!("{} {:03} weights", weights / 1000, weights % 1000);
+    assert!(guide.contains(&quote), "the guide should say {quote:?}");
+    let names = [
+        ("sgd", "SGD"),
+        ("momentum", "SGD + momentum 0.9"),
+        ("adam", "AdamW"),
+        ("ballistic", "Ballistic"),
+        ("derived", "derived"),
+    ];
+    for (key, name) in names {
+        let row = summary["final"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["optimizer"] == key)
+            .unwrap();
+        let acc = &row["test_accuracy"];
+        let loss = row["train_loss"]["mean"].as_f64().unwrap();
+        // Two significant digits, as the table prints the loss.
+        let decimals = (1 - loss.log10().floor() as i32).max(0) as usize;
+        let quote = format!(
+            "| {name} | {:.1} ± {:.1} % | {loss:.decimals$} |",
+            100.0 * acc["mean"].as_f64().unwrap(),
+            100.0 * acc["sd"].as_f64().unwrap(),
+        );
+        assert!(guide.contains(&quote), "the guide should say {quote:?}");
+    }
 }

@@ -14,9 +14,8 @@ use std::path::Path;
 
 pub use contour::contour;
 pub use plot::{
-    axis_tick_labels, render, render_grid, render_grid_to, render_to, tick_defects, tick_labels, Band,
-    Figure,
-    Heatmap, ImageSize, Marker, Role, Series,
+    axis_tick_labels, render, render_grid, render_grid_to, render_to, tick_defects, tick_labels,
+    Band, Figure, Heatmap, ImageSize, Marker, Role, Series,
 };
 pub use published::{
     published, published_figure1, published_figure2, published_figure3, sample_times,

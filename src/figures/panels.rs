@@ -149,9 +149,8 @@ pub fn figure1() -> Result<Vec<Figure>, String> {
         )
         .with_role(Role::GradientFlow),
     );
-    b.series.push(
-        series("optimal (T = 4, γ = 0.1)", path(&opt, t_end)).with_role(Role::Optimal),
-    );
+    b.series
+        .push(series("optimal (T = 4, γ = 0.1)", path(&opt, t_end)).with_role(Role::Optimal));
     b.markers.push(Marker {
         name: "θ0".into(),
         at: (spec.theta0[0], spec.theta0[1]),
@@ -465,9 +464,8 @@ pub fn solution_panels(
         // Gradient flow first and the optimal path second, as in Figure 1b: the same colours
         // for the same roles (blue flow, red optimal).
         if let Some(points) = flow_path {
-            f.series.push(
-                series(&format!("{flow} (rate {gf_rate:.3})"), points).with_role(flow_role),
-            );
+            f.series
+                .push(series(&format!("{flow} (rate {gf_rate:.3})"), points).with_role(flow_role));
         }
         f.series
             .push(series("optimal", opt).with_role(Role::Optimal));
@@ -663,8 +661,8 @@ pub fn continual() -> Result<Vec<Figure>, String> {
             .collect();
         traj.series.push(series(&format!("λ = {lambda}"), points));
     }
-    let mut m_line = series("current task's minimum m", vec![(0.0, 1.0), (8.0, 1.0)])
-        .with_role(Role::Minimum);
+    let mut m_line =
+        series("current task's minimum m", vec![(0.0, 1.0), (8.0, 1.0)]).with_role(Role::Minimum);
     m_line.dashed = true;
     traj.series.push(m_line);
     Ok(vec![rho, traj])

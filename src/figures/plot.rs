@@ -339,12 +339,18 @@ fn colours(fig: &Figure) -> Colours {
     let series: Vec<RGBColor> = fig
         .series
         .iter()
-        .map(|s| s.role.map_or_else(|| free.next().unwrap_or(BLACK), Role::colour))
+        .map(|s| {
+            s.role
+                .map_or_else(|| free.next().unwrap_or(BLACK), Role::colour)
+        })
         .collect();
     let scatter = fig
         .scatter
         .iter()
-        .map(|s| s.role.map_or_else(|| free.next().unwrap_or(BLACK), Role::colour))
+        .map(|s| {
+            s.role
+                .map_or_else(|| free.next().unwrap_or(BLACK), Role::colour)
+        })
         .collect();
     let markers = fig
         .markers
@@ -410,10 +416,13 @@ fn colour_bar_ticks(lo: f64, hi: f64, exponent: f64) -> Vec<(f64, f64, String)> 
         .collect();
     let mut out: Vec<(f64, f64, String)> = Vec::new();
     for (k, &t) in targets.iter().enumerate() {
-        let gap = [k.checked_sub(1).map(|j| t - targets[j]), targets.get(k + 1).map(|u| u - t)]
-            .into_iter()
-            .flatten()
-            .fold(f64::INFINITY, f64::min);
+        let gap = [
+            k.checked_sub(1).map(|j| t - targets[j]),
+            targets.get(k + 1).map(|u| u - t),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(f64::INFINITY, f64::min);
         if !(gap > 0.0 && gap.is_finite()) {
             continue;
         }
@@ -649,10 +658,7 @@ fn panel_ticks(fig: &Figure) -> [Vec<(f64, String)>; 2] {
 /// within a billionth of the axis span of zero but not zero), and no two labels are the same.
 pub fn tick_defects(fig: &Figure) -> Vec<String> {
     let [x, y] = panel_ticks(fig);
-    let mut scales = vec![
-        ("x axis", fig.x_range, x),
-        ("y axis", fig.y_range, y),
-    ];
+    let mut scales = vec![("x axis", fig.x_range, x), ("y axis", fig.y_range, y)];
     if let Some(map) = &fig.heatmap {
         let (lo, hi) = finite_range(&map.values);
         let bar = colour_bar_ticks(lo, hi, map.exponent)
@@ -1342,7 +1348,13 @@ mod tests {
 
     #[test]
     fn colour_bar_ticks_are_distinct_increasing_and_placed_on_the_scale() {
-        for (lo, hi) in [(0.0, 1.0), (-0.52, 4.1), (0.0, 2500.0), (1e-3, 7e5), (-3.0, -2.9)] {
+        for (lo, hi) in [
+            (0.0, 1.0),
+            (-0.52, 4.1),
+            (0.0, 2500.0),
+            (1e-3, 7e5),
+            (-3.0, -2.9),
+        ] {
             for exponent in [1.0, 0.6, 0.3, 0.1] {
                 let ticks = colour_bar_ticks(lo, hi, exponent);
                 assert!(ticks.len() >= 2, "{lo} {hi} {exponent}: {ticks:?}");
@@ -1371,7 +1383,9 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         let median = sorted[sorted.len() / 2];
         assert!((scale_position(median, 0.0, 2.0, a) - 0.5).abs() < 1e-12);
-        let valley: Vec<f64> = (0..1000).map(|k| if k < 600 { 0.01 } else { 1000.0 }).collect();
+        let valley: Vec<f64> = (0..1000)
+            .map(|k| if k < 600 { 0.01 } else { 1000.0 })
+            .collect();
         assert_eq!(median_exponent(&valley, 0.0, 1000.0), 0.1);
         assert_eq!(median_exponent(&[1.0, 1.0], 1.0, 1.0), 1.0);
     }
@@ -1405,8 +1419,13 @@ mod tests {
             role: Some(Role::Minimum),
         });
         let c = colours(&fig);
-        let reserved = [Role::Optimal, Role::GradientFlow, Role::NaturalGradient, Role::Minimum]
-            .map(Role::colour);
+        let reserved = [
+            Role::Optimal,
+            Role::GradientFlow,
+            Role::NaturalGradient,
+            Role::Minimum,
+        ]
+        .map(Role::colour);
         assert!(c.series[..9].iter().all(|x| !reserved.contains(x)));
         assert_eq!(c.series[9], Role::Optimal.colour());
         assert_eq!(c.series[10], Role::GradientFlow.colour());

@@ -329,14 +329,14 @@ pub fn published_figure3() -> Result<Vec<Figure>, String> {
         f.contours = contours;
         f.series.push(
             series(
-            "optimal path",
-            sample_times(t_end, n)
-                .iter()
-                .map(|&t| {
-                    let th = sol.eval(t).0;
-                    (th[0], th[1])
-                })
-                .collect(),
+                "optimal path",
+                sample_times(t_end, n)
+                    .iter()
+                    .map(|&t| {
+                        let th = sol.eval(t).0;
+                        (th[0], th[1])
+                    })
+                    .collect(),
             )
             .with_role(Role::Optimal),
         );
