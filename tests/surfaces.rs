@@ -267,6 +267,27 @@ fn a_spec_is_read_from_standard_input_and_at_takes_ranges() {
     assert_clean_failure(&out, &["standard input", "empty"]);
     let out = run(&["solve", "-"], b"{\"loss\": ");
     assert_clean_failure(&out, &["standard input"]);
+    // `fit -` reads the observations from standard input: the CSV `solve -o F.csv` writes
+    // gives the same fit as the file; the spec and the observations cannot both be `-`.
+    let dir = temp_dir("fit-stdin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("obs.csv");
+    let out = lossnav(&["solve", FIG1, "--local", "-o", csv.to_str().unwrap()]);
+    assert!(out.status.success());
+    let fit_args = ["--spec", FIG1, "--free", "gamma", "--starts", "1"];
+    let piped = run(
+        &[&["fit", "-"][..], &fit_args[..]].concat(),
+        &std::fs::read(&csv).unwrap(),
+    );
+    assert!(piped.status.success(), "{piped:?}");
+    let from_file = lossnav(&[&["fit", csv.to_str().unwrap()][..], &fit_args[..]].concat());
+    assert_eq!(piped.stdout, from_file.stdout);
+    // Refused before reading: nothing is written to its input.
+    let out = run(&["fit", "-", "--spec", "-", "--free", "gamma"], b"");
+    assert_clean_failure(&out, &["both", "standard input"]);
+    let out = run(&[&["fit", "-"][..], &fit_args[..]].concat(), b"");
+    assert_clean_failure(&out, &["observations", "standard input", "empty"]);
+    std::fs::remove_dir_all(&dir).unwrap();
     // A malformed range is a usage error (clap's, with its hint line).
     let out = lossnav(&["solve", FIG1, "--at", "0:4"]);
     assert_eq!(out.status.code(), Some(2));

@@ -26,6 +26,11 @@ pub(super) fn run(args: FitArgs) -> Result<ExitCode, CliError> {
     if let Some(o) = args.output {
         check_writable(o)?;
     }
+    if args.observations.is_some_and(super::input::is_stdin) && super::input::is_stdin(args.spec) {
+        return Err(CliError::Usage(
+            "fit: the spec and the observations cannot both come from standard input".into(),
+        ));
+    }
     let path = super::input::label(args.spec);
     let mut spec = super::input::read_spec(args.spec)?;
     let free: Vec<Free> = args
@@ -36,6 +41,10 @@ pub(super) fn run(args: FitArgs) -> Result<ExitCode, CliError> {
     let obs = match (args.rule, args.observations) {
         (Some((super::FitRule::HeavyBall, lr, beta, steps, skip)), _) => {
             heavy_ball_observations(&path, &mut spec, lr, beta, steps, skip)?
+        }
+        (None, Some(o)) if super::input::is_stdin(o) => {
+            let text = super::input::stdin_text(Observations::MAX_FILE_BYTES, "observations")?;
+            Observations::from_text("standard input", text, false)?
         }
         (None, Some(o)) => Observations::read(o)?,
         (None, None) => {

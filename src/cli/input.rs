@@ -17,7 +17,8 @@ pub fn label(path: &Path) -> String {
     }
 }
 
-fn is_stdin(path: &Path) -> bool {
+/// Whether a path argument means standard input (`-`).
+pub fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
@@ -31,33 +32,36 @@ pub fn read_spec(path: &Path) -> Result<Spec, CliError> {
     if !is_stdin(path) {
         return Spec::from_file(path).map_err(error);
     }
+    let text = stdin_text(Spec::MAX_FILE_BYTES, "spec")?;
+    Spec::from_json(text).map_err(error)
+}
+
+/// Standard input as text, read once (later calls get the same text) through `limit` bytes: a
+/// producer that never stops gives an error, as a file that large would. `what` names it in
+/// errors ("spec", "observations").
+pub fn stdin_text(limit: u64, what: &str) -> Result<&'static str, CliError> {
     static STDIN: OnceLock<Result<String, String>> = OnceLock::new();
     let text = STDIN.get_or_init(|| {
         use std::io::Read;
         let mut text = String::new();
-        // Through the same limit as a file: a producer that never stops must give an error.
         std::io::stdin()
             .lock()
-            .take(Spec::MAX_FILE_BYTES + 1)
+            .take(limit + 1)
             .read_to_string(&mut text)
             .map_err(|e| e.to_string())?;
-        if text.len() as u64 > Spec::MAX_FILE_BYTES {
-            return Err(format!(
-                "larger than {} MiB; a spec is a small text",
-                Spec::MAX_FILE_BYTES >> 20
-            ));
+        if text.len() as u64 > limit {
+            return Err(format!("larger than {} MiB", limit >> 20));
         }
         Ok(text)
     });
     match text {
-        Ok(text) if text.trim().is_empty() => Err(CliError::Usage(
-            "the spec `-` is read from standard input, which was empty (pipe a spec in: \
-             `cat spec.json | lossnav solve -`)"
-                .into(),
-        )),
-        Ok(text) => Spec::from_json(text).map_err(error),
+        Ok(text) if text.trim().is_empty() => Err(CliError::Usage(format!(
+            "the {what} `-` is read from standard input, which was empty (pipe it in: \
+             `cat FILE | lossnav …`)"
+        ))),
+        Ok(text) => Ok(text),
         Err(why) => Err(CliError::Usage(format!(
-            "cannot read the spec from standard input: {why}"
+            "cannot read the {what} from standard input: {why}"
         ))),
     }
 }

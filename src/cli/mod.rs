@@ -414,7 +414,8 @@ pub enum Command {
     )]
     Fit {
         /// Observations: CSV with columns t, theta_0, … (as `solve -o F.csv` writes; empty
-        /// cells are coordinates not observed) or JSON {"t": […], "theta": [[…]], "sigma": s}.
+        /// cells are coordinates not observed) or JSON {"t": […], "theta": [[…]], "sigma": s};
+        /// `-` reads them from standard input (then the spec must be a file). At most 1 GiB.
         /// Not with --rule, which generates them.
         #[arg(required_unless_present = "rule")]
         observations: Option<PathBuf>,

@@ -201,9 +201,12 @@ pub fn compact_pretty(value: &Value) -> String {
                 out.push_str(&"  ".repeat(indent));
                 out.push('}');
             }
-            // Arrays of objects (the extremals) get one object per line, arrays of numbers
-            // stay on one line.
-            Value::Array(items) if items.iter().any(Value::is_object) => {
+            // Arrays of objects (the extremals) get one object per line, matrices one row per
+            // line, arrays of numbers stay on one line.
+            Value::Array(items)
+                if items.iter().any(Value::is_object)
+                    || (!items.is_empty() && items.iter().all(Value::is_array)) =>
+            {
                 out.push_str("[\n");
                 for (i, x) in items.iter().enumerate() {
                     out.push_str(&pad);

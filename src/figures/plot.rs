@@ -140,7 +140,8 @@ fn finite_range(values: &[f64]) -> (f64, f64) {
 /// The exponent `a ∈ [0.1, 1]` with `m^a = 1/2` for the median `m` of the normalised finite
 /// values: the median sample lands mid-scale.
 fn median_exponent(values: &[f64], lo: f64, hi: f64) -> f64 {
-    if !(lo < hi) {
+    // Also true for NaN bounds (no finite values).
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         return 1.0;
     }
     let mut x: Vec<f64> = values

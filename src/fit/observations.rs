@@ -27,17 +27,45 @@ impl Observations {
     /// and `theta_0, theta_1, …`; other columns ignored; an empty cell is a coordinate not
     /// observed at that time) or a JSON document `{"t": [...], "theta": [[...], ...],
     /// "sigma": s}` (`null` entries not observed).
+    /// Files above [`Observations::MAX_FILE_BYTES`] are refused before they are read.
     pub fn read(path: &Path) -> Result<Self, CliError> {
+        use std::io::Read;
         let label = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| bad(&label, e))?;
+        let file = std::fs::File::open(path).map_err(|e| bad(&label, e))?;
+        let mut text = String::new();
+        file.take(Self::MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| bad(&label, e))?;
+        Self::check_size(&label, &text)?;
         let json = path
             .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-            || text.trim_start().starts_with('{');
-        if json {
-            Self::from_json(&label, &text)
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        Self::from_text(&label, &text, json)
+    }
+
+    /// The largest observation file read: 1 GiB of text (about 40 million numbers).
+    pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+    /// Refuses a text that reached the size limit.
+    pub fn check_size(label: &str, text: &str) -> Result<(), CliError> {
+        if text.len() as u64 > Self::MAX_FILE_BYTES {
+            return Err(bad(
+                label,
+                format!(
+                    "larger than {} MiB of observations",
+                    Self::MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// From CSV or JSON text: JSON when `json` or when the text starts with `{`.
+    pub fn from_text(label: &str, text: &str, json: bool) -> Result<Self, CliError> {
+        if json || text.trim_start().starts_with('{') {
+            Self::from_json(label, text)
         } else {
-            Self::from_csv(&label, &text)
+            Self::from_csv(label, text)
         }
     }
 
