@@ -185,19 +185,7 @@ impl Bvp {
                     gap_target,
                 });
             }
-            // Lengthen the horizon, extending the solution by its linearisation.
-            let t_old = t_end;
-            t_end *= 1.5;
-            let extra = self.initial_intervals / 2 + 1;
-            let last_node = state.y[state.y.len() - 2 * d..].to_vec();
-            let times: Vec<f64> = (1..=extra)
-                .map(|i| t_old + (t_end - t_old) * i as f64 / extra as f64)
-                .collect();
-            let offsets: Vec<f64> = times.iter().map(|t| t - t_old).collect();
-            state.t.extend(&times);
-            state
-                .y
-                .extend(target.linear_path(&offsets, &last_node[..d]));
+            t_end = self.lengthen(&target, &mut state, t_end, d);
         }
         let tail = target.tail(*state.t.last().unwrap());
         Ok(self.assemble(
@@ -209,5 +197,23 @@ impl Bvp {
             Some(tail),
             &mut ws,
         ))
+    }
+
+    /// Lengthens the truncation `t_end` by half, extending `state` by the linearised path
+    /// from its last node; returns the new truncation.
+    pub(super) fn lengthen(&self, target: &Target, state: &mut State, t_end: f64, d: usize) -> f64 {
+        let t_old = t_end;
+        let t_end = 1.5 * t_end;
+        let extra = self.initial_intervals / 2 + 1;
+        let last_node = state.y[state.y.len() - 2 * d..].to_vec();
+        let times: Vec<f64> = (1..=extra)
+            .map(|i| t_old + (t_end - t_old) * i as f64 / extra as f64)
+            .collect();
+        let offsets: Vec<f64> = times.iter().map(|t| t - t_old).collect();
+        state.t.extend(&times);
+        state
+            .y
+            .extend(target.linear_path(&offsets, &last_node[..d]));
+        t_end
     }
 }

@@ -44,6 +44,7 @@ mod infinite;
 pub mod mesh;
 pub(crate) mod quadrature;
 pub mod scheme;
+mod warm;
 
 /// How often an infinite horizon's truncation is lengthened (by 1.5 each time, so up to about
 /// 130 times the first estimate) before the solve gives up.
