@@ -310,6 +310,20 @@ impl Lagrangian {
     /// `(L, kinetic, ℋ)` at one point — the loss, `(1/2η) pᵀMp` and the current-value
     /// Hamiltonian — sharing their evaluations (a path's diagnostics need all three).
     pub fn hamiltonian_parts(&self, t: f64, theta: &[f64], p: &[f64]) -> (f64, f64, f64) {
+        let loss = self.loss().value(theta, t);
+        let (kinetic, h) = self.kinetic_and_hamiltonian(t, theta, p, loss);
+        (loss, kinetic, h)
+    }
+
+    /// The kinetic term and ℋ at `(θ, p)` given the loss there (evaluated by the caller, for
+    /// instance for many points in one batch): the rest of [`Lagrangian::hamiltonian_parts`].
+    pub fn kinetic_and_hamiltonian(
+        &self,
+        t: f64,
+        theta: &[f64],
+        p: &[f64],
+        loss: f64,
+    ) -> (f64, f64) {
         let drift_power = if self.drift().is_zero() {
             0.0
         } else {
@@ -318,9 +332,8 @@ impl Lagrangian {
                 dot(p, f)
             })
         };
-        let loss = self.loss().value(theta, t);
         let kinetic = self.kinetic_from_momentum(theta, p);
         let h = self.k() * loss - kinetic - drift_power / self.eta();
-        (loss, kinetic, h)
+        (kinetic, h)
     }
 }

@@ -187,47 +187,64 @@ impl SecondVariation {
             ));
         }
         let mut ws = FieldWorkspace::new(d);
-        let mut jac = DMatrix::zeros(n, n);
         // Local frequency at the solution's nodes: how finely the elements must resolve.
         let t_sol = &solution.t;
         let mut omega = Vec::with_capacity(t_sol.len());
         let out_of_time = || "the time budget ran out during the second-order check".to_string();
-        for (i, &t) in t_sol.iter().enumerate() {
-            // One field Jacobian per node: the budget check costs far less.
+        // The field Jacobians in batches (one pass over an expression's tape, one call into a
+        // Python loss, per batch), each batch at most 256 nodes and 32 MB of Jacobians; the
+        // budget is read between batches.
+        let chunk = ((1usize << 22) / (n * n)).clamp(1, 256);
+        let mut jacs = vec![0.0; chunk.min(t_sol.len()) * n * n];
+        let mut ys = Vec::with_capacity(chunk.min(t_sol.len()) * n);
+        for start in (0..t_sol.len()).step_by(chunk) {
             if crate::budget::Budget::expired() {
                 return Err(out_of_time());
             }
-            lag.field_jacobian(t, &solution.theta[i], &solution.p[i], &mut jac, &mut ws);
-            // A non-finite linearisation has no frequency (and nalgebra's SVD does not end on
-            // one): refused here, before any norm.
-            if !jac.iter().all(|v| v.is_finite()) {
-                return Err(format!(
-                    "the linearised system is not finite along the path (t = {t:.4})"
-                ));
+            let end = (start + chunk).min(t_sol.len());
+            ys.clear();
+            for i in start..end {
+                ys.extend_from_slice(&solution.theta[i]);
+                ys.extend_from_slice(&solution.p[i]);
             }
-            // Spectral norms of the blocks: the Frobenius norm would overstate them by up to
-            // √D, and the element count with them.
-            let norm = |r0: usize, c0: usize| {
-                let block = jac.view((r0, c0), (d, d));
-                match d {
-                    1 => block[(0, 0)].abs(),
-                    // σ_max² = (‖A‖² + √(‖A‖⁴ − 4 det²))/2 (Frobenius norm), without an SVD,
-                    // on the block divided by its largest entry so that nothing over- or
-                    // underflows.
-                    2 => {
-                        let scale = block.amax();
-                        if scale == 0.0 {
-                            return 0.0;
-                        }
-                        let a = block / scale;
-                        let f2 = a.norm_squared();
-                        let det = a[(0, 0)] * a[(1, 1)] - a[(0, 1)] * a[(1, 0)];
-                        scale * (0.5 * (f2 + (f2 * f2 - 4.0 * det * det).max(0.0).sqrt())).sqrt()
-                    }
-                    _ => block.into_owned().singular_values().max(),
+            let count = end - start;
+            lag.field_jacobians(&t_sol[start..end], &ys, &mut jacs[..count * n * n], &mut ws);
+            for (k, i) in (start..end).enumerate() {
+                let t = t_sol[i];
+                let jac =
+                    nalgebra::DMatrixView::from_slice(&jacs[k * n * n..(k + 1) * n * n], n, n);
+                // A non-finite linearisation has no frequency (and nalgebra's SVD does not end
+                // on one): refused here, before any norm.
+                if !jac.iter().all(|v| v.is_finite()) {
+                    return Err(format!(
+                        "the linearised system is not finite along the path (t = {t:.4})"
+                    ));
                 }
-            };
-            omega.push((norm(d, 0) * norm(0, d)).sqrt() + norm(0, 0) + gamma);
+                // Spectral norms of the blocks: the Frobenius norm would overstate them by up to
+                // √D, and the element count with them.
+                let norm = |r0: usize, c0: usize| {
+                    let block = jac.view((r0, c0), (d, d));
+                    match d {
+                        1 => block[(0, 0)].abs(),
+                        // σ_max² = (‖A‖² + √(‖A‖⁴ − 4 det²))/2 (Frobenius norm), without an SVD,
+                        // on the block divided by its largest entry so that nothing over- or
+                        // underflows.
+                        2 => {
+                            let scale = block.amax();
+                            if scale == 0.0 {
+                                return 0.0;
+                            }
+                            let a = block / scale;
+                            let f2 = a.norm_squared();
+                            let det = a[(0, 0)] * a[(1, 1)] - a[(0, 1)] * a[(1, 0)];
+                            scale
+                                * (0.5 * (f2 + (f2 * f2 - 4.0 * det * det).max(0.0).sqrt())).sqrt()
+                        }
+                        _ => block.into_owned().singular_values().max(),
+                    }
+                };
+                omega.push((norm(d, 0) * norm(0, d)).sqrt() + norm(0, 0) + gamma);
+            }
         }
         // Element density per solution interval: the local frequency (h·ω ≤ RESOLUTION), at
         // least MIN_ELEMENTS over the horizon, and at least one element per four intervals of

@@ -8,7 +8,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use lossnav_problems::Lagrangian;
+use lossnav_problems::{Lagrangian, Points};
 
 use crate::error::SolverError;
 
@@ -354,7 +354,10 @@ impl Solution {
         let mut theta = Vec::with_capacity(nodes * d);
         let mut p = Vec::with_capacity(nodes * d);
         let mut theta_dot = Vec::with_capacity(nodes * d);
-        let mut loss = Vec::with_capacity(nodes);
+        // The loss at every node in one batch (one pass over an expression's tape, one call
+        // into a Python loss), the kinetic and drift terms node by node.
+        let mut loss = vec![0.0; nodes];
+        lag.loss().values(Points::new(y, d, n, &t), &mut loss);
         let mut kinetic = Vec::with_capacity(nodes);
         let mut hamiltonian = Vec::with_capacity(nodes);
         for (i, &ti) in t.iter().enumerate() {
@@ -362,8 +365,7 @@ impl Solution {
             theta.extend_from_slice(th);
             p.extend_from_slice(pp);
             theta_dot.extend_from_slice(&slopes[i * n..i * n + d]);
-            let (l, k, h) = lag.hamiltonian_parts(ti, th, pp);
-            loss.push(l);
+            let (k, h) = lag.kinetic_and_hamiltonian(ti, th, pp, loss[i]);
             kinetic.push(k);
             hamiltonian.push(h);
         }
