@@ -251,6 +251,24 @@ impl Lagrangian {
         d_theta_dot: &mut [f64],
         scratch: &mut CostScratch,
     ) -> f64 {
+        let loss = self.loss.value_and_gradient(theta, t, d_theta);
+        self.running_cost_with_loss(theta, theta_dot, t, loss, d_theta, d_theta_dot, scratch)
+    }
+
+    /// [`Lagrangian::running_cost_with_gradients`] given the loss `L(θ, t)` and its gradient
+    /// (in `d_theta`, overwritten with `∂ℓ/∂θ`), evaluated by the caller, for instance for many
+    /// points in one batch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn running_cost_with_loss(
+        &self,
+        theta: &[f64],
+        theta_dot: &[f64],
+        t: f64,
+        loss: f64,
+        d_theta: &mut [f64],
+        d_theta_dot: &mut [f64],
+        scratch: &mut CostScratch,
+    ) -> f64 {
         let d = theta.len();
         scratch.resize(d);
         let CostScratch {
@@ -270,7 +288,6 @@ impl Lagrangian {
         }
         self.metric.metric_quadratic_gradient(theta, u, metric_term);
         self.drift.jacobian_transpose_mul(theta, t, gu, drift_term);
-        let loss = self.loss.value_and_gradient(theta, t, d_theta);
         for i in 0..d {
             d_theta[i] = self.k * d_theta[i] + (0.5 * metric_term[i] - drift_term[i]) / self.eta;
         }

@@ -210,7 +210,8 @@ fn bvp_agrees_with_direct(text: &str) -> Solution {
 
 /// A mesh whose estimated memory is over the budget is refused before anything of its size
 /// is allocated, with a typed error naming the estimate; the estimate follows the documented
-/// count (`2m + 9` vectors of the unknowns).
+/// count (`2m + 9` vectors of the unknowns, and the objective's batch of Gauss points: θ, θ̇
+/// and ∇L at three points per interval, at most 3·2²⁰ values).
 #[test]
 fn a_mesh_over_the_memory_budget_is_refused() {
     let p = problem("figure1-double-well");
@@ -218,8 +219,11 @@ fn a_mesh_over_the_memory_budget_is_refused() {
         max_memory: 1 << 20,
         ..Direct::default().with_intervals(100_000)
     };
-    // m = 20: 49 vectors of 2·100 001·2 unknowns.
-    assert_eq!(direct.memory_estimate(2, false), 8 * 49 * 2 * 100_001 * 2);
+    // m = 20: 49 vectors of 2·100 001·2 unknowns, and 3 × (3·2·100 000) batch values.
+    assert_eq!(
+        direct.memory_estimate(2, false),
+        8 * (49 * 2 * 100_001 * 2 + 3 * 3 * 2 * 100_000)
+    );
     match direct.solve(&p) {
         Err(e @ lossnav_solvers::SolverError::MemoryLimit { .. }) => {
             let text = e.to_string();

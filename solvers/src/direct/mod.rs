@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lossnav_problems::lagrangian::CostScratch;
-use lossnav_problems::{End, Horizon, Lagrangian, Problem};
+use lossnav_problems::{End, Horizon, Lagrangian, Points, Problem};
 
 use crate::bvp::collocation::{EndCondition, System, Workspace};
 use crate::bvp::mesh;
@@ -271,24 +271,44 @@ struct Objective<'a> {
 /// the optimiser's size) and per-point vectors of length `D`.
 struct Buffers {
     u: Vec<f64>,
-    th: Vec<f64>,
-    thd: Vec<f64>,
     l_th: Vec<f64>,
     l_thd: Vec<f64>,
     scratch: CostScratch,
+    /// θ, θ̇ (node-major) and t at the Gauss points of a chunk of intervals, and the loss
+    /// and its gradient there, evaluated in one batch.
+    q_theta: Vec<f64>,
+    q_theta_dot: Vec<f64>,
+    q_t: Vec<f64>,
+    q_loss: Vec<f64>,
+    q_grad: Vec<f64>,
 }
 
+/// Loss values and gradients are evaluated for at most this many values of θ at once (8 MB
+/// per buffer): a batch is one pass over an expression's tape and one call into a Python loss,
+/// and at large D a chunk is one interval.
+const BATCH_VALUES: usize = 1 << 20;
+
 impl Buffers {
-    fn new(n_params: usize, d: usize) -> Self {
+    fn new(n_params: usize, d: usize, intervals_per_chunk: usize) -> Self {
+        let points = 3 * intervals_per_chunk;
         Self {
             u: vec![0.0; n_params],
-            th: vec![0.0; d],
-            thd: vec![0.0; d],
             l_th: vec![0.0; d],
             l_thd: vec![0.0; d],
             scratch: CostScratch::new(d),
+            q_theta: vec![0.0; points * d],
+            q_theta_dot: vec![0.0; points * d],
+            q_t: vec![0.0; points],
+            q_loss: vec![0.0; points],
+            q_grad: vec![0.0; points * d],
         }
     }
+}
+
+/// Intervals per batch of Gauss points: three points each, at most [`BATCH_VALUES`] values of
+/// θ per batch, at least one interval.
+fn intervals_per_chunk(d: usize, intervals: usize) -> usize {
+    (BATCH_VALUES / (3 * d.max(1))).clamp(1, intervals.max(1))
 }
 
 /// One per-coordinate unknown.
@@ -405,11 +425,14 @@ impl Objective<'_> {
         let mut work = self.work.borrow_mut();
         let Buffers {
             u,
-            th,
-            thd,
             l_th,
             l_thd,
             scratch,
+            q_theta,
+            q_theta_dot,
+            q_t,
+            q_loss,
+            q_grad,
         } = &mut *work;
         u.copy_from_slice(x);
         self.precond.solve_upper_rows(u, d);
@@ -417,44 +440,80 @@ impl Objective<'_> {
         // ∂J/∂u accumulates in `grad`, row by row as the unknowns.
         grad.iter_mut().for_each(|g| *g = 0.0);
         let mut cost = 0.0;
-        // Read every 8 intervals: one evaluation can take seconds at large D.
+        // Read every chunk and every 8 intervals: one evaluation can take seconds at large D.
         let deadline = crate::budget::Budget::deadline();
-        for i in 0..n - 1 {
-            if i % 8 == 7
-                && (deadline.is_some_and(|d| Instant::now() > d)
-                    || crate::budget::Budget::cancelled())
-            {
+        let out_of_time =
+            || deadline.is_some_and(|d| Instant::now() > d) || crate::budget::Budget::cancelled();
+        let chunk = q_t.len() / 3;
+        let loss = self.lag.loss();
+        for i0 in (0..n - 1).step_by(chunk.max(1)) {
+            let i1 = (i0 + chunk).min(n - 1);
+            if out_of_time() {
                 grad.iter_mut().for_each(|g| *g = f64::NAN);
                 return f64::NAN;
             }
-            let h = self.t[i + 1] - self.t[i];
-            let (y0, y1) = (self.theta_at(u, i), self.theta_at(u, i + 1));
-            let (r0, r1) = (self.w_row[i], self.w_row[i + 1]);
-            let (w0, w1) = (&u[r0 * d..(r0 + 1) * d], &u[r1 * d..(r1 + 1) * d]);
-            for q in 0..3 {
-                let x = GAUSS_X[q];
-                let tq = self.t[i] + x * h;
-                // θ = b₀y₀ + b₁h·v₀ + b₂y₁ + b₃h·v₁ with v = w/h_ref; θ̇ likewise from b'.
-                let b = hermite::basis(x);
-                let db = hermite::basis_derivative(x);
-                let cv = [b[0], b[1] * h / hr, b[2], b[3] * h / hr];
-                let cd = [db[0] / h, db[1] / hr, db[2] / h, db[3] / hr];
-                for k in 0..d {
-                    th[k] = cv[0] * y0[k] + cv[1] * w0[k] + cv[2] * y1[k] + cv[3] * w1[k];
-                    thd[k] = cd[0] * y0[k] + cd[1] * w0[k] + cd[2] * y1[k] + cd[3] * w1[k];
+            // θ and θ̇ at the Gauss points of the chunk: θ = b₀y₀ + b₁h·v₀ + b₂y₁ + b₃h·v₁
+            // with v = w/h_ref; θ̇ likewise from b'.
+            for i in i0..i1 {
+                let h = self.t[i + 1] - self.t[i];
+                let (y0, y1) = (self.theta_at(u, i), self.theta_at(u, i + 1));
+                let (r0, r1) = (self.w_row[i], self.w_row[i + 1]);
+                let (w0, w1) = (&u[r0 * d..(r0 + 1) * d], &u[r1 * d..(r1 + 1) * d]);
+                for q in 0..3 {
+                    let x = GAUSS_X[q];
+                    let at = 3 * (i - i0) + q;
+                    q_t[at] = self.t[i] + x * h;
+                    let b = hermite::basis(x);
+                    let db = hermite::basis_derivative(x);
+                    let cv = [b[0], b[1] * h / hr, b[2], b[3] * h / hr];
+                    let cd = [db[0] / h, db[1] / hr, db[2] / h, db[3] / hr];
+                    let th = &mut q_theta[at * d..(at + 1) * d];
+                    let thd = &mut q_theta_dot[at * d..(at + 1) * d];
+                    for k in 0..d {
+                        th[k] = cv[0] * y0[k] + cv[1] * w0[k] + cv[2] * y1[k] + cv[3] * w1[k];
+                        thd[k] = cd[0] * y0[k] + cd[1] * w0[k] + cd[2] * y1[k] + cd[3] * w1[k];
+                    }
                 }
-                let wq = GAUSS_W[q] * h * self.lag.discount(tq);
-                let l = self
-                    .lag
-                    .running_cost_with_gradients(th, thd, tq, l_th, l_thd, scratch);
-                cost += wq * (l - self.offset);
-                let rows = [self.theta_row[i], Some(r0), self.theta_row[i + 1], Some(r1)];
-                for (j, row) in rows.iter().enumerate() {
-                    if let Some(r) = *row {
-                        let (ca, cb) = (wq * cv[j], wq * cd[j]);
-                        let g = &mut grad[r * d..(r + 1) * d];
-                        for k in 0..d {
-                            g[k] += ca * l_th[k] + cb * l_thd[k];
+            }
+            let points = 3 * (i1 - i0);
+            let at = Points::new(&q_theta[..points * d], d, d, &q_t[..points]);
+            loss.values(at, &mut q_loss[..points]);
+            loss.gradients(at, &mut q_grad[..points * d], d);
+            for i in i0..i1 {
+                if (i - i0) % 8 == 7 && out_of_time() {
+                    grad.iter_mut().for_each(|g| *g = f64::NAN);
+                    return f64::NAN;
+                }
+                let h = self.t[i + 1] - self.t[i];
+                let (r0, r1) = (self.w_row[i], self.w_row[i + 1]);
+                for q in 0..3 {
+                    let x = GAUSS_X[q];
+                    let at = 3 * (i - i0) + q;
+                    let tq = q_t[at];
+                    let b = hermite::basis(x);
+                    let db = hermite::basis_derivative(x);
+                    let cv = [b[0], b[1] * h / hr, b[2], b[3] * h / hr];
+                    let cd = [db[0] / h, db[1] / hr, db[2] / h, db[3] / hr];
+                    let wq = GAUSS_W[q] * h * self.lag.discount(tq);
+                    l_th.copy_from_slice(&q_grad[at * d..(at + 1) * d]);
+                    let l = self.lag.running_cost_with_loss(
+                        &q_theta[at * d..(at + 1) * d],
+                        &q_theta_dot[at * d..(at + 1) * d],
+                        tq,
+                        q_loss[at],
+                        l_th,
+                        l_thd,
+                        scratch,
+                    );
+                    cost += wq * (l - self.offset);
+                    let rows = [self.theta_row[i], Some(r0), self.theta_row[i + 1], Some(r1)];
+                    for (j, row) in rows.iter().enumerate() {
+                        if let Some(r) = *row {
+                            let (ca, cb) = (wq * cv[j], wq * cd[j]);
+                            let g = &mut grad[r * d..(r + 1) * d];
+                            for k in 0..d {
+                                g[k] += ca * l_th[k] + cb * l_thd[k];
+                            }
                         }
                     }
                 }
@@ -500,8 +559,10 @@ impl Smooth for Objective<'_> {
 
 impl Direct {
     /// Bytes a solve of a `dim`-parameter problem on this mesh needs at its peak: L-BFGS holds
-    /// `2m + 5` vectors of the `n ≈ 2·(intervals + 1)·dim` unknowns, the objective one more,
-    /// and the solution is assembled from about three; an infinite horizon adds its dense
+    /// `2m + 5` vectors of the `n ≈ 2·(intervals + 1)·dim` unknowns, the objective one more
+    /// and its batch of Gauss points (θ, θ̇ and ∇L at three points per interval, at most
+    /// 3·2²⁰ values or one interval's), and the solution is assembled from about three; an
+    /// infinite horizon adds its dense
     /// `D×D` terminal target (about twelve `D×D` matrices while it is computed). Measured:
     /// 0.82 GB at `D = 10⁴`, `N = 200`, `m = 10` against an estimate of 0.93 GB; 4.15 GB at
     /// `D = 10⁵`, `N = 100` against 4.69 GB.
@@ -509,7 +570,13 @@ impl Direct {
         let (d, m) = (dim as u128, self.memory.max(1) as u128);
         let n = 2 * (self.intervals as u128 + 1) * d;
         let target = if infinite_horizon { 12 * d * d } else { 0 };
-        usize::try_from(8 * ((2 * m + 9) * n + target)).unwrap_or(usize::MAX)
+        // The objective's batch of Gauss points: θ, θ̇ and ∇L for at most BATCH_VALUES values
+        // of θ, or one interval's three points.
+        let batch = 3
+            * (3 * d * self.intervals as u128)
+                .min(BATCH_VALUES as u128)
+                .max(3 * d);
+        usize::try_from(8 * ((2 * m + 9) * n + target + batch)).unwrap_or(usize::MAX)
     }
 
     /// Sets the number of mesh intervals.
@@ -685,7 +752,11 @@ impl Direct {
         let precond = kinetic_factor(&t, h_ref, &slots).ok_or_else(|| {
             SolverError::Unsupported("the mesh is degenerate (repeated times)".into())
         })?;
-        let work = RefCell::new(Buffers::new(slots.len() * d, d));
+        let work = RefCell::new(Buffers::new(
+            slots.len() * d,
+            d,
+            intervals_per_chunk(d, t.len().saturating_sub(1)),
+        ));
         let (mut theta_row, mut w_row) = (vec![None; n], vec![0; n]);
         for (a, slot) in slots.iter().enumerate() {
             match *slot {

@@ -167,11 +167,8 @@ pub fn candidate_minima(problem: &Problem) -> Vec<Vec<f64>> {
         }
     }
     let mut minima: Vec<Vec<f64>> = Vec::new();
-    for s in starts {
-        if crate::budget::Budget::expired() {
-            break;
-        }
-        let m = crate::target::equilibrium::descend(lag, &s);
+    // All descents in lockstep, each batch of gradients and losses one call to the loss.
+    for m in crate::target::equilibrium::descend_many(lag, &starts) {
         if gradient_vec(lag.loss(), m.as_slice(), 0.0).amax() > 1e-6
             || !is_minimum(lag.loss(), m.as_slice())
         {

@@ -2,7 +2,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use lossnav_problems::{gradient_vec, FieldWorkspace, Lagrangian};
+use lossnav_problems::{FieldWorkspace, Lagrangian, Points};
 
 use crate::error::SolverError;
 
@@ -220,47 +220,118 @@ fn null_space(m: &DMatrix<f64>) -> Option<DMatrix<f64>> {
 
 /// Natural-gradient descent from `theta0` with steps small enough to follow the flow path.
 pub(crate) fn descend(lag: &Lagrangian, theta0: &DVector<f64>) -> DVector<f64> {
+    descend_many(lag, std::slice::from_ref(theta0))
+        .pop()
+        .unwrap_or_else(|| theta0.clone())
+}
+
+/// [`descend`] from each of `starts`, in lockstep: every iteration evaluates the gradients at
+/// all points still descending in one batch ([`Landscape::gradients`]), and every round of the
+/// line searches the losses at all trial points in one batch (one pass over an expression's
+/// tape, one call into a Python loss), instead of one call per point. Each point follows
+/// exactly the steps of its own descent. Stops where the solve's time budget does (the caller
+/// then finds a nonzero gradient and discards the point).
+///
+/// [`Landscape::gradients`]: lossnav_problems::Landscape::gradients
+pub(crate) fn descend_many(lag: &Lagrangian, starts: &[DVector<f64>]) -> Vec<DVector<f64>> {
     let d = lag.dim();
     let loss = lag.loss();
-    let mut theta = theta0.clone();
-    let mut value = loss.value(theta.as_slice(), 0.0);
-    let mut alpha: f64 = 1.0;
-    let mut dir = vec![0.0; d];
+    let m = starts.len();
+    let mut theta: Vec<DVector<f64>> = starts.to_vec();
+    if m == 0 || d == 0 {
+        return theta;
+    }
+    let times = vec![0.0; m];
+    let flat = |pts: &[&DVector<f64>]| -> Vec<f64> {
+        pts.iter().flat_map(|p| p.iter().copied()).collect()
+    };
+    let mut value = vec![0.0; m];
+    loss.values(
+        Points::new(&flat(&theta.iter().collect::<Vec<_>>()), d, d, &times),
+        &mut value,
+    );
+    let mut alpha = vec![1.0_f64; m];
+    let mut active: Vec<usize> = (0..m).collect();
+    let mut g = vec![0.0; m * d];
+    let mut dir = vec![0.0; m * d];
+    let mut dir_norm = vec![0.0; m];
+    let mut decrease = vec![0.0; m];
     let deadline = crate::budget::Budget::deadline();
     for iteration in 0..200_000 {
-        // The descent is part of a solve: it stops where the solve's budget does (the caller
-        // then finds a nonzero gradient and discards the point).
+        if active.is_empty() {
+            break;
+        }
         if iteration % 256 == 255
             && (deadline.is_some_and(|t| std::time::Instant::now() > t)
                 || crate::budget::Budget::cancelled())
         {
             break;
         }
-        let g = gradient_vec(loss, theta.as_slice(), 0.0);
-        lag.metric()
-            .mobility_mul(theta.as_slice(), g.as_slice(), &mut dir);
-        let dir_norm = dir.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-        if !dir_norm.is_finite() || dir_norm <= 1e-10 {
-            break;
-        }
-        // Cap the step length so the path stays close to the gradient-flow curve.
-        let cap = 0.02 * (1.0 + theta.amax());
-        alpha = (alpha * 2.0).min(cap / dir_norm);
-        loop {
-            let trial =
-                DVector::from_iterator(d, theta.iter().zip(&dir).map(|(t, v)| t - alpha * v));
-            let tv = loss.value(trial.as_slice(), 0.0);
-            let decrease: f64 = g.iter().zip(&dir).map(|(a, b)| a * b).sum();
-            if tv.is_finite() && tv <= value - 1e-4 * alpha * decrease {
-                theta = trial;
-                value = tv;
-                break;
+        let here = flat(&active.iter().map(|&i| &theta[i]).collect::<Vec<_>>());
+        let mut grads = vec![0.0; active.len() * d];
+        loss.gradients(
+            Points::new(&here, d, d, &times[..active.len()]),
+            &mut grads,
+            d,
+        );
+        let mut searching = Vec::with_capacity(active.len());
+        for (k, &i) in active.iter().enumerate() {
+            let gi = &mut g[i * d..(i + 1) * d];
+            gi.copy_from_slice(&grads[k * d..(k + 1) * d]);
+            let di = &mut dir[i * d..(i + 1) * d];
+            lag.metric().mobility_mul(theta[i].as_slice(), gi, di);
+            dir_norm[i] = di.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+            if !dir_norm[i].is_finite() || dir_norm[i] <= 1e-10 {
+                continue;
             }
-            alpha *= 0.5;
-            if alpha * dir_norm < 1e-14 * (1.0 + theta.amax()) {
-                return theta;
-            }
+            // Cap the step length so the path stays close to the gradient-flow curve.
+            let cap = 0.02 * (1.0 + theta[i].amax());
+            alpha[i] = (alpha[i] * 2.0).min(cap / dir_norm[i]);
+            decrease[i] = gi.iter().zip(di.iter()).map(|(a, b)| a * b).sum();
+            searching.push(i);
         }
+        // Points that left the search stop descending; so do those whose line search ends.
+        let mut next_active = Vec::with_capacity(searching.len());
+        while !searching.is_empty() {
+            let trials: Vec<DVector<f64>> = searching
+                .iter()
+                .map(|&i| {
+                    DVector::from_iterator(
+                        d,
+                        theta[i]
+                            .iter()
+                            .zip(&dir[i * d..(i + 1) * d])
+                            .map(|(t, v)| t - alpha[i] * v),
+                    )
+                })
+                .collect();
+            let mut tv = vec![0.0; trials.len()];
+            loss.values(
+                Points::new(
+                    &flat(&trials.iter().collect::<Vec<_>>()),
+                    d,
+                    d,
+                    &times[..trials.len()],
+                ),
+                &mut tv,
+            );
+            let mut still = Vec::with_capacity(searching.len());
+            for ((&i, trial), tv) in searching.iter().zip(trials).zip(tv) {
+                if tv.is_finite() && tv <= value[i] - 1e-4 * alpha[i] * decrease[i] {
+                    theta[i] = trial;
+                    value[i] = tv;
+                    next_active.push(i);
+                    continue;
+                }
+                alpha[i] *= 0.5;
+                if alpha[i] * dir_norm[i] >= 1e-14 * (1.0 + theta[i].amax()) {
+                    still.push(i);
+                }
+            }
+            searching = still;
+        }
+        next_active.sort_unstable();
+        active = next_active;
     }
     theta
 }
