@@ -955,15 +955,15 @@ impl Direct {
         for i in 0..n {
             let th = &theta[i * d..(i + 1) * d];
             let vel = &v[i * d..(i + 1) * d];
-            let mut p = vec![0.0; d];
-            lag.momentum(th, vel, t[i], &mut p);
-            let (mut dth, mut dp) = (vec![0.0; d], vec![0.0; d]);
-            lag.field(t[i], th, &p, &mut dth, &mut dp, &mut fws);
-            y[i * 2 * d..i * 2 * d + d].copy_from_slice(th);
-            y[i * 2 * d + d..(i + 1) * 2 * d].copy_from_slice(&p);
-            // θ-slopes are the spline's own; p-slopes come from the field.
-            slopes[i * 2 * d..i * 2 * d + d].copy_from_slice(vel);
-            slopes[i * 2 * d + d..(i + 1) * 2 * d].copy_from_slice(&dp);
+            let (yt, yp) = y[i * 2 * d..(i + 1) * 2 * d].split_at_mut(d);
+            yt.copy_from_slice(th);
+            lag.momentum(th, vel, t[i], yp);
+        }
+        // The field at every node in one batch (one call into a Python loss): p-slopes come
+        // from it, θ-slopes are the spline's own.
+        lag.field_batch(t, &y, &mut slopes, &mut fws);
+        for i in 0..n {
+            slopes[i * 2 * d..i * 2 * d + d].copy_from_slice(&v[i * d..(i + 1) * d]);
         }
         let summary = Summary {
             method: "direct",

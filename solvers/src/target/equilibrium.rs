@@ -317,7 +317,11 @@ pub(crate) fn descend_many(lag: &Lagrangian, starts: &[DVector<f64>]) -> Vec<DVe
             );
             let mut still = Vec::with_capacity(searching.len());
             for ((&i, trial), tv) in searching.iter().zip(trials).zip(tv) {
-                if tv.is_finite() && tv <= value[i] - 1e-4 * alpha[i] * decrease[i] {
+                // Sufficient decrease with c = 1/2: on a quadratic this accepts steps up to
+                // 1/h (the Newton step), where the error contracts at least by half; c near 0
+                // accepts steps near 2/h, where it barely contracts and a descent oscillated
+                // into its minimum over a thousand iterations (Figure 1's double well).
+                if tv.is_finite() && tv <= value[i] - 0.5 * alpha[i] * decrease[i] {
                     theta[i] = trial;
                     value[i] = tv;
                     next_active.push(i);
