@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _lossnav
 from ._errors import RuleError, SpecError, UsageError
+from ._progress import ProgressArg, reporter
 
 SpecLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
@@ -720,6 +721,7 @@ def train(
     lr: Optional[Mapping[str, float]] = None,
     lr_grid: Sequence[float] = (),
     clip: float = 5.0,
+    progress: ProgressArg = False,
 ) -> Dict[str, Any]:
     """Trains a network with several optimisers and seeds (``lossnav train``, the paper's
     Figure 2e,f) on the CPU.
@@ -733,7 +735,9 @@ def train(
     ``clip`` the global gradient norm (0: off). Returns ``records`` (one dict per optimiser,
     seed and epoch: train_loss, test_accuracy, seconds; or an ``error`` for a diverged run)
     and ``summary`` (settings, rates, tuning, final mean ± sd per optimiser). Identical to
-    the command line's numbers for the same arguments."""
+    the command line's numbers for the same arguments. ``progress``: True for a bar (tqdm
+    in Jupyter or a terminal, when installed) over the training steps of all runs, or a
+    callable receiving ``(done, total)``."""
     for name, value in (("seeds", seeds), ("batch", batch)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise UsageError(f"{name} {value!r}: a whole number ≥ 1")
@@ -742,13 +746,17 @@ def train(
     ):
         raise UsageError(f"epochs {epochs!r}: a whole number ≥ 1")
     rates = [(str(k), float(v)) for k, v in (lr or {}).items()]
-    doc = json.loads(
-        _lossnav.train(
-            str(data), str(model), [str(o) for o in optimizers],
-            None if epochs is None else int(epochs), int(seeds), int(batch), rates,
-            [float(f) for f in lr_grid], float(clip),
+    report, close = reporter(progress, "train")
+    try:
+        doc = json.loads(
+            _lossnav.train(
+                str(data), str(model), [str(o) for o in optimizers],
+                None if epochs is None else int(epochs), int(seeds), int(batch), rates,
+                [float(f) for f in lr_grid], float(clip), report,
+            )
         )
-    )
+    finally:
+        close()
     return doc
 
 

@@ -75,6 +75,7 @@ def train(
     lr: List[Tuple[str, float]],
     lr_grid: List[float],
     clip: float,
+    progress: Optional[Callable[[int, int], Any]] = None,
 ) -> str: ...
 def _shutdown() -> None: ...
 
@@ -94,4 +95,10 @@ class Grid:
         self, spec: str, label: str, axes: List[Tuple[str, List[float]]], tol: float
     ) -> None: ...
     def __len__(self) -> int: ...
-    def rows(self, start: int, stop: int, jobs: Optional[int] = None) -> str: ...
+    def rows(
+        self,
+        start: int,
+        stop: int,
+        jobs: Optional[int] = None,
+        progress: Optional[Callable[[int, int], Any]] = None,
+    ) -> str: ...

@@ -14,6 +14,7 @@ import numpy as np
 from . import _lossnav
 from ._core import Problem, SpecLike, _problem
 from ._errors import UsageError
+from ._progress import ProgressArg, reporter
 
 Axes = List[Tuple[str, List[float]]]
 
@@ -52,6 +53,7 @@ def sweep(
     client: Any = None,
     chunk_size: Optional[int] = None,
     as_frame: Optional[bool] = None,
+    progress: ProgressArg = False,
 ) -> Any:
     """Solves ``problem`` at every point of ``grid``, as ``lossnav sweep`` does.
 
@@ -68,6 +70,9 @@ def sweep(
             chunk whose worker died). None: in-process, in parallel, without the GIL.
         chunk_size: points per task (default: about four tasks per worker).
         as_frame: a pandas DataFrame (default when pandas is installed) or a list of dicts.
+        progress: True for a bar over the points (tqdm in Jupyter or a terminal, when
+            installed; else a counter on standard error), or a callable receiving
+            ``(done, total)`` as points (in-process) or chunks (on a cluster) finish.
 
     Failed points are rows with ``solved`` False and the cause; the sweep goes on.
     """
@@ -82,8 +87,18 @@ def sweep(
     # Checks the axes (names, sizes) and finds the minima before any task is sent.
     g = _lossnav.Grid(spec, label, axes, float(tol))
     n = len(g)
+    report, close = reporter(progress, "sweep")
+    try:
+        rows = _rows(g, n, spec, label, axes, tol, jobs, client, chunk_size, report)
+    finally:
+        close()
+    return _frame(rows) if _want_frame(as_frame) else rows
+
+
+def _rows(g: Any, n: int, spec: str, label: str, axes: Axes, tol: float, jobs: Optional[int],
+          client: Any, chunk_size: Optional[int], report: Any) -> List[Dict[str, Any]]:
     if client is None:
-        rows = [json.loads(line) for line in g.rows(0, n, jobs).splitlines()]
+        rows = [json.loads(line) for line in g.rows(0, n, jobs, report).splitlines()]
     else:
         if chunk_size is None:
             workers = _worker_count(client)
@@ -100,6 +115,14 @@ def sweep(
                     futures.append(client.submit(*args, pure=False, retries=3))
                 else:
                     futures.append(client.submit(*args))
+            if report is not None:
+                # Chunks as they finish (in any order); the rows are still taken in order.
+                size = {f: hi - lo for f, (lo, hi) in zip(futures, bounds)}
+                done = 0
+                report(0, n)
+                for f in _as_completed(futures, is_dask):
+                    done += size[f]
+                    report(done, n)
             rows = [row for f in futures for row in f.result()]
         except BaseException:
             # Ctrl-C or a failed chunk: the chunks not started are not left to run.
@@ -109,7 +132,18 @@ def sweep(
                 for f in futures:
                     f.cancel()
             raise
-    return _frame(rows) if _want_frame(as_frame) else rows
+    return rows
+
+
+def _as_completed(futures: List[Any], is_dask: bool) -> Any:
+    """The futures in the order they finish (Dask's own ``as_completed`` for a Dask client)."""
+    if is_dask:
+        from distributed import as_completed  # type: ignore[import-not-found]
+
+        return as_completed(futures)
+    import concurrent.futures
+
+    return concurrent.futures.as_completed(futures)
 
 
 def _worker_count(client: Any) -> int:

@@ -14,7 +14,7 @@
 // An error crosses to Python once per call: its size does not matter.
 #![allow(clippy::result_large_err)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -80,6 +80,56 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    interruptible_with(py, work, None)
+}
+
+/// What a long call has done, for a Python progress callback: counts the worker writes and the
+/// waiting thread reads.
+#[derive(Clone, Default)]
+struct Count {
+    done: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+}
+
+/// A progress report: the counts and the Python callable `(done, total)` they go to.
+struct Report<'a> {
+    count: Count,
+    callback: &'a Bound<'a, PyAny>,
+}
+
+/// Training steps done and the steps of all runs, from the training's progress reports.
+struct CountObserver(Count);
+
+impl lossnav_solvers::observe::Observer for CountObserver {
+    fn progress(&self, p: &lossnav_solvers::observe::Progress) {
+        self.0.done.fetch_max(p.iteration, Ordering::Relaxed);
+        if let Some(total) = p.total {
+            self.0.total.store(total, Ordering::Relaxed);
+        }
+    }
+}
+
+/// [`interruptible`], reporting `report`'s counts to its callable from the waiting thread
+/// (with the GIL) whenever they changed, at most every 50 ms, and once more at the end. An
+/// exception in the callable stops the work as Ctrl-C does and reaches the caller.
+fn interruptible_with<T, F>(py: Python<'_>, work: F, report: Option<&Report<'_>>) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let mut shown = (usize::MAX, usize::MAX);
+    let mut show = |final_call: bool| -> PyResult<()> {
+        let Some(r) = report else { return Ok(()) };
+        let now = (
+            r.count.done.load(Ordering::Relaxed),
+            r.count.total.load(Ordering::Relaxed),
+        );
+        if now != shown || final_call {
+            shown = now;
+            r.callback.call1(now)?;
+        }
+        Ok(())
+    };
     let flag = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let worker_flag = flag.clone();
@@ -106,7 +156,10 @@ where
             Err(_) => Some(None),
         });
         match got {
-            Some(Some(Ok(value))) => return Ok(value),
+            Some(Some(Ok(value))) => {
+                show(true)?;
+                return Ok(value);
+            }
             Some(Some(Err(panic))) => {
                 let what = panic
                     .downcast_ref::<String>()
@@ -124,7 +177,7 @@ where
                 ))
             }
             None => {
-                if let Err(interrupt) = py.check_signals() {
+                if let Err(interrupt) = py.check_signals().and_then(|()| show(false)) {
                     flag.store(true, Ordering::Relaxed);
                     // Joined by `_shutdown` at the interpreter's exit, before finalisation.
                     if let Ok(mut list) = LINGERING.lock() {
@@ -580,7 +633,7 @@ fn schedule(
 /// Trains networks as `lossnav train` does (JSON text: `records`, one object per (optimiser,
 /// seed, epoch) or per diverged run, and `summary`).
 #[pyfunction]
-#[pyo3(signature = (data, model, optimizers, epochs, seeds, batch, lr, lr_grid, clip))]
+#[pyo3(signature = (data, model, optimizers, epochs, seeds, batch, lr, lr_grid, clip, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -593,6 +646,7 @@ fn train(
     lr: Vec<(String, f64)>,
     lr_grid: Vec<f64>,
     clip: f64,
+    progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<String> {
     let args = lossnav::commands::train::TrainArgs {
         data,
@@ -605,8 +659,18 @@ fn train(
         lr_grid,
         clip,
     };
-    let trained = interruptible(py, move || lossnav::commands::train::train(&args, |_| ()))?
-        .map_err(|e| to_pyerr(py, &e))?;
+    let count = Count::default();
+    let observer = CountObserver(count.clone());
+    let report = progress.as_ref().map(|callback| Report {
+        count: count.clone(),
+        callback,
+    });
+    let trained = interruptible_with(
+        py,
+        move || lossnav::commands::train::train(&args, move |_| observer),
+        report.as_ref(),
+    )?
+    .map_err(|e| to_pyerr(py, &e))?;
     let records: Vec<serde_json::Value> = trained
         .lines
         .iter()
@@ -913,18 +977,36 @@ impl Grid {
     }
 
     /// The rows of the points `start..stop` as JSON lines, solved by `jobs` threads (all
-    /// cores when None), in order.
-    #[pyo3(signature = (start, stop, jobs=None))]
+    /// cores when None), in order; `progress(done, total)` is called as points finish.
+    #[pyo3(signature = (start, stop, jobs=None, progress=None))]
     fn rows(
         &self,
         py: Python<'_>,
         start: usize,
         stop: usize,
         jobs: Option<usize>,
+        progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let grid = self.0.clone();
-        let rows = interruptible(py, move || grid.rows(start..stop, jobs, &|| {}))?
-            .map_err(|e| to_pyerr(py, &e))?;
+        let count = Count::default();
+        count
+            .total
+            .store(stop.saturating_sub(start), Ordering::Relaxed);
+        let done = count.done.clone();
+        let report = progress.as_ref().map(|callback| Report {
+            count: count.clone(),
+            callback,
+        });
+        let rows = interruptible_with(
+            py,
+            move || {
+                grid.rows(start..stop, jobs, &|| {
+                    done.fetch_add(1, Ordering::Relaxed);
+                })
+            },
+            report.as_ref(),
+        )?
+        .map_err(|e| to_pyerr(py, &e))?;
         let mut text = String::new();
         for row in rows {
             text.push_str(&serde_json::to_string(&row).expect("JSON values serialise"));

@@ -121,3 +121,60 @@ def test_a_dask_sweep_survives_a_killed_worker(dask_client):
     timer.join()
     assert killed["at"] < finished, "the worker died after the sweep ended: nothing was tested"
     assert remote == local
+
+
+def test_progress_is_reported_and_does_not_change_the_rows():
+    gammas = cli_range(0.05, 0.85, 17)
+    calls = []
+    rows = lossnav.sweep(SPEC, {"gamma": gammas}, as_frame=False, jobs=2,
+                         progress=lambda done, total: calls.append((done, total)))
+    assert rows == lossnav.sweep(SPEC, {"gamma": gammas}, as_frame=False)
+    assert calls[-1] == (17, 17)
+    assert all(total == 17 for _, total in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    # On an executor, chunk by chunk.
+    import concurrent.futures
+
+    chunks = []
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        on_pool = lossnav.sweep(SPEC, {"gamma": gammas}, as_frame=False, client=pool,
+                                chunk_size=5, progress=lambda d, t: chunks.append((d, t)))
+    assert on_pool == rows
+    assert chunks[0] == (0, 17) and chunks[-1] == (17, 17) and len(chunks) == 1 + 4
+
+
+def test_a_progress_bar_on_standard_error(capsys):
+    lossnav.sweep(SPEC, {"gamma": [0.1, 0.2, 0.3]}, as_frame=False, progress=True)
+    err = capsys.readouterr().err
+    assert "sweep" in err and "3/3" in err, err
+
+
+def test_an_exception_in_the_progress_callable_stops_the_sweep():
+    def fail(done: int, total: int) -> None:
+        raise ValueError("stop here")
+
+    with pytest.raises(ValueError, match="stop here"):
+        lossnav.sweep(SPEC, {"gamma": cli_range(0.05, 0.85, 17)}, progress=fail)
+    with pytest.raises(lossnav.UsageError, match="progress"):
+        lossnav.sweep(SPEC, {"gamma": [0.1]}, progress="yes")
+
+
+def test_progress_appears_in_a_jupyter_kernel(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    cell = (
+        "import lossnav\n"
+        f"rows = lossnav.sweep({str(SPEC)!r}, {{'gamma': [0.1, 0.2, 0.3, 0.4]}}, "
+        "as_frame=False, progress=True)\n"
+        "print(len(rows), 'rows')"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "4 rows" in text
+    # The bar (tqdm's, or the plain counter without tqdm) on the kernel's standard error.
+    err = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    widgets = [o for o in outputs if o.get("output_type") == "display_data"]
+    assert "4/4" in err or widgets, outputs

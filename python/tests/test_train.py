@@ -31,3 +31,15 @@ def test_train_refuses_bad_arguments() -> None:
         lossnav.train("imagenet", epochs=1)
     with pytest.raises(lossnav.UsageError, match="not among"):
         lossnav.train(optimizers=["sgd"], lr={"adam": 1e-3}, epochs=1)
+
+
+def test_train_reports_progress_over_all_runs() -> None:
+    calls = []
+    doc = lossnav.train("digits", optimizers=["sgd", "ballistic"], epochs=2, seeds=1,
+                        progress=lambda done, total: calls.append((done, total)))
+    assert calls, "no progress reported"
+    done, total = calls[-1]
+    assert total > 0 and done == total, calls[-3:]
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    quiet = lossnav.train("digits", optimizers=["sgd", "ballistic"], epochs=2, seeds=1)
+    assert [r["train_loss"] for r in doc["records"]] == [r["train_loss"] for r in quiet["records"]]

@@ -41,10 +41,11 @@ impl Bvp {
         self.validate()?;
         let _budget = Budget::start(self.max_seconds);
         match self.warm(problem, previous) {
-            Some(Ok(s)) => match s.finite(problem.lagrangian()) {
-                Ok(s) => return Ok(self.certified(problem, s)),
-                Err(_) => {}
-            },
+            Some(Ok(s)) => {
+                if let Ok(s) = s.finite(problem.lagrangian()) {
+                    return Ok(self.certified(problem, s));
+                }
+            }
             Some(Err(e @ SolverError::TimeLimit { .. })) => return Err(e),
             _ => {}
         }
@@ -94,7 +95,8 @@ impl Bvp {
                     End::Equilibrium { .. } => return None,
                 };
                 let last = *previous.t.last()?;
-                if !(last > 0.0) {
+                // Also refuses NaN.
+                if last.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                     return None;
                 }
                 let t: Vec<f64> = previous.t.iter().map(|&s| s * (t_end / last)).collect();

@@ -459,8 +459,7 @@ impl Objective<'_> {
                 let (y0, y1) = (self.theta_at(u, i), self.theta_at(u, i + 1));
                 let (r0, r1) = (self.w_row[i], self.w_row[i + 1]);
                 let (w0, w1) = (&u[r0 * d..(r0 + 1) * d], &u[r1 * d..(r1 + 1) * d]);
-                for q in 0..3 {
-                    let x = GAUSS_X[q];
+                for (q, &x) in GAUSS_X.iter().enumerate() {
                     let at = 3 * (i - i0) + q;
                     q_t[at] = self.t[i] + x * h;
                     let b = hermite::basis(x);
