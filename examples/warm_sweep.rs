@@ -41,7 +41,7 @@ fn main() {
         let reps: usize = std::env::var("WARM_SWEEP_REPS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(20);
+            .unwrap_or(50);
         let start = Instant::now();
         let mut cold = Vec::new();
         for _ in 0..reps {

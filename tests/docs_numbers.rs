@@ -324,7 +324,10 @@ fn guide_first_solve() {
     let angle = sol["at"]["rule"]["angle_to_descent_deg"][0]
         .as_f64()
         .unwrap();
-    quotes("docs/guide.md", &format!("{angle:.0}°"));
+    quotes(
+        "docs/guide.md",
+        &format!("the update starts at {angle:.0}° to the descent direction"),
+    );
     let sim = lossnav_json(&["simulate", &f1, "--rule", "gradient-flow", "--summary"]);
     let miss = sim["end_error"].as_f64().unwrap();
     quotes(

@@ -96,6 +96,34 @@ pub trait Landscape: Send + Sync {
         }
     }
 
+    /// [`Landscape::values`] and [`Landscape::gradients`] at once: `L` at each point into
+    /// `values`, its gradient into `grads[j·stride ..][..D]`.
+    ///
+    /// The default evaluates point by point with [`Landscape::value_and_gradient`] (one pass
+    /// where a loss computes both together, as networks do); expression losses override it
+    /// with their two batched passes and Python losses with one call of their callable.
+    ///
+    /// # Panics
+    /// As [`Landscape::values`] and [`Landscape::gradients`].
+    fn values_and_gradients(
+        &self,
+        points: Points<'_>,
+        values: &mut [f64],
+        grads: &mut [f64],
+        stride: usize,
+    ) {
+        let d = self.dim();
+        check_values(d, &points, values);
+        check_gradients(d, &points, grads, stride);
+        for (j, v) in values.iter_mut().enumerate() {
+            *v = self.value_and_gradient(
+                points.theta(j),
+                points.t(j),
+                &mut grads[j * stride..j * stride + d],
+            );
+        }
+    }
+
     /// `∇²_θ L` at several points: point `j`'s Hessian, column-major, goes to
     /// `out[j·D² ..][..D²]`.
     ///

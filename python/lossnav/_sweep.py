@@ -121,6 +121,8 @@ def _rows(g: Any, n: int, spec: str, label: str, axes: Axes, tol: float, jobs: O
                 done = 0
                 report(0, n)
                 for f in _as_completed(futures, is_dask):
+                    # A failed chunk raises here, at once (the others are then cancelled).
+                    f.result()
                     done += size[f]
                     report(done, n)
             rows = [row for f in futures for row in f.result()]

@@ -110,7 +110,8 @@ impl lossnav_solvers::observe::Observer for CountObserver {
 }
 
 /// [`interruptible`], reporting `report`'s counts to its callable from the waiting thread
-/// (with the GIL) whenever they changed, at most every 50 ms, and once more at the end. An
+/// (with the GIL) whenever they changed (once the total is known), at most every 50 ms, and
+/// once more at the end. An
 /// exception in the callable stops the work as Ctrl-C does and reaches the caller.
 fn interruptible_with<T, F>(py: Python<'_>, work: F, report: Option<&Report<'_>>) -> PyResult<T>
 where
@@ -124,7 +125,9 @@ where
             r.count.done.load(Ordering::Relaxed),
             r.count.total.load(Ordering::Relaxed),
         );
-        if now != shown || final_call {
+        // Nothing before the total is known (training counts its steps after loading the
+        // data): a callable may divide by it.
+        if (now != shown && now.1 > 0) || final_call {
             shown = now;
             r.callback.call1(now)?;
         }

@@ -218,6 +218,29 @@ impl Landscape for PyLoss {
         });
     }
 
+    fn values_and_gradients(
+        &self,
+        points: Points<'_>,
+        values: &mut [f64],
+        grads: &mut [f64],
+        stride: usize,
+    ) {
+        // One call of the callable for both.
+        let (n, d) = (points.len(), self.dim);
+        values.fill(f64::NAN);
+        for j in 0..n {
+            grads[j * stride..j * stride + d].fill(f64::NAN);
+        }
+        self.call(&self.value_and_grad, &points, |res| {
+            let (v, g) = pair(res, n, d)?;
+            values.copy_from_slice(&v);
+            for j in 0..n {
+                grads[j * stride..j * stride + d].copy_from_slice(&g[j * d..(j + 1) * d]);
+            }
+            Ok(())
+        });
+    }
+
     fn hessians(&self, points: Points<'_>, out: &mut [f64]) {
         let (n, d) = (points.len(), self.dim);
         out.fill(f64::NAN);

@@ -125,16 +125,30 @@ fn an_unusable_start_falls_back_to_the_cold_solve() {
     let finite = shipped("figure1-double-well");
     let infinite = shipped("figure1-double-well-infinite");
     let one_d = shipped("heavy-ball-1d");
+    // A mesh that does not start at 0 (the fields are public).
+    let mut shifted = bvp.solve(&finite).unwrap();
+    shifted.t.iter_mut().for_each(|t| *t += 0.1);
     for (p, previous) in [
         (&finite, bvp.solve(&infinite).unwrap()),
         (&infinite, bvp.solve(&finite).unwrap()),
         (&finite, bvp.solve(&one_d).unwrap()),
+        (&finite, shifted),
     ] {
         let warm = bvp.solve_near(p, &previous).unwrap();
         let cold = bvp.solve(p).unwrap();
         assert_eq!(warm.cost.to_bits(), cold.cost.to_bits());
         assert_eq!(warm.t, cold.t);
     }
+    // A truncation the caller fixed is the cold solve's, not the previous solution's.
+    let fixed = Bvp {
+        truncation: Some(30.0),
+        ..Bvp::default()
+    };
+    let previous = bvp.solve(&infinite).unwrap();
+    let warm = fixed.solve_near(&infinite, &previous).unwrap();
+    let cold = fixed.solve(&infinite).unwrap();
+    assert_eq!(warm.cost.to_bits(), cold.cost.to_bits());
+    assert_eq!(*warm.t.last().unwrap(), 30.0);
 }
 
 /// Past the fold of the guide's sweep (the barrier-crossing extremal toward the far minimum

@@ -36,9 +36,10 @@ pub fn read_spec(path: &Path) -> Result<Spec, CliError> {
     Spec::from_json(text).map_err(error)
 }
 
-/// Standard input as text, read once (later calls get the same text) through `limit` bytes: a
-/// producer that never stops gives an error, as a file that large would. `what` names it in
-/// errors ("spec", "observations").
+/// Standard input as text, read once (later calls get the same text, read under the first
+/// call's limit; a command reads one thing from it) through `limit` bytes: a producer that
+/// never stops gives an error, as a file that large would. `what` names it in errors ("spec",
+/// "observations").
 pub fn stdin_text(limit: u64, what: &str) -> Result<&'static str, CliError> {
     static STDIN: OnceLock<Result<String, String>> = OnceLock::new();
     let text = STDIN.get_or_init(|| {

@@ -179,13 +179,23 @@ pub fn solution_json(name: &str, sol: &Solution, at: &[f64]) -> Value {
     doc
 }
 
-/// JSON with objects indented and arrays written on one line (a matrix row by row): a summary
-/// that fits a screen. Still valid JSON for any reader.
+/// JSON with objects indented and arrays written on one line (a matrix too): a summary that
+/// fits a screen. Still valid JSON for any reader.
 pub fn compact_pretty(value: &Value) -> String {
+    pretty(value, false)
+}
+
+/// [`compact_pretty`] with matrices (arrays of arrays) written one row per line: `rule`'s
+/// Riccati matrix, policy and rates.
+pub fn matrix_pretty(value: &Value) -> String {
+    pretty(value, true)
+}
+
+fn pretty(value: &Value, rows: bool) -> String {
     fn inline(v: &Value) -> String {
         serde_json::to_string(v).expect("JSON values serialise")
     }
-    fn write(v: &Value, indent: usize, out: &mut String) {
+    fn write(v: &Value, indent: usize, rows: bool, out: &mut String) {
         let pad = "  ".repeat(indent + 1);
         match v {
             Value::Object(map) if !map.is_empty() => {
@@ -195,17 +205,17 @@ pub fn compact_pretty(value: &Value) -> String {
                     out.push_str(&pad);
                     out.push_str(&inline(&Value::String(k.clone())));
                     out.push_str(": ");
-                    write(x, indent + 1, out);
+                    write(x, indent + 1, rows, out);
                     out.push_str(if i + 1 < n { ",\n" } else { "\n" });
                 }
                 out.push_str(&"  ".repeat(indent));
                 out.push('}');
             }
-            // Arrays of objects (the extremals) get one object per line, matrices one row per
-            // line, arrays of numbers stay on one line.
+            // Arrays of objects (the extremals) get one object per line (and with `rows`,
+            // matrices one row per line); arrays of numbers stay on one line.
             Value::Array(items)
                 if items.iter().any(Value::is_object)
-                    || (!items.is_empty() && items.iter().all(Value::is_array)) =>
+                    || (rows && !items.is_empty() && items.iter().all(Value::is_array)) =>
             {
                 out.push_str("[\n");
                 for (i, x) in items.iter().enumerate() {
@@ -220,7 +230,7 @@ pub fn compact_pretty(value: &Value) -> String {
         }
     }
     let mut out = String::new();
-    write(value, 0, &mut out);
+    write(value, 0, rows, &mut out);
     out
 }
 

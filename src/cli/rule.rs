@@ -4,13 +4,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::output::{compact_pretty, print};
+use super::output::{matrix_pretty, print};
 use super::CliError;
 
 pub(super) fn run(spec: &Path) -> Result<ExitCode, CliError> {
     let path = super::input::label(spec);
     let spec = super::input::read_spec(spec)?;
     let doc = crate::commands::rule(&path, &spec)?;
-    print(&(compact_pretty(&doc) + "\n"))?;
+    print(&(matrix_pretty(&doc) + "\n"))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,11 +27,24 @@ impl Observations {
     /// and `theta_0, theta_1, …`; other columns ignored; an empty cell is a coordinate not
     /// observed at that time) or a JSON document `{"t": [...], "theta": [[...], ...],
     /// "sigma": s}` (`null` entries not observed).
-    /// Files above [`Observations::MAX_FILE_BYTES`] are refused before they are read.
+    /// Files above [`Observations::MAX_FILE_BYTES`] are refused: a regular file by its size
+    /// before it is read, anything else (a pipe) once that much has been read.
     pub fn read(path: &Path) -> Result<Self, CliError> {
         use std::io::Read;
         let label = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| bad(&label, e))?;
+        if let Ok(meta) = file.metadata() {
+            if meta.is_file() && meta.len() > Self::MAX_FILE_BYTES {
+                return Err(bad(
+                    &label,
+                    format!(
+                        "{} bytes, larger than {} MiB of observations",
+                        meta.len(),
+                        Self::MAX_FILE_BYTES >> 20
+                    ),
+                ));
+            }
+        }
         let mut text = String::new();
         file.take(Self::MAX_FILE_BYTES + 1)
             .read_to_string(&mut text)

@@ -56,6 +56,18 @@ impl Landscape for ExprLoss {
         self.f.gradients(points, out, stride);
     }
 
+    fn values_and_gradients(
+        &self,
+        points: Points<'_>,
+        values: &mut [f64],
+        grads: &mut [f64],
+        stride: usize,
+    ) {
+        // Two passes over the compiled tapes, each batched over all points.
+        self.f.values(points, values);
+        self.f.gradients(points, grads, stride);
+    }
+
     fn hessian(&self, theta: &[f64], t: f64, hess: &mut DMatrix<f64>) {
         self.f.hessian(theta, t, hess);
     }

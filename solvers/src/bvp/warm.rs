@@ -71,6 +71,15 @@ impl Bvp {
             || previous.p.len() != nodes
             || nodes < 2
             || previous.tail.is_some() != matches!(problem.horizon(), Horizon::Infinite)
+            // A mesh from t = 0, strictly increasing and finite (the fields are public).
+            || previous.t[0] != 0.0
+            || !previous
+                .t
+                .windows(2)
+                .all(|w| w[0] < w[1] && w[1].is_finite())
+            // A truncation the caller fixed is the cold solve's own mesh end, not the
+            // previous solution's.
+            || (self.truncation.is_some() && matches!(problem.horizon(), Horizon::Infinite))
         {
             return None;
         }

@@ -476,8 +476,7 @@ impl Objective<'_> {
             }
             let points = 3 * (i1 - i0);
             let at = Points::new(&q_theta[..points * d], d, d, &q_t[..points]);
-            loss.values(at, &mut q_loss[..points]);
-            loss.gradients(at, &mut q_grad[..points * d], d);
+            loss.values_and_gradients(at, &mut q_loss[..points], &mut q_grad[..points * d], d);
             for i in i0..i1 {
                 if (i - i0) % 8 == 7 && out_of_time() {
                     grad.iter_mut().for_each(|g| *g = f64::NAN);
