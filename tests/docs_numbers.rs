@@ -461,3 +461,53 @@ fn guide_heavy_ball_fits() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The Adam fit of docs/guide.md: the fitted metric entry and γ with their standard errors,
+/// and the residual.
+#[test]
+fn guide_adam_fit() {
+    let dir = common::temp_dir("docs-adam");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("fit-adam.json");
+    let o = lossnav(&[
+        "fit",
+        "--rule",
+        "adam",
+        "--lr",
+        "0.01",
+        "--steps",
+        "300",
+        "--spec",
+        &spec("adam-quadratic"),
+        "--free",
+        "metric.diag[1],gamma",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let param = |name: &str| {
+        let p = doc["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap();
+        (
+            p["value"].as_f64().unwrap(),
+            p["standard_error"].as_f64().unwrap(),
+        )
+    };
+    let (g1, se1) = param("metric.diag[1]");
+    let (gamma, se_gamma) = param("gamma");
+    quotes(
+        "docs/guide.md",
+        &format!("`metric.diag[1] = {g1:.2} ± {se1:.2}` with `γ = {gamma:.3} ± {se_gamma:.3}`"),
+    );
+    let rms = doc["goodness_of_fit"]["rms_residual"].as_f64().unwrap();
+    quotes(
+        "docs/guide.md",
+        &format!("the root-mean-square residual is {rms:.1e}"),
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -411,3 +411,57 @@ fn a_time_limit_keeps_the_best_point() {
     assert!(doc["parameters"][0]["value"].as_f64().unwrap().is_finite());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--rule adam` runs Adam as written by Kingma & Ba (checked step by step against a direct
+/// transcription), and a rule's missing or bad settings are clean usage errors.
+#[test]
+fn the_adam_rule_is_adam() {
+    let spec = spec_of(
+        r#"{"loss": {"quadratic": {"curvatures": [1.0, 4.0], "minimum": [0.0, 0.0]}},
+            "theta0": [1.0, -0.5], "horizon": 20.0}"#,
+    );
+    let obs = lossnav::fit::adam(&spec.to_problem().unwrap(), 0.05, 0.8, 2, 10).unwrap();
+    let (h, lr, b1, b2, eps) = ([1.0, 4.0], 0.05, 0.8, 0.999, 1e-8);
+    let (mut th, mut m, mut v) = ([1.0f64, -0.5], [0.0f64; 2], [0.0f64; 2]);
+    let mut rows = vec![th];
+    for n in 1..=12 {
+        for j in 0..2 {
+            let g = h[j] * th[j];
+            m[j] = b1 * m[j] + (1.0 - b1) * g;
+            v[j] = b2 * v[j] + (1.0 - b2) * g * g;
+            let (mh, vh) = (m[j] / (1.0 - b1.powi(n)), v[j] / (1.0 - b2.powi(n)));
+            th[j] -= lr * mh / (vh.sqrt() + eps);
+        }
+        rows.push(th);
+    }
+    assert_eq!(obs.t.len(), 11);
+    for (k, row) in obs.theta.iter().enumerate() {
+        assert_eq!(obs.t[k], k as f64);
+        for j in 0..2 {
+            let expected = rows[k + 2][j];
+            assert!(
+                (row[j].unwrap() - expected).abs() < 1e-15,
+                "step {k}: {row:?}"
+            );
+        }
+    }
+    let f1 = "problems/specs/heavy-ball-1d.json";
+    let out = lossnav(&[
+        "fit",
+        "--rule",
+        "heavy-ball",
+        "--lr",
+        "0.02",
+        "--spec",
+        f1,
+        "--free",
+        "k",
+    ]);
+    assert_clean_failure(&out, &["heavy-ball", "--beta"]);
+    let out = lossnav(&["fit", "--rule", "adam", "--spec", f1, "--free", "k"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = lossnav(&[
+        "fit", "--rule", "adam", "--lr", "0.01", "--beta", "1.5", "--spec", f1, "--free", "k",
+    ]);
+    assert_clean_failure(&out, &["--beta"]);
+}

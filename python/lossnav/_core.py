@@ -578,7 +578,8 @@ def fit(
     Fits the free parameters of ``problem`` (its spec's values start the fit) so that its
     optimal trajectory explains the observations ``theta`` at times ``t`` (shape (M, D) or
     (M,) for D = 1; NaN where a coordinate was not observed), or the trajectory of a learning
-    rule run on its loss (``rule="heavy-ball"`` with ``lr`` and ``beta``; ``steps`` observed
+    rule run on its loss (``rule="heavy-ball"`` with ``lr`` and ``beta``, or ``rule="adam"``
+    with ``lr`` and β1 = ``beta`` (default 0.9; β2 = 0.999, ε = 1e-8); ``steps`` observed
     after ``skip``).
 
     Args:

@@ -888,17 +888,25 @@ fn fit(
         let _budget = lossnav_solvers::Budget::start(max_seconds);
         let mut spec = c.spec.clone();
         let mut obs = match (rule.as_deref(), t, theta) {
-            (Some("heavy-ball"), None, None) => lossnav::fit::heavy_ball_observations(
-                &c.label,
-                &mut spec,
-                lr.unwrap_or(f64::NAN),
-                beta.unwrap_or(f64::NAN),
-                steps,
-                skip,
-            )?,
+            (Some(name @ ("heavy-ball" | "adam")), None, None) => {
+                let (generator, default_beta) = if name == "adam" {
+                    (lossnav::fit::Generator::Adam, 0.9)
+                } else {
+                    (lossnav::fit::Generator::HeavyBall, f64::NAN)
+                };
+                lossnav::fit::rule_observations(
+                    &c.label,
+                    &mut spec,
+                    generator,
+                    lr.unwrap_or(f64::NAN),
+                    beta.unwrap_or(default_beta),
+                    steps,
+                    skip,
+                )?
+            }
             (Some(other), None, None) => {
                 return Err(CliError::Usage(format!(
-                    "rule {other:?}: \"heavy-ball\" (the one rule fit can generate)"
+                    "rule {other:?}: \"heavy-ball\" or \"adam\" (the rules fit can generate)"
                 )))
             }
             (None, Some(t), Some(theta)) => {

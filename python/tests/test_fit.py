@@ -1,11 +1,13 @@
 """lossnav.fit: parameters recovered from an optimal trajectory given as numpy arrays, the
-heavy-ball rule mode, and bad input as UsageError."""
+heavy-ball and Adam rule modes, and bad input as UsageError."""
 
 import numpy as np
 import pytest
 
 import lossnav
 from lossnav import UsageError
+
+from conftest import ROOT, cli_json
 
 SPEC = {
     "loss": {"quadratic": {"curvatures": [1.0, 4.0], "minimum": [0.0, 0.0]}},
@@ -52,6 +54,18 @@ def test_heavy_ball_rule_mode():
     rate = np.sqrt(v["gamma"] ** 2 / 4 + v["k"]) - v["gamma"] / 2
     b = 1.5 - 0.02
     assert rate == pytest.approx(-np.log((b + np.sqrt(b * b - 2.0)) / 2), rel=1e-6)
+
+
+def test_adam_rule_mode_equals_the_command_line():
+    spec = ROOT / "problems" / "specs" / "adam-quadratic.json"
+    free = ["metric.diag[1]", "gamma"]
+    doc = lossnav.fit(lossnav.Problem.from_spec(spec), free, rule="adam", lr=0.01, steps=300)
+    cli = cli_json("fit", "--rule", "adam", "--lr", "0.01", "--steps", "300", "--spec",
+                   str(spec), "--free", ",".join(free))
+    ours = {p["name"]: p["value"] for p in doc["parameters"]}
+    theirs = {p["name"]: p["value"] for p in cli["parameters"]}
+    assert ours == theirs
+    assert ours["metric.diag[1]"] == pytest.approx(4.0, rel=0.03)
 
 
 def test_bad_input():

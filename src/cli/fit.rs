@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::output::{check_writable, compact_pretty, print, write_atomic};
 use super::CliError;
-use crate::fit::{fit, heavy_ball_observations, FitOptions, Free, Observations};
+use crate::fit::{fit, rule_observations, FitOptions, Free, Generator, Observations};
 
 pub(super) struct FitArgs<'a> {
     pub observations: Option<&'a Path>,
@@ -39,8 +39,17 @@ pub(super) fn run(args: FitArgs) -> Result<ExitCode, CliError> {
         .map(|f| Free::parse(f))
         .collect::<Result<_, _>>()?;
     let obs = match (args.rule, args.observations) {
-        (Some((super::FitRule::HeavyBall, lr, beta, steps, skip)), _) => {
-            heavy_ball_observations(&path, &mut spec, lr, beta, steps, skip)?
+        (Some((rule, lr, beta, steps, skip)), _) => {
+            let generator = match rule {
+                super::FitRule::HeavyBall => Generator::HeavyBall,
+                super::FitRule::Adam => Generator::Adam,
+            };
+            if rule == super::FitRule::HeavyBall && beta.is_nan() {
+                return Err(CliError::Usage(
+                    "--rule heavy-ball needs --beta (the momentum)".into(),
+                ));
+            }
+            rule_observations(&path, &mut spec, generator, lr, beta, steps, skip)?
         }
         (None, Some(o)) if super::input::is_stdin(o) => {
             let text = super::input::stdin_text(Observations::MAX_FILE_BYTES, "observations")?;

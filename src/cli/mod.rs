@@ -421,12 +421,12 @@ pub enum Command {
         observations: Option<PathBuf>,
         /// Generate the observations by running a learning rule on the spec's loss from its
         /// θ0 (one step per unit of time) and fit the assumptions that make them optimal.
-        #[arg(long, value_enum, requires_all = ["lr", "beta"], conflicts_with = "observations")]
+        #[arg(long, value_enum, requires = "lr", conflicts_with = "observations")]
         rule: Option<FitRule>,
-        /// Learning rate c of --rule heavy-ball.
+        /// Learning rate c of --rule.
         #[arg(long)]
         lr: Option<f64>,
-        /// Momentum β of --rule heavy-ball.
+        /// Momentum β of --rule heavy-ball (required), β1 of --rule adam (default 0.9).
         #[arg(long)]
         beta: Option<f64>,
         /// Steps of the rule observed (default: the finite horizon, else 200).
@@ -563,6 +563,9 @@ impl Command {
 pub enum FitRule {
     /// Heavy-ball momentum: θ_{n+1} = θ_n − c∇L(θ_n) + β(θ_n − θ_{n−1}), from rest.
     HeavyBall,
+    /// Adam with bias correction (β1 = --beta, default 0.9; β2 = 0.999, ε = 1e-8), from zero
+    /// moments.
+    Adam,
 }
 
 /// Size and resolution of the images written.
@@ -731,7 +734,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 (
                     r,
                     lr.unwrap_or(f64::NAN),
-                    beta.unwrap_or(f64::NAN),
+                    beta.unwrap_or(match r {
+                        FitRule::HeavyBall => f64::NAN,
+                        FitRule::Adam => 0.9,
+                    }),
                     steps,
                     skip,
                 )

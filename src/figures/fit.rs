@@ -90,16 +90,33 @@ pub fn fit_panels(
             lo = lo.min(v);
             hi = hi.max(v);
         }
+        // At most about 60 dots per coordinate, the coordinates' dots interleaved in time, so
+        // coordinates that coincide (Adam moves them alike) all stay visible; every
+        // observation enters the fit.
+        let stride = points.len().div_ceil(60).max(1);
+        let offset = j * stride / d.max(1);
+        let shown: Vec<(f64, f64)> = points
+            .iter()
+            .copied()
+            .skip(offset.min(points.len().saturating_sub(1)))
+            .step_by(stride)
+            .collect();
+        let every = if stride > 1 {
+            format!(" (every {stride}th)")
+        } else {
+            String::new()
+        };
         observed.push(Series {
-            name: format!("observed θ{}", subscript(j + 1)),
-            points,
+            name: format!("observed θ{}{every}", subscript(j + 1)),
+            points: shown,
             dashed: false,
             role: None,
         });
+        // Later coordinates dashed: a curve on top of another shows both.
         curves.push(Series {
             name: format!("fitted optimal θ{}", subscript(j + 1)),
             points: curve,
-            dashed: false,
+            dashed: j % 2 == 1,
             role: None,
         });
     }

@@ -43,7 +43,7 @@ pub mod levenberg;
 mod limit;
 mod observations;
 
-pub use observations::{heavy_ball, Observations};
+pub use observations::{adam, heavy_ball, Observations, ADAM_BETA2, ADAM_EPS};
 
 /// A free parameter: its name (a spec path, as for `--sensitivities`) and optional bounds.
 #[derive(Debug, Clone, PartialEq)]
@@ -318,12 +318,22 @@ impl Jacobian for &Model<'_> {
     }
 }
 
-/// The observations of heavy ball (`lr`, `beta`) run on `spec`'s loss from its `θ0`: `steps`
+/// A learning rule `fit` can run to generate its observations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generator {
+    /// [`heavy_ball`]: `lr` and `beta` (the momentum).
+    HeavyBall,
+    /// [`adam`]: `lr` and `beta` (β1; β2 and ε are Adam's defaults).
+    Adam,
+}
+
+/// The observations of `rule` (`lr`, `beta`) run on `spec`'s loss from its `θ0`: `steps`
 /// steps (default: the finite horizon, else 200) after `skip`; with `skip > 0` the spec's `θ0`
 /// becomes the first observed point, where the fitted path must start.
-pub fn heavy_ball_observations(
+pub fn rule_observations(
     label: &str,
     spec: &mut Spec,
+    rule: Generator,
     lr: f64,
     beta: f64,
     steps: Option<usize>,
@@ -338,9 +348,24 @@ pub fn heavy_ball_observations(
         (None, Horizon::Finite(t)) => t.floor() as usize,
         (None, Horizon::Infinite) => 200,
     };
-    let obs = heavy_ball(&problem, lr, beta, skip, steps)?;
+    let obs = match rule {
+        Generator::HeavyBall => heavy_ball(&problem, lr, beta, skip, steps)?,
+        Generator::Adam => adam(&problem, lr, beta, skip, steps)?,
+    };
     spec.theta0 = obs.theta[0].iter().map(|v| v.unwrap_or(f64::NAN)).collect();
     Ok(obs)
+}
+
+/// [`rule_observations`] of heavy ball.
+pub fn heavy_ball_observations(
+    label: &str,
+    spec: &mut Spec,
+    lr: f64,
+    beta: f64,
+    steps: Option<usize>,
+    skip: usize,
+) -> Result<Observations, CliError> {
+    rule_observations(label, spec, Generator::HeavyBall, lr, beta, steps, skip)
 }
 
 /// One start of the outer optimisation and where it ended.

@@ -312,13 +312,67 @@ pub fn heavy_ball(
     if !(beta.is_finite() && (0.0..1.0).contains(&beta)) {
         return Err(CliError::Usage(format!("--beta {beta}: in [0, 1)")));
     }
+    let mut previous = problem.theta0().as_slice().to_vec();
+    run_rule(problem, "heavy ball", skip, steps, |theta, g, _| {
+        for j in 0..theta.len() {
+            let next = theta[j] - lr * g[j] + beta * (theta[j] - previous[j]);
+            previous[j] = theta[j];
+            theta[j] = next;
+        }
+    })
+}
+
+/// Adam's second-moment decay β2 and ε in [`adam`] (PyTorch's and the paper's defaults).
+pub const ADAM_BETA2: f64 = 0.999;
+/// See [`ADAM_BETA2`].
+pub const ADAM_EPS: f64 = 1e-8;
+
+/// Adam's steps (Kingma & Ba, with bias correction; β2 = [`ADAM_BETA2`], ε = [`ADAM_EPS`]) on
+/// the loss of `problem` from `θ0` with zero moments: `m ← β1 m + (1 − β1) g`,
+/// `v ← β2 v + (1 − β2) g²`, `θ ← θ − c m̂ / (√v̂ + ε)` with `m̂ = m/(1 − β1ⁿ)`,
+/// `v̂ = v/(1 − β2ⁿ)`; one step per unit of time, rows as [`heavy_ball`]'s.
+pub fn adam(
+    problem: &lossnav_problems::Problem,
+    lr: f64,
+    beta1: f64,
+    skip: usize,
+    steps: usize,
+) -> Result<Observations, CliError> {
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(CliError::Usage(format!("--lr {lr}: a number > 0")));
+    }
+    if !(beta1.is_finite() && (0.0..1.0).contains(&beta1)) {
+        return Err(CliError::Usage(format!("--beta {beta1}: in [0, 1)")));
+    }
+    let d = problem.dim();
+    let (mut m, mut v) = (vec![0.0; d], vec![0.0; d]);
+    run_rule(problem, "Adam", skip, steps, |theta, g, n| {
+        // Step n + 1 (1-based, as the bias corrections count).
+        let k = (n + 1) as i32;
+        let (c1, c2) = (1.0 - beta1.powi(k), 1.0 - ADAM_BETA2.powi(k));
+        for j in 0..d {
+            m[j] = beta1 * m[j] + (1.0 - beta1) * g[j];
+            v[j] = ADAM_BETA2 * v[j] + (1.0 - ADAM_BETA2) * g[j] * g[j];
+            theta[j] -= lr * (m[j] / c1) / ((v[j] / c2).sqrt() + ADAM_EPS);
+        }
+    })
+}
+
+/// Runs `step(θ, ∇L(θ, n), n)` (which updates θ in place) for `skip + steps` steps from the
+/// problem's θ0, recording θ at steps `skip …`; refuses a step that leaves θ not finite.
+fn run_rule(
+    problem: &lossnav_problems::Problem,
+    name: &str,
+    skip: usize,
+    steps: usize,
+    mut step: impl FnMut(&mut [f64], &[f64], usize),
+) -> Result<Observations, CliError> {
     let total = skip
         .checked_add(steps)
         .filter(|&n| n <= MAX_ROWS && steps >= 1)
         .ok_or_else(|| CliError::Usage(format!("--steps: 1 to {MAX_ROWS} rows")))?;
     let loss = problem.lagrangian().loss();
     let mut theta = problem.theta0().as_slice().to_vec();
-    let mut previous = theta.clone();
     let mut t = Vec::with_capacity(steps + 1);
     let mut rows = Vec::with_capacity(steps + 1);
     for n in 0..=total {
@@ -326,16 +380,16 @@ pub fn heavy_ball(
             t.push((n - skip) as f64);
             rows.push(theta.iter().copied().map(Some).collect());
         }
+        if n == total {
+            break;
+        }
         let g = lossnav_problems::gradient_vec(loss, &theta, n as f64);
-        let next: Vec<f64> = (0..theta.len())
-            .map(|j| theta[j] - lr * g[j] + beta * (theta[j] - previous[j]))
-            .collect();
-        if !next.iter().all(|v| v.is_finite()) {
+        step(&mut theta, g.as_slice(), n);
+        if !theta.iter().all(|v| v.is_finite()) {
             return Err(CliError::Usage(format!(
-                "heavy ball with lr {lr}, beta {beta} diverges on this loss (step {n})"
+                "{name} diverges on this loss (step {n}): lower --lr"
             )));
         }
-        previous = std::mem::replace(&mut theta, next);
     }
     Ok(Observations {
         t,
