@@ -281,6 +281,8 @@ struct Buffers {
     q_t: Vec<f64>,
     q_loss: Vec<f64>,
     q_grad: Vec<f64>,
+    /// Intervals per batch, learnt from how long batches take (see `evaluate`).
+    batch: usize,
 }
 
 /// Loss values and gradients are evaluated for at most this many values of θ at once (8 MB
@@ -301,6 +303,7 @@ impl Buffers {
             q_t: vec![0.0; points],
             q_loss: vec![0.0; points],
             q_grad: vec![0.0; points * d],
+            batch: 8,
         }
     }
 }
@@ -433,6 +436,7 @@ impl Objective<'_> {
             q_t,
             q_loss,
             q_grad,
+            batch,
         } = &mut *work;
         u.copy_from_slice(x);
         self.precond.solve_upper_rows(u, d);
@@ -444,14 +448,21 @@ impl Objective<'_> {
         let deadline = crate::budget::Budget::deadline();
         let out_of_time =
             || deadline.is_some_and(|d| Instant::now() > d) || crate::budget::Budget::cancelled();
-        let chunk = q_t.len() / 3;
+        let max_chunk = (q_t.len() / 3).max(1);
         let loss = self.lag.loss();
-        for i0 in (0..n - 1).step_by(chunk.max(1)) {
+        let mut i0 = 0;
+        while i0 < n - 1 {
+            // Batches grow while they take under 5 ms (the size learnt is kept for the next
+            // evaluation): cheap losses, and Python losses with their per-call cost, get the
+            // largest batch, and an expensive loss (autodiff at large D) is still interrupted
+            // within a few milliseconds of its budget.
+            let chunk = (*batch).clamp(1, max_chunk);
             let i1 = (i0 + chunk).min(n - 1);
             if out_of_time() {
                 grad.iter_mut().for_each(|g| *g = f64::NAN);
                 return f64::NAN;
             }
+            let started = Instant::now();
             // θ and θ̇ at the Gauss points of the chunk: θ = b₀y₀ + b₁h·v₀ + b₂y₁ + b₃h·v₁
             // with v = w/h_ref; θ̇ likewise from b'.
             for i in i0..i1 {
@@ -477,6 +488,11 @@ impl Objective<'_> {
             let points = 3 * (i1 - i0);
             let at = Points::new(&q_theta[..points * d], d, d, &q_t[..points]);
             loss.values_and_gradients(at, &mut q_loss[..points], &mut q_grad[..points * d], d);
+            if started.elapsed() < std::time::Duration::from_millis(5) && i1 - i0 == chunk {
+                *batch = (2 * chunk).min(max_chunk);
+            } else if started.elapsed() > std::time::Duration::from_millis(20) {
+                *batch = (chunk / 2).max(1);
+            }
             for i in i0..i1 {
                 if (i - i0) % 8 == 7 && out_of_time() {
                     grad.iter_mut().for_each(|g| *g = f64::NAN);
@@ -516,6 +532,7 @@ impl Objective<'_> {
                     }
                 }
             }
+            i0 = i1;
         }
         let t_end = self.t[n - 1];
         let last = self.theta_at(u, n - 1);

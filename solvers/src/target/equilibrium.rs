@@ -261,7 +261,9 @@ pub(crate) fn descend_many(lag: &Lagrangian, starts: &[DVector<f64>]) -> Vec<DVe
         if active.is_empty() {
             break;
         }
-        if iteration % 256 == 255
+        // Every iteration: one holds a batch of gradients at every start still descending,
+        // which at large D or with an expensive loss can take a while.
+        if iteration > 0
             && (deadline.is_some_and(|t| std::time::Instant::now() > t)
                 || crate::budget::Budget::cancelled())
         {
