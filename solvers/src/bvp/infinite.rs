@@ -13,11 +13,7 @@ impl Bvp {
         let lag = problem.lagrangian();
         let d = lag.dim();
         let target = Target::new(problem)?;
-        let end = EndCondition::Projection {
-            theta_star: target.theta_star.clone(),
-            p_star: target.p_star.clone(),
-            eta_p: &target.riccati * lag.eta(),
-        };
+        let end = projection_end(&target, lag);
         let theta0 = problem.theta0().as_slice();
         let gap_target = target.gap_target(self.tol);
         let mut t_end = self
@@ -144,19 +140,13 @@ impl Bvp {
                     (st, stats)
                 }
             };
-            total.iterations += stats.iterations;
-            total.passes += stats.passes;
-            total.max_error = stats.max_error;
-            total.order = stats.order;
+            total.absorb(stats);
             state = solved;
             let mut gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
             if loosely && (self.truncation.is_some() || gap <= gap_target) {
                 // The accepted horizon: to the requested tolerance, from the loose solution.
                 let (solved, stats) = self.adapt(&sys, state, &mut ws)?;
-                total.iterations += stats.iterations;
-                total.passes += stats.passes;
-                total.max_error = stats.max_error;
-                total.order = stats.order;
+                total.absorb(stats);
                 state = solved;
                 gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
             }

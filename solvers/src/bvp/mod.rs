@@ -170,6 +170,40 @@ struct Stats {
     order: u32,
 }
 
+impl Stats {
+    /// Adds the work of a later adaptive run; its error and order are the ones that stand.
+    fn absorb(&mut self, later: Stats) {
+        self.iterations += later.iterations;
+        self.passes += later.passes;
+        self.max_error = later.max_error;
+        self.order = later.order;
+    }
+}
+
+/// The end condition of a finite horizon: a fixed end point, or a free end with its terminal
+/// cost (`None` for an equilibrium end, which needs an infinite horizon).
+fn finite_end(problem: &Problem) -> Option<EndCondition> {
+    let lag = problem.lagrangian();
+    match problem.end() {
+        End::Fixed(v) => Some(EndCondition::Fixed(v.as_slice().to_vec())),
+        End::Free { terminal_cost } => Some(EndCondition::Free {
+            eta: lag.eta(),
+            cost: terminal_cost.clone(),
+        }),
+        End::Equilibrium { .. } => None,
+    }
+}
+
+/// The end condition of an infinite horizon truncated at the target equilibrium: the
+/// stable-manifold projection.
+fn projection_end(target: &Target, lag: &Lagrangian) -> EndCondition {
+    EndCondition::Projection {
+        theta_star: target.theta_star.clone(),
+        p_star: target.p_star.clone(),
+        eta_p: &target.riccati * lag.eta(),
+    }
+}
+
 impl Bvp {
     /// Sets the tolerance.
     pub fn with_tol(mut self, tol: f64) -> Self {
@@ -582,16 +616,7 @@ impl Bvp {
         let lag = problem.lagrangian();
         let d = lag.dim();
         let theta0 = problem.theta0().as_slice();
-        let end = match problem.end() {
-            End::Fixed(v) => EndCondition::Fixed(v.as_slice().to_vec()),
-            End::Free { terminal_cost } => EndCondition::Free {
-                eta: lag.eta(),
-                cost: terminal_cost.clone(),
-            },
-            End::Equilibrium { .. } => {
-                unreachable!("validated: equilibrium needs an infinite horizon")
-            }
-        };
+        let end = finite_end(problem).expect("validated: equilibrium needs an infinite horizon");
         let uniform =
             |m: usize| -> Vec<f64> { (0..=m).map(|i| t_end * i as f64 / m as f64).collect() };
         let t = uniform(self.initial_intervals);

@@ -95,14 +95,7 @@ impl Bvp {
         let mut ws = Workspace::new(d);
         match problem.horizon() {
             Horizon::Finite(t_end) => {
-                let end = match problem.end() {
-                    End::Fixed(v) => EndCondition::Fixed(v.as_slice().to_vec()),
-                    End::Free { terminal_cost } => EndCondition::Free {
-                        eta: lag.eta(),
-                        cost: terminal_cost.clone(),
-                    },
-                    End::Equilibrium { .. } => return None,
-                };
+                let end = finite_end(problem)?;
                 let last = *previous.t.last()?;
                 // Also refuses NaN.
                 if last.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
@@ -124,11 +117,7 @@ impl Bvp {
                     Ok(t) => t,
                     Err(e) => return Some(Err(e)),
                 };
-                let end = EndCondition::Projection {
-                    theta_star: target.theta_star.clone(),
-                    p_star: target.p_star.clone(),
-                    eta_p: &target.riccati * lag.eta(),
-                };
+                let end = projection_end(&target, lag);
                 let sys = System::new(lag, theta0, &end);
                 let gap_target = target.gap_target(self.tol);
                 let mut state = State {
@@ -146,10 +135,7 @@ impl Bvp {
                         Err(e @ SolverError::TimeLimit { .. }) => return Some(Err(e)),
                         Err(_) => return None,
                     };
-                    stats.iterations += st.iterations;
-                    stats.passes += st.passes;
-                    stats.max_error = st.max_error;
-                    stats.order = st.order;
+                    stats.absorb(st);
                     state = solved;
                     let gap = target.gap(&state.y[state.y.len() - 2 * d..state.y.len() - d]);
                     if self.truncation.is_some() || gap <= gap_target {

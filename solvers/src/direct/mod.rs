@@ -450,6 +450,17 @@ impl Objective<'_> {
             || deadline.is_some_and(|d| Instant::now() > d) || crate::budget::Budget::cancelled();
         let max_chunk = (q_t.len() / 3).max(1);
         let loss = self.lag.loss();
+        // The interpolant's weights at Gauss point q of an interval of length h: θ = b₀y₀ +
+        // b₁h·v₀ + b₂y₁ + b₃h·v₁ with v = w/h_ref, θ̇ likewise from b' (the basis at the three
+        // points is the same on every interval).
+        let basis = GAUSS_X.map(|x| (hermite::basis(x), hermite::basis_derivative(x)));
+        let weights = |q: usize, h: f64| {
+            let (b, db) = &basis[q];
+            (
+                [b[0], b[1] * h / hr, b[2], b[3] * h / hr],
+                [db[0] / h, db[1] / hr, db[2] / h, db[3] / hr],
+            )
+        };
         let mut i0 = 0;
         while i0 < n - 1 {
             // Batches grow while they take under 5 ms (the size learnt is kept for the next
@@ -463,8 +474,7 @@ impl Objective<'_> {
                 return f64::NAN;
             }
             let started = Instant::now();
-            // θ and θ̇ at the Gauss points of the chunk: θ = b₀y₀ + b₁h·v₀ + b₂y₁ + b₃h·v₁
-            // with v = w/h_ref; θ̇ likewise from b'.
+            // θ and θ̇ at the Gauss points of the chunk.
             for i in i0..i1 {
                 let h = self.t[i + 1] - self.t[i];
                 let (y0, y1) = (self.theta_at(u, i), self.theta_at(u, i + 1));
@@ -473,10 +483,7 @@ impl Objective<'_> {
                 for (q, &x) in GAUSS_X.iter().enumerate() {
                     let at = 3 * (i - i0) + q;
                     q_t[at] = self.t[i] + x * h;
-                    let b = hermite::basis(x);
-                    let db = hermite::basis_derivative(x);
-                    let cv = [b[0], b[1] * h / hr, b[2], b[3] * h / hr];
-                    let cd = [db[0] / h, db[1] / hr, db[2] / h, db[3] / hr];
+                    let (cv, cd) = weights(q, h);
                     let th = &mut q_theta[at * d..(at + 1) * d];
                     let thd = &mut q_theta_dot[at * d..(at + 1) * d];
                     for k in 0..d {
@@ -488,9 +495,10 @@ impl Objective<'_> {
             let points = 3 * (i1 - i0);
             let at = Points::new(&q_theta[..points * d], d, d, &q_t[..points]);
             loss.values_and_gradients(at, &mut q_loss[..points], &mut q_grad[..points * d], d);
-            if started.elapsed() < std::time::Duration::from_millis(5) && i1 - i0 == chunk {
+            let took = started.elapsed();
+            if took < std::time::Duration::from_millis(5) && i1 - i0 == chunk {
                 *batch = (2 * chunk).min(max_chunk);
-            } else if started.elapsed() > std::time::Duration::from_millis(20) {
+            } else if took > std::time::Duration::from_millis(20) {
                 *batch = (chunk / 2).max(1);
             }
             for i in i0..i1 {
@@ -500,15 +508,11 @@ impl Objective<'_> {
                 }
                 let h = self.t[i + 1] - self.t[i];
                 let (r0, r1) = (self.w_row[i], self.w_row[i + 1]);
-                for q in 0..3 {
-                    let x = GAUSS_X[q];
+                for (q, &gw) in GAUSS_W.iter().enumerate() {
                     let at = 3 * (i - i0) + q;
                     let tq = q_t[at];
-                    let b = hermite::basis(x);
-                    let db = hermite::basis_derivative(x);
-                    let cv = [b[0], b[1] * h / hr, b[2], b[3] * h / hr];
-                    let cd = [db[0] / h, db[1] / hr, db[2] / h, db[3] / hr];
-                    let wq = GAUSS_W[q] * h * self.lag.discount(tq);
+                    let (cv, cd) = weights(q, h);
+                    let wq = gw * h * self.lag.discount(tq);
                     l_th.copy_from_slice(&q_grad[at * d..(at + 1) * d]);
                     let l = self.lag.running_cost_with_loss(
                         &q_theta[at * d..(at + 1) * d],

@@ -237,25 +237,24 @@ pub(crate) fn descend_many(lag: &Lagrangian, starts: &[DVector<f64>]) -> Vec<DVe
     let d = lag.dim();
     let loss = lag.loss();
     let m = starts.len();
-    let mut theta: Vec<DVector<f64>> = starts.to_vec();
     if m == 0 || d == 0 {
-        return theta;
+        return starts.to_vec();
     }
+    // Point i is theta[i·d..(i+1)·d]; `pts` holds a batch of points (the active ones, or their
+    // trial steps), `g` the gradients and `vals` the losses of a batch, in batch order; all
+    // are reused every iteration.
+    let mut theta: Vec<f64> = starts.iter().flat_map(|s| s.iter().copied()).collect();
     let times = vec![0.0; m];
-    let flat = |pts: &[&DVector<f64>]| -> Vec<f64> {
-        pts.iter().flat_map(|p| p.iter().copied()).collect()
-    };
     let mut value = vec![0.0; m];
-    loss.values(
-        Points::new(&flat(&theta.iter().collect::<Vec<_>>()), d, d, &times),
-        &mut value,
-    );
+    loss.values(Points::new(&theta, d, d, &times), &mut value);
+    let (mut pts, mut vals) = (vec![0.0; m * d], vec![0.0; m]);
     let mut alpha = vec![1.0_f64; m];
     let mut active: Vec<usize> = (0..m).collect();
     let mut g = vec![0.0; m * d];
     let mut dir = vec![0.0; m * d];
     let mut dir_norm = vec![0.0; m];
     let mut decrease = vec![0.0; m];
+    let amax = |x: &[f64]| x.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
     let deadline = crate::budget::Budget::deadline();
     for iteration in 0..200_000 {
         if active.is_empty() {
@@ -269,25 +268,26 @@ pub(crate) fn descend_many(lag: &Lagrangian, starts: &[DVector<f64>]) -> Vec<DVe
         {
             break;
         }
-        let here = flat(&active.iter().map(|&i| &theta[i]).collect::<Vec<_>>());
-        let mut grads = vec![0.0; active.len() * d];
+        let k = active.len();
+        for (slot, &i) in active.iter().enumerate() {
+            pts[slot * d..(slot + 1) * d].copy_from_slice(&theta[i * d..(i + 1) * d]);
+        }
         loss.gradients(
-            Points::new(&here, d, d, &times[..active.len()]),
-            &mut grads,
+            Points::new(&pts[..k * d], d, d, &times[..k]),
+            &mut g[..k * d],
             d,
         );
-        let mut searching = Vec::with_capacity(active.len());
-        for (k, &i) in active.iter().enumerate() {
-            let gi = &mut g[i * d..(i + 1) * d];
-            gi.copy_from_slice(&grads[k * d..(k + 1) * d]);
+        let mut searching = Vec::with_capacity(k);
+        for (slot, &i) in active.iter().enumerate() {
+            let (th, gi) = (&theta[i * d..(i + 1) * d], &g[slot * d..(slot + 1) * d]);
             let di = &mut dir[i * d..(i + 1) * d];
-            lag.metric().mobility_mul(theta[i].as_slice(), gi, di);
-            dir_norm[i] = di.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+            lag.metric().mobility_mul(th, gi, di);
+            dir_norm[i] = amax(di);
             if !dir_norm[i].is_finite() || dir_norm[i] <= 1e-10 {
                 continue;
             }
             // Cap the step length so the path stays close to the gradient-flow curve.
-            let cap = 0.02 * (1.0 + theta[i].amax());
+            let cap = 0.02 * (1.0 + amax(th));
             alpha[i] = (alpha[i] * 2.0).min(cap / dir_norm[i]);
             decrease[i] = gi.iter().zip(di.iter()).map(|(a, b)| a * b).sum();
             searching.push(i);
@@ -295,42 +295,36 @@ pub(crate) fn descend_many(lag: &Lagrangian, starts: &[DVector<f64>]) -> Vec<DVe
         // Points that left the search stop descending; so do those whose line search ends.
         let mut next_active = Vec::with_capacity(searching.len());
         while !searching.is_empty() {
-            let trials: Vec<DVector<f64>> = searching
-                .iter()
-                .map(|&i| {
-                    DVector::from_iterator(
-                        d,
-                        theta[i]
-                            .iter()
-                            .zip(&dir[i * d..(i + 1) * d])
-                            .map(|(t, v)| t - alpha[i] * v),
-                    )
-                })
-                .collect();
-            let mut tv = vec![0.0; trials.len()];
+            let k = searching.len();
+            for (slot, &i) in searching.iter().enumerate() {
+                let trial = &mut pts[slot * d..(slot + 1) * d];
+                for ((t, th), v) in trial
+                    .iter_mut()
+                    .zip(&theta[i * d..(i + 1) * d])
+                    .zip(&dir[i * d..(i + 1) * d])
+                {
+                    *t = th - alpha[i] * v;
+                }
+            }
             loss.values(
-                Points::new(
-                    &flat(&trials.iter().collect::<Vec<_>>()),
-                    d,
-                    d,
-                    &times[..trials.len()],
-                ),
-                &mut tv,
+                Points::new(&pts[..k * d], d, d, &times[..k]),
+                &mut vals[..k],
             );
-            let mut still = Vec::with_capacity(searching.len());
-            for ((&i, trial), tv) in searching.iter().zip(trials).zip(tv) {
+            let mut still = Vec::with_capacity(k);
+            for (slot, &i) in searching.iter().enumerate() {
+                let tv = vals[slot];
                 // Sufficient decrease with c = 1/2: on a quadratic this accepts steps up to
                 // 1/h (the Newton step), where the error contracts at least by half; c near 0
                 // accepts steps near 2/h, where it barely contracts and a descent oscillated
                 // into its minimum over a thousand iterations (Figure 1's double well).
                 if tv.is_finite() && tv <= value[i] - 0.5 * alpha[i] * decrease[i] {
-                    theta[i] = trial;
+                    theta[i * d..(i + 1) * d].copy_from_slice(&pts[slot * d..(slot + 1) * d]);
                     value[i] = tv;
                     next_active.push(i);
                     continue;
                 }
                 alpha[i] *= 0.5;
-                if alpha[i] * dir_norm[i] >= 1e-14 * (1.0 + theta[i].amax()) {
+                if alpha[i] * dir_norm[i] >= 1e-14 * (1.0 + amax(&theta[i * d..(i + 1) * d])) {
                     still.push(i);
                 }
             }
@@ -340,4 +334,7 @@ pub(crate) fn descend_many(lag: &Lagrangian, starts: &[DVector<f64>]) -> Vec<DVe
         active = next_active;
     }
     theta
+        .chunks_exact(d)
+        .map(DVector::from_column_slice)
+        .collect()
 }
