@@ -102,7 +102,7 @@ pub fn fit_panels(
             .step_by(stride)
             .collect();
         let every = if stride > 1 {
-            format!(" (every {stride}th)")
+            format!(" (one in {stride} shown)")
         } else {
             String::new()
         };
